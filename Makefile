@@ -1,0 +1,26 @@
+# KVKit: `make run` (set up, build, run the default probe) and `make test` (set up, all tests).
+KVKIT_HOME ?= $(HOME)/.cache/kvkit
+export KVKIT_HOME
+SWIFT_RELEASE = swift build -c release
+# Model-level tests are numeric: run the whole suite in release, with @testable imports enabled.
+SWIFT_TEST = swift test -c release -Xswiftc -enable-testing
+
+.PHONY: setup build run test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@$(SWIFT_RELEASE) --product kvkit
+
+run: build
+	@.build/release/kvkit generate --prompt "What is the capital of France?"
+
+test: setup
+	@$(SWIFT_TEST)
+
+bench: build
+	@.build/release/kvkit bench
+
+clean:
+	@rm -rf .build

@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// KVKit: a research kit for KV-cache compression. Libraries follow the data path:
+// model file + tokenizer -> tensor math -> paged cache + attention kernel -> model -> CLI.
+import PackageDescription
+
+let package = Package(
+    name: "KVKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "LlamaModel"]),
+        .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
+        .executable(name: "kvkit", targets: ["kvkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: `make setup` installs the Debian packages; `providers` only prints a hint.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+
+        // GGUF reader (memory-mapped), dequantization, byte-level BPE tokenizer, chat template.
+        .target(name: "ModelFile"),
+        // Float32 vector and matrix kernels over OpenBLAS, thread control.
+        .target(name: "TensorMath", dependencies: ["CBLAS"]),
+        // Paged K/V storage (page pool, per-(layer, KV head) page tables) and the attention kernel.
+        .target(name: "KVCache", dependencies: ["TensorMath"]),
+        // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
+        .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
+        // The `kvkit` commands as a library, so plugin packages can call the same entry point.
+        .target(name: "KVKitCLI", dependencies: [
+            "ModelFile", "TensorMath", "KVCache", "LlamaModel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),
+
+        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile"]),
+        .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath"]),
+        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

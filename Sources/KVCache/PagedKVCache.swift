@@ -1,0 +1,100 @@
+/// The token stream of one (layer, KV head): its pages in order and how many slots are filled.
+/// Invariant: slots are packed, so page `i` holds `min(pageSize, count - i·pageSize)` tokens and
+/// only the last page may be partly filled (compaction after eviction restores this).
+public struct PageTable: Sendable, Equatable {
+    public var pages: [Int32] = []
+    public var count: Int = 0
+    public init() {}
+}
+
+/// A paged K/V cache: one `PageTable` per (layer, KV head), all drawing pages from one `PagePool`.
+/// Per-head tables let later policies keep different tokens in different heads and really free the rest.
+public final class PagedKVCache: @unchecked Sendable {
+    public let layers: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public let pool: PagePool
+    /// [layer × kvHeads + head]
+    public private(set) var tables: [PageTable]
+    /// The position the next appended token gets; eviction does not change it.
+    public var nextPosition: Int = 0
+
+    public var pageSize: Int { pool.pageSize }
+
+    public init(layers: Int, kvHeads: Int, headDim: Int, pageSize: Int = 16, pool: PagePool? = nil) {
+        precondition(layers > 0 && kvHeads > 0 && headDim > 0 && pageSize > 0, "cache geometry must be positive")
+        self.layers = layers
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.pool = pool ?? PagePool(headDim: headDim, pageSize: pageSize)
+        precondition(self.pool.headDim == headDim, "pool head size differs from the cache's")
+        tables = Array(repeating: PageTable(), count: layers * kvHeads)
+    }
+
+    deinit {
+        for t in tables { for p in t.pages { pool.release(p) } }
+    }
+
+    @inline(__always) public func table(layer: Int, head: Int) -> PageTable { tables[layer * kvHeads + head] }
+
+    /// Tokens held by (layer, head).
+    public func count(layer: Int, head: Int) -> Int { tables[layer * kvHeads + head].count }
+
+    /// Appends `n` tokens to every KV head of `layer`.
+    /// - keys, values: `[n][kvHeads][headDim]` Float32 (RoPE already applied to keys).
+    public func append(layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                       positions: [Int32], tokens: [Int32]) {
+        let n = positions.count
+        precondition(tokens.count == n, "one token id per position")
+        let ps = pool.pageSize, hd = headDim, stride = kvHeads * hd
+        for h in 0..<kvHeads {
+            var t = tables[layer * kvHeads + h]
+            for i in 0..<n {
+                let slot = t.count % ps
+                if slot == 0 { t.pages.append(pool.allocate()) }
+                let page = t.pages[t.pages.count - 1]
+                (pool.keys(page) + slot * hd).update(from: keys + i * stride + h * hd, count: hd)
+                (pool.values(page) + slot * hd).update(from: values + i * stride + h * hd, count: hd)
+                pool.positions(page)[slot] = positions[i]
+                pool.tokenIds(page)[slot] = tokens[i]
+                t.count += 1
+            }
+            tables[layer * kvHeads + h] = t
+        }
+    }
+
+    /// Removes every token and returns all pages to the pool.
+    public func reset() {
+        for i in tables.indices {
+            for p in tables[i].pages { pool.release(p) }
+            tables[i] = PageTable()
+        }
+        nextPosition = 0
+    }
+
+    // MARK: Accounting
+
+    /// Bytes per live token: K and V rows plus the position and token id each slot records.
+    public var bytesPerTokenSlot: Int { 2 * headDim * MemoryLayout<Float>.size + 2 * MemoryLayout<Int32>.size }
+
+    /// Bytes held by live tokens across all streams (data plus per-slot metadata).
+    public var liveTokenBytes: Int { tables.reduce(0) { $0 + $1.count } * bytesPerTokenSlot }
+
+    /// Bytes of the pages this cache's tables point to (a page shared with a fork counts once per owner).
+    public var pageBytes: Int { tables.reduce(0) { $0 + $1.pages.count } * pool.pageBytes }
+
+    /// Total tokens over all (layer, head) streams.
+    public var totalSlots: Int { tables.reduce(0) { $0 + $1.count } }
+
+    /// The tokens of one stream, in order: (position, token id).
+    public func slots(layer: Int, head: Int) -> [(position: Int32, token: Int32)] {
+        let t = table(layer: layer, head: head)
+        var out: [(Int32, Int32)] = []
+        out.reserveCapacity(t.count)
+        for (pi, page) in t.pages.enumerated() {
+            let n = min(pool.pageSize, t.count - pi * pool.pageSize)
+            for s in 0..<n { out.append((pool.positions(page)[s], pool.tokenIds(page)[s])) }
+        }
+        return out
+    }
+}

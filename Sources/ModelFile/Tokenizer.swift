@@ -1,0 +1,268 @@
+/// Byte-level BPE tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata (GPT-2 style, as llama.cpp's
+/// `llm_tokenizer_bpe`): special tokens are matched atomically first, the rest is pre-tokenized with the
+/// model's pre-tokenizer, mapped byte→unicode, and merged by rank.
+public final class Tokenizer: @unchecked Sendable {
+    public let tokens: [String]
+    public let tokenTypes: [Int32]
+    public let preTokenizer: PreTokenizer
+    public let eosId: Int32
+    public let bosId: Int32?
+    public let addBOS: Bool
+    /// Token ids that end a turn: EOS plus `<|im_end|>` / `<|eot_id|>` / `<|endoftext|>` where present.
+    public let stopIds: Set<Int32>
+    public var vocabularySize: Int { tokens.count }
+
+    private let tokenToId: [String: Int32]
+    private let mergeRanks: [String: Int]           // "left right" → rank
+    private let specialTokens: [(text: [UInt8], id: Int32)]  // longest first
+    private let byteToScalar: [Unicode.Scalar]      // GPT-2 bytes_to_unicode
+    private let scalarToByte: [UInt32: UInt8]
+    private var wordCache: [String: [Int32]] = [:]
+    private let cacheLock = Lock()
+
+    /// Pre-tokenizers KVKit implements (llama.cpp `LLAMA_VOCAB_PRE_TYPE_*`).
+    public enum PreTokenizer: String, Sendable {
+        /// GPT-2's regex: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`.
+        case gpt2
+        /// "smollm" (also starcoder, refact): every `\p{N}` is split off alone first, then GPT-2's regex.
+        case smollm
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case unsupportedModel(String), unsupportedPre(String), missing(String)
+        public var description: String {
+            switch self {
+            case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads byte-level BPE, 'gpt2')"
+            case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, smollm, starcoder, refact, default)"
+            case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
+            }
+        }
+    }
+
+    public convenience init(gguf: GGUFFile) throws {
+        let model = (try? gguf.string("tokenizer.ggml.model")) ?? "gpt2"
+        guard model == "gpt2" else { throw Error.unsupportedModel(model) }
+        guard let toks = gguf.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string) else { throw Error.missing("tokenizer.ggml.tokens") }
+        guard let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) else { throw Error.missing("tokenizer.ggml.merges") }
+        let types = gguf.metadata["tokenizer.ggml.token_type"]?.array?.map { Int32($0.int ?? 1) } ?? Array(repeating: 1, count: toks.count)
+        let preName = (try? gguf.string("tokenizer.ggml.pre")) ?? "default"
+        let pre: PreTokenizer
+        switch preName {
+        case "smollm", "starcoder", "refact": pre = .smollm
+        case "gpt2", "default", "gpt-2": pre = .gpt2
+        default: throw Error.unsupportedPre(preName)
+        }
+        let eos = Int32(gguf.metadata["tokenizer.ggml.eos_token_id"]?.int ?? 2)
+        let bos = gguf.metadata["tokenizer.ggml.bos_token_id"]?.int.map(Int32.init)
+        let addBOS = (gguf.metadata["tokenizer.ggml.add_bos_token"]?.int ?? 0) == 1
+        self.init(tokens: toks, types: types, merges: merges, pre: pre, eos: eos, bos: bos, addBOS: addBOS)
+    }
+
+    public init(tokens: [String], types: [Int32], merges: [String], pre: PreTokenizer, eos: Int32, bos: Int32?, addBOS: Bool) {
+        self.tokens = tokens
+        self.tokenTypes = types
+        self.preTokenizer = pre
+        self.eosId = eos
+        self.bosId = bos
+        self.addBOS = addBOS
+        var t2i: [String: Int32] = [:]
+        t2i.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() where t2i[t] == nil { t2i[t] = Int32(i) }
+        tokenToId = t2i
+        var ranks: [String: Int] = [:]
+        ranks.reserveCapacity(merges.count)
+        for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = i }
+        mergeRanks = ranks
+        // CONTROL (3) and USER_DEFINED (4) tokens are matched atomically, as llama.cpp does with parse_special.
+        var specials: [(text: [UInt8], id: Int32)] = []
+        for (i, t) in tokens.enumerated() where i < types.count && (types[i] == 3 || types[i] == 4) && !t.isEmpty {
+            specials.append((Array(t.utf8), Int32(i)))
+        }
+        specialTokens = specials.sorted { $0.text.count > $1.text.count }
+        var stops: Set<Int32> = [eos]
+        for name in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>"] { if let id = t2i[name] { stops.insert(id) } }
+        stopIds = stops
+        // GPT-2 bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
+        var b2s = [Unicode.Scalar](repeating: " ", count: 256)
+        var s2b: [UInt32: UInt8] = [:]
+        var next: UInt32 = 256
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            let scalar = printable ? UInt32(b) : { defer { next += 1 }; return next }()
+            b2s[b] = Unicode.Scalar(scalar)!
+            s2b[scalar] = UInt8(b)
+        }
+        byteToScalar = b2s
+        scalarToByte = s2b
+    }
+
+    // MARK: Encoding
+
+    /// Token ids for `text`. With `parseSpecial`, special-token text such as `<|im_start|>` becomes its id.
+    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int32] {
+        var out: [Int32] = []
+        if addBOS, let bos = bosId { out.append(bos) }
+        let bytes = Array(text.utf8)
+        var start = 0, i = 0
+        func flush(_ end: Int) {
+            if end > start { encodeOrdinary(bytes[start..<end], into: &out) }
+        }
+        if parseSpecial && !specialTokens.isEmpty {
+            while i < bytes.count {
+                if let match = specialTokens.first(where: { sp in
+                       sp.text.count <= bytes.count - i && sp.text[0] == bytes[i] && bytes[i..<(i + sp.text.count)].elementsEqual(sp.text)
+                   }) {
+                    flush(i)
+                    out.append(match.id)
+                    i += match.text.count
+                    start = i
+                } else {
+                    i += 1
+                }
+            }
+        }
+        flush(bytes.count)
+        return out
+    }
+
+    private func encodeOrdinary(_ bytes: ArraySlice<UInt8>, into out: inout [Int32]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        for word in preTokenize(text) {
+            if let cached = cacheLock.withLock({ wordCache[word] }) { out.append(contentsOf: cached); continue }
+            let ids = bpe(word)
+            cacheLock.withLock { if wordCache.count < 100_000 { wordCache[word] = ids } }
+            out.append(contentsOf: ids)
+        }
+    }
+
+    /// Byte-level BPE of one pre-tokenized word: merge the lowest-ranked adjacent pair until none applies.
+    private func bpe(_ word: String) -> [Int32] {
+        var symbols: [String] = word.utf8.map { String(Character(byteToScalar[Int($0)])) }
+        while symbols.count > 1 {
+            var best = Int.max, bestAt = -1
+            for j in 0..<(symbols.count - 1) {
+                if let r = mergeRanks[symbols[j] + " " + symbols[j + 1]], r < best { best = r; bestAt = j }
+            }
+            if bestAt < 0 { break }
+            let left = symbols[bestAt], right = symbols[bestAt + 1]
+            var merged: [String] = []
+            merged.reserveCapacity(symbols.count)
+            var j = 0
+            while j < symbols.count {
+                if j + 1 < symbols.count && symbols[j] == left && symbols[j + 1] == right {
+                    merged.append(left + right); j += 2
+                } else {
+                    merged.append(symbols[j]); j += 1
+                }
+            }
+            symbols = merged
+        }
+        var ids: [Int32] = []
+        for s in symbols {
+            if let id = tokenToId[s] { ids.append(id); continue }
+            // Not in the vocabulary: fall back to one token per byte, as llama.cpp does.
+            for scalar in s.unicodeScalars {
+                ids.append(tokenToId[String(Character(scalar))] ?? 0)
+            }
+        }
+        return ids
+    }
+
+    /// Splits text into words as llama.cpp's pre-tokenizer does (see `PreTokenizer`).
+    public func preTokenize(_ text: String) -> [String] {
+        let scalars = Array(text.unicodeScalars)
+        var pieces: [Range<Int>] = []
+        if preTokenizer == .smollm {
+            var s = 0
+            for (k, c) in scalars.enumerated() where CharClass(c) == .number {
+                if k > s { pieces.append(s..<k) }
+                pieces.append(k..<(k + 1))
+                s = k + 1
+            }
+            if s < scalars.count { pieces.append(s..<scalars.count) }
+        } else {
+            pieces = [0..<scalars.count]
+        }
+        var words: [String] = []
+        for piece in pieces {
+            for r in gpt2Split(scalars, piece) {
+                var w = String.UnicodeScalarView()
+                w.append(contentsOf: scalars[r])
+                words.append(String(w))
+            }
+        }
+        return words
+    }
+
+    /// GPT-2's pre-tokenizer regex, hand-written as llama.cpp's `unicode_regex_split_custom_gpt2`;
+    /// the piece boundary acts as end of text for the lookahead.
+    private func gpt2Split(_ cp: [Unicode.Scalar], _ piece: Range<Int>) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let end = piece.upperBound
+        func cls(_ i: Int) -> CharClass? { i < end ? CharClass(cp[i]) : nil }
+        func ch(_ i: Int) -> UInt32? { i < end ? cp[i].value : nil }
+        var pos = piece.lowerBound, prev = pos
+        func add(_ e: Int) { if e > prev { out.append(prev..<e) }; prev = e }
+        while pos < end {
+            let c = cp[pos].value
+            if c == 0x27, pos + 1 < end {  // 's 't 're 've 'm 'll 'd
+                let n = cp[pos + 1].value
+                if [0x73, 0x74, 0x6D, 0x64].contains(n) { pos += 2; add(pos); continue }  // s t m d
+                if pos + 2 < end {
+                    let nn = cp[pos + 2].value
+                    if (n == 0x72 && nn == 0x65) || (n == 0x76 && nn == 0x65) || (n == 0x6C && nn == 0x6C) { pos += 3; add(pos); continue }
+                }
+            }
+            let lead = c == 0x20 ? cls(pos + 1) : cls(pos)
+            if lead == .letter || lead == .number {
+                let k = lead!
+                if c == 0x20 { pos += 1 }
+                while cls(pos) == k { pos += 1 }
+                add(pos); continue
+            }
+            if lead == .other {  // ?[^\s\p{L}\p{N}]+
+                if c == 0x20 { pos += 1 }
+                while cls(pos) == .other { pos += 1 }
+                add(pos); continue
+            }
+            var ws = 0
+            while cls(pos + ws) == .whitespace { ws += 1 }
+            if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }  // \s+(?!\S)
+            if ws > 0 { pos += ws; add(pos); continue }                              // \s+
+            pos += 1; add(pos)                                                       // unassigned code point
+        }
+        return out
+    }
+
+    // MARK: Decoding
+
+    /// The bytes a token stands for (special tokens as their text).
+    public func bytes(of id: Int32) -> [UInt8] {
+        guard id >= 0, Int(id) < tokens.count else { return [] }
+        let t = tokens[Int(id)]
+        if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 3 || tokenTypes[Int(id)] == 4 { return Array(t.utf8) }
+        var out: [UInt8] = []
+        for s in t.unicodeScalars {
+            if let b = scalarToByte[s.value] { out.append(b) } else { out.append(contentsOf: Array(String(s).utf8)) }
+        }
+        return out
+    }
+
+    public func decode(_ ids: [Int32]) -> String {
+        String(decoding: ids.flatMap { bytes(of: $0) }, as: UTF8.self)
+    }
+}
+
+/// The character classes the GPT-2 regex distinguishes.
+enum CharClass: Equatable {
+    case letter, number, whitespace, other, unassigned
+    init(_ s: Unicode.Scalar) {
+        if s.properties.isWhitespace { self = .whitespace; return }
+        switch s.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: self = .letter
+        case .decimalNumber, .letterNumber, .otherNumber: self = .number
+        case .unassigned: self = .unassigned
+        default: self = .other
+        }
+    }
+}
