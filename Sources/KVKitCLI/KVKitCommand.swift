@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+
+/// The `kvkit` command. Plugin packages call `KVKitCommand.main()` from their own executable.
+public struct KVKitCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kvkit",
+        abstract: "A research kit for KV-cache compression on a real model.",
+        discussion: """
+        Exit codes: 0 success; 64 usage error (bad flag or value); 65 bad data (corrupt model or input file);
+        66 missing input file; 70 internal error.
+        """,
+        subcommands: [Generate.self, Inspect.self, Bench.self],
+        defaultSubcommand: nil)
+
+    public init() {}
+}
+
+/// Exit codes (sysexits.h), listed in `kvkit --help`.
+public enum ExitCodes {
+    public static let usage: Int32 = 64
+    public static let dataError: Int32 = 65
+    public static let noInput: Int32 = 66
+    public static let software: Int32 = 70
+}
+
+/// Prints a one-line error to stderr and returns the exit code to throw.
+func fail(_ message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    return ExitCode(code)
+}
