@@ -33,10 +33,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),
+        // Where the real model and ../shared/reference live, and readers for the reference files.
+        .target(name: "KVKitTestSupport"),
 
-        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile"]),
+        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath"]),
-        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI"]),
+        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Locations of the real model and of `../shared/reference/`, and readers for the reference files.
+/// Used by KVKit's own tests; plugin authors can use it to find the model the same way.
+public enum TestSupport {
+    /// The model `make setup` fetched ($KVKIT_HOME or ~/.cache/kvkit).
+    public static var modelPath: String {
+        let home = ProcessInfo.processInfo.environment["KVKIT_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? NSHomeDirectory() + "/.cache/kvkit"
+        return home + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    /// `shared/reference` beside the repository (override with KVKIT_REFERENCE).
+    public static func referenceDirectory(file: String = #filePath) -> String {
+        if let r = ProcessInfo.processInfo.environment["KVKIT_REFERENCE"], !r.isEmpty { return r }
+        var url = URL(fileURLWithPath: file)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { break }
+        }
+        return url.deletingLastPathComponent().appendingPathComponent("shared/reference").path
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ d: String) { description = d }
+    }
+
+    /// Reads a little-endian float32 NumPy `.npy` file (format v1/v2).
+    public static func readNpyFloat32(_ path: String) throws -> [Float] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let bytes = [UInt8](data)
+        guard bytes.count > 10, bytes[0] == 0x93, String(decoding: bytes[1..<6], as: UTF8.self) == "NUMPY" else {
+            throw Failure("\(path) is not a .npy file")
+        }
+        let major = bytes[6]
+        let headerLen: Int, start: Int
+        if major == 1 {
+            headerLen = Int(bytes[8]) | Int(bytes[9]) << 8; start = 10
+        } else {
+            headerLen = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24; start = 12
+        }
+        let header = String(decoding: bytes[start..<(start + headerLen)], as: UTF8.self)
+        guard header.contains("'<f4'"), header.contains("'fortran_order': False") else { throw Failure("\(path): expected little-endian float32, C order") }
+        let body = bytes[(start + headerLen)...]
+        return body.withUnsafeBytes { raw in
+            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
+    }
+
+    /// The prompts of `llamacpp_anchors.json` or `numpy_anchors.json`.
+    public struct Anchor: Decodable {
+        public let text: String
+        public let token_ids: [Int32]?
+        public let top20_ids: [Int]?
+        public let greedy16_ids: [Int32]?
+        public let greedy16_text: String?
+        public let last_logits_file: String?
+        public let step16_logits_file: String?
+    }
+
+    public static func anchors(_ name: String = "llamacpp_anchors.json") throws -> [String: Anchor] {
+        struct File: Decodable { let prompts: [String: Anchor] }
+        let url = URL(fileURLWithPath: referenceDirectory()).appendingPathComponent(name)
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).prompts
+    }
+
+    /// Cosine similarity and max abs difference of two equal-length vectors.
+    public static func compare(_ a: [Float], _ b: [Float]) -> (cosine: Double, maxAbs: Double) {
+        precondition(a.count == b.count, "vectors differ in length")
+        var dot = 0.0, na = 0.0, nb = 0.0, mx = 0.0
+        for i in a.indices {
+            let x = Double(a[i]), y = Double(b[i])
+            dot += x * y; na += x * x; nb += y * y
+            mx = max(mx, abs(x - y))
+        }
+        return (dot / (na.squareRoot() * nb.squareRoot()), mx)
+    }
+
+    /// Indices of the k largest values, largest first.
+    public static func topK(_ x: [Float], _ k: Int) -> [Int] {
+        Array(x.indices.sorted { x[$0] > x[$1] }.prefix(k))
+    }
+
+    /// Current and peak resident set size in bytes (Linux /proc/self/status), nil elsewhere.
+    public static func residentBytes() -> (current: Int, peak: Int)? {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        func field(_ name: String) -> Int? {
+            guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+            return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1024 }
+        }
+        guard let cur = field("VmRSS"), let peak = field("VmHWM") else { return nil }
+        return (cur, peak)
+    }
+
+    /// Resets the kernel's peak-RSS mark to the current RSS (Linux ≥ 4.0). Returns false where unsupported.
+    @discardableResult
+    public static func resetPeakResident() -> Bool {
+        FileManager.default.isWritableFile(atPath: "/proc/self/clear_refs")
+            && (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+    }
+}
