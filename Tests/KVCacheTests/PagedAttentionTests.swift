@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import TensorMath
+@testable import KVCache
+
+/// A small seeded generator (SplitMix64) so every random case is reproducible from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomFloats(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
+    (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
+}
+
+/// Runs the paged kernel over `steps` appends (a prefill of `steps[0]` tokens, then more chunks) and
+/// returns the max abs error against the dense oracle on every step's queries.
+func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: [Int], seed: UInt64) -> Float {
+    var rng = SplitMix64(seed: seed)
+    let cache = PagedKVCache(layers: 2, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize)
+    var allK: [Float] = [], allV: [Float] = [], allPos: [Int32] = []
+    var worst: Float = 0
+    for T in steps {
+        let pos = (0..<T).map { Int32(cache.nextPosition + $0) }
+        let k = randomFloats(T * kvHeads * headDim, &rng, scale: 2)
+        let v = randomFloats(T * kvHeads * headDim, &rng)
+        let q = randomFloats(T * heads * headDim, &rng, scale: 2)
+        for layer in 0..<2 { cache.append(layer: layer, keys: k, values: v, positions: pos, tokens: pos) }
+        cache.nextPosition += T
+        allK += k; allV += v; allPos += pos
+        var out = [Float](repeating: .nan, count: T * heads * headDim)
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                PagedAttention.attend(cache: cache, layer: 1, q: qp.baseAddress!, positions: pos, nHeads: heads, out: op.baseAddress!)
+            }
+        }
+        let ref = DenseAttention.attend(q: q, queryPositions: pos, k: allK, v: allV, keyPositions: allPos,
+                                        nHeads: heads, kvHeads: kvHeads, headDim: headDim)
+        for i in ref.indices { worst = max(worst, abs(out[i] - ref[i])) }
+        if out.contains(where: { $0.isNaN }) { return .infinity }
+    }
+    return worst
+}
+
+@Suite struct PagedAttentionTests {
+    /// Random head counts, page sizes and lengths (many not filling the last page), on both kernel paths:
+    /// decode-sized query blocks (direct dot products on pages) and prefill-sized ones (gathered tiles, sgemm).
+    @Test(arguments: 0..<24)
+    func pagedMatchesDenseOracle(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed) &* 7919)
+        let kvHeads = Int.random(in: 1...3, using: &rng)
+        let heads = kvHeads * Int.random(in: 1...4, using: &rng)
+        let headDim = [8, 16, 32, 64].randomElement(using: &rng)!
+        let pageSize = [1, 3, 7, 16, 32, 100].randomElement(using: &rng)!
+        let prefill = Int.random(in: 1...300, using: &rng)
+        let steps = [prefill] + (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int.random(in: 1...3, using: &rng) } + [Int.random(in: 20...90, using: &rng)]
+        for threads in [1, 2] {
+            Threads.set(threads)
+            let err = pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed))
+            #expect(err <= 1e-5, "heads \(heads)/\(kvHeads) hd \(headDim) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
+        }
+    }
+
+    @Test func bothKernelPathsAreExercised() {
+        // One query row per head group (decode) stays below the gemm threshold; a long prefill is above it.
+        #expect(3 * 1 < PagedAttention.gemmMinRows)
+        #expect(3 * PagedAttention.queryChunk >= PagedAttention.gemmMinRows)
+        #expect(pagedVsDense(heads: 9, kvHeads: 3, headDim: 64, pageSize: 16, steps: [517, 1, 1, 1], seed: 1) <= 1e-5)
+    }
+
+    @Test func scratchDoesNotGrowWithContext() {
+        // The scratch bound depends on query rows, head size and page size only, never on keys held.
+        let a = PagedAttention.scratchBytes(rows: 192, headDim: 64, pageSize: 16)
+        #expect(a < 512 * 1024)
+        #expect(a < 8192 * 8192 * 4 / 100, "far below one n×n score matrix at 8,192 tokens")
+    }
+
+    @Test func pagesAreAllocatedPerHeadAndAccounted() {
+        let cache = PagedKVCache(layers: 3, kvHeads: 2, headDim: 4, pageSize: 5)
+        let n = 12
+        let kv = [Float](repeating: 1, count: n * 2 * 4)
+        let pos = (0..<n).map(Int32.init)
+        for l in 0..<3 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos.map { $0 + 100 }) }
+        #expect(cache.table(layer: 1, head: 1).pages.count == 3)  // ceil(12 / 5)
+        #expect(cache.pool.livePages == 3 * 2 * 3)
+        #expect(cache.liveTokenBytes == 3 * 2 * 12 * (2 * 4 * 4 + 8))
+        #expect(cache.pool.allocatedBytes == 18 * 5 * (2 * 4 * 4 + 8))
+        let slots = cache.slots(layer: 2, head: 0)
+        #expect(slots.map(\.position) == pos)
+        #expect(slots.map(\.token) == pos.map { $0 + 100 })
+        cache.reset()
+        #expect(cache.pool.livePages == 0)
+        #expect(cache.pool.capacityPages == 18, "reset returns pages to the free list, not the system")
+        for l in 0..<3 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+        #expect(cache.pool.capacityPages == 18, "freed pages are reused")
+    }
+}
