@@ -50,7 +50,7 @@ public enum TestSupport {
 
     /// The prompts of `llamacpp_anchors.json` or `numpy_anchors.json`.
     public struct Anchor: Decodable {
-        public let text: String
+        public let text: String?
         public let token_ids: [Int32]?
         public let top20_ids: [Int]?
         public let greedy16_ids: [Int32]?

@@ -15,7 +15,7 @@ import Testing
         let anchors = try TestSupport.anchors()
         #expect(anchors.count >= 3)
         for (name, a) in anchors {
-            let ids = Self.tokenizer.encode(a.text)
+            let ids = Self.tokenizer.encode(a.text!)
             #expect(ids == a.token_ids, "prompt \(name)")
         }
     }
