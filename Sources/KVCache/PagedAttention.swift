@@ -9,14 +9,20 @@ import TensorMath
 /// accumulator per row, rescaled when the max grows (Milakov & Gimelshein 2018; FlashAttention).
 /// Scratch memory is a few tiles per worker and never grows with context length; no n × n score matrix
 /// exists. Causality is by recorded position: key slot j is visible to query t iff pos(j) ≤ pos(t).
+///
+/// Decode has one query row per head, too few blocks to occupy every thread, so the page range of each
+/// stream is split across workers and the partial (m, l, O) states are merged afterwards (the
+/// "flash-decoding" split-K scheme).
 public enum PagedAttention {
-    /// Query rows processed together per work item.
+    /// Query tokens processed together per work item.
     public static let queryChunk = 64
     /// Keys per gathered tile on the matrix-product path.
     public static let keyTile = 128
     /// Below this many query rows per block, dot products are computed directly on pages (decode);
     /// at or above it, tiles are gathered and multiplied with sgemm (prefill).
     public static let gemmMinRows = 16
+    /// A split of one stream's pages across workers covers at least this many pages.
+    public static let minPagesPerSplit = 8
 
     /// - Parameters:
     ///   - q: `[T][nHeads][headDim]` queries (RoPE applied).
@@ -24,43 +30,121 @@ public enum PagedAttention {
     ///   - out: `[T][nHeads][headDim]` attention outputs.
     public static func attend(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
                               nHeads: Int, out: UnsafeMutablePointer<Float>) {
-        let T = positions.count, kvHeads = cache.kvHeads
+        let T = positions.count, kvHeads = cache.kvHeads, hd = cache.headDim
         precondition(nHeads % kvHeads == 0, "query heads must be a multiple of KV heads")
+        let G = nHeads / kvHeads
         let chunks = (T + queryChunk - 1) / queryChunk
+        let blocks = kvHeads * chunks
+        let maxRows = G * min(T, queryChunk)
+        var splits = 1
+        if maxRows < gemmMinRows && blocks < 4 * Threads.count {
+            let pages = (0..<kvHeads).map { cache.table(layer: layer, head: $0).pages.count }.max() ?? 0
+            splits = max(1, min((4 * Threads.count + blocks - 1) / blocks, pages / minPagesPerSplit))
+        }
         let qBox = UnsafeSendable(q), oBox = UnsafeSendable(out)
-        Threads.parallelFor(kvHeads * chunks) { item in
-            let h = item / chunks, c = item % chunks
+        if splits == 1 {
+            Threads.parallelFor(blocks) { item in
+                let h = item / chunks, c = item % chunks
+                let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
+                let state = BlockState(rows: G * (t1 - t0), headDim: hd)
+                defer { state.free() }
+                attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
+                            t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, state: state)
+                state.write(to: oBox.value, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads)
+            }
+            return
+        }
+        // Split-K: item = (block, split); partial states are merged per block afterwards.
+        let states = (0..<(blocks * splits)).map { item -> BlockState in
+            let c = (item / splits) % chunks
+            return BlockState(rows: G * (min(T, (c + 1) * queryChunk) - c * queryChunk), headDim: hd)
+        }
+        defer { for s in states { s.free() } }
+        Threads.parallelFor(blocks * splits) { item in
+            let block = item / splits, s = item % splits
+            let h = block / chunks, c = block % chunks
             let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
-            attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, out: oBox.value,
-                        positions: positions, t0: t0, t1: t1, nHeads: nHeads)
+            let n = cache.table(layer: layer, head: h).pages.count
+            let range = (n * s / splits)..<(n * (s + 1) / splits)
+            attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
+                        t0: t0, t1: t1, nHeads: nHeads, pageRange: range, state: states[item])
+        }
+        for block in 0..<blocks {
+            let h = block / chunks, c = block % chunks
+            let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
+            let first = states[block * splits]
+            for s in 1..<splits { first.merge(states[block * splits + s]) }
+            first.write(to: out, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads)
         }
     }
 
     /// Bytes of scratch one worker uses for a block of `rows` query rows: independent of context length.
     public static func scratchBytes(rows: Int, headDim: Int, pageSize: Int) -> Int {
-        let tile = max(keyTile, pageSize)
-        return MemoryLayout<Float>.size * (2 * rows * headDim + rows * tile + 2 * tile * headDim + 2 * rows) + 4 * tile
+        let tile = max(keyTile / pageSize, 1) * pageSize
+        return MemoryLayout<Float>.size * (2 * rows * headDim + rows * tile + 2 * tile * headDim + 2 * rows) + 8 * (tile + rows)
+    }
+
+    /// Online-softmax state of one block of query rows: unnormalised output O, running max m, sum l.
+    final class BlockState: @unchecked Sendable {
+        let rows: Int, hd: Int
+        let O: UnsafeMutablePointer<Float>   // [rows][hd]
+        let m: UnsafeMutablePointer<Float>   // [rows]
+        let l: UnsafeMutablePointer<Float>   // [rows]
+
+        init(rows: Int, headDim: Int) {
+            self.rows = rows; hd = headDim
+            O = .allocate(capacity: rows * headDim); O.initialize(repeating: 0, count: rows * headDim)
+            m = .allocate(capacity: rows); m.initialize(repeating: -.infinity, count: rows)
+            l = .allocate(capacity: rows); l.initialize(repeating: 0, count: rows)
+        }
+
+        func free() { O.deallocate(); m.deallocate(); l.deallocate() }
+
+        /// Folds another partial state over a disjoint key range into this one.
+        func merge(_ other: BlockState) {
+            for r in 0..<rows where other.l[r] > 0 {
+                let mNew = max(m[r], other.m[r])
+                let a = Foundation.exp(m[r] - mNew), b = Foundation.exp(other.m[r] - mNew)
+                let o = O + r * hd, p = other.O + r * hd
+                for d in 0..<hd { o[d] = o[d] * a + p[d] * b }
+                l[r] = l[r] * a + other.l[r] * b
+                m[r] = mNew
+            }
+        }
+
+        /// Normalises and scatters rows (r = g·Tc + t) to `out[t][h·G + g]`.
+        func write(to out: UnsafeMutablePointer<Float>, t0: Int, t1: Int, head h: Int, G: Int, nHeads: Int) {
+            let Tc = t1 - t0
+            for g in 0..<G {
+                for t in 0..<Tc {
+                    let r = g * Tc + t
+                    let dst = out + ((t0 + t) * nHeads + h * G + g) * hd
+                    let inv: Float = l[r] > 0 ? 1 / l[r] : 0
+                    for d in 0..<hd { dst[d] = O[r * hd + d] * inv }
+                }
+            }
+        }
     }
 
     private static func attendBlock(cache: PagedKVCache, layer: Int, head h: Int, q: UnsafePointer<Float>,
-                                    out: UnsafeMutablePointer<Float>, positions: [Int32], t0: Int, t1: Int, nHeads: Int) {
+                                    positions: [Int32], t0: Int, t1: Int, nHeads: Int,
+                                    pageRange: Range<Int>?, state: BlockState) {
         let hd = cache.headDim, G = nHeads / cache.kvHeads, Tc = t1 - t0, R = G * Tc
         let pool = cache.pool, ps = pool.pageSize
         let table = cache.table(layer: layer, head: h)
+        let pages = pageRange ?? 0..<table.pages.count
         let scale = 1 / Float(hd).squareRoot()
         let useGemm = R >= gemmMinRows
         let tileCap = useGemm ? max(keyTile / ps, 1) * ps : ps
+        let O = state.O, m = state.m, l = state.l
 
-        // Scratch: Q [R][hd], O [R][hd], S [R][tileCap], K/V tiles [tileCap][hd], m/l [R], row positions [R].
+        // Scratch: Q [R][hd], S [R][tileCap], K/V tiles [tileCap][hd] (gemm path), key/row positions.
         let Qb = UnsafeMutablePointer<Float>.allocate(capacity: R * hd); defer { Qb.deallocate() }
-        let O = UnsafeMutablePointer<Float>.allocate(capacity: R * hd); defer { O.deallocate() }
         let S = UnsafeMutablePointer<Float>.allocate(capacity: R * tileCap); defer { S.deallocate() }
         let Kt = UnsafeMutablePointer<Float>.allocate(capacity: useGemm ? tileCap * hd : 1); defer { Kt.deallocate() }
         let Vt = UnsafeMutablePointer<Float>.allocate(capacity: useGemm ? tileCap * hd : 1); defer { Vt.deallocate() }
         let Pt = UnsafeMutablePointer<Int32>.allocate(capacity: tileCap); defer { Pt.deallocate() }
-        var m = [Float](repeating: -.infinity, count: R), l = [Float](repeating: 0, count: R)
-        var rowPos = [Int32](repeating: 0, count: R)
-        O.initialize(repeating: 0, count: R * hd)
+        let rowPos = UnsafeMutablePointer<Int32>.allocate(capacity: R); defer { rowPos.deallocate() }
         var maxQPos: Int32 = .min
         // Row r = g·Tc + t holds query head h·G + g at token t0 + t, pre-scaled by 1/sqrt(hd).
         for g in 0..<G {
@@ -75,22 +159,26 @@ public enum PagedAttention {
 
         // One block of n contiguous keys: scores, mask, online-softmax update, accumulate P·V.
         func block(_ K: UnsafePointer<Float>, _ V: UnsafePointer<Float>, _ kpos: UnsafePointer<Int32>, _ n: Int) {
-            var minK = Int32.max
-            for j in 0..<n { minK = min(minK, kpos[j]) }
+            var minK = Int32.max, maxK = Int32.min
+            for j in 0..<n { minK = min(minK, kpos[j]); maxK = max(maxK, kpos[j]) }
             if minK > maxQPos { return }  // every key is in the future of every query here
             if useGemm {
                 BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, K, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
             } else {
-                for r in 0..<R {
-                    let qr = Qb + r * hd
-                    for j in 0..<n { S[r * tileCap + j] = Vector.dot(qr, K + j * hd, count: hd) }
+                for j in 0..<n {
+                    let kj = K + j * hd
+                    for r in 0..<R { S[r * tileCap + j] = simdDot(Qb + r * hd, kj, hd) }
                 }
             }
             for r in 0..<R {
                 let s = S + r * tileCap, qp = rowPos[r]
                 var mx = -Float.infinity
-                for j in 0..<n {
-                    if kpos[j] > qp { s[j] = -.infinity } else { mx = max(mx, s[j]) }
+                if maxK <= qp {
+                    for j in 0..<n { mx = max(mx, s[j]) }
+                } else {
+                    for j in 0..<n {
+                        if kpos[j] > qp { s[j] = -.infinity } else { mx = max(mx, s[j]) }
+                    }
                 }
                 if mx == -.infinity {  // no visible key in this block for this row
                     for j in 0..<n { s[j] = 0 }
@@ -100,22 +188,16 @@ public enum PagedAttention {
                 let alpha = Foundation.exp(m[r] - mNew)  // exp(-inf) = 0 on the first visible block
                 var sum: Float = 0
                 for j in 0..<n {
-                    let p = s[j] == -.infinity ? 0 : Foundation.exp(s[j] - mNew)
+                    let p = Foundation.exp(s[j] - mNew)  // exp(-inf) = 0 for masked keys
                     s[j] = p
                     sum += p
                 }
                 l[r] = l[r] * alpha + sum
                 m[r] = mNew
-                if alpha != 1 {
-                    let o = O + r * hd
-                    for d in 0..<hd { o[d] *= alpha }
-                }
+                let o = O + r * hd
+                if alpha != 1 { simdScale(o, alpha, hd) }
                 if !useGemm {
-                    let o = O + r * hd
-                    for j in 0..<n where s[j] != 0 {
-                        let p = s[j], v = V + j * hd
-                        for d in 0..<hd { o[d] += p * v[d] }
-                    }
+                    for j in 0..<n where s[j] != 0 { simdAxpy(o, s[j], V + j * hd, hd) }
                 }
             }
             if useGemm {
@@ -125,10 +207,10 @@ public enum PagedAttention {
 
         if useGemm {
             // Gather whole pages into a tile of up to tileCap keys, then one pair of sgemm calls per tile.
-            var pi = 0
-            while pi * ps < table.count {
+            var pi = pages.lowerBound
+            while pi < pages.upperBound {
                 var n = 0
-                while n < tileCap, pi * ps < table.count {
+                while n + ps <= tileCap || (n == 0 && pi < pages.upperBound), pi < pages.upperBound {
                     let page = table.pages[pi], c = min(ps, table.count - pi * ps)
                     (Kt + n * hd).update(from: pool.keys(page), count: c * hd)
                     (Vt + n * hd).update(from: pool.values(page), count: c * hd)
@@ -139,21 +221,47 @@ public enum PagedAttention {
                 block(Kt, Vt, Pt, n)
             }
         } else {
-            for (pi, page) in table.pages.enumerated() {
-                let c = min(ps, table.count - pi * ps)
+            for pi in pages {
+                let page = table.pages[pi], c = min(ps, table.count - pi * ps)
                 block(pool.keys(page), pool.values(page), pool.positions(page), c)
             }
         }
-
-        for g in 0..<G {
-            for t in 0..<Tc {
-                let r = g * Tc + t
-                let dst = out + ((t0 + t) * nHeads + h * G + g) * hd
-                let inv: Float = l[r] > 0 ? 1 / l[r] : 0
-                for d in 0..<hd { dst[d] = O[r * hd + d] * inv }
-            }
-        }
     }
+}
+
+// SIMD helpers: explicit 8-wide vectors (two SSE registers on baseline x86-64, one AVX register where
+// enabled); `acc += x * y` rather than addingProduct, which lowered to unlinkable fmaf calls here.
+
+@inline(__always) func simdDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        acc0 += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        acc1 += ra.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
+        i += 16
+    }
+    var s = (acc0 + acc1).sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// `y += alpha · x`
+@inline(__always) func simdAxpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    let ry = UnsafeMutableRawPointer(y), rx = UnsafeRawPointer(x)
+    let a = SIMD8<Float>(repeating: alpha)
+    while i + 8 <= n {
+        let v = ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + a * rx.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        ry.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
+}
+
+/// `y *= alpha`
+@inline(__always) func simdScale(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ n: Int) {
+    for i in 0..<n { y[i] *= alpha }
 }
 
 /// A pointer handed to a fork-join region whose caller outlives every worker.

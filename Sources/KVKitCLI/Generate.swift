@@ -10,7 +10,13 @@ struct Generate: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "The user message.")
-    var prompt: String
+    var prompt: String?
+
+    @Option(help: "Read the user message from this file instead of --prompt.")
+    var promptFile: String?
+
+    @Option(help: "Also write the run's figures (tokens, speed, KV bytes, peak memory) as JSON to this file.")
+    var report: String?
 
     @Option(help: "System prompt (default: the model's own, from its chat template).")
     var system: String?
@@ -21,14 +27,29 @@ struct Generate: ParsableCommand {
     @Flag(help: "Send the prompt as raw text, without the chat template.")
     var raw = false
 
+    @Option(help: "Keep only the first N prompt tokens (for experiments at an exact length).")
+    var truncatePrompt: Int?
+
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1 (got \(maxTokens))") }
+        guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt TEXT or --prompt-file PATH") }
     }
 
     func run() throws {
+        var user = prompt ?? ""
+        if let f = promptFile {
+            guard let s = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw fail("cannot read prompt file \(f) as UTF-8 text; check the path", code: ExitCodes.noInput)
+            }
+            user = s
+        }
         let model = try modelOptions.load()
-        let text = raw ? prompt : model.chatTemplate.prompt(user: prompt, system: system)
-        let ids = model.tokenizer.encode(text)
+        let text = raw ? user : model.chatTemplate.prompt(user: user, system: system)
+        var ids = model.tokenizer.encode(text)
+        if let n = truncatePrompt {
+            guard n >= 1 else { throw fail("--truncate-prompt must be at least 1 (got \(n))", code: ExitCodes.usage) }
+            ids = Array(ids.prefix(n))
+        }
         guard !ids.isEmpty else { throw fail("the prompt is empty", code: ExitCodes.usage) }
         let needed = ids.count + maxTokens
         guard needed <= model.config.contextLength else {
@@ -54,5 +75,36 @@ struct Generate: ParsableCommand {
         KV cache: \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens, live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes))
         """
         FileHandle.standardError.write(Data((stats + "\n").utf8))
+        if let path = report {
+            let r = GenerateReport(
+                promptTokens: g.promptTokens, generatedTokens: g.tokens.count, threads: modelOptions.threads,
+                pageSize: modelOptions.pageSize, prefillTokensPerSecond: g.prefillTokensPerSecond,
+                decodeTokensPerSecond: g.decodeTokensPerSecond, kvLiveTokenBytes: cache.liveTokenBytes,
+                kvPageBytes: cache.pageBytes, kvPoolAllocatedBytes: cache.pool.allocatedBytes,
+                weightBytes: model.weightBytes, modelFileBytes: model.file.file.size,
+                prefillChunk: model.prefillChunk, peakResidentBytes: ProcessMemory.peakResidentBytes())
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(r).write(to: URL(fileURLWithPath: path))
+        }
+    }
+}
+
+/// Figures of one `kvkit generate` run, for scripts and tests.
+struct GenerateReport: Codable {
+    var promptTokens: Int, generatedTokens: Int, threads: Int, pageSize: Int
+    var prefillTokensPerSecond: Double, decodeTokensPerSecond: Double
+    var kvLiveTokenBytes: Int, kvPageBytes: Int, kvPoolAllocatedBytes: Int
+    var weightBytes: Int, modelFileBytes: Int, prefillChunk: Int
+    var peakResidentBytes: Int?
+}
+
+enum ProcessMemory {
+    /// Peak resident set size of this process (VmHWM), nil where /proc is unavailable.
+    static func peakResidentBytes() -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = line.split(separator: " ").compactMap({ Int($0) }).first else { return nil }
+        return kb * 1024
     }
 }
