@@ -10,8 +10,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(parsing: .upToNextOption, help: "Prefill lengths in tokens.")
-    var lengths: [Int] = [512, 2048]
+    @Option(parsing: .upToNextOption, help: "Prompt lengths in tokens (decode is timed right after each prefill).")
+    var lengths: [Int] = [16, 512, 2048]
 
     @Option(parsing: .upToNextOption, help: "Thread counts to compare.")
     var threadCounts: [Int] = [1, 2]
