@@ -36,7 +36,7 @@ let package = Package(
         // Where the real model and ../shared/reference live, and readers for the reference files.
         .target(name: "KVKitTestSupport"),
 
-        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"]),
+        .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI", "KVKitTestSupport"]),
     ],
