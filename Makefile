@@ -3,7 +3,7 @@ KVKIT_HOME ?= $(HOME)/.cache/kvkit
 export KVKIT_HOME
 SWIFT_RELEASE = swift build -c release
 # Model-level tests are numeric: run the whole suite in release, with @testable imports enabled.
-SWIFT_TEST = swift test -c release -Xswiftc -enable-testing
+SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest
 
 .PHONY: setup build run test bench clean
 

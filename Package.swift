@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "KVKitTestSupport"),
 
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath"]),
+        .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,20 +1,8 @@
 import Foundation
+import KVKitTestSupport
 import Testing
 import TensorMath
 @testable import KVCache
-
-/// A small seeded generator (SplitMix64) so every random case is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomFloats(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] {
     (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
@@ -100,5 +88,26 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
         #expect(cache.pool.capacityPages == 18, "reset returns pages to the free list, not the system")
         for l in 0..<3 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
         #expect(cache.pool.capacityPages == 18, "freed pages are reused")
+    }
+}
+
+@Suite struct SimdExpTests {
+    /// The vectorised exp against libm's over the range softmax uses, plus the edges.
+    @Test func matchesLibmExp() {
+        var worst: Double = 0
+        var x: Float = -90
+        while x <= 10 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0013 })
+            let e = simdExp(lanes)
+            for i in 0..<8 {
+                let ref = Foundation.exp(Double(lanes[i]))
+                if lanes[i] < -87 { #expect(e[i] == 0); continue }
+                worst = max(worst, abs(Double(e[i]) - ref) / ref)
+            }
+            x += 0.0137
+        }
+        #expect(worst < 4e-7, "max relative error \(worst)")
+        let edge = simdExp(SIMD8<Float>(-.infinity, 0, -87.5, 1, -1, 88, -0.0, 0.5))
+        #expect(edge[0] == 0 && edge[1] == 1 && edge[2] == 0 && edge[6] == 1)
     }
 }

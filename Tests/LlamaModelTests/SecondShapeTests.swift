@@ -1,5 +1,6 @@
 import Foundation
 import KVCache
+import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
@@ -15,7 +16,7 @@ struct TinyLlama {
     var shapes: [String: [Int]] = [:]
 
     init(seed: UInt64) {
-        var rng = SeededRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         // Vocabulary: the 256 byte symbols of byte-level BPE, two merges, and ChatML specials.
         var byteChars: [String] = []
         for b in 0..<256 {
@@ -142,18 +143,6 @@ struct TinyLlama {
             }
         }
         return x.map { matvec(stored("output.weight"), rms($0, stored("output_norm.weight")), out: V, inDim: dim) }
-    }
-}
-
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
