@@ -61,6 +61,9 @@ public final class PagePool: @unchecked Sendable {
 
     public func refCount(_ id: Int32) -> Int { Int(refCounts[Int(id)]) }
 
+    /// The free list, for audits in tests.
+    var freePages: [Int32] { freeList }
+
     /// Returns free pages' memory to the system.
     public func trim() {
         // Only trailing free pages can be dropped without renumbering live ones.
@@ -70,6 +73,11 @@ public final class PagePool: @unchecked Sendable {
             refCounts.removeLast()
             freeList.removeAll { $0 == Int32(last) }
         }
+    }
+
+    /// Copies a whole page (data and slot metadata).
+    public func copyPage(from src: Int32, to dst: Int32) {
+        storage[Int(dst)].copyMemory(from: storage[Int(src)], byteCount: pageBytes)
     }
 
     // MARK: Slot access

@@ -42,6 +42,10 @@ public enum PagedAttention {
             splits = max(1, min((4 * Threads.count + blocks - 1) / blocks, pages / minPagesPerSplit))
         }
         let qBox = UnsafeSendable(q), oBox = UnsafeSendable(out)
+        // Per (token, query head): the softmax max and normaliser, kept for the observation pass.
+        let observe = cache.observations.map { o in o.accumulate || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
+        let stats = observe ? RowStats(count: T * nHeads) : nil
+        defer { stats?.free() }
         if splits == 1 {
             Threads.parallelFor(blocks) { item in
                 let h = item / chunks, c = item % chunks
@@ -50,8 +54,9 @@ public enum PagedAttention {
                 defer { state.free() }
                 attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
                             t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, state: state)
-                state.write(to: oBox.value, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads)
+                state.write(to: oBox.value, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: stats)
             }
+            if let stats { observeLayer(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, stats: stats) }
             return
         }
         // Split-K: item = (block, split); partial states are merged per block afterwards.
@@ -74,8 +79,9 @@ public enum PagedAttention {
             let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
             let first = states[block * splits]
             for s in 1..<splits { first.merge(states[block * splits + s]) }
-            first.write(to: out, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads)
+            first.write(to: out, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: stats)
         }
+        if let stats { observeLayer(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, stats: stats) }
     }
 
     /// Bytes of scratch one worker uses for a block of `rows` query rows: independent of context length.
@@ -112,8 +118,8 @@ public enum PagedAttention {
             }
         }
 
-        /// Normalises and scatters rows (r = g·Tc + t) to `out[t][h·G + g]`.
-        func write(to out: UnsafeMutablePointer<Float>, t0: Int, t1: Int, head h: Int, G: Int, nHeads: Int) {
+        /// Normalises and scatters rows (r = g·Tc + t) to `out[t][h·G + g]`; records each row's (m, l).
+        func write(to out: UnsafeMutablePointer<Float>, t0: Int, t1: Int, head h: Int, G: Int, nHeads: Int, stats: RowStats?) {
             let Tc = t1 - t0
             for g in 0..<G {
                 for t in 0..<Tc {
@@ -121,9 +127,23 @@ public enum PagedAttention {
                     let dst = out + ((t0 + t) * nHeads + h * G + g) * hd
                     let inv: Float = l[r] > 0 ? 1 / l[r] : 0
                     for d in 0..<hd { dst[d] = O[r * hd + d] * inv }
+                    if let stats {
+                        stats.m[(t0 + t) * nHeads + h * G + g] = m[r]
+                        stats.l[(t0 + t) * nHeads + h * G + g] = l[r]
+                    }
                 }
             }
         }
+    }
+
+    /// Softmax max and normaliser per (token, query head).
+    final class RowStats: @unchecked Sendable {
+        let m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>
+        init(count: Int) {
+            m = .allocate(capacity: count); m.initialize(repeating: -.infinity, count: count)
+            l = .allocate(capacity: count); l.initialize(repeating: 0, count: count)
+        }
+        func free() { m.deallocate(); l.deallocate() }
     }
 
     private static func attendBlock(cache: PagedKVCache, layer: Int, head h: Int, q: UnsafePointer<Float>,
@@ -221,6 +241,60 @@ public enum PagedAttention {
                 block(pool.keys(page), pool.values(page), pool.positions(page), c)
             }
         }
+    }
+}
+
+extension PagedAttention {
+    /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
+    /// them to the keys' totals (all rows → `accumulated`; rows at or after the window start → `window`).
+    /// One worker per KV head, so each head's arrays have a single writer.
+    static func observeLayer(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
+                             nHeads: Int, stats: RowStats) {
+        guard var obs = cache.observations else { return }
+        let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim, T = positions.count
+        let pool = cache.pool, ps = pool.pageSize
+        let scale = 1 / Float(hd).squareRoot()
+        let ws = obs.windowStart ?? .max
+        let accBoxes = (0..<kvHeads).map { FloatArrayBox(obs.accumulate ? obs.accumulated[layer * kvHeads + $0] : []) }
+        let winBoxes = (0..<kvHeads).map { FloatArrayBox(obs.windowStart != nil ? obs.window[layer * kvHeads + $0] : []) }
+        // Release the struct's references so each box's array is uniquely owned (no copy on write).
+        for h in 0..<kvHeads { obs.accumulated[layer * kvHeads + h] = []; obs.window[layer * kvHeads + h] = [] }
+        cache.observations = nil
+        let rows = (0..<T).filter { obs.accumulate || positions[$0] >= ws }
+        let S = UnsafeMutablePointer<Float>.allocate(capacity: ps * kvHeads); defer { S.deallocate() }
+        Threads.parallelFor(kvHeads) { h in
+            let table = cache.table(layer: layer, head: h)
+            let accBox = accBoxes[h], winBox = winBoxes[h]
+            let s = S + h * ps
+            let qs = UnsafeMutablePointer<Float>.allocate(capacity: hd); defer { qs.deallocate() }
+            for t in rows {
+                let inWindow = positions[t] >= ws
+                for g in 0..<G {
+                    let row = t * nHeads + h * G + g
+                    let m = stats.m[row], l = stats.l[row]
+                    guard l > 0 else { continue }
+                    for d in 0..<hd { qs[d] = q[row * hd + d] * scale }
+                    for (pi, page) in table.pages.enumerated() {
+                        let c = min(ps, table.count - pi * ps)
+                        let K = pool.keys(page), kp = pool.positions(page)
+                        for j in 0..<c { s[j] = kp[j] <= positions[t] ? simdDot(qs, K + j * hd, hd) - m : -.infinity }
+                        _ = expShiftSum(s, c, shift: 0)
+                        let base = pi * ps
+                        if obs.accumulate {
+                            for j in 0..<c { accBox.a[(base + j) * G + g] += s[j] / l }
+                        }
+                        if inWindow {
+                            for j in 0..<c { winBox.a[(base + j) * G + g] += s[j] / l }
+                        }
+                    }
+                }
+            }
+        }
+        for h in 0..<kvHeads {
+            if obs.accumulate { obs.accumulated[layer * kvHeads + h] = accBoxes[h].a }
+            if obs.windowStart != nil { obs.window[layer * kvHeads + h] = winBoxes[h].a }
+        }
+        cache.observations = obs
     }
 }
 

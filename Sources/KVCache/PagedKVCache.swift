@@ -18,6 +18,9 @@ public final class PagedKVCache: @unchecked Sendable {
     public private(set) var tables: [PageTable]
     /// The position the next appended token gets; eviction does not change it.
     public var nextPosition: Int = 0
+    /// Attention statistics tapped by the kernel for policies that need them (nil: none requested).
+    /// A value type: forks share it until one side writes.
+    public var observations: Observations?
 
     public var pageSize: Int { pool.pageSize }
 
@@ -37,6 +40,9 @@ public final class PagedKVCache: @unchecked Sendable {
 
     @inline(__always) public func table(layer: Int, head: Int) -> PageTable { tables[layer * kvHeads + head] }
 
+    func replaceTables(_ t: [PageTable]) { tables = t }
+    func setTable(_ i: Int, _ t: PageTable) { tables[i] = t }
+
     /// Tokens held by (layer, head).
     public func count(layer: Int, head: Int) -> Int { tables[layer * kvHeads + head].count }
 
@@ -49,6 +55,13 @@ public final class PagedKVCache: @unchecked Sendable {
         let ps = pool.pageSize, hd = headDim, stride = kvHeads * hd
         for h in 0..<kvHeads {
             var t = tables[layer * kvHeads + h]
+            // Copy-on-write: a partly filled last page shared with a fork is copied before writing.
+            if t.count % ps != 0, let last = t.pages.last, pool.refCount(last) > 1 {
+                let copy = pool.allocate()
+                pool.copyPage(from: last, to: copy)
+                pool.release(last)
+                t.pages[t.pages.count - 1] = copy
+            }
             for i in 0..<n {
                 let slot = t.count % ps
                 if slot == 0 { t.pages.append(pool.allocate()) }
@@ -61,6 +74,7 @@ public final class PagedKVCache: @unchecked Sendable {
             }
             tables[layer * kvHeads + h] = t
         }
+        observations?.appended(layer: layer, count: n)
     }
 
     /// Removes every token and returns all pages to the pool.
@@ -70,6 +84,7 @@ public final class PagedKVCache: @unchecked Sendable {
             tables[i] = PageTable()
         }
         nextPosition = 0
+        observations?.reset()
     }
 
     // MARK: Accounting

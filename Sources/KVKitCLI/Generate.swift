@@ -67,8 +67,7 @@ struct Generate: ParsableCommand {
             if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
             if cut > 0 { out.write(Data(pending[..<cut])); pending.removeFirst(cut) }
         }
-        if !pending.isEmpty { out.write(Data(pending)) }
-        print("")
+        out.write(Data(pending + [0x0A]))
         let stats = """
         prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
         prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
