@@ -7,7 +7,7 @@ let package = Package(
     name: "KVKit",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "LlamaModel"]),
+        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "Policies", "LlamaModel"]),
         .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
         .executable(name: "kvkit", targets: ["kvkit"]),
     ],
@@ -25,19 +25,22 @@ let package = Package(
         .target(name: "TensorMath", dependencies: ["CBLAS"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables) and the attention kernel.
         .target(name: "KVCache", dependencies: ["TensorMath"]),
+        // Compression policies (eviction now; quantization and retention later), their registry and the compressor.
+        .target(name: "Policies", dependencies: ["KVCache", "TensorMath"]),
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
         .target(name: "KVKitCLI", dependencies: [
-            "ModelFile", "TensorMath", "KVCache", "LlamaModel",
+            "ModelFile", "TensorMath", "KVCache", "Policies", "LlamaModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),
         // Where the real model and ../shared/reference live, and readers for the reference files.
-        .target(name: "KVKitTestSupport"),
+        .target(name: "KVKitTestSupport", dependencies: ["TensorMath"]),
 
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
+        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "KVCache", "KVKitTestSupport"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -8,6 +8,7 @@ struct Generate: ParsableCommand {
         abstract: "Generate an answer greedily, streaming it, then print speed and KV-cache bytes.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var policyOptions: PolicyOptions
 
     @Option(help: "The user message.")
     var prompt: String?
@@ -43,6 +44,7 @@ struct Generate: ParsableCommand {
             }
             user = s
         }
+        let (spec, policy, budget) = try policyOptions.resolve()
         let model = try modelOptions.load()
         let text = raw ? user : model.chatTemplate.prompt(user: user, system: system)
         var ids = model.tokenizer.encode(text)
@@ -58,7 +60,9 @@ struct Generate: ParsableCommand {
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
         var pending: [UInt8] = []
         let out = FileHandle.standardOutput
-        let g = try model.generate(prompt: ids, cache: cache, maxTokens: maxTokens) { token in
+        let statsBox = StatsBox()
+        let hooks = policyOptions.hooks(model: model, policy: policy, budget: budget, stats: statsBox)
+        let g = try model.generate(prompt: ids, cache: cache, maxTokens: maxTokens, hooks: hooks) { token in
             if model.tokenizer.stopIds.contains(token) { return }
             pending += model.tokenizer.bytes(of: token)
             // Emit only complete UTF-8 sequences so multi-byte characters split across tokens print whole.
@@ -71,7 +75,8 @@ struct Generate: ParsableCommand {
         let stats = """
         prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
         prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
-        KV cache: \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens, live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes))
+        policy \(spec) budget \(budget): \(g.compressions) compression(s), \(String(format: "%.1f", g.compressSeconds * 1000)) ms\(statsBox.last.map { ", last kept \($0.slotsAfter) of \($0.slotsBefore) slots" } ?? "")
+        KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))
         """
         FileHandle.standardError.write(Data((stats + "\n").utf8))
         if let path = report {
@@ -81,7 +86,9 @@ struct Generate: ParsableCommand {
                 decodeTokensPerSecond: g.decodeTokensPerSecond, kvLiveTokenBytes: cache.liveTokenBytes,
                 kvPageBytes: cache.pageBytes, kvPoolAllocatedBytes: cache.pool.allocatedBytes,
                 weightBytes: model.weightBytes, modelFileBytes: model.file.file.size,
-                prefillChunk: model.prefillChunk, peakResidentBytes: ProcessMemory.peakResidentBytes())
+                prefillChunk: model.prefillChunk, peakResidentBytes: ProcessMemory.peakResidentBytes(),
+                policy: spec.description, budget: budget.description, keptSlots: cache.totalSlots,
+                peakKVPageBytes: g.peakKVPageBytes, compressions: g.compressions, answer: model.tokenizer.decode(g.tokens.filter { !model.tokenizer.stopIds.contains($0) }))
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(r).write(to: URL(fileURLWithPath: path))
@@ -96,6 +103,8 @@ struct GenerateReport: Codable {
     var kvLiveTokenBytes: Int, kvPageBytes: Int, kvPoolAllocatedBytes: Int
     var weightBytes: Int, modelFileBytes: Int, prefillChunk: Int
     var peakResidentBytes: Int?
+    var policy: String, budget: String, keptSlots: Int, peakKVPageBytes: Int, compressions: Int
+    var answer: String
 }
 
 enum ProcessMemory {

@@ -100,3 +100,5 @@ public enum TestSupport {
             && (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
     }
 }
+
+@_exported import struct TensorMath.SplitMix64

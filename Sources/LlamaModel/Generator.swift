@@ -10,23 +10,72 @@ public struct Generation: Sendable {
     public var stoppedAtEOS = false
     /// Logits that chose each generated token (kept only when asked).
     public var stepLogits: [[Float]] = []
+    /// Largest bytes of pages the cache referenced at any point (after a forward, before compressing).
+    public var peakKVPageBytes = 0
+    /// Time spent in the compression hook, and how often it ran.
+    public var compressSeconds = 0.0
+    public var compressions = 0
 
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
     /// Decode rate over the forward passes after the first generated token.
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(tokens.count - 1, 0)) / decodeSeconds : 0 }
 }
 
+/// When and how to compress the cache during generation. The model knows nothing of policies: the
+/// caller passes closures (KVKit's runner passes a policy's compressor).
+public struct CompressionHooks {
+    /// Called before a forward pass that ends at position `end` and is followed by a compression
+    /// (to set up the attention statistics the policy needs).
+    public var prepare: (PagedKVCache, _ end: Int) -> Void
+    /// Compresses the cache.
+    public var compress: (PagedKVCache) -> Void
+    /// Prefill the prompt this many tokens at a time, compressing after each chunk (nil: all at once).
+    public var prefillChunk: Int?
+    /// Also compress after every N decode steps (nil: only after prefill).
+    public var every: Int?
+
+    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) -> Void,
+                prefillChunk: Int? = nil, every: Int? = nil) {
+        self.prepare = prepare; self.compress = compress; self.prefillChunk = prefillChunk; self.every = every
+    }
+}
+
 extension LlamaModel {
     /// Prefills `prompt` into `cache`, then greedily generates up to `maxTokens` tokens (argmax of raw
     /// logits), stopping at an end-of-turn token unless `stopAtEOS` is false. `onToken` sees each token.
+    /// With `hooks`, the cache is compressed after the prompt (or after each prefill chunk) and optionally
+    /// every N decode steps.
     public func generate(prompt: [Int32], cache: PagedKVCache, maxTokens: Int, stopAtEOS: Bool = true,
-                         keepLogits: Bool = false, onToken: (Int32) -> Void = { _ in }) throws -> Generation {
+                         keepLogits: Bool = false, hooks: CompressionHooks? = nil,
+                         onToken: (Int32) -> Void = { _ in }) throws -> Generation {
         var g = Generation()
         g.promptTokens = prompt.count
         let clock = ContinuousClock()
+        func compress() {
+            guard let hooks else { return }
+            let t = clock.now
+            hooks.compress(cache)
+            g.compressSeconds += (clock.now - t).seconds
+            g.compressions += 1
+        }
+        func track() { g.peakKVPageBytes = max(g.peakKVPageBytes, cache.pageBytes) }
         var logits: [Float] = []
-        g.prefillSeconds = try clock.measure { logits = try forward(prompt, cache: cache) }.seconds
+        let chunk = hooks?.prefillChunk ?? prompt.count
         let t0 = clock.now
+        var start = 0
+        while start < prompt.count {
+            let end = min(prompt.count, start + max(1, chunk))
+            hooks?.prepare(cache, cache.nextPosition + end - start)
+            let part = try forward(Array(prompt[start..<end]), cache: cache)
+            if end == prompt.count { logits = part }
+            track()
+            let p0 = clock.now
+            compress()
+            g.prefillSeconds -= (clock.now - p0).seconds  // prefill time excludes compression
+            start = end
+        }
+        g.prefillSeconds += (clock.now - t0).seconds
+        let t1 = clock.now
         for step in 0..<maxTokens {
             let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
             if keepLogits { g.stepLogits.append(logits) }
@@ -34,9 +83,13 @@ extension LlamaModel {
             onToken(next)
             if stopAtEOS && tokenizer.stopIds.contains(next) { g.stoppedAtEOS = true; break }
             if step == maxTokens - 1 { break }
+            let compressNow = hooks?.every.map { (step + 1) % $0 == 0 } ?? false
+            if compressNow { hooks?.prepare(cache, cache.nextPosition + 1) }
             logits = try forward([next], cache: cache)
+            track()
+            if compressNow { compress() }
         }
-        g.decodeSeconds = (clock.now - t0).seconds
+        g.decodeSeconds = (clock.now - t1).seconds
         return g
     }
 }

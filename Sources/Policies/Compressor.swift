@@ -1,0 +1,74 @@
+import Foundation
+import KVCache
+
+/// What one compression did, for reports.
+public struct CompressionStats: Sendable, Codable, Equatable {
+    /// Tokens summed over every (layer, KV head) stream, before and after.
+    public var slotsBefore = 0, slotsAfter = 0
+    public var liveBytesBefore = 0, liveBytesAfter = 0
+    /// Pages referenced by the cache, before and after.
+    public var pagesBefore = 0, pagesAfter = 0
+    public var seconds = 0.0
+}
+
+/// Applies an eviction policy to every stream of a cache.
+public enum Compressor {
+    /// Turns on the observations `needs` asks for, for a prompt whose last token will be at position
+    /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions.
+    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, group: Int, promptEnd: Int) {
+        guard needs != .none else { return }
+        let start = needs.window > 0 ? Int32(max(0, promptEnd - needs.window)) : nil
+        if cache.observations == nil {
+            cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
+                                              accumulate: needs.accumulated, windowStart: start)
+        } else {
+            cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
+            cache.observations!.restartWindow(at: start)
+        }
+    }
+
+    /// Compresses every (layer, KV head) stream of `cache` to `budget` with `policy`.
+    @discardableResult
+    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) -> CompressionStats {
+        let clock = ContinuousClock(), t0 = clock.now
+        var st = CompressionStats()
+        st.slotsBefore = cache.totalSlots
+        st.liveBytesBefore = cache.liveTokenBytes
+        st.pagesBefore = cache.uniquePages
+        defer {
+            st.seconds = (clock.now - t0).components.seconds.double + Double((clock.now - t0).components.attoseconds) * 1e-18
+        }
+        if !(budget.isFull || policy is FullPolicy) {
+            let H = cache.kvHeads, L = cache.layers
+            let group = cache.observations?.group ?? 1
+            let counts = (0..<L).map { l in (0..<H).map { cache.count(layer: l, head: $0) } }
+            let meanCounts = counts.map { $0.reduce(0, +) / max(H, 1) }
+            let uniform = meanCounts.map { budget.tokens(for: $0) }
+            let layerBudgets = policy.layerBudgets(uniform: uniform, counts: meanCounts)
+            for l in 0..<L {
+                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed) }
+                let budgets = (0..<H).map { min(layerBudgets[l], counts[l][$0]) }
+                let keep = policy.select(layer: views, budgets: budgets)
+                for h in 0..<H { cache.keep(layer: l, head: h, indices: keep[h]) }
+            }
+        }
+        st.slotsAfter = cache.totalSlots
+        st.liveBytesAfter = cache.liveTokenBytes
+        st.pagesAfter = cache.uniquePages
+        return st
+    }
+
+    /// The policy's view of one stream.
+    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, group: Int, seed: UInt64) -> StreamView {
+        let slots = cache.slots(layer: layer, head: head)
+        let i = layer * cache.kvHeads + head
+        let obs = cache.observations
+        return StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: obs?.group ?? group,
+                          headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
+                          accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
+                          window: obs.flatMap { $0.windowStart != nil ? $0.window[i] : nil },
+                          seed: seed &* 1_000_003 &+ UInt64(i), cache: cache)
+    }
+}
+
+extension Int64 { var double: Double { Double(self) } }

@@ -1,0 +1,9 @@
+/// `full`: no compression; every token is kept whatever the budget. The ceiling every policy is judged against.
+public struct FullPolicy: EvictionPolicy, Codable {
+    public var name: String { "full" }
+    public init() {}
+    public func scores(_ s: StreamView) -> [Float] { [Float](repeating: 0, count: s.count) }
+    public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] { views.map { Array(0..<$0.count) } }
+
+    public static let info = PolicyInfo(name: "full", summary: "no compression: keeps every token", paper: "-") { _ in FullPolicy() }
+}

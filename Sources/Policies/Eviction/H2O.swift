@@ -1,0 +1,26 @@
+/// `h2o` — Heavy-Hitter Oracle (Zhang et al., "H2O: Heavy-Hitter Oracle for Efficient Generative
+/// Inference of Large Language Models", NeurIPS 2023). Keeps the tokens with the largest attention
+/// accumulated over every query so far (heavy hitters) plus a recent window; the paper splits the budget
+/// evenly between the two.
+/// - recent (default 0.5): share of the budget given to the most recent tokens.
+/// - gqa (default mean): combine the query heads of a KV head by mean or max.
+public struct H2OPolicy: EvictionPolicy, Codable {
+    public var recent = 0.5
+    public var gqa = GroupCombine.mean
+    public var name: String { "h2o" }
+    public var needs: ObservationNeeds { ObservationNeeds(accumulated: true) }
+    public init(recent: Double = 0.5, gqa: GroupCombine = .mean) { self.recent = recent; self.gqa = gqa }
+
+    public func scores(_ s: StreamView) -> [Float] {
+        guard let acc = s.accumulated else { preconditionFailure("h2o needs accumulated attention; the runner requests it from `needs`") }
+        return s.combine(acc, gqa)
+    }
+    public func pinned(_ s: StreamView, budget: Int) -> [Int] {
+        edges(s.count, first: 0, last: Int((Double(budget) * recent).rounded()))
+    }
+
+    public static let info = PolicyInfo(
+        name: "h2o", summary: "heavy hitters (accumulated attention) + recent window", paper: "Zhang et al. 2023, H2O (arXiv:2306.14048)",
+        parameters: [ParameterSpec("recent", .double(0...1), default: "0.5", "share of the budget kept for the most recent tokens"), groupParameter]
+    ) { p in H2OPolicy(recent: p.double("recent"), gqa: GroupCombine(rawValue: p.string("gqa"))!) }
+}

@@ -1,0 +1,112 @@
+import KVCache
+
+/// What the attention kernel must tap while the prompt runs, for a policy to score tokens.
+public struct ObservationNeeds: Sendable, Equatable {
+    /// Attention summed over every query (H2O).
+    public var accumulated = false
+    /// Attention from the last `window` queries before compression (SnapKV: 32, TOVA: 1); 0 = none.
+    public var window = 0
+    public init(accumulated: Bool = false, window: Int = 0) { self.accumulated = accumulated; self.window = window }
+    public static let none = ObservationNeeds()
+    public func union(_ o: ObservationNeeds) -> ObservationNeeds {
+        ObservationNeeds(accumulated: accumulated || o.accumulated, window: max(window, o.window))
+    }
+}
+
+/// How the scores of the query heads that share one KV head are combined (grouped-query attention).
+public enum GroupCombine: String, Sendable, CaseIterable, Codable {
+    case mean, max
+}
+
+/// One (layer, KV head) stream as a policy sees it at compression time.
+public struct StreamView {
+    public let layer: Int
+    public let head: Int
+    public let layers: Int
+    /// Tokens in the stream.
+    public let count: Int
+    /// Query heads per KV head.
+    public let group: Int
+    public let headDim: Int
+    /// Original positions and token ids, in slot order.
+    public let positions: [Int32]
+    public let tokenIds: [Int32]
+    /// `[slot][group]` attention totals, when requested through `ObservationNeeds`.
+    public let accumulated: [Float]?
+    public let window: [Float]?
+    /// A seed for this stream, derived from the run's seed, layer and head.
+    public let seed: UInt64
+    let cache: PagedKVCache
+
+    /// Key and value rows of a slot (`headDim` floats, RoPE applied to keys).
+    public func key(_ slot: Int) -> UnsafePointer<Float> {
+        let t = cache.table(layer: layer, head: head)
+        return UnsafePointer(cache.pool.keys(t.pages[slot / cache.pageSize]) + (slot % cache.pageSize) * headDim)
+    }
+    public func value(_ slot: Int) -> UnsafePointer<Float> {
+        let t = cache.table(layer: layer, head: head)
+        return UnsafePointer(cache.pool.values(t.pages[slot / cache.pageSize]) + (slot % cache.pageSize) * headDim)
+    }
+
+    public func keyNorms() -> [Float] { (0..<count).map { norm(key($0)) } }
+    public func valueNorms() -> [Float] { (0..<count).map { norm(value($0)) } }
+    private func norm(_ p: UnsafePointer<Float>) -> Float {
+        var s: Float = 0
+        for d in 0..<headDim { s += p[d] * p[d] }
+        return s.squareRoot()
+    }
+
+    /// Per-slot scores from a `[slot][group]` statistic, combined over the group.
+    public func combine(_ perHead: [Float], _ how: GroupCombine) -> [Float] {
+        (0..<count).map { i in
+            let row = perHead[(i * group)..<(i * group + group)]
+            return how == .mean ? row.reduce(0, +) / Float(group) : row.max()!
+        }
+    }
+}
+
+/// A token-eviction policy: scores the slots of each stream; the default selection keeps the pinned
+/// slots (sinks, observation window: they count inside the budget, as in the papers) and fills the
+/// rest of the budget with the highest-scoring slots. Most policies implement only `scores`.
+public protocol EvictionPolicy: Sendable {
+    /// The registry name (`--policy NAME`).
+    var name: String { get }
+    /// What the kernel must observe during the prompt.
+    var needs: ObservationNeeds { get }
+    /// Higher is kept first. One value per slot.
+    func scores(_ s: StreamView) -> [Float]
+    /// Slots kept whatever their score, given the stream's token budget.
+    func pinned(_ s: StreamView, budget: Int) -> [Int]
+    /// Token budget per layer, given the budget one stream would get with a uniform split.
+    func layerBudgets(uniform: [Int], counts: [Int]) -> [Int]
+    /// The kept slots (ascending) of every KV head of one layer, given each head's budget.
+    func select(layer views: [StreamView], budgets: [Int]) -> [[Int]]
+}
+
+extension EvictionPolicy {
+    public var needs: ObservationNeeds { .none }
+    public func pinned(_ s: StreamView, budget: Int) -> [Int] { [] }
+    public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { uniform }
+    public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] {
+        zip(views, budgets).map { v, b in topK(v, budget: b, scores: scores(v), pinned: pinned(v, budget: b)) }
+    }
+}
+
+/// Pinned slots first (as many as fit), then the highest scores; ties go to the later slot.
+/// Returns ascending slot indices, exactly `min(budget, count)` of them.
+public func topK(_ v: StreamView, budget: Int, scores: [Float], pinned: [Int]) -> [Int] {
+    let b = min(max(budget, 0), v.count)
+    if b >= v.count { return Array(0..<v.count) }
+    var chosen = Set<Int>()
+    for p in pinned where chosen.count < b && p >= 0 && p < v.count { chosen.insert(p) }
+    if chosen.count < b {
+        let order = (0..<v.count).filter { !chosen.contains($0) }.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 > $1 }
+        for i in order.prefix(b - chosen.count) { chosen.insert(i) }
+    }
+    return chosen.sorted()
+}
+
+/// The first `n` and the last `m` slots of a stream.
+public func edges(_ count: Int, first n: Int, last m: Int) -> [Int] {
+    Array(0..<min(n, count)) + Array(max(0, count - m)..<count)
+}

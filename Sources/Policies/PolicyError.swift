@@ -1,0 +1,23 @@
+/// Errors in policy specifications given by the user. Each message is one line listing what is accepted.
+public enum PolicyError: Error, CustomStringConvertible, Equatable {
+    case unknownPolicy(String, accepted: [String])
+    case unknownParameter(policy: String, name: String, accepted: [String])
+    case badValue(policy: String, name: String, value: String, expected: String)
+    case badSpec(String)
+    case badBudget(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownPolicy(n, acc):
+            return "unknown policy '\(n)'; accepted: \(acc.joined(separator: ", ")) (see 'kvkit policies')"
+        case let .unknownParameter(p, n, acc):
+            return "policy '\(p)' has no parameter '\(n)'; accepted: \(acc.isEmpty ? "none" : acc.joined(separator: ", "))"
+        case let .badValue(p, n, v, e):
+            return "policy '\(p)': \(n)=\(v) is invalid; expected \(e)"
+        case let .badSpec(s):
+            return "cannot parse policy '\(s)'; write NAME or NAME:param=value,param=value"
+        case let .badBudget(b):
+            return "budget '\(b)' is invalid; give a fraction in (0, 1] such as 0.25, or a token count ≥ 1 such as 256"
+        }
+    }
+}
