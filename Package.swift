@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "Policies", "LlamaModel"]),
         .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
+        .library(name: "PolicyConformance", targets: ["PolicyConformance"]),
         .executable(name: "kvkit", targets: ["kvkit"]),
     ],
     dependencies: [
@@ -27,6 +28,8 @@ let package = Package(
         .target(name: "KVCache", dependencies: ["TensorMath"]),
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.
         .target(name: "Policies", dependencies: ["KVCache", "TensorMath"]),
+        // The conformance kit policy authors' tests call (budget, pinned slots, determinism, fork safety).
+        .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath"]),
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
@@ -40,8 +43,8 @@ let package = Package(
 
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
-        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "KVCache", "KVKitTestSupport"]),
-        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "KVKitCLI", "KVKitTestSupport"]),
+        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "KVKitTestSupport"]),
+        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "Policies", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

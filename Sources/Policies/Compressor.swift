@@ -39,23 +39,39 @@ public enum Compressor {
             st.seconds = (clock.now - t0).components.seconds.double + Double((clock.now - t0).components.attoseconds) * 1e-18
         }
         if !(budget.isFull || policy is FullPolicy) {
-            let H = cache.kvHeads, L = cache.layers
-            let group = cache.observations?.group ?? 1
-            let counts = (0..<L).map { l in (0..<H).map { cache.count(layer: l, head: $0) } }
-            let meanCounts = counts.map { $0.reduce(0, +) / max(H, 1) }
-            let uniform = meanCounts.map { budget.tokens(for: $0) }
-            let layerBudgets = policy.layerBudgets(uniform: uniform, counts: meanCounts)
-            for l in 0..<L {
-                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed) }
-                let budgets = (0..<H).map { min(layerBudgets[l], counts[l][$0]) }
-                let keep = policy.select(layer: views, budgets: budgets)
-                for h in 0..<H { cache.keep(layer: l, head: h, indices: keep[h]) }
+            let plan = plan(cache, policy: policy, budget: budget, seed: seed)
+            for l in 0..<cache.layers {
+                for h in 0..<cache.kvHeads { cache.keep(layer: l, head: h, indices: plan.keep[l][h]) }
             }
         }
         st.slotsAfter = cache.totalSlots
         st.liveBytesAfter = cache.liveTokenBytes
         st.pagesAfter = cache.uniquePages
         return st
+    }
+
+    /// What a compression would keep, without applying it: per layer and head, the kept slots and the
+    /// budget the policy was given. Used by `compress` and by the conformance kit.
+    public struct Plan: Equatable {
+        public var keep: [[[Int]]]     // [layer][head] ascending slot indices
+        public var budgets: [[Int]]    // [layer][head]
+    }
+
+    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) -> Plan {
+        let H = cache.kvHeads, L = cache.layers
+        let group = cache.observations?.group ?? 1
+        let counts = (0..<L).map { l in (0..<H).map { cache.count(layer: l, head: $0) } }
+        let meanCounts = counts.map { $0.reduce(0, +) / max(H, 1) }
+        let uniform = meanCounts.map { budget.tokens(for: $0) }
+        let layerBudgets = policy.layerBudgets(uniform: uniform, counts: meanCounts)
+        var plan = Plan(keep: [], budgets: [])
+        for l in 0..<L {
+            let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed) }
+            let budgets = (0..<H).map { min(layerBudgets[l], counts[l][$0]) }
+            plan.keep.append(policy.select(layer: views, budgets: budgets))
+            plan.budgets.append(budgets)
+        }
+        return plan
     }
 
     /// The policy's view of one stream.

@@ -1,0 +1,91 @@
+import KVCache
+import Policies
+import TensorMath
+
+/// The conformance kit any policy's tests can call (KVKit runs it over every registered policy):
+/// on seeded random caches with random attention statistics, a policy
+/// - never keeps more than its budget (per layer, over its heads, up to rounding of per-layer budgets),
+/// - never drops its pinned slots (sinks, observation window),
+/// - is deterministic for a seed,
+/// - chooses the same slots on a copy-on-write fork as on the original.
+/// Returns a list of failures (empty = conformant), so it works from XCTest or Swift Testing alike.
+public enum PolicyConformance {
+    public static func check(_ policy: any EvictionPolicy, seeds: Range<UInt64> = 0..<4) -> [String] {
+        var failures: [String] = []
+        for seed in seeds {
+            for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
+                let cache = randomCache(seed: seed, group: 2)
+                let plan = Compressor.plan(cache, policy: policy, budget: budget, seed: seed)
+                let tag = "\(policy.name) seed \(seed) budget \(budget)"
+                if !(policy is FullPolicy) {
+                    let allowed = (0..<cache.layers).reduce(0) { acc, l in
+                        acc + (0..<cache.kvHeads).reduce(0) { $0 + budget.tokens(for: cache.count(layer: l, head: $1)) }
+                    }
+                    let kept = plan.keep.joined().reduce(0) { $0 + $1.count }
+                    if kept > allowed + cache.layers * cache.kvHeads {
+                        failures.append("\(tag): keeps \(kept) slots, budget allows \(allowed)")
+                    }
+                }
+                for l in 0..<cache.layers {
+                    for h in 0..<cache.kvHeads {
+                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed)
+                        let keep = plan.keep[l][h]
+                        if keep != keep.sorted() || Set(keep).count != keep.count || keep.contains(where: { $0 < 0 || $0 >= v.count }) {
+                            failures.append("\(tag) (\(l),\(h)): kept slots are not ascending, unique and in range")
+                        }
+                        let pins = policy.pinned(v, budget: plan.budgets[l][h])
+                        if pins.count <= plan.budgets[l][h], !Set(pins).isSubset(of: keep) {
+                            failures.append("\(tag) (\(l),\(h)): drops pinned slots \(Set(pins).subtracting(keep).sorted())")
+                        }
+                    }
+                }
+                if Compressor.plan(cache, policy: policy, budget: budget, seed: seed) != plan {
+                    failures.append("\(tag): not deterministic for a seed")
+                }
+                let fork = cache.fork()
+                Compressor.compress(fork, policy: policy, budget: budget, seed: seed)
+                Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
+                for l in 0..<cache.layers {
+                    for h in 0..<cache.kvHeads where fork.slots(layer: l, head: h).map(\.position) != cache.slots(layer: l, head: h).map(\.position) {
+                        failures.append("\(tag) (\(l),\(h)): a fork keeps different slots than the original")
+                    }
+                }
+            }
+        }
+        return failures
+    }
+
+    /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,
+    /// attention-like observations (non-negative; each query's row sums to one over visible keys).
+    public static func randomCache(seed: UInt64, group: Int) -> PagedKVCache {
+        var rng = SplitMix64(seed: seed &+ 0xC0FFEE)
+        let layers = 3, heads = 2, hd = 8
+        let cache = PagedKVCache(layers: layers, kvHeads: heads, headDim: hd, pageSize: 5)
+        let n = Int.random(in: 40...90, using: &rng)
+        let window = 16
+        cache.observations = Observations(layers: layers, kvHeads: heads, group: group, accumulate: true, windowStart: Int32(n - window))
+        let pos = (0..<n).map(Int32.init)
+        for l in 0..<layers {
+            let k = (0..<(n * heads * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let v = (0..<(n * heads * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
+            cache.append(layer: l, keys: k, values: v, positions: pos, tokens: pos)
+            for h in 0..<heads {
+                var acc = [Float](repeating: 0, count: n * group), win = acc
+                for q in 0..<n {
+                    for g in 0..<group {
+                        let w = (0...q).map { _ in Float.random(in: 0...1, using: &rng) * Float.random(in: 0...1, using: &rng) }
+                        let z = w.reduce(0, +)
+                        for j in 0...q {
+                            acc[j * group + g] += w[j] / z
+                            if q >= n - window { win[j * group + g] += w[j] / z }
+                        }
+                    }
+                }
+                cache.observations!.accumulated[l * heads + h] = acc
+                cache.observations!.window[l * heads + h] = win
+            }
+        }
+        cache.nextPosition = n
+        return cache
+    }
+}

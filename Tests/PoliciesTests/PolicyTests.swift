@@ -1,0 +1,147 @@
+import KVCache
+import KVKitTestSupport
+import PolicyConformance
+import Testing
+@testable import Policies
+
+/// One layer, `heads` KV heads of `n` tokens; key `i` of head `h` is `keyNorms[h][i]` along the first axis.
+/// Observations are set by hand: accumulated[h][i·G + g] and window[h][i·G + g].
+func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = nil,
+               accumulated: [[Float]]? = nil, window: [[Float]]? = nil) -> PagedKVCache {
+    let hd = 4
+    let cache = PagedKVCache(layers: 1, kvHeads: heads, headDim: hd, pageSize: 4)
+    var k = [Float](repeating: 0, count: n * heads * hd)
+    for i in 0..<n { for h in 0..<heads { k[(i * heads + h) * hd] = keyNorms?[h][i] ?? 1 } }
+    let pos = (0..<n).map(Int32.init)
+    cache.append(layer: 0, keys: k, values: k, positions: pos, tokens: pos)
+    cache.nextPosition = n
+    var obs = Observations(layers: 1, kvHeads: heads, group: group, accumulate: accumulated != nil, windowStart: window != nil ? 0 : nil)
+    if let a = accumulated { obs.accumulated = a }
+    if let w = window { obs.window = w }
+    if accumulated != nil || window != nil { cache.observations = obs }
+    return cache
+}
+
+func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0) -> [Int32] {
+    Compressor.compress(cache, policy: policy, budget: budget)
+    return cache.slots(layer: 0, head: head).map(\.position)
+}
+
+@Suite struct HandBuiltPolicyTests {
+    @Test func fullKeepsEverything() {
+        #expect(kept(handCache(n: 10), FullPolicy(), .tokens(3)) == Array(0..<10))
+    }
+
+    @Test func streamingKeepsSinksAndRecent() {
+        #expect(kept(handCache(n: 20), StreamingLLMPolicy(sinks: 4), .tokens(8)) == [0, 1, 2, 3, 16, 17, 18, 19])
+    }
+
+    @Test func h2oKeepsHeavyHittersAndRecent() {
+        var acc = [Float](repeating: 0.1, count: 20)
+        acc[5] = 3; acc[9] = 2; acc[2] = 1; acc[18] = 9  // 18 is recent anyway
+        // Budget 6, recent share 0.5: the last 3 slots, then the 3 heaviest of the rest.
+        #expect(kept(handCache(n: 20, accumulated: [acc]), H2OPolicy(), .tokens(6)) == [2, 5, 9, 17, 18, 19])
+    }
+
+    @Test func h2oCombinesGroupedHeadsByMeanOrMax() {
+        // Two query heads share the KV head: slot 3 is loved by one head only, slot 7 mildly by both.
+        var acc = [Float](repeating: 0, count: 10 * 2)
+        acc[3 * 2 + 0] = 1.0; acc[3 * 2 + 1] = 0.0
+        acc[7 * 2 + 0] = 0.6; acc[7 * 2 + 1] = 0.6
+        let mean = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy(recent: 0, gqa: .mean), .tokens(1))
+        let max = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy(recent: 0, gqa: .max), .tokens(1))
+        #expect(mean == [7] && max == [3])
+    }
+
+    @Test func tovaKeepsWhatTheLastQueryAttendsTo() {
+        var w = [Float](repeating: 0, count: 12)
+        w[4] = 0.5; w[8] = 0.3; w[0] = 0.1
+        #expect(kept(handCache(n: 12, window: [w]), TOVAPolicy(), .tokens(3)) == [4, 8, 11])
+    }
+
+    @Test func snapkvPoolsAroundAttendedTokensAndKeepsTheWindow() {
+        var w = [Float](repeating: 0, count: 30)
+        w[6] = 1  // one attended token; max pooling with kernel 3 spreads it to 5, 6, 7
+        let p = SnapKVPolicy(window: 4, kernel: 3, pool: "max")
+        #expect(kept(handCache(n: 30, window: [w]), p, .tokens(7)) == [5, 6, 7, 26, 27, 28, 29])
+    }
+
+    @Test func pyramidkvBudgetsShrinkWithDepthAndAverageToTheUniformBudget() {
+        let p = PyramidKVPolicy(snap: SnapKVPolicy(window: 4), beta: 20)
+        let b = p.layerBudgets(uniform: [20, 20, 20], counts: [100, 100, 100])
+        #expect(b == [35, 20, 5])  // B′ = 16: 4 + 31.2, 4 + 16, 4 + 0.8
+        #expect(p.layerBudgets(uniform: [100, 100, 100], counts: [100, 100, 100]) == [100, 100, 100], "full budget falls back to uniform")
+    }
+
+    @Test func knormKeepsTheSmallestKeys() {
+        let norms: [Float] = [5, 1, 4, 0.5, 3, 2]
+        #expect(kept(handCache(n: 6, keyNorms: [norms]), KNormPolicy(), .tokens(3)) == [1, 3, 5])
+    }
+
+    @Test func randomIsSeeded() {
+        let a = kept(handCache(n: 50), RandomPolicy(seed: 1), .tokens(10))
+        let b = kept(handCache(n: 50), RandomPolicy(seed: 1), .tokens(10))
+        let c = kept(handCache(n: 50), RandomPolicy(seed: 2), .tokens(10))
+        #expect(a == b && a != c && a.count == 10)
+    }
+
+    @Test func adakvGivesConcentratedHeadsLessAndSpreadHeadsMore() {
+        // Head 0 attends to two tokens only; head 1 spreads its attention evenly.
+        var w0 = [Float](repeating: 0, count: 40), w1 = [Float](repeating: 0.025, count: 40)
+        w0[10] = 0.5; w0[20] = 0.5
+        w1[39] = 0.025
+        let cache = handCache(n: 40, heads: 2, window: [w0, w1])
+        let policy = AdaKVPolicy(base: SnapKVPolicy(window: 1, kernel: 1), floor: 0.2)
+        Compressor.compress(cache, policy: policy, budget: .tokens(10))
+        let c0 = cache.count(layer: 0, head: 0), c1 = cache.count(layer: 0, head: 1)
+        #expect(c0 + c1 == 20, "the layer's total budget is kept")
+        #expect(c0 < 10 && c1 > 10, "head 0 \(c0), head 1 \(c1)")
+        #expect(Set(cache.slots(layer: 0, head: 0).map(\.position)).isSuperset(of: [10, 20, 39]))
+    }
+}
+
+@Suite struct PolicyConformanceTests {
+    @Test(arguments: PolicyRegistry.shared.names)
+    func everyRegisteredPolicyConforms(name: String) throws {
+        let policy = try PolicyRegistry.shared.make(name)
+        let failures = PolicyConformance.check(policy)
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+    }
+}
+
+@Suite struct RegistryTests {
+    let r = PolicyRegistry.shared
+
+    @Test func parsesTypedParameters() throws {
+        let s = try r.parse("snapkv:window=16,kernel=5,pool=avg")
+        #expect(s.parameters.int("window") == 16 && s.parameters.int("kernel") == 5 && s.parameters.string("pool") == "avg")
+        #expect(s.parameters.string("gqa") == "mean", "defaults filled in")
+        let p = try r.make(s) as! SnapKVPolicy
+        #expect(p.window == 16 && p.kernel == 5 && p.pool == "avg")
+        #expect(try r.parse("h2o").description == "h2o:gqa=mean,recent=0.5")
+    }
+
+    @Test func rejectsBadSpecsWithOneLineListingWhatIsAccepted() {
+        func message(_ text: String) -> String {
+            do { _ = try r.make(text); return "" } catch { return "\(error)" }
+        }
+        #expect(message("nope").contains("accepted: full, random, streaming"))
+        #expect(message("snapkv:windw=3").contains("accepted: window, kernel, pool, gqa"))
+        #expect(message("snapkv:window=0").contains("expected an integer in 1...4096"))
+        #expect(message("snapkv:kernel=4").contains("odd"))
+        #expect(message("h2o:gqa=median").contains("one of mean, max"))
+        #expect(message("h2o:recent").contains("NAME:param=value"))
+        #expect(message("adakv:base=full").contains("one of snapkv"))
+        for m in [message("nope"), message("snapkv:windw=3")] { #expect(!m.contains("\n")) }
+    }
+
+    @Test func budgets() throws {
+        #expect(try Budget(parsing: "0.25") == .fraction(0.25))
+        #expect(try Budget(parsing: "256") == .tokens(256))
+        #expect(try Budget(parsing: "1.0").isFull)
+        for bad in ["0", "0.0", "-0.5", "1.5", "-3", "abc", "nan", ""] {
+            #expect(throws: PolicyError.badBudget(bad)) { try Budget(parsing: bad) }
+        }
+        #expect(Budget.fraction(0.25).tokens(for: 10) == 3 && Budget.tokens(256).tokens(for: 10) == 10)
+    }
+}
