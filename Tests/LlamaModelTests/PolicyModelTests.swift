@@ -1,0 +1,95 @@
+import Foundation
+import KVCache
+import KVKitTestSupport
+import Policies
+import Testing
+@testable import LlamaModel
+
+/// Policies on the real model.
+@Suite(.serialized) struct PolicyModelTests {
+    static let prompt = try! TestSupport.anchors()["passkey300"]!.token_ids!
+
+    /// Prefill with the statistics a policy needs, compress, then run `next` tokens; returns their logits.
+    static func run(_ policy: any EvictionPolicy, budget: Budget, next: [Int32]) throws -> (logits: [Float], cache: PagedKVCache) {
+        let m = Real.model
+        let cache = m.makeCache()
+        Compressor.prepare(cache, needs: policy.needs, group: m.config.heads / m.config.kvHeads, promptEnd: prompt.count)
+        try m.forward(prompt, cache: cache)
+        Compressor.compress(cache, policy: policy, budget: budget)
+        return (try m.forward(next, cache: cache, allLogits: true), cache)
+    }
+
+    @Test func budgetOneReproducesTheFullCacheLogitsExactly() throws {
+        let next: [Int32] = [216, 38, 40]
+        let full = try Self.run(FullPolicy(), budget: .fraction(1), next: next).logits
+        for name in PolicyRegistry.shared.names {
+            let (logits, cache) = try Self.run(try PolicyRegistry.shared.make(name), budget: .fraction(1), next: next)
+            #expect(logits == full, "\(name): logits differ at budget 1.0")
+            #expect(cache.totalSlots == (Self.prompt.count + next.count) * 90)
+        }
+    }
+
+    @Test func adakvSharesTheSnapKVBudgetUnevenlyAndFreesPages() throws {
+        let (_, snap) = try Self.run(SnapKVPolicy(), budget: .fraction(0.25), next: [216])
+        let (_, ada) = try Self.run(try PolicyRegistry.shared.make("adakv"), budget: .fraction(0.25), next: [216])
+        #expect(ada.totalSlots == snap.totalSlots, "same total tokens")
+        let counts = (0..<30).flatMap { l in (0..<3).map { ada.count(layer: l, head: $0) } }
+        #expect(Set(counts).count > 3, "uneven per head: \(counts.prefix(12))")
+        let snapCounts = Set((0..<30).flatMap { l in (0..<3).map { snap.count(layer: l, head: $0) } })
+        #expect(snapCounts.count == 1, "snapkv keeps the same count in every head")
+        // Pages follow the per-head counts: ⌈count / pageSize⌉ pages per stream, all the pool holds live.
+        let expectedPages = counts.reduce(0) { $0 + ($1 + ada.pageSize - 1) / ada.pageSize }
+        #expect(ada.pool.livePages == expectedPages)
+        #expect(ada.pool.liveBytes == expectedPages * ada.pool.pageBytes)
+        print("adakv vs snapkv at 0.25: \(ada.totalSlots) slots each; adakv per-head counts \(counts.min()!)–\(counts.max()!), live pages \(ada.pool.livePages) vs \(snap.pool.livePages)")
+    }
+}
+
+@Suite(.serialized) struct PolicyCommandTests {
+    @Test(arguments: PolicyRegistry.shared.names)
+    func everyPolicyAnswersThroughGenerate(name: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-pol-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let report = dir.appendingPathComponent("r.json").path
+        let r = try runKVKit(["generate", "--prompt", "The secret word is lighthouse. Repeat the secret word.", "--policy", name,
+                              "--budget", "0.5", "--max-tokens", "8", "--report", report])
+        #expect(r.status == 0, "\(name): \(r.stderr)")
+        #expect(r.stderr.contains("KV cache:") && r.stderr.contains("policy \(name)"))
+        struct Rep: Decodable { let keptSlots: Int; let promptTokens: Int; let kvLiveTokenBytes: Int; let answer: String }
+        let rep = try JSONDecoder().decode(Rep.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        #expect(!rep.answer.isEmpty)
+        if name != "full" {
+            #expect(rep.keptSlots < rep.promptTokens * 90, "\(name) kept \(rep.keptSlots) slots")
+        }
+        #expect(rep.kvLiveTokenBytes == rep.keptSlots * (2 * 64 * 4 + 8))
+    }
+
+    @Test func policyMistakesAreOneLineUsageErrors() throws {
+        for (args, needle) in [(["--policy", "nope"], "accepted: full"),
+                               (["--policy", "snapkv:windw=3"], "accepted: window"),
+                               (["--policy", "snapkv:window=abc"], "expected an integer"),
+                               (["--budget", "0"], "fraction in (0, 1]"),
+                               (["--budget", "1.5"], "fraction in (0, 1]"),
+                               (["--compress-every", "0"], "--compress-every")] {
+            let r = try runKVKit(["generate", "--prompt", "hi"] + args)
+            #expect(r.status == 64, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(needle), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test func prefillChunkKeepsPeakCacheNearTheBudget() throws {
+        let text = try TestSupport.anchors()["passkey1000"]!.text!
+        let user = text.components(separatedBy: "<|im_start|>user\n")[1].components(separatedBy: "<|im_end|>")[0]
+        struct Rep: Decodable { let peakKVPageBytes: Int; let answer: String; let keptSlots: Int }
+        var peaks: [Int] = []
+        for extra in [[String](), ["--prefill-chunk", "128"]] {
+            let report = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-pc-\(UUID().uuidString).json").path
+            let r = try runKVKit(["generate", "--prompt", user, "--policy", "streaming", "--budget", "256", "--max-tokens", "4", "--report", report] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            peaks.append(try JSONDecoder().decode(Rep.self, from: Data(contentsOf: URL(fileURLWithPath: report))).peakKVPageBytes)
+        }
+        print("peak KV page bytes, streaming budget 256 on a 1,000-token prompt: \(peaks[0] >> 10) KiB at once, \(peaks[1] >> 10) KiB with --prefill-chunk 128")
+        #expect(peaks[1] * 2 < peaks[0], "chunked prefill peaks at \(peaks[1]), whole prefill at \(peaks[0])")
+    }
+}
