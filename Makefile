@@ -16,11 +16,14 @@ build: setup
 run: build
 	@.build/release/kvkit generate --prompt "What is the capital of France?"
 
+# The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite.
 test: setup
+	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)
 
 bench: build
 	@.build/release/kvkit bench
+	@.build/release/kvkit bench-policies
 
 clean:
 	@rm -rf .build

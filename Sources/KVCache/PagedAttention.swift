@@ -247,52 +247,87 @@ public enum PagedAttention {
 extension PagedAttention {
     /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
     /// them to the keys' totals (all rows → `accumulated`; rows at or after the window start → `window`).
-    /// One worker per KV head, so each head's arrays have a single writer.
+    /// Same tiling as the main pass (query chunks × gathered key tiles, sgemm for the scores); one worker
+    /// per (KV head, query head of its group), so each worker writes only its own column of `[slot][group]`.
     static func observeLayer(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
                              nHeads: Int, stats: RowStats) {
         guard var obs = cache.observations else { return }
-        let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim, T = positions.count
+        let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim
         let pool = cache.pool, ps = pool.pageSize
         let scale = 1 / Float(hd).squareRoot()
         let ws = obs.windowStart ?? .max
-        let accBoxes = (0..<kvHeads).map { FloatArrayBox(obs.accumulate ? obs.accumulated[layer * kvHeads + $0] : []) }
-        let winBoxes = (0..<kvHeads).map { FloatArrayBox(obs.windowStart != nil ? obs.window[layer * kvHeads + $0] : []) }
-        // Release the struct's references so each box's array is uniquely owned (no copy on write).
-        for h in 0..<kvHeads { obs.accumulated[layer * kvHeads + h] = []; obs.window[layer * kvHeads + h] = [] }
-        cache.observations = nil
-        let rows = (0..<T).filter { obs.accumulate || positions[$0] >= ws }
-        let S = UnsafeMutablePointer<Float>.allocate(capacity: ps * kvHeads); defer { S.deallocate() }
-        Threads.parallelFor(kvHeads) { h in
+        let rows = positions.indices.filter { obs.accumulate || positions[$0] >= ws }
+        guard !rows.isEmpty else { return }
+        // Raw copies of this layer's statistics; written back after the parallel region.
+        func buffers(_ on: Bool, _ arrays: [[Float]]) -> [UnsafeMutablePointer<Float>?] {
+            (0..<kvHeads).map { h in
+                guard on else { return nil }
+                let a = arrays[layer * kvHeads + h]
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
+                a.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: a.count) }
+                return p
+            }
+        }
+        let acc = buffers(obs.accumulate, obs.accumulated), win = buffers(obs.windowStart != nil, obs.window)
+        defer { for p in acc + win { p?.deallocate() } }
+        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win)
+        let tileCap = max(keyTile / ps, 1) * ps
+        Threads.parallelFor(kvHeads * G) { item in
+            let h = item / G, g = item % G
             let table = cache.table(layer: layer, head: h)
-            let accBox = accBoxes[h], winBox = winBoxes[h]
-            let s = S + h * ps
-            let qs = UnsafeMutablePointer<Float>.allocate(capacity: hd); defer { qs.deallocate() }
-            for t in rows {
-                let inWindow = positions[t] >= ws
-                for g in 0..<G {
+            let Qc = min(queryChunk, rows.count)
+            let Qb = UnsafeMutablePointer<Float>.allocate(capacity: Qc * hd); defer { Qb.deallocate() }
+            let S = UnsafeMutablePointer<Float>.allocate(capacity: Qc * tileCap); defer { S.deallocate() }
+            let Kt = UnsafeMutablePointer<Float>.allocate(capacity: tileCap * hd); defer { Kt.deallocate() }
+            let Pt = UnsafeMutablePointer<Int32>.allocate(capacity: tileCap); defer { Pt.deallocate() }
+            var c0 = 0
+            while c0 < rows.count {
+                let chunk = rows[c0..<min(rows.count, c0 + Qc)]
+                let R = chunk.count
+                var maxQ = Int32.min
+                for (r, t) in chunk.enumerated() {
                     let row = t * nHeads + h * G + g
-                    let m = stats.m[row], l = stats.l[row]
-                    guard l > 0 else { continue }
-                    for d in 0..<hd { qs[d] = q[row * hd + d] * scale }
-                    for (pi, page) in table.pages.enumerated() {
-                        let c = min(ps, table.count - pi * ps)
-                        let K = pool.keys(page), kp = pool.positions(page)
-                        for j in 0..<c { s[j] = kp[j] <= positions[t] ? simdDot(qs, K + j * hd, hd) - m : -.infinity }
-                        _ = expShiftSum(s, c, shift: 0)
-                        let base = pi * ps
-                        if obs.accumulate {
-                            for j in 0..<c { accBox.a[(base + j) * G + g] += s[j] / l }
-                        }
-                        if inWindow {
-                            for j in 0..<c { winBox.a[(base + j) * G + g] += s[j] / l }
-                        }
+                    for d in 0..<hd { Qb[r * hd + d] = q[row * hd + d] * scale }
+                    maxQ = max(maxQ, positions[t])
+                }
+                var pi = 0
+                while pi < table.pages.count {
+                    let base = pi * ps
+                    var n = 0
+                    while pi < table.pages.count && (n + ps <= tileCap || n == 0) {
+                        let page = table.pages[pi], c = min(ps, table.count - pi * ps)
+                        (Kt + n * hd).update(from: pool.keys(page), count: c * hd)
+                        (Pt + n).update(from: pool.positions(page), count: c)
+                        n += c
+                        pi += 1
+                    }
+                    var minK = Int32.max
+                    for j in 0..<n { minK = min(minK, Pt[j]) }
+                    if minK > maxQ { continue }
+                    if R >= gemmMinRows {
+                        BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, Kt, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
+                    } else {
+                        for r in 0..<R { for j in 0..<n { S[r * tileCap + j] = simdDot(Qb + r * hd, Kt + j * hd, hd) } }
+                    }
+                    for (r, t) in chunk.enumerated() {
+                        let row = t * nHeads + h * G + g
+                        let m = stats.m[row], l = stats.l[row]
+                        guard l > 0 else { continue }
+                        let s = S + r * tileCap, qp = positions[t]
+                        for j in 0..<n { s[j] = Pt[j] <= qp ? s[j] - m : -.infinity }
+                        _ = expShiftSum(s, n, shift: 0)
+                        let inv = 1 / l
+                        if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] * inv } }
+                        if qp >= ws, let w = winBox.value[h] { for j in 0..<n { w[(base + j) * G + g] += s[j] * inv } }
                     }
                 }
+                c0 += R
             }
         }
         for h in 0..<kvHeads {
-            if obs.accumulate { obs.accumulated[layer * kvHeads + h] = accBoxes[h].a }
-            if obs.windowStart != nil { obs.window[layer * kvHeads + h] = winBoxes[h].a }
+            let i = layer * kvHeads + h
+            if let a = acc[h] { obs.accumulated[i] = Array(UnsafeBufferPointer(start: a, count: obs.accumulated[i].count)) }
+            if let w = win[h] { obs.window[i] = Array(UnsafeBufferPointer(start: w, count: obs.window[i].count)) }
         }
         cache.observations = obs
     }

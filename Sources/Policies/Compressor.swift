@@ -9,6 +9,7 @@ public struct CompressionStats: Sendable, Codable, Equatable {
     /// Pages referenced by the cache, before and after.
     public var pagesBefore = 0, pagesAfter = 0
     public var seconds = 0.0
+    public init() {}
 }
 
 /// Applies an eviction policy to every stream of a cache.
@@ -35,9 +36,6 @@ public enum Compressor {
         st.slotsBefore = cache.totalSlots
         st.liveBytesBefore = cache.liveTokenBytes
         st.pagesBefore = cache.uniquePages
-        defer {
-            st.seconds = (clock.now - t0).components.seconds.double + Double((clock.now - t0).components.attoseconds) * 1e-18
-        }
         if !(budget.isFull || policy is FullPolicy) {
             let plan = plan(cache, policy: policy, budget: budget, seed: seed)
             for l in 0..<cache.layers {
@@ -47,6 +45,8 @@ public enum Compressor {
         st.slotsAfter = cache.totalSlots
         st.liveBytesAfter = cache.liveTokenBytes
         st.pagesAfter = cache.uniquePages
+        let d = (clock.now - t0).components
+        st.seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
         return st
     }
 
@@ -87,4 +87,3 @@ public enum Compressor {
     }
 }
 
-extension Int64 { var double: Double { Double(self) } }

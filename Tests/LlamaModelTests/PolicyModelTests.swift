@@ -78,6 +78,19 @@ import Testing
         }
     }
 
+    @Test func compressEveryNDecodeStepsKeepsTheCacheAtTheBudget() throws {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-ce-\(UUID().uuidString).json").path
+        let r = try runKVKit(["generate", "--prompt", "Count from one to fifty in words, separated by commas.", "--policy", "tova",
+                              "--budget", "40", "--compress-every", "8", "--max-tokens", "33", "--report", report])
+        #expect(r.status == 0, "\(r.stderr)")
+        struct Rep: Decodable { let compressions: Int; let keptSlots: Int; let generatedTokens: Int }
+        let rep = try JSONDecoder().decode(Rep.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        // After the prompt, then after decode steps 8, 16, 24, 32 (when the answer runs that long).
+        #expect(rep.compressions == 1 + (rep.generatedTokens - 1) / 8, "\(rep.compressions) compressions for \(rep.generatedTokens) tokens")
+        #expect(rep.compressions >= 2)
+        #expect(rep.keptSlots <= (40 + 8) * 90, "never more than budget + N tokens per stream")
+    }
+
     @Test func prefillChunkKeepsPeakCacheNearTheBudget() throws {
         let text = try TestSupport.anchors()["passkey1000"]!.text!
         let user = text.components(separatedBy: "<|im_start|>user\n")[1].components(separatedBy: "<|im_end|>")[0]

@@ -1,0 +1,23 @@
+// swift-tools-version:6.0
+// A policy plugin outside KVKit: one Swift file adds a policy; the executable registers it and runs
+// KVKit's own command line, so `plugin-kvkit generate --policy vatp` works like `kvkit`.
+import PackageDescription
+
+let package = Package(
+    name: "plugin-example",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        // In your own package: .package(url: "<KVKit's repository>", from: "…")
+        .package(name: "KVKit", path: "../.."),
+    ],
+    targets: [
+        .target(name: "VATPPolicy", dependencies: [.product(name: "KVKit", package: "KVKit")]),
+        .executableTarget(name: "plugin-kvkit", dependencies: [
+            "VATPPolicy", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+        ]),
+        .testTarget(name: "VATPPolicyTests", dependencies: [
+            "VATPPolicy", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+        ]),
+    ],
+    swiftLanguageModes: [.v5]
+)

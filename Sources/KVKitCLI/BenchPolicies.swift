@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import KVCache
+import LlamaModel
+import Policies
+import TensorMath
+
+struct BenchPolicies: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-policies",
+        abstract: "Time each policy's selection and compaction after one prefill, and the cost of a fork, beside the prefill.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Prompt length in tokens.")
+    var length: Int = 2048
+
+    @Option(help: "Budget per stream.")
+    var budget: String = "0.25"
+
+    @Option(help: "Repetitions per policy (the median is printed).")
+    var repeats: Int = 5
+
+    func run() throws {
+        let b: Budget
+        do { b = try Budget(parsing: budget) } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
+        let model = try modelOptions.load()
+        let para = "The committee met on a grey morning to review the harbour accounts, and the clerk read each entry aloud while the fishermen listened. "
+        var ids: [Int32] = []
+        while ids.count < length { ids += model.tokenizer.encode(para) }
+        ids = Array(ids.prefix(length))
+        let policies = PolicyRegistry.shared.all.map { ($0.name, try! $0.make(PolicyRegistry.shared.parse($0.name).parameters)) }
+        let needs = policies.reduce(ObservationNeeds.none) { $0.union($1.1.needs) }
+        let clock = ContinuousClock()
+        let cache = model.makeCache(pageSize: modelOptions.pageSize)
+        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: ids.count)
+        let prefill = try clock.measure { try model.forward(ids, cache: cache) }.seconds
+        let plain = model.makeCache(pageSize: modelOptions.pageSize)
+        let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        let forkTimes = (0..<repeats).map { _ in clock.measure { _ = cache.fork() }.seconds }
+        print("prompt \(ids.count) tokens, budget \(b), threads \(modelOptions.threads)")
+        print(String(format: "prefill %.3f s without observations, %.3f s with every policy's (H2O's accumulated attention, %d-query window)", prefillPlain, prefill, needs.window))
+        print(String(format: "fork of the whole cache (%@ in %d pages): %.3f ms", formatBytes(cache.pageBytes), cache.uniquePages, median(forkTimes) * 1000))
+        print("policy      select+compact_ms  of_prefill  kept_slots  live_after")
+        for (name, policy) in policies {
+            var times: [Double] = []
+            var last = CompressionStats.init()
+            for _ in 0..<repeats {
+                let f = cache.fork()
+                last = Compressor.compress(f, policy: policy, budget: b)
+                times.append(last.seconds)
+            }
+            let t = median(times)
+            print(name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                  + String(format: " %17.2f  %9.2f%%  %10d  ", t * 1000, 100 * t / prefillPlain, last.slotsAfter) + formatBytes(last.liveBytesAfter))
+        }
+    }
+}
