@@ -14,7 +14,7 @@ build: setup
 	@$(SWIFT_RELEASE) --product kvkit
 
 run: build
-	@.build/release/kvkit generate --prompt "What is the capital of France?"
+	@.build/release/kvkit run --policy h2o
 
 # The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite.
 test: setup

@@ -7,7 +7,7 @@ let package = Package(
     name: "KVKit",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "Policies", "LlamaModel"]),
+        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "LlamaModel", "Runs"]),
         .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
         .library(name: "PolicyConformance", targets: ["PolicyConformance"]),
         .executable(name: "kvkit", targets: ["kvkit"]),
@@ -30,11 +30,15 @@ let package = Package(
         .target(name: "Policies", dependencies: ["KVCache", "TensorMath"]),
         // The conformance kit policy authors' tests call (budget, pinned slots, determinism, fork safety).
         .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath"]),
+        // Needle and multi-hop probe generators, haystacks, bring-your-own probe files.
+        .target(name: "Probes", dependencies: ["ModelFile", "TensorMath"]),
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
+        // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
+        .target(name: "Runs", dependencies: ["Probes", "Policies", "LlamaModel", "KVCache", "ModelFile", "TensorMath"]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
         .target(name: "KVKitCLI", dependencies: [
-            "ModelFile", "TensorMath", "KVCache", "Policies", "LlamaModel",
+            "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "LlamaModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),

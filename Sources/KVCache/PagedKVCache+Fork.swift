@@ -12,6 +12,7 @@ extension PagedKVCache {
         for t in tables { for p in t.pages { pool.retain(p) } }
         f.nextPosition = nextPosition
         f.observations = observations
+        f.lastLogits = lastLogits
         return f
     }
 

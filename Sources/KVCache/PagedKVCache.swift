@@ -21,6 +21,9 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Attention statistics tapped by the kernel for policies that need them (nil: none requested).
     /// A value type: forks share it until one side writes.
     public var observations: Observations?
+    /// The logits after the last forward pass that filled this cache (kept so a fork can start decoding
+    /// without running a token again).
+    public var lastLogits: [Float] = []
 
     public var pageSize: Int { pool.pageSize }
 

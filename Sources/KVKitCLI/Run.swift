@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import KVCache
+import LlamaModel
+import Policies
+import Probes
+import Runs
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run needle and multi-hop probes against policies: what each keeps, and what it answers.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Policies, comma-separated (NAME or NAME:param=value; see 'kvkit policies'). The full cache always runs too.")
+    var policy: String
+
+    @Option(help: "Budgets, comma-separated (fractions such as 0.25 or token counts such as 256).")
+    var budget: String = "0.1,0.25,0.5"
+
+    @Option(help: "Probes, comma-separated: \(ProbeKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var probe: String = "niah,niah-multiquery"
+
+    @Option(help: "Context lengths in tokens, comma-separated.")
+    var lengths: String = "512,1024"
+
+    @Option(help: "Needle depths in [0, 1], comma-separated.")
+    var depths: String = "0.1,0.5,0.9"
+
+    @Option(help: "Cases per probe × length × depth.")
+    var samples: Int = 1
+
+    @Option(help: "Seed for the probes and seeded policies.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Put the first question in the prompt before compressing (default: query-agnostic).")
+    var queryAware = false
+
+    @Option(help: "Output folder (default runs/<timestamp>-<policies>).")
+    var out: String?
+
+    func parseList<T>(_ text: String, _ flag: String, _ f: (String) -> T?) throws -> [T] {
+        let items = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        var out: [T] = []
+        for i in items {
+            guard let v = f(i) else { throw fail("\(flag): '\(i)' is invalid", code: ExitCodes.usage) }
+            out.append(v)
+        }
+        guard !out.isEmpty else { throw fail("\(flag) is empty", code: ExitCodes.usage) }
+        return out
+    }
+
+    func run() throws {
+        var variants: [Variant] = []
+        let budgets: [Budget]
+        do {
+            let specs = try policy.split(separator: ",").map { try PolicyRegistry.shared.parse(String($0)) }
+            budgets = try budget.split(separator: ",").map { try Budget(parsing: String($0)) }
+            for s in specs where s.name != "full" {
+                let p = try PolicyRegistry.shared.make(s)
+                for b in budgets { variants.append(Variant(spec: s, policy: p, budget: b)) }
+            }
+        } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
+        let probes = try parseList(probe, "--probe") { ProbeKind(rawValue: $0) }
+        let lens = try parseList(lengths, "--lengths") { Int($0).flatMap { $0 >= 64 ? $0 : nil } }
+        let deps = try parseList(depths, "--depths") { Double($0).flatMap { (0...1).contains($0) ? $0 : nil } }
+        guard samples >= 1 else { throw fail("--samples must be at least 1", code: ExitCodes.usage) }
+
+        let model = try modelOptions.load()
+        if let n = lens.first(where: { $0 + 64 > model.config.contextLength }) {
+            throw fail("--lengths \(n) leaves no room for the question within the model's context of \(model.config.contextLength) tokens; use at most \(model.config.contextLength - 64)", code: ExitCodes.usage)
+        }
+        let gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: seed)
+        var runner = Runner(model: model)
+        runner.queryAware = queryAware
+        runner.pageSize = modelOptions.pageSize
+        runner.seed = seed
+        var cases: [ProbeCase] = []
+        for p in probes { for l in lens { for d in (p == .niah ? deps : [deps[0]]) { for s in 0..<samples {
+            cases.append(gen.make(p, length: l, depth: d, sample: s, seed: seed))
+        } } } }
+
+        let dir = out ?? "runs/\(Self.timestamp())-\(policy.replacingOccurrences(of: ",", with: "+").replacingOccurrences(of: ":", with: "_"))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let resultsPath = dir + "/results.jsonl"
+        var done = Set<String>()
+        if let existing = try? String(contentsOfFile: resultsPath, encoding: .utf8) {
+            for line in existing.split(separator: "\n") {
+                if let r = try? JSONDecoder().decode(VariantResult.self, from: Data(line.utf8)) { done.insert(r.caseId) }
+            }
+        }
+        if !FileManager.default.fileExists(atPath: resultsPath) { FileManager.default.createFile(atPath: resultsPath, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: resultsPath))
+        handle.seekToEndOfFile()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var all: [VariantResult] = []
+        let clock = ContinuousClock(), t0 = clock.now
+        for (i, c) in cases.enumerated() where !done.contains(c.id) {
+            let results = try runner.run(c, variants: variants)
+            // One write per case, each line complete: a killed run loses at most the case in flight.
+            var chunk = Data()
+            for r in results { chunk += try enc.encode(r); chunk += Data("\n".utf8) }
+            handle.write(chunk)
+            all += results
+            let el = (clock.now - t0).seconds
+            FileHandle.standardError.write(Data(String(format: "[%d/%d] %@  full %.0f%%  %.1fs elapsed\n", i + 1, cases.count, c.id,
+                                                        results[0].score * 100, el).utf8))
+        }
+        try handle.close()
+        // Summary over every line (including cases finished by an earlier run into the same folder).
+        let lines = try String(contentsOfFile: resultsPath, encoding: .utf8).split(separator: "\n")
+        all = lines.compactMap { try? JSONDecoder().decode(VariantResult.self, from: Data($0.utf8)) }
+        let table = Summary.rows(all)
+        try Summary.csv(table).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
+        print(Summary.text(table))
+        print("results: \(resultsPath)")
+    }
+
+    static func timestamp() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date())
+    }
+}

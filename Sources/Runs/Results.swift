@@ -1,0 +1,35 @@
+import Policies
+
+/// What one policy × budget kept of one case, and how it answered. One line of `results.jsonl`.
+public struct VariantResult: Codable, Sendable, Equatable {
+    public var caseId: String
+    public var probe: String
+    public var length: Int
+    public var depth: Double
+    public var sample: Int
+    public var policy: String
+    public var budget: String
+    public var queryAware: Bool
+    /// Mean over turns of each turn's score (fraction of expected values found in the answer).
+    public var score: Double
+    public var turnScores: [Double]
+    public var answers: [String]
+    /// Fraction of needle tokens still cached, averaged over needles, layers and KV heads.
+    public var needleSurvival: Double
+    /// Per needle label (per hop for multi-hop), averaged over layers and heads.
+    public var survivalByNeedle: [String: Double]
+    /// [layer] averaged over heads and needles; [layer][head] averaged over needles.
+    public var survivalByLayer: [Double]
+    public var survivalByLayerHead: [[Double]]
+    /// KL(full ‖ compressed) of the first answer token's distribution (nats).
+    public var firstTokenKL: Double
+    public var contextTokens: Int
+    public var keptSlots: Int
+    public var liveBytes: Int
+    public var fullLiveBytes: Int
+    /// Live bytes of the full cache over this variant's.
+    public var compressionRatio: Double
+    public var prefillSeconds: Double
+    public var compressSeconds: Double
+    public var decodeSeconds: Double
+}

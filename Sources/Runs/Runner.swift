@@ -1,0 +1,166 @@
+import Foundation
+import KVCache
+import LlamaModel
+import ModelFile
+import Policies
+import Probes
+import TensorMath
+
+/// One policy at one budget, as a run sweeps them.
+public struct Variant: Sendable {
+    public let spec: PolicySpec
+    public let policy: any EvictionPolicy
+    public let budget: Budget
+    public init(spec: PolicySpec, policy: any EvictionPolicy, budget: Budget) { self.spec = spec; self.policy = policy; self.budget = budget }
+}
+
+/// Runs probe cases against variants: one prefill per case with every statistic any variant needs, a
+/// copy-on-write fork per variant, compression, then the case's turns on the compressed fork.
+public struct Runner {
+    public let model: LlamaModel
+    public var queryAware = false
+    public var maxAnswerTokens = 14
+    public var pageSize = 16
+    public var seed: UInt64 = 0
+    /// Prefill once and fork (true), or prefill again for every variant (false; for the benchmark).
+    public var sharePrefill = true
+
+    public init(model: LlamaModel) { self.model = model }
+
+    /// Tokens of a turn's text after the context (or after the previous answer).
+    func turnTokens(_ turn: Turn, index: Int, previous: String?) -> [Int32] {
+        let q = turn.question.replacingOccurrences(of: "{previous}", with: previous ?? "unknown")
+        let p = turn.answerPrefix.replacingOccurrences(of: "{previous}", with: previous ?? "unknown")
+        let lead = index == 0 ? "\n\n" : "<|im_start|>user\n"
+        return model.tokenizer.encode(lead + q + "<|im_end|>\n<|im_start|>assistant\n" + p)
+    }
+
+    /// The first run of 7 or more digits in a text (the model's answer to a hop), if any.
+    static func firstNumber(_ s: String) -> String? {
+        var cur = ""
+        for ch in s {
+            if ch.isASCII && ch.isNumber { cur.append(ch) } else { if cur.count >= 7 { return cur }; cur = "" }
+        }
+        return cur.count >= 7 ? cur : nil
+    }
+
+    struct TurnOutcome { var answers: [String] = []; var scores: [Double] = []; var firstLogits: [Float] = []; var seconds = 0.0 }
+
+    /// Asks every turn on `cache` (the context already in it; in query-aware mode also the first question).
+    func ask(_ c: ProbeCase, cache: PagedKVCache) throws -> TurnOutcome {
+        var out = TurnOutcome()
+        let clock = ContinuousClock(), t0 = clock.now
+        var pending: [Int32] = []
+        var previous: String?
+        let imEnd = model.tokenizer.encode("<|im_end|>")
+        let newline = model.tokenizer.encode("\n")
+        for (k, turn) in c.turns.enumerated() {
+            var input = pending
+            if k > 0 {
+                // Close the previous answer if the model did not, then open the next user turn.
+                if pending.last.map({ !model.tokenizer.stopIds.contains($0) }) ?? true { input += imEnd }
+                input += newline
+            }
+            if !(k == 0 && queryAware) { input += turnTokens(turn, index: k, previous: previous) }
+            var logits = input.isEmpty ? cache.lastLogits : try model.forward(input, cache: cache)
+            if k == 0 { out.firstLogits = logits }
+            var answer: [Int32] = []
+            for step in 0..<maxAnswerTokens {
+                let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
+                answer.append(next)
+                if model.tokenizer.stopIds.contains(next) || step == maxAnswerTokens - 1 { break }
+                let text = model.tokenizer.decode([next])
+                if text.contains("\n") { break }
+                logits = try model.forward([next], cache: cache)
+            }
+            pending = [answer.last!]
+            let text = model.tokenizer.decode(answer.filter { !model.tokenizer.stopIds.contains($0) })
+            out.answers.append(text)
+            let found = turn.answers.filter { text.contains($0) }.count
+            out.scores.append(turn.answers.isEmpty ? 0 : Double(found) / Double(turn.answers.count))
+            previous = Self.firstNumber(text)
+        }
+        out.seconds = (clock.now - t0).seconds
+        return out
+    }
+
+    /// Fraction of each needle's tokens present per (layer, head).
+    static func survival(_ c: ProbeCase, cache: PagedKVCache) -> (byNeedle: [String: Double], byLayerHead: [[Double]]) {
+        var byNeedle: [String: Double] = [:]
+        var grid = [[Double]](repeating: [Double](repeating: 0, count: cache.kvHeads), count: cache.layers)
+        let needlePositions = c.needles.map { Set($0.range.map(Int32.init)) }
+        for l in 0..<cache.layers {
+            for h in 0..<cache.kvHeads {
+                let kept = Set(cache.slots(layer: l, head: h).map(\.position))
+                var sum = 0.0
+                for (n, pos) in zip(c.needles, needlePositions) {
+                    let f = Double(pos.intersection(kept).count) / Double(max(pos.count, 1))
+                    byNeedle[n.label, default: 0] += f / Double(cache.layers * cache.kvHeads)
+                    sum += f
+                }
+                grid[l][h] = c.needles.isEmpty ? 1 : sum / Double(c.needles.count)
+            }
+        }
+        return (byNeedle, grid)
+    }
+
+    static func kl(_ p: [Float], _ q: [Float]) -> Double {
+        func logSoftmax(_ x: [Float]) -> [Double] {
+            let m = Double(x.max() ?? 0)
+            let lse = m + Foundation.log(x.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) })
+            return x.map { Double($0) - lse }
+        }
+        let lp = logSoftmax(p), lq = logSoftmax(q)
+        var s = 0.0
+        for i in lp.indices { s += Foundation.exp(lp[i]) * (lp[i] - lq[i]) }
+        return max(0, s)
+    }
+
+    /// Runs one case against the full cache and every variant.
+    public func run(_ c: ProbeCase, variants: [Variant]) throws -> [VariantResult] {
+        let clock = ContinuousClock()
+        let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
+        let group = model.config.heads / model.config.kvHeads
+        let prompt = queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context
+        func prefill(_ needs: ObservationNeeds) throws -> (PagedKVCache, Double) {
+            let cache = model.makeCache(pageSize: pageSize)
+            Compressor.prepare(cache, needs: needs, group: group, promptEnd: prompt.count)
+            let t = clock.now
+            cache.lastLogits = try model.forward(prompt, cache: cache)
+            return (cache, (clock.now - t).seconds)
+        }
+        let shared = sharePrefill ? try prefill(needs) : nil
+        let fullCache: PagedKVCache, fullPrefill: Double
+        if let shared { fullCache = shared.0.fork(); fullPrefill = shared.1 } else { (fullCache, fullPrefill) = try prefill(.none) }
+        let fullLive = fullCache.liveTokenBytes
+        let fullSurvival = Self.survival(c, cache: fullCache)
+        let full = try ask(c, cache: fullCache)
+        var results: [VariantResult] = []
+        // Survival is measured right after compression, before the turns append their tokens.
+        func record(_ spec: String, _ budget: String, _ s: (byNeedle: [String: Double], byLayerHead: [[Double]]), live: Int, kept: Int,
+                    outcome: TurnOutcome, prefill: Double, compress: Double) {
+            results.append(VariantResult(
+                caseId: c.id, probe: c.probe, length: c.length, depth: c.depth, sample: c.sample, policy: spec, budget: budget,
+                queryAware: queryAware, score: outcome.scores.reduce(0, +) / Double(max(outcome.scores.count, 1)),
+                turnScores: outcome.scores, answers: outcome.answers,
+                needleSurvival: s.byLayerHead.joined().reduce(0, +) / Double(max(s.byLayerHead.joined().count, 1)),
+                survivalByNeedle: s.byNeedle, survivalByLayer: s.byLayerHead.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
+                survivalByLayerHead: s.byLayerHead, firstTokenKL: Self.kl(full.firstLogits, outcome.firstLogits),
+                contextTokens: prompt.count, keptSlots: kept, liveBytes: live, fullLiveBytes: fullLive,
+                compressionRatio: Double(fullLive) / Double(max(live, 1)),
+                prefillSeconds: prefill, compressSeconds: compress, decodeSeconds: outcome.seconds))
+        }
+        record("full", "1.0", fullSurvival, live: fullLive, kept: prompt.count * model.config.layers * model.config.kvHeads,
+               outcome: full, prefill: fullPrefill, compress: 0)
+        for v in variants {
+            let (cache, pre): (PagedKVCache, Double)
+            if let shared { cache = shared.0.fork(); pre = 0 } else { (cache, pre) = try prefill(v.policy.needs) }
+            let st = Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
+            let survival = Self.survival(c, cache: cache)
+            let live = cache.liveTokenBytes, kept = cache.totalSlots
+            let outcome = try ask(c, cache: cache)
+            record(v.spec.description, v.budget.description, survival, live: live, kept: kept, outcome: outcome, prefill: pre, compress: st.seconds)
+        }
+        return results
+    }
+}
