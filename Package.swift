@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
         .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "KVKitTestSupport"]),
-        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "Policies", "KVKitCLI", "KVKitTestSupport"]),
+        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,63 @@
+import Foundation
+import KVKitTestSupport
+import Policies
+import Probes
+import Testing
+@testable import Runs
+
+/// `kvkit run`'s runner on the real model.
+@Suite(.serialized) struct RunnerTests {
+    static let gen = ProbeGenerator(tokenizer: Real.model.tokenizer, chat: Real.model.chatTemplate, haystackSeed: 3)
+
+    static func variant(_ text: String, _ budget: Budget) throws -> Variant {
+        let spec = try PolicyRegistry.shared.parse(text)
+        return Variant(spec: spec, policy: try PolicyRegistry.shared.make(spec), budget: budget)
+    }
+
+    /// Timings differ run to run; everything else must not.
+    static func untimed(_ r: [VariantResult]) -> [VariantResult] {
+        r.map { var x = $0; x.prefillSeconds = 0; x.compressSeconds = 0; x.decodeSeconds = 0; return x }
+    }
+
+    @Test func needleTokenSpansAreExact() {
+        let c = Self.gen.make(.niahMultikey, length: 400, depth: 0.5, sample: 0, seed: 1)
+        #expect(abs(c.context.count - 400) < 40, "context \(c.context.count) tokens")
+        for n in c.needles {
+            #expect(Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text)
+        }
+        #expect(c.needles.count == 4 && Set(c.needles.map(\.label)).count == 4)
+    }
+
+    @Test func streamingLosesAMidContextNeedleAndKeepsOneInItsRecentWindow() throws {
+        let runner = Runner(model: Real.model)
+        let v = try Self.variant("streaming", .tokens(64))
+        let mid = try runner.run(Self.gen.make(.niah, length: 512, depth: 0.5, sample: 0, seed: 5), variants: [v])
+        let end = try runner.run(Self.gen.make(.niah, length: 512, depth: 1.0, sample: 0, seed: 5), variants: [v])
+        #expect(mid[0].score == 1 && end[0].score == 1, "the full cache answers both: \(mid[0].answers) \(end[0].answers)")
+        #expect(mid[1].needleSurvival == 0 && mid[1].score == 0, "mid needle evicted: \(mid[1].answers)")
+        #expect(end[1].needleSurvival == 1 && end[1].score == 1, "recent needle kept: \(end[1].answers)")
+        #expect(mid[1].survivalByLayer.allSatisfy { $0 == 0 } && end[1].survivalByLayer.allSatisfy { $0 == 1 })
+        #expect(mid[1].compressionRatio > 7, "64 of ~520 tokens kept: ratio \(mid[1].compressionRatio)")
+    }
+
+    @Test func budgetOneScoresExactlyAsTheFullCache() throws {
+        let c = Self.gen.make(.niahMultiquery, length: 384, depth: 0.5, sample: 0, seed: 2)
+        let variants = try PolicyRegistry.shared.names.filter { $0 != "full" }.map { try Self.variant($0, .fraction(1)) }
+        let r = try Runner(model: Real.model).run(c, variants: variants)
+        for x in r.dropFirst() {
+            #expect(x.answers == r[0].answers && x.score == r[0].score, "\(x.policy)")
+            #expect(x.needleSurvival == 1 && x.firstTokenKL == 0, "\(x.policy)")
+        }
+    }
+
+    @Test func forkedAndNonForkedRunsAreIdentical() throws {
+        let c = Self.gen.make(.niah, length: 384, depth: 0.3, sample: 0, seed: 9)
+        let variants = [try Self.variant("snapkv", .fraction(0.25)), try Self.variant("h2o", .fraction(0.25)), try Self.variant("knorm", .tokens(100))]
+        var runner = Runner(model: Real.model)
+        let forked = try runner.run(c, variants: variants)
+        runner.sharePrefill = false
+        let plain = try runner.run(c, variants: variants)
+        #expect(Self.untimed(forked) == Self.untimed(plain))
+        #expect(Self.untimed(forked) == Self.untimed(try Runner(model: Real.model).run(c, variants: variants)), "deterministic")
+    }
+}
