@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 of the model file for every run's config.json.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // System libraries: `make setup` installs the Debian packages; `providers` only prints a hint.
@@ -35,7 +37,8 @@ let package = Package(
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
-        .target(name: "Runs", dependencies: ["Probes", "Policies", "LlamaModel", "KVCache", "ModelFile", "TensorMath"]),
+        .target(name: "Runs", dependencies: ["Probes", "Policies", "LlamaModel", "KVCache", "ModelFile", "TensorMath",
+                                            .product(name: "Crypto", package: "swift-crypto")]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
         .target(name: "KVKitCLI", dependencies: [
             "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "LlamaModel",

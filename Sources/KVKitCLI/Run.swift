@@ -82,6 +82,21 @@ struct Run: ParsableCommand {
 
         let dir = out ?? "runs/\(Self.timestamp())-\(policy.replacingOccurrences(of: ",", with: "+").replacingOccurrences(of: ":", with: "_"))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let config = RunConfig(
+            policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
+            budgets: budgets.map(\.description), probes: probes.map(\.rawValue), lengths: lens, depths: deps, samples: samples,
+            seed: seed, queryAware: queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: modelOptions.pageSize,
+            threads: modelOptions.threads, haystack: "generated(seed \(seed))", model: ModelIdentity(model: model), codeVersion: codeVersion())
+        let configPath = dir + "/config.json"
+        if let data = FileManager.default.contents(atPath: configPath) {
+            guard let old = try? JSONDecoder().decode(RunConfig.self, from: data), old.sameExperiment(as: config) else {
+                throw fail("\(dir) holds results of a different run (config.json differs); choose another --out or delete it", code: ExitCodes.usage)
+            }
+        } else {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(config).write(to: URL(fileURLWithPath: configPath))
+        }
         let resultsPath = dir + "/results.jsonl"
         var done = Set<String>()
         if let existing = try? String(contentsOfFile: resultsPath, encoding: .utf8) {

@@ -61,3 +61,50 @@ import Testing
         #expect(Self.untimed(forked) == Self.untimed(try Runner(model: Real.model).run(c, variants: variants)), "deterministic")
     }
 }
+
+@Suite(.serialized) struct RunCommandTests {
+    static func lines(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
+            // Blank the timing fields; everything else must repeat byte for byte.
+            var obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            for k in ["prefillSeconds", "compressSeconds", "decodeSeconds"] { obj[k] = 0 }
+            return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
+        }
+    }
+
+    @Test func recordsItsConfigRepeatsExactlyAndResumes() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-run-\(UUID().uuidString)").path
+        let args = ["run", "--policy", "streaming,knorm", "--budget", "0.5", "--probe", "niah", "--lengths", "256", "--depths", "0.5,1", "--seed", "4"]
+        let a = try runKVKit(args + ["--out", base + "/a"])
+        #expect(a.status == 0, "\(a.stderr)")
+        #expect(a.stdout.contains("niah") && a.stdout.contains("streaming:sinks=4"))
+        let b = try runKVKit(args + ["--out", base + "/b"])
+        #expect(b.status == 0)
+        let la = try Self.lines(base + "/a/results.jsonl"), lb = try Self.lines(base + "/b/results.jsonl")
+        #expect(la.count == 2 * 3 && la == lb, "same command, same results apart from timings")
+
+        struct Config: Decodable { let model: Model; let codeVersion: String; let seed: UInt64; let policies: [String]
+                                   struct Model: Decodable { let sha256: String } }
+        let cfg = try JSONDecoder().decode(Config.self, from: Data(contentsOf: URL(fileURLWithPath: base + "/a/config.json")))
+        #expect(cfg.model.sha256 == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+        #expect(cfg.seed == 4 && cfg.policies == ["full", "streaming:sinks=4", "knorm"])
+        #expect(!cfg.codeVersion.isEmpty)
+
+        // Re-running into the same folder skips finished cases; a different run there is refused.
+        let again = try runKVKit(args + ["--out", base + "/a"])
+        #expect(again.status == 0 && !again.stderr.contains("[1/2]"), "\(again.stderr)")
+        #expect(try Self.lines(base + "/a/results.jsonl") == la)
+        let other = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--out", base + "/a"])
+        #expect(other.status == 64 && other.stderr.contains("different run"), "\(other.stderr)")
+    }
+
+    @Test func badRunInputsAreUsageErrors() throws {
+        for (args, needle) in [(["--policy", "nope"], "unknown policy"), (["--policy", "h2o", "--probe", "haystack"], "--probe"),
+                               (["--policy", "h2o", "--lengths", "9000"], "context"), (["--policy", "h2o", "--depths", "1.5"], "--depths"),
+                               (["--policy", "h2o", "--budget", "2.0"], "budget")] {
+            let r = try runKVKit(["run"] + args + ["--out", FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-bad-\(UUID().uuidString)").path])
+            #expect(r.status == 64 && r.stderr.contains(needle), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Crypto
+import Foundation
+import LlamaModel
+
+/// Everything needed to rerun a `kvkit run`: written to `config.json` before the first case.
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var policies: [String]
+    public var budgets: [String]
+    public var probes: [String]
+    public var lengths: [Int]
+    public var depths: [Double]
+    public var samples: Int
+    public var seed: UInt64
+    public var queryAware: Bool
+    public var maxAnswerTokens: Int
+    public var pageSize: Int
+    public var threads: Int
+    public var haystack: String
+    public var model: ModelIdentity
+    /// The KVKit commit that ran (git), "unknown" outside a checkout; not compared when resuming.
+    public var codeVersion: String
+
+    public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], samples: Int,
+                seed: UInt64, queryAware: Bool, maxAnswerTokens: Int, pageSize: Int, threads: Int, haystack: String,
+                model: ModelIdentity, codeVersion: String) {
+        self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
+        self.samples = samples; self.seed = seed; self.queryAware = queryAware; self.maxAnswerTokens = maxAnswerTokens
+        self.pageSize = pageSize; self.threads = threads; self.haystack = haystack; self.model = model; self.codeVersion = codeVersion
+    }
+
+    /// Whether results of `other` may be mixed with this run's (everything but the code version and threads).
+    public func sameExperiment(as other: RunConfig) -> Bool {
+        var a = self, b = other
+        a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0
+        return a == b
+    }
+}
+
+/// Which model ran: its file name, SHA-256 and hyper-parameters.
+public struct ModelIdentity: Codable, Equatable, Sendable {
+    public var file: String
+    public var sha256: String
+    public var config: LlamaConfig
+
+    public init(model: LlamaModel) {
+        file = (model.file.path as NSString).lastPathComponent
+        let bytes = UnsafeRawBufferPointer(start: model.file.file.base, count: model.file.file.size)
+        sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        config = model.config
+    }
+}
+
+/// The git commit of the working directory's checkout (with "-dirty" for uncommitted changes), if any.
+public func codeVersion() -> String {
+    func git(_ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+    guard let head = git(["rev-parse", "HEAD"]) else { return "unknown" }
+    let dirty = (git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty ? "" : "-dirty"
+    return head + dirty
+}
