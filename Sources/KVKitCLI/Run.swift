@@ -39,6 +39,15 @@ struct Run: ParsableCommand {
     @Option(help: "Output folder (default runs/<timestamp>-<policies>).")
     var out: String?
 
+    @Option(help: "Use this text file's sentences as the haystack instead of the generated English.")
+    var haystack: String?
+
+    @Flag(help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).")
+    var noSharePrefill = false
+
+    @Flag(help: "No progress line on stderr.")
+    var noProgress = false
+
     func parseList<T>(_ text: String, _ flag: String, _ f: (String) -> T?) throws -> [T] {
         let items = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         var out: [T] = []
@@ -70,11 +79,21 @@ struct Run: ParsableCommand {
         if let n = lens.first(where: { $0 + 64 > model.config.contextLength }) {
             throw fail("--lengths \(n) leaves no room for the question within the model's context of \(model.config.contextLength) tokens; use at most \(model.config.contextLength - 64)", code: ExitCodes.usage)
         }
-        let gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: seed)
+        var gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: seed)
+        var haystackName = "generated(seed \(seed))"
+        if let path = haystack {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw fail("cannot read haystack file \(path) as UTF-8 text; check the path", code: ExitCodes.noInput)
+            }
+            guard !ProbeGenerator.split(text).isEmpty else { throw fail("haystack file \(path) holds no sentences", code: ExitCodes.dataError) }
+            gen.haystackText = text
+            haystackName = "file \((path as NSString).lastPathComponent), \(text.utf8.count) bytes"
+        }
         var runner = Runner(model: model)
         runner.queryAware = queryAware
         runner.pageSize = modelOptions.pageSize
         runner.seed = seed
+        runner.sharePrefill = !noSharePrefill
         var cases: [ProbeCase] = []
         for p in probes { for l in lens { for d in (p == .niah ? deps : [deps[0]]) { for s in 0..<samples {
             cases.append(gen.make(p, length: l, depth: d, sample: s, seed: seed))
@@ -86,7 +105,7 @@ struct Run: ParsableCommand {
             policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
             budgets: budgets.map(\.description), probes: probes.map(\.rawValue), lengths: lens, depths: deps, samples: samples,
             seed: seed, queryAware: queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: modelOptions.pageSize,
-            threads: modelOptions.threads, haystack: "generated(seed \(seed))", model: ModelIdentity(model: model), codeVersion: codeVersion())
+            threads: modelOptions.threads, haystack: haystackName, model: ModelIdentity(model: model), codeVersion: codeVersion())
         let configPath = dir + "/config.json"
         if let data = FileManager.default.contents(atPath: configPath) {
             guard let old = try? JSONDecoder().decode(RunConfig.self, from: data), old.sameExperiment(as: config) else {
@@ -111,17 +130,18 @@ struct Run: ParsableCommand {
         enc.outputFormatting = [.sortedKeys]
         var all: [VariantResult] = []
         let clock = ContinuousClock(), t0 = clock.now
-        for (i, c) in cases.enumerated() where !done.contains(c.id) {
+        let todo = cases.filter { !done.contains($0.id) }
+        var progress = Progress(total: todo.count, enabled: !noProgress)
+        for (i, c) in todo.enumerated() {
             let results = try runner.run(c, variants: variants)
             // One write per case, each line complete: a killed run loses at most the case in flight.
             var chunk = Data()
             for r in results { chunk += try enc.encode(r); chunk += Data("\n".utf8) }
             handle.write(chunk)
             all += results
-            let el = (clock.now - t0).seconds
-            FileHandle.standardError.write(Data(String(format: "[%d/%d] %@  full %.0f%%  %.1fs elapsed\n", i + 1, cases.count, c.id,
-                                                        results[0].score * 100, el).utf8))
+            progress.update(done: i + 1, elapsed: (clock.now - t0).seconds, label: "\(c.id)  full \(Int(results[0].score * 100))%")
         }
+        progress.finish(elapsed: (clock.now - t0).seconds)
         try handle.close()
         // Summary over every line (including cases finished by an earlier run into the same folder).
         let lines = try String(contentsOfFile: resultsPath, encoding: .utf8).split(separator: "\n")

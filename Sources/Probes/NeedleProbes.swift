@@ -134,7 +134,8 @@ public struct ProbeGenerator: Sendable {
                          context: b.tokens, needles: b.needles, turns: turns)
     }
 
-    static func split(_ text: String) -> [String] {
+    /// Sentences of a text (split at . ! ? and newlines).
+    public static func split(_ text: String) -> [String] {
         var out: [String] = [], cur = ""
         for ch in text {
             if ch == "\n" { if !cur.trimmingCharacters(in: .whitespaces).isEmpty { out.append(cur.trimmingCharacters(in: .whitespaces)) }; cur = ""; continue }

@@ -10,7 +10,8 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var policy: String
     public var budget: String
     public var queryAware: Bool
-    /// Mean over turns of each turn's score (fraction of expected values found in the answer).
+    /// The case's score: a single turn's score (fraction of expected values found in the answer), or for
+    /// several turns 1 only when all are right (multi-query "all k found", multi-hop "whole chain").
     public var score: Double
     public var turnScores: [Double]
     public var answers: [String]

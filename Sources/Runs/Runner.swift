@@ -104,6 +104,12 @@ public struct Runner {
         return (byNeedle, grid)
     }
 
+    /// One turn: its score (a fraction for multi-value). Several turns (multi-query, chained multi-hop):
+    /// 1 only when every turn is fully right ("all k found", "whole chain"); per-turn scores stay in the result.
+    static func caseScore(_ turns: [Double]) -> Double {
+        turns.count == 1 ? turns[0] : (turns.allSatisfy { $0 == 1 } ? 1 : 0)
+    }
+
     static func kl(_ p: [Float], _ q: [Float]) -> Double {
         func logSoftmax(_ x: [Float]) -> [Double] {
             let m = Double(x.max() ?? 0)
@@ -141,7 +147,7 @@ public struct Runner {
                     outcome: TurnOutcome, prefill: Double, compress: Double) {
             results.append(VariantResult(
                 caseId: c.id, probe: c.probe, length: c.length, depth: c.depth, sample: c.sample, policy: spec, budget: budget,
-                queryAware: queryAware, score: outcome.scores.reduce(0, +) / Double(max(outcome.scores.count, 1)),
+                queryAware: queryAware, score: Self.caseScore(outcome.scores),
                 turnScores: outcome.scores, answers: outcome.answers,
                 needleSurvival: s.byLayerHead.joined().reduce(0, +) / Double(max(s.byLayerHead.joined().count, 1)),
                 survivalByNeedle: s.byNeedle, survivalByLayer: s.byLayerHead.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
