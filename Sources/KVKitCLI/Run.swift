@@ -19,7 +19,7 @@ struct Run: ParsableCommand {
     var budget: String = "0.1,0.25,0.5"
 
     @Option(help: "Probes, comma-separated: \(ProbeKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var probe: String = "niah,niah-multiquery"
+    var probe: String = "niah,multihop"
 
     @Option(help: "Context lengths in tokens, comma-separated.")
     var lengths: String = "512,1024"

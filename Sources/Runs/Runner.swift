@@ -65,12 +65,15 @@ public struct Runner {
             var logits = input.isEmpty ? cache.lastLogits : try model.forward(input, cache: cache)
             if k == 0 { out.firstLogits = logits }
             var answer: [Int32] = []
-            for step in 0..<maxAnswerTokens {
+            // Room for every expected value (7 digits and a separator each); a single-value answer ends at
+            // its first line break after some content, a list may span lines.
+            let limit = max(maxAnswerTokens, 10 * turn.answers.count + 6)
+            for step in 0..<limit {
                 let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
                 answer.append(next)
-                if model.tokenizer.stopIds.contains(next) || step == maxAnswerTokens - 1 { break }
-                let text = model.tokenizer.decode([next])
-                if text.contains("\n") { break }
+                if model.tokenizer.stopIds.contains(next) || step == limit - 1 { break }
+                if turn.answers.count == 1, model.tokenizer.decode([next]).contains("\n"),
+                   !model.tokenizer.decode(answer).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { break }
                 logits = try model.forward([next], cache: cache)
             }
             pending = [answer.last!]
