@@ -48,6 +48,12 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var noProgress = false
 
+    @Option(help: "Run the cases of this JSONL file (context, question, answers, optional needles as character spans) instead of generated probes.")
+    var probeFile: String?
+
+    @Flag(help: "With --probe-file: report malformed lines and skip them instead of stopping.")
+    var skipBadLines = false
+
     func parseList<T>(_ text: String, _ flag: String, _ f: (String) -> T?) throws -> [T] {
         let items = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         var out: [T] = []
@@ -95,15 +101,29 @@ struct Run: ParsableCommand {
         runner.seed = seed
         runner.sharePrefill = !noSharePrefill
         var cases: [ProbeCase] = []
-        for p in probes { for l in lens { for d in (p == .niah ? deps : [deps[0]]) { for s in 0..<samples {
-            cases.append(gen.make(p, length: l, depth: d, sample: s, seed: seed))
-        } } } }
+        if let path = probeFile {
+            do {
+                let loaded = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: skipBadLines)
+                for e in loaded.skipped { FileHandle.standardError.write(Data("skipped: \(e)\n".utf8)) }
+                cases = loaded.cases
+            } catch let e as ProbeFile.Error {
+                if case .unreadable = e { throw fail(e.description, code: ExitCodes.noInput) }
+                throw fail(e.description, code: ExitCodes.usage)
+            }
+            if let long = cases.first(where: { $0.context.count + 64 > model.config.contextLength }) {
+                throw fail("probe file case \(long.id) has \(long.context.count) tokens, beyond the model's context of \(model.config.contextLength) less room for the answer; shorten it", code: ExitCodes.usage)
+            }
+        } else {
+            for p in probes { for l in lens { for d in (p == .niah ? deps : [deps[0]]) { for s in 0..<samples {
+                cases.append(gen.make(p, length: l, depth: d, sample: s, seed: seed))
+            } } } }
+        }
 
         let dir = out ?? "runs/\(Self.timestamp())-\(policy.replacingOccurrences(of: ",", with: "+").replacingOccurrences(of: ":", with: "_"))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let config = RunConfig(
             policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
-            budgets: budgets.map(\.description), probes: probes.map(\.rawValue), lengths: lens, depths: deps, samples: samples,
+            budgets: budgets.map(\.description), probes: probeFile.map { ["file:" + ($0 as NSString).lastPathComponent] } ?? probes.map(\.rawValue), lengths: lens, depths: deps, samples: samples,
             seed: seed, queryAware: queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: modelOptions.pageSize,
             threads: modelOptions.threads, haystack: haystackName, model: ModelIdentity(model: model), codeVersion: codeVersion())
         let configPath = dir + "/config.json"

@@ -108,3 +108,27 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct ProbeFileTests {
+    @Test func malformedLinesAreReportedByNumberAndSkippedOrRejected() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-pf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let context = "The harbour was quiet. The secret code of the lighthouse is 4417. Gulls slept on the pier."
+        let start = context.unicodeScalars.count - "4417. Gulls slept on the pier.".unicodeScalars.count
+        let good = #"{"id": "code", "context": "\#(context)", "question": "What is the secret code of the lighthouse?", "answers": ["4417"], "needles": [[\#(start - 37), \#(start + 5)]]}"#
+        let file = dir.appendingPathComponent("cases.jsonl").path
+        try [good, #"{"context": "x", "question": }"#, #"{"context": "abc", "question": "q", "answers": ["a"], "needles": [[1, 9]]}"#]
+            .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let rejected = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe-file", file, "--out", dir.path + "/a"])
+        #expect(rejected.status == 64 && rejected.stderr.contains("line 2") && rejected.stderr.contains("--skip-bad-lines"), "\(rejected.stderr)")
+        let skipped = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe-file", file, "--skip-bad-lines", "--out", dir.path + "/b"])
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("line 2") && skipped.stderr.contains("line 3"))
+        let lines = try String(contentsOfFile: dir.path + "/b/results.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2, "full + streaming for the one good case")
+        let full = try JSONDecoder().decode(VariantResult.self, from: Data(lines[0].utf8))
+        #expect(full.caseId == "code" && full.needleSurvival == 1 && full.survivalByNeedle.keys.sorted() == ["needle1"])
+        let missing = try runKVKit(["run", "--policy", "h2o", "--probe-file", dir.path + "/nope.jsonl", "--out", dir.path + "/c"])
+        #expect(missing.status == 66 && missing.stderr.contains("cannot read probe file"))
+    }
+}
