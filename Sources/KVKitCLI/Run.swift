@@ -168,6 +168,7 @@ struct Run: ParsableCommand {
         all = lines.compactMap { try? JSONDecoder().decode(VariantResult.self, from: Data($0.utf8)) }
         let table = Summary.rows(all)
         try Summary.csv(table).write(toFile: dir + "/summary.csv", atomically: true, encoding: .utf8)
+        try Figures.write(all, to: dir + "/figures")
         print(Summary.text(table))
         print("results: \(resultsPath)")
     }

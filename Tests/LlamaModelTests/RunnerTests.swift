@@ -90,6 +90,17 @@ import Testing
         #expect(cfg.seed == 4 && cfg.policies == ["full", "streaming:sinks=4", "knorm"])
         #expect(!cfg.codeVersion.isEmpty)
 
+        // Figures: SVG heatmaps with the drawn numbers in CSV beside them, matching results.jsonl.
+        let figs = try FileManager.default.contentsOfDirectory(atPath: base + "/a/figures")
+        #expect(figs.contains("niah_streaming_sinks_4_0.5_accuracy.svg") && figs.contains("niah_knorm_0.5_survival.svg"), "\(figs.sorted())")
+        let csv = try String(contentsOfFile: base + "/a/figures/niah_streaming_sinks_4_0.5_accuracy.csv", encoding: .utf8)
+        let results = try String(contentsOfFile: base + "/a/results.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(VariantResult.self, from: Data($0.utf8)) }.filter { $0.policy == "streaming:sinks=4" }
+        for r in results {
+            let row = csv.split(separator: "\n").first { $0.hasPrefix(String(format: "%.2f,", r.depth)) }!
+            #expect(row.hasSuffix(String(format: "%.4f", r.score)), "\(row) vs \(r.score)")
+        }
+
         // Re-running into the same folder skips finished cases; a different run there is refused.
         let again = try runKVKit(args + ["--out", base + "/a"])
         #expect(again.status == 0 && !again.stderr.contains("[1/2]"), "\(again.stderr)")
