@@ -111,8 +111,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs `tokens` through the model, appending their K/V to `cache` at positions starting from
     /// `cache.nextPosition`, and returns the logits of the last token (`[vocab]`), or of every token
     /// (`[T][vocab]`) when `allLogits`.
+    /// Sees each layer's attention output (before the output projection): `[T][heads·headDim]` floats.
+    public typealias AttentionTap = (_ layer: Int, _ output: UnsafePointer<Float>, _ rows: Int, _ width: Int) -> Void
+
     @discardableResult
-    public func forward(_ tokens: [Int32], cache: PagedKVCache, allLogits: Bool = false) throws -> [Float] {
+    public func forward(_ tokens: [Int32], cache: PagedKVCache, allLogits: Bool = false, attentionTap: AttentionTap? = nil) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }
         let needed = cache.nextPosition + tokens.count
         guard needed <= config.contextLength else { throw ModelError.contextOverflow(needed: needed, limit: config.contextLength) }
@@ -124,7 +127,8 @@ public final class LlamaModel: @unchecked Sendable {
         while start < tokens.count {
             let end = min(tokens.count, start + max(1, prefillChunk))
             let isLast = end == tokens.count
-            let part = forwardChunk(Array(tokens[start..<end]), cache: cache, logitRows: allLogits ? .all : (isLast ? .last : .none))
+            let part = forwardChunk(Array(tokens[start..<end]), cache: cache, logitRows: allLogits ? .all : (isLast ? .last : .none),
+                                    attentionTap: attentionTap)
             logits.append(contentsOf: part)
             start = end
         }
@@ -133,7 +137,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     enum LogitRows { case none, last, all }
 
-    private func forwardChunk(_ tokens: [Int32], cache: PagedKVCache, logitRows: LogitRows) -> [Float] {
+    private func forwardChunk(_ tokens: [Int32], cache: PagedKVCache, logitRows: LogitRows, attentionTap: AttentionTap?) -> [Float] {
         let c = config, T = tokens.count, dim = c.dim
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
         let positions = (0..<T).map { Int32(cache.nextPosition + $0) }
@@ -181,6 +185,7 @@ public final class LlamaModel: @unchecked Sendable {
             rope(k, heads: c.kvHeads)
             cache.append(layer: li, keys: k.pointer, values: v.pointer, positions: positions, tokens: tokens)
             PagedAttention.attend(cache: cache, layer: li, q: q.pointer, positions: positions, nHeads: c.heads, out: att.pointer)
+            attentionTap?(li, att.pointer, T, qDim)
             BLAS.linear(att.pointer, rows: T, inDim: qDim, L.wo.pointer, outDim: dim, xb.pointer)
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 

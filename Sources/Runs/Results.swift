@@ -24,6 +24,9 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var survivalByLayerHead: [[Double]]
     /// KL(full ‖ compressed) of the first answer token's distribution (nats).
     public var firstTokenKL: Double
+    /// Per layer: cosine between the compressed and full-cache attention outputs at the question tokens
+    /// (query-aware mode: at the first answer token), all heads together.
+    public var attentionCosineByLayer: [Double]
     public var contextTokens: Int
     public var keptSlots: Int
     public var liveBytes: Int

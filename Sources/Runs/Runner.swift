@@ -44,7 +44,12 @@ public struct Runner {
         return cur.count >= 7 ? cur : nil
     }
 
-    struct TurnOutcome { var answers: [String] = []; var scores: [Double] = []; var firstLogits: [Float] = []; var seconds = 0.0 }
+    struct TurnOutcome {
+        var answers: [String] = []; var scores: [Double] = []; var firstLogits: [Float] = []; var seconds = 0.0
+        /// Per layer: attention outputs of the first forward pass after the context (the question tokens;
+        /// in query-aware mode the first answer token), `[rows × heads·headDim]`.
+        var firstAttention: [[Float]] = []
+    }
 
     /// Asks every turn on `cache` (the context already in it; in query-aware mode also the first question).
     func ask(_ c: ProbeCase, cache: PagedKVCache) throws -> TurnOutcome {
@@ -62,8 +67,10 @@ public struct Runner {
                 input += newline
             }
             if !(k == 0 && queryAware) { input += turnTokens(turn, index: k, previous: previous) }
-            var logits = input.isEmpty ? cache.lastLogits : try model.forward(input, cache: cache)
-            if k == 0 { out.firstLogits = logits }
+            var captured: [[Float]] = Array(repeating: [], count: model.config.layers)
+            let tap: LlamaModel.AttentionTap = { layer, p, rows, width in captured[layer] = Array(UnsafeBufferPointer(start: p, count: rows * width)) }
+            var logits = input.isEmpty ? cache.lastLogits : try model.forward(input, cache: cache, attentionTap: k == 0 ? tap : nil)
+            if k == 0 { out.firstLogits = logits; if !input.isEmpty { out.firstAttention = captured } }
             var answer: [Int32] = []
             // Room for every expected value (7 digits and a separator each); a single-value answer ends at
             // its first line break after some content, a list may span lines.
@@ -74,7 +81,9 @@ public struct Runner {
                 if model.tokenizer.stopIds.contains(next) || step == limit - 1 { break }
                 if turn.answers.count == 1, model.tokenizer.decode([next]).contains("\n"),
                    !model.tokenizer.decode(answer).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { break }
-                logits = try model.forward([next], cache: cache)
+                let first = k == 0 && step == 0 && out.firstAttention.isEmpty
+                logits = try model.forward([next], cache: cache, attentionTap: first ? tap : nil)
+                if first { out.firstAttention = captured }
             }
             pending = [answer.last!]
             let text = model.tokenizer.decode(answer.filter { !model.tokenizer.stopIds.contains($0) })
@@ -111,6 +120,13 @@ public struct Runner {
     /// 1 only when every turn is fully right ("all k found", "whole chain"); per-turn scores stay in the result.
     static func caseScore(_ turns: [Double]) -> Double {
         turns.count == 1 ? turns[0] : (turns.allSatisfy { $0 == 1 } ? 1 : 0)
+    }
+
+    static func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        guard a.count == b.count, !a.isEmpty else { return .nan }
+        var d = 0.0, na = 0.0, nb = 0.0
+        for i in a.indices { d += Double(a[i]) * Double(b[i]); na += Double(a[i]) * Double(a[i]); nb += Double(b[i]) * Double(b[i]) }
+        return na > 0 && nb > 0 ? d / (na.squareRoot() * nb.squareRoot()) : (na == nb ? 1 : 0)
     }
 
     static func kl(_ p: [Float], _ q: [Float]) -> Double {
@@ -155,6 +171,7 @@ public struct Runner {
                 needleSurvival: s.byLayerHead.joined().reduce(0, +) / Double(max(s.byLayerHead.joined().count, 1)),
                 survivalByNeedle: s.byNeedle, survivalByLayer: s.byLayerHead.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
                 survivalByLayerHead: s.byLayerHead, firstTokenKL: Self.kl(full.firstLogits, outcome.firstLogits),
+                attentionCosineByLayer: zip(full.firstAttention, outcome.firstAttention).map { Self.cosine($0, $1) },
                 contextTokens: prompt.count, keptSlots: kept, liveBytes: live, fullLiveBytes: fullLive,
                 compressionRatio: Double(fullLive) / Double(max(live, 1)),
                 prefillSeconds: prefill, compressSeconds: compress, decodeSeconds: outcome.seconds))

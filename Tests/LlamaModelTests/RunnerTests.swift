@@ -38,6 +38,8 @@ import Testing
         #expect(end[1].needleSurvival == 1 && end[1].score == 1, "recent needle kept: \(end[1].answers)")
         #expect(mid[1].survivalByLayer.allSatisfy { $0 == 0 } && end[1].survivalByLayer.allSatisfy { $0 == 1 })
         #expect(mid[1].compressionRatio > 7, "64 of ~520 tokens kept: ratio \(mid[1].compressionRatio)")
+        #expect(mid[1].attentionCosineByLayer.count == 30 && mid[1].attentionCosineByLayer.contains { $0 < 0.99 },
+                "evicting 88% of the context changes attention somewhere: \(mid[1].attentionCosineByLayer.prefix(5))")
     }
 
     @Test func budgetOneScoresExactlyAsTheFullCache() throws {
@@ -47,6 +49,7 @@ import Testing
         for x in r.dropFirst() {
             #expect(x.answers == r[0].answers && x.score == r[0].score, "\(x.policy)")
             #expect(x.needleSurvival == 1 && x.firstTokenKL == 0, "\(x.policy)")
+            #expect(x.attentionCosineByLayer.count == 30 && x.attentionCosineByLayer.allSatisfy { abs($0 - 1) < 1e-9 }, "\(x.policy)")
         }
     }
 
