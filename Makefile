@@ -24,6 +24,7 @@ test: setup
 bench: build
 	@.build/release/kvkit bench
 	@.build/release/kvkit bench-policies
+	@.build/release/kvkit bench-run
 
 clean:
 	@rm -rf .build

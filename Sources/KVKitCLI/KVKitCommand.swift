@@ -10,7 +10,7 @@ public struct KVKitCommand: ParsableCommand {
         Exit codes: 0 success; 64 usage error (bad flag or value); 65 bad data (corrupt model or input file);
         66 missing input file; 70 internal error.
         """,
-        subcommands: [Run.self, Generate.self, ListPolicies.self, Inspect.self, Bench.self, BenchPolicies.self],
+        subcommands: [Run.self, Generate.self, ListPolicies.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self],
         defaultSubcommand: nil)
 
     public init() {}
