@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KVCache
 import LlamaModel
+import Probes
 import TensorMath
 
 struct Bench: ParsableCommand {
@@ -21,10 +22,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
-        // Natural-ish text of the right length: repeat a paragraph and cut at the token count.
-        let para = "The committee met on a grey morning to review the harbour accounts, and the clerk read each entry aloud while the fishermen listened. "
-        var ids: [Int32] = []
-        while ids.count < (lengths.max() ?? 512) { ids += model.tokenizer.encode(para) }
+        let ids = benchPrompt(model, tokens: lengths.max() ?? 512)
         print("model: \(modelOptions.modelPath)")
         print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)")
         for th in threadCounts {
@@ -37,4 +35,16 @@ struct Bench: ParsableCommand {
             }
         }
     }
+}
+
+/// Prompt tokens for speed measurements: the probe haystack's varied English, cut at `tokens`.
+func benchPrompt(_ model: LlamaModel, tokens: Int) -> [Int32] {
+    var ids: [Int32] = []
+    var i = 0
+    let hay = HaystackGenerator(seed: 1)
+    while ids.count < tokens {
+        ids += model.tokenizer.encode(" " + hay.sentences(from: i, count: 16).joined(separator: " "))
+        i += 16
+    }
+    return Array(ids.prefix(tokens))
 }

@@ -25,10 +25,7 @@ struct BenchPolicies: ParsableCommand {
         let b: Budget
         do { b = try Budget(parsing: budget) } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         let model = try modelOptions.load()
-        let para = "The committee met on a grey morning to review the harbour accounts, and the clerk read each entry aloud while the fishermen listened. "
-        var ids: [Int32] = []
-        while ids.count < length { ids += model.tokenizer.encode(para) }
-        ids = Array(ids.prefix(length))
+        let ids = benchPrompt(model, tokens: length)
         let policies = PolicyRegistry.shared.all.map { ($0.name, try! $0.make(PolicyRegistry.shared.parse($0.name).parameters)) }
         let needs = policies.reduce(ObservationNeeds.none) { $0.union($1.1.needs) }
         let clock = ContinuousClock()

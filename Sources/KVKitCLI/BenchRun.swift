@@ -26,14 +26,9 @@ struct BenchRun: ParsableCommand {
 
     func run() throws {
         let names = policy.map { $0.split(separator: ",").map(String.init) } ?? PolicyRegistry.shared.names.filter { $0 != "full" }
-        var variants: [Variant] = []
+        let variants: [Variant]
         do {
-            let budgets = try budget.split(separator: ",").map { try Budget(parsing: String($0)) }
-            for n in names {
-                let spec = try PolicyRegistry.shared.parse(n)
-                let p = try PolicyRegistry.shared.make(spec)
-                for b in budgets { variants.append(Variant(spec: spec, policy: p, budget: b)) }
-            }
+            variants = try Variant.grid(policies: names, budgets: budget.split(separator: ",").map(String.init)).variants
         } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         let lens = lengths.split(separator: ",").compactMap { Int($0) }
         guard !lens.isEmpty, cases >= 1 else { throw fail("--lengths and --cases must be positive", code: ExitCodes.usage) }

@@ -66,15 +66,10 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        var variants: [Variant] = []
-        let budgets: [Budget]
+        let variants: [Variant], budgets: [Budget]
         do {
-            let specs = try policy.split(separator: ",").map { try PolicyRegistry.shared.parse(String($0)) }
-            budgets = try budget.split(separator: ",").map { try Budget(parsing: String($0)) }
-            for s in specs where s.name != "full" {
-                let p = try PolicyRegistry.shared.make(s)
-                for b in budgets { variants.append(Variant(spec: s, policy: p, budget: b)) }
-            }
+            (variants, budgets) = try Variant.grid(policies: policy.split(separator: ",").map(String.init),
+                                                   budgets: budget.split(separator: ",").map(String.init))
         } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         let probes = try parseList(probe, "--probe") { ProbeKind(rawValue: $0) }
         let lens = try parseList(lengths, "--lengths") { Int($0).flatMap { $0 >= 64 ? $0 : nil } }

@@ -94,9 +94,3 @@ extension LlamaModel {
     }
 }
 
-extension Duration {
-    public var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
-    }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import KVCache
+import TensorMath
 
 /// What one compression did, for reports.
 public struct CompressionStats: Sendable, Codable, Equatable {
@@ -45,8 +46,7 @@ public enum Compressor {
         st.slotsAfter = cache.totalSlots
         st.liveBytesAfter = cache.liveTokenBytes
         st.pagesAfter = cache.uniquePages
-        let d = (clock.now - t0).components
-        st.seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+        st.seconds = (clock.now - t0).seconds
         return st
     }
 

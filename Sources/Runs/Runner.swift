@@ -12,6 +12,19 @@ public struct Variant: Sendable {
     public let policy: any EvictionPolicy
     public let budget: Budget
     public init(spec: PolicySpec, policy: any EvictionPolicy, budget: Budget) { self.spec = spec; self.policy = policy; self.budget = budget }
+
+    /// Every policy (except `full`, which every run includes) at every budget, from command-line lists.
+    public static func grid(policies: [String], budgets: [String], registry: PolicyRegistry = .shared) throws -> (variants: [Variant], budgets: [Budget]) {
+        let bs = try budgets.map { try Budget(parsing: $0) }
+        var out: [Variant] = []
+        for text in policies {
+            let spec = try registry.parse(text)
+            guard spec.name != "full" else { continue }
+            let p = try registry.make(spec)
+            for b in bs { out.append(Variant(spec: spec, policy: p, budget: b)) }
+        }
+        return (out, bs)
+    }
 }
 
 /// Runs probe cases against variants: one prefill per case with every statistic any variant needs, a
