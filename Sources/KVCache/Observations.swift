@@ -63,9 +63,3 @@ public struct Observations: Sendable, Equatable {
         for i in accumulated.indices { accumulated[i] = []; window[i] = [] }
     }
 }
-
-/// A mutable array handed to one worker of a fork-join region (each worker owns a distinct box).
-final class FloatArrayBox: @unchecked Sendable {
-    var a: [Float]
-    init(_ a: [Float]) { self.a = a }
-}

@@ -64,16 +64,6 @@ public final class PagePool: @unchecked Sendable {
     /// The free list, for audits in tests.
     var freePages: [Int32] { freeList }
 
-    /// Returns free pages' memory to the system.
-    public func trim() {
-        // Only trailing free pages can be dropped without renumbering live ones.
-        let free = Set(freeList)
-        while let last = storage.indices.last, free.contains(Int32(last)) {
-            storage.removeLast().deallocate()
-            refCounts.removeLast()
-            freeList.removeAll { $0 == Int32(last) }
-        }
-    }
 
     /// Copies a whole page (data and slot metadata).
     public func copyPage(from src: Int32, to dst: Int32) {

@@ -368,11 +368,6 @@ extension PagedAttention {
     for i in 0..<n { y[i] *= alpha }
 }
 
-/// A pointer handed to a fork-join region whose caller outlives every worker.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
-}
 
 /// e^x for 8 lanes (Cephes `expf` scheme: x = n·ln2 + r, degree-6 polynomial for e^r, 2^n by exponent
 /// bits), relative error ≲ 2e-7 over the range used here. Inputs below −87 (including −∞ for masked

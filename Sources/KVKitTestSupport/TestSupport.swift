@@ -82,23 +82,6 @@ public enum TestSupport {
         Array(x.indices.sorted { x[$0] > x[$1] }.prefix(k))
     }
 
-    /// Current and peak resident set size in bytes (Linux /proc/self/status), nil elsewhere.
-    public static func residentBytes() -> (current: Int, peak: Int)? {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        func field(_ name: String) -> Int? {
-            guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
-            return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1024 }
-        }
-        guard let cur = field("VmRSS"), let peak = field("VmHWM") else { return nil }
-        return (cur, peak)
-    }
-
-    /// Resets the kernel's peak-RSS mark to the current RSS (Linux ≥ 4.0). Returns false where unsupported.
-    @discardableResult
-    public static func resetPeakResident() -> Bool {
-        FileManager.default.isWritableFile(atPath: "/proc/self/clear_refs")
-            && (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
-    }
 }
 
 @_exported import struct TensorMath.SplitMix64

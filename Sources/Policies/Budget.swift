@@ -1,3 +1,5 @@
+import Foundation
+
 /// How much of each stream a policy keeps: a fraction of its tokens or a token count.
 /// A value with a decimal point is a fraction in (0, 1]; a whole number is a token count ≥ 1.
 public enum Budget: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -34,5 +36,3 @@ public enum Budget: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 }
-
-import Foundation

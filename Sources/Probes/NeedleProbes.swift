@@ -1,3 +1,4 @@
+import Foundation
 import ModelFile
 import TensorMath
 
@@ -146,5 +147,3 @@ public struct ProbeGenerator: Sendable {
         return out.filter { !$0.isEmpty }
     }
 }
-
-import Foundation

@@ -49,7 +49,7 @@ public enum Threads {
         defer { openblas_set_num_threads(Int32(current)) }
         let workers = min(current, n)
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendableBox(body)
+            let box = UnsafeSendable(body)
             let next = AtomicCounter()
             DispatchWorkers.run(workers) {
                 while true {

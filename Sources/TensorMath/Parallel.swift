@@ -5,10 +5,11 @@ import Glibc
 import Darwin
 #endif
 
-/// Wraps a non-Sendable closure for a fork-join region whose caller waits for every worker.
-struct UnsafeSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
+/// Hands a non-Sendable value (a closure, a pointer) to a fork-join region whose caller waits for
+/// every worker, so the value outlives all uses.
+public struct UnsafeSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ v: T) { value = v }
 }
 
 /// A shared work index for dynamic scheduling; a mutex is enough at the granularity of our work items.

@@ -24,11 +24,6 @@ public enum Vector {
         for i in 0..<n { y[i] += x[i] }
     }
 
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
-        var s: Float = 0
-        for i in 0..<n { s += a[i] * b[i] }
-        return s
-    }
 
     /// Index of the largest value (first on ties).
     public static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int {

@@ -25,7 +25,6 @@ import Testing
         while text.utf8.count < 60_000 { text += sentences[i % sentences.count] + " \(i) "; i += 1 }
         let promptPath = dir.appendingPathComponent("prompt.txt").path
         let reportPath = dir.appendingPathComponent("report.json").path
-        // Find the cut that gives exactly 8,191 tokens: digits and words are stable tokens here.
         try text.write(toFile: promptPath, atomically: true, encoding: .utf8)
         let r = try runKVKit(["generate", "--raw", "--prompt-file", promptPath, "--max-tokens", "1", "--report", reportPath,
                               "--truncate-prompt", "8191"])
