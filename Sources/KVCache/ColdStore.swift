@@ -21,11 +21,22 @@ public final class ColdStore: @unchecked Sendable {
         let p = (directory as NSString).appendingPathComponent("kvkit-cold-\(getpid())-\(UUID().uuidString.prefix(8)).lz4")
         let f = open(p, O_RDWR | O_CREAT | O_TRUNC, 0o600)
         guard f >= 0 else { throw KVCacheError.coldStore("cannot write in --offload-dir \(directory) (\(String(cString: strerror(errno)))); choose a writable folder") }
-        path = p; fd = f
+        path = p; fd = f; owned = true
     }
 
+    /// A store writing into an existing file or device that it neither creates nor deletes (tests use
+    /// `/dev/full` to see a full disk).
+    init(existing p: String) throws {
+        let f = open(p, O_RDWR)
+        guard f >= 0 else { throw KVCacheError.coldStore("cannot open \(p): \(String(cString: strerror(errno)))") }
+        path = p; fd = f; owned = false
+    }
+
+    /// Whether the file is this store's own (deleted with it).
+    private var owned = false
+
     deinit {
-        if fd >= 0 { close(fd); if let path { unlink(path) } }
+        if fd >= 0 { close(fd); if owned, let path { unlink(path) } }
     }
 
     public var inFile: Bool { fd >= 0 }
@@ -39,7 +50,9 @@ public final class ColdStore: @unchecked Sendable {
         var done = 0
         while done < n {
             let w = pwrite(fd, p + done, n - done, off_t(end + Int64(done)))
-            guard w > 0 else { throw KVCacheError.coldStore("cannot write the offload file \(path ?? ""): \(String(cString: strerror(errno)))") }
+            guard w > 0 else {
+                throw KVCacheError.coldStore("cannot write the offload file \(path ?? "") (\(String(cString: strerror(errno)))); free space there or choose another --offload-dir")
+            }
             done += w
         }
         let at = end

@@ -215,7 +215,8 @@ public final class PagePool: @unchecked Sendable {
         if let f = failure { failure = nil; throw f }
     }
 
-    private func record(_ e: KVCacheError) {
+    /// Keeps the first failure (a corrupt cold page met by a read, a cold write that failed) for `checkIntegrity()`.
+    func record(_ e: KVCacheError) {
         failureLock.lock(); defer { failureLock.unlock() }
         if failure == nil { failure = e }
     }

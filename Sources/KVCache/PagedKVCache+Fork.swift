@@ -67,7 +67,7 @@ extension PagedKVCache {
         new.count = indices.count
         for p in old.pages { pool.release(p) }
         setTable(idx, new)
-        if codec != nil || offload != nil { try? seal(stream: idx) }
+        if codec != nil || offload != nil { sealRecordingFailure(stream: idx) }
         observations?.keep(stream: idx, indices: indices)
     }
 

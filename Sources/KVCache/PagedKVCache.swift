@@ -88,7 +88,7 @@ public final class PagedKVCache: @unchecked Sendable {
                 t.count += 1
             }
             tables[layer * kvHeads + h] = t
-            if codec != nil || offload != nil { try? seal(stream: layer * kvHeads + h) }
+            if codec != nil || offload != nil { sealRecordingFailure(stream: layer * kvHeads + h) }
         }
         observations?.appended(layer: layer, count: n)
     }
@@ -96,11 +96,12 @@ public final class PagedKVCache: @unchecked Sendable {
     // MARK: Quantized and cold pages
 
     /// Stores full pages with `codec` from now on, packing every full page already outside its residual
-    /// window (pages shared with a fork are packed into new pages; the fork keeps its own).
-    public func quantize(_ codec: CacheCodec?) {
+    /// window (pages shared with a fork are packed into new pages; the fork keeps its own). Throws the
+    /// first cold page that failed its check while being repacked.
+    public func quantize(_ codec: CacheCodec?) throws {
         self.codec = codec
         codecIndex = codec.map { pool.register($0) } ?? -1
-        for i in tables.indices { try? seal(stream: i) }
+        for i in tables.indices { try seal(stream: i) }
     }
 
     /// Keeps `config.hotPages` pages per stream hot and moves the rest to the pool's cold store.
@@ -115,35 +116,43 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Brings stream `i`'s pages to the form the cache's codec and offload settings ask for: full pages
     /// older than the residual window packed, pages before the last `hotPages` cold. Only pages whose
     /// form changes are rewritten (into new pages: a page shared with a fork is never changed in place).
+    /// Each page is committed to the table as soon as it changes, so a failed cold write (a full disk)
+    /// leaves a consistent cache: the page that could not go cold simply stays hot.
     func seal(stream i: Int) throws {
-        var t = tables[i]
         let ps = pool.pageSize
-        let packable = codec.map { max(0, t.count - $0.residual) / ps } ?? 0  // leading pages that must be packed
-        let hotFrom = offload.map { max(0, t.pages.count - $0.hotPages) } ?? 0  // pages before this go cold
-        var changed = false
+        let count = tables[i].count, pageCount = tables[i].pages.count
+        let packable = codec.map { max(0, count - $0.residual) / ps } ?? 0  // leading pages that must be packed
+        let hotFrom = offload.map { max(0, pageCount - $0.hotPages) } ?? 0  // pages before this go cold
         var scratch: PagePool.Scratch?
         for pi in 0..<max(packable, hotFrom) {
-            var page = t.pages[pi]
-            let kind = pool.kind(page)
+            var page = tables[i].pages[pi]
             if pi < packable, pool.format(page) != codecIndex {
                 // Needs packing with this cache's codec: from a raw page, or via Float32 rows.
-                if kind != .raw {
+                var raw = page
+                if pool.kind(page) != .raw {
                     if scratch == nil { scratch = PagePool.Scratch(pool) }
-                    guard let raw = pool.unpack(page, scratch!) else { try pool.checkIntegrity(); continue }
-                    pool.release(page); page = raw
+                    guard let r = pool.unpack(page, scratch!) else { try pool.checkIntegrity(); continue }
+                    raw = r
                 }
-                let packed = pool.pack(page, codec: codecIndex)
+                let packed = pool.pack(raw, codec: codecIndex)
+                if raw != page { pool.release(raw) }
                 pool.release(page); page = packed
-                changed = true
+                tables[i].pages[pi] = page
             }
             if pi < hotFrom, pool.kind(page) != .cold {
                 let cold = try pool.offload(page)
-                pool.release(page); page = cold
-                changed = true
+                pool.release(page)
+                tables[i].pages[pi] = cold
             }
-            t.pages[pi] = page
         }
-        if changed { tables[i] = t }
+    }
+
+    /// Seals a stream after a write, keeping the first failure for `pool.checkIntegrity()`: the writer
+    /// (a forward pass, an eviction) goes on with a consistent cache and its caller reports the error.
+    func sealRecordingFailure(stream i: Int) {
+        do { try seal(stream: i) } catch let e as KVCacheError { pool.record(e) } catch {
+            pool.record(.coldStore("\(error)"))
+        }
     }
 
     /// Removes every token and returns all pages to the pool.

@@ -78,7 +78,7 @@ struct BenchQuant: ParsableCommand {
             // Decode speed: a fork stored with this codec (and again with the cold tier) answers `decodeTokens` tokens.
             func decodeRate(offload: OffloadConfig?) throws -> Double {
                 let f = cache.fork()
-                f.quantize(codec.name == "fp32" ? nil : codec)
+                try f.quantize(codec.name == "fp32" ? nil : codec)
                 if let offload { try f.setOffload(offload) }
                 return try greedyDecodeRate(model, cache: f, from: f.lastLogits, tokens: decodeTokens)
             }

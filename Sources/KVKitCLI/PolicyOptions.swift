@@ -46,7 +46,7 @@ struct PolicyOptions: ParsableArguments {
             compress: { cache in stats.last = Compressor.compress(cache, policy: policy, budget: budget, seed: seed) },
             prefillChunk: prefillChunk, every: compressEvery,
             store: storing ? { cache in
-                if cache.codec == nil, let codec { cache.quantize(codec) }
+                if cache.codec == nil, let codec { try cache.quantize(codec) }
                 if cache.offload == nil, let offload { try cache.setOffload(offload) }
             } : nil)
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Locations of the real model and of `../shared/reference/`, and readers for the reference files.
+/// Locations of the real model and of the committed llama.cpp reference outputs, and readers for them.
 /// Used by KVKit's own tests; plugin authors can use it to find the model the same way.
 public enum TestSupport {
     /// The model `make setup` fetched ($KVKIT_HOME or ~/.cache/kvkit).
@@ -10,15 +10,29 @@ public enum TestSupport {
         return home + "/SmolLM2-135M-Instruct.Q4_1.gguf"
     }
 
-    /// `shared/reference` beside the repository (override with KVKIT_REFERENCE).
+    /// llama.cpp's and a float32 forward pass's outputs on the SmolLM2 file, committed with the tests
+    /// (`Tests/Fixtures/reference-smollm2`, its README says how they were made; override with KVKIT_REFERENCE).
     public static func referenceDirectory(file: String = #filePath) -> String {
         if let r = ProcessInfo.processInfo.environment["KVKIT_REFERENCE"], !r.isEmpty { return r }
+        return repositoryRoot(file: file) + "/Tests/Fixtures/reference-smollm2"
+    }
+
+    /// The checkout this file belongs to (the folder holding Package.swift).
+    public static func repositoryRoot(file: String = #filePath) -> String {
         var url = URL(fileURLWithPath: file)
         while url.path != "/" {
             url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { break }
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
         }
-        return url.deletingLastPathComponent().appendingPathComponent("shared/reference").path
+        return FileManager.default.currentDirectoryPath
+    }
+
+    /// The real model, loaded once per test process; a missing or broken file fails each test that
+    /// needs it with a message naming the fix, instead of stopping the whole suite.
+    public static func loadOnce<T>(_ make: () throws -> T) -> Result<T, Failure> {
+        do { return .success(try make()) } catch {
+            return .failure(Failure("cannot load \(modelPath): \(error); run 'make setup' to fetch the model"))
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -62,7 +76,10 @@ public enum TestSupport {
     public static func anchors(_ name: String = "llamacpp_anchors.json") throws -> [String: Anchor] {
         struct File: Decodable { let prompts: [String: Anchor] }
         let url = URL(fileURLWithPath: referenceDirectory()).appendingPathComponent(name)
-        return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).prompts
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Failure("reference file \(url.path) is missing; it is committed under Tests/Fixtures (or set KVKIT_REFERENCE)")
+        }
+        return try JSONDecoder().decode(File.self, from: data).prompts
     }
 
     /// Cosine similarity and max abs difference of two equal-length vectors.

@@ -191,7 +191,7 @@ public struct Runner {
             let st = Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
             cache.observations = nil
             // Quantization and offload come after eviction, as in KIVI: the prompt ran in full precision.
-            cache.quantize(v.codec)
+            try cache.quantize(v.codec)
             if let offload { try cache.setOffload(offload) }
             try cache.pool.checkIntegrity()
             return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant, cache: cache, prefill: pre,

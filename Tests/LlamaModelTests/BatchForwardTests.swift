@@ -9,7 +9,7 @@ import TensorMath
 /// `forwardBatch` (several sequences, each on its own cache, in one pass) against `forward` per sequence.
 @Suite(.serialized) struct BatchForwardTests {
     @Test func batchEqualsOneSequenceAtATime() throws {
-        let m = Real.model
+        let m = try Real.model
         Threads.set(2)
         let prompt = try TestSupport.anchors()["passkey300"]!.token_ids!
         let base = m.makeCache()
@@ -47,7 +47,7 @@ import TensorMath
     }
 
     @Test func longInputsAndEmptyOnesAreHandled() throws {
-        let m = Real.model
+        let m = try Real.model
         let a = m.makeCache(), b = m.makeCache()
         #expect(throws: ModelError.emptyInput) { try m.forwardBatch([[1], []], caches: [a, b]) }
         // A sequence longer than prefillChunk is split; logits equal a plain forward.

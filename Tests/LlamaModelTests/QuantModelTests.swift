@@ -10,11 +10,11 @@ import Testing
 @Suite(.serialized) struct QuantModelTests {
     /// Greedy tokens on a reference prompt with pages stored by `quant` after the prompt ran (KIVI's order).
     static func greedy(_ name: String, quant: String?, offload: OffloadConfig? = nil, pageSize: Int = 16) throws -> [Int32] {
-        let ids = ReferenceTests.llama[name]!.token_ids!
-        let cache = Real.model.makeCache(pageSize: pageSize)
+        let ids = try #require(try ReferenceTests.llama[name]?.token_ids)
+        let cache = try Real.model.makeCache(pageSize: pageSize)
         let codec = try quant.flatMap { try CodecRegistry.shared.make($0) }
         let hooks = CompressionHooks(compress: { _ in }, store: { c in
-            c.quantize(codec)
+            try c.quantize(codec)
             if let offload { try c.setOffload(offload) }
         })
         return try Real.model.generate(prompt: ids, cache: cache, maxTokens: 16, stopAtEOS: false, hooks: hooks).tokens
@@ -30,7 +30,8 @@ import Testing
         for q in ["int8", "int4", "kivi4", "kivi2"] {
             let t = try Self.greedy(prompt, quant: q, pageSize: q.hasPrefix("kivi") ? 32 : 16)
             let same = zip(t, fp32).prefix { $0 == $1 }.count
-            print("\(prompt) \(q): first \(same) of 16 greedy tokens as fp32: \(Real.model.tokenizer.decode(t).debugDescription)")
+            let text = try Real.model.tokenizer.decode(t)
+            print("\(prompt) \(q): first \(same) of 16 greedy tokens as fp32: \(text.debugDescription)")
         }
     }
 

@@ -8,42 +8,44 @@ import Testing
 
 /// The real model, loaded once for the whole suite.
 enum Real {
-    static let model: LlamaModel = {
-        Threads.set(2)
-        do { return try LlamaModel(path: TestSupport.modelPath) }
-        catch { fatalError("real model missing at \(TestSupport.modelPath): run 'make setup' (\(error))") }
-    }()
+    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try LlamaModel(path: TestSupport.modelPath) }
+    /// Throws (failing the test that asks, with the fix) when the model file is missing or broken.
+    static var model: LlamaModel { get throws { try loaded.get() } }
 }
 
 /// Agreement with llama.cpp and with a plain float32 forward pass, on the reference prompts
 /// (tolerances from shared/reference/README.md).
 @Suite(.serialized) struct ReferenceTests {
-    static let llama = try! TestSupport.anchors("llamacpp_anchors.json")
-    static let numpy = try! TestSupport.anchors("numpy_anchors.json")
+    private static let llamaAnchors = Result { try TestSupport.anchors("llamacpp_anchors.json") }
+    private static let numpyAnchors = Result { try TestSupport.anchors("numpy_anchors.json") }
+    static var llama: [String: TestSupport.Anchor] { get throws { try llamaAnchors.get() } }
+    static var numpy: [String: TestSupport.Anchor] { get throws { try numpyAnchors.get() } }
     static let dir = TestSupport.referenceDirectory()
 
     /// Last-position logits, and the "step 16" logits: those after the 16 greedy tokens have been fed
     /// back (the reference files' argmax there is the 17th greedy token).
     static func ourLogits(_ name: String) throws -> (last: [Float], step16: [Float], greedy: [Int32]) {
-        let a = llama[name]!
-        let cache = Real.model.makeCache()
+        let a = try #require(try llama[name], "no prompt \(name) in llamacpp_anchors.json")
+        let cache = try Real.model.makeCache()
         let g = try Real.model.generate(prompt: a.token_ids!, cache: cache, maxTokens: 17, stopAtEOS: false, keepLogits: true)
         return (g.stepLogits[0], g.stepLogits[16], Array(g.tokens.prefix(16)))
     }
 
-    static let results: [String: (last: [Float], step16: [Float], greedy: [Int32])] = {
+    private static let computed = Result { () throws -> [String: (last: [Float], step16: [Float], greedy: [Int32])] in
         var r: [String: (last: [Float], step16: [Float], greedy: [Int32])] = [:]
-        for name in ["short", "passkey300", "passkey1000"] { r[name] = try! ourLogits(name) }
+        for name in ["short", "passkey300", "passkey1000"] { r[name] = try ourLogits(name) }
         return r
-    }()
+    }
+    static var results: [String: (last: [Float], step16: [Float], greedy: [Int32])] { get throws { try computed.get() } }
 
     @Test(arguments: ["short", "passkey300", "passkey1000"])
     func logitsAgreeWithLlamaCpp(prompt: String) throws {
-        let ours = Self.results[prompt]!
-        for (which, mine, file) in [("last", ours.last, Self.llama[prompt]!.last_logits_file!),
-                                    ("step16", ours.step16, Self.llama[prompt]!.step16_logits_file!)] {
+        let ours = try #require(try Self.results[prompt])
+        for (which, mine, file) in [("last", ours.last, try #require(try Self.llama[prompt]).last_logits_file!),
+                                    ("step16", ours.step16, try #require(try Self.llama[prompt]).step16_logits_file!)] {
             let ref = try TestSupport.readNpyFloat32(Self.dir + "/" + file)
-            #expect(ref.count == Real.model.config.vocabSize)
+            let vocab = try Real.model.config.vocabSize
+            #expect(ref.count == vocab)
             let (cos, maxAbs) = TestSupport.compare(mine, ref)
             let top10 = Set(TestSupport.topK(mine, 10)).intersection(TestSupport.topK(ref, 10)).count
             print("llama.cpp \(prompt) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs)), top-10 overlap \(top10)")
@@ -55,8 +57,8 @@ enum Real {
 
     @Test(arguments: ["short", "passkey300", "passkey1000"])
     func logitsAgreeWithFloat32Reference(prompt: String) throws {
-        let ours = Self.results[prompt]!
-        let np = Self.numpy[prompt]!
+        let ours = try #require(try Self.results[prompt])
+        let np = try #require(try Self.numpy[prompt])
         for (which, mine, file) in [("last", ours.last, np.last_logits_file ?? "numpy_\(prompt)_last_logits.f32.npy"),
                                     ("step16", ours.step16, np.step16_logits_file ?? "numpy_\(prompt)_step16_logits.f32.npy")] {
             let ref = try TestSupport.readNpyFloat32(Self.dir + "/" + file)
@@ -68,9 +70,10 @@ enum Real {
     }
 
     @Test(arguments: ["short", "passkey300", "passkey1000"])
-    func greedyContinuationsEqualLlamaCpp(prompt: String) {
-        let ours = Self.results[prompt]!.greedy
-        #expect(ours == Self.llama[prompt]!.greedy16_ids!, "ours: \(Real.model.tokenizer.decode(ours).debugDescription)")
-        #expect(Real.model.tokenizer.decode(ours) == Self.llama[prompt]!.greedy16_text!)
+    func greedyContinuationsEqualLlamaCpp(prompt: String) throws {
+        let ours = try #require(try Self.results[prompt]).greedy
+        let ref = try #require(try Self.llama[prompt]), text = try Real.model.tokenizer.decode(ours)
+        #expect(ours == ref.greedy16_ids, "ours: \(text.debugDescription)")
+        #expect(text == ref.greedy16_text)
     }
 }

@@ -7,7 +7,7 @@ import Testing
 
 /// `kvkit run`'s runner on the real model.
 @Suite(.serialized) struct RunnerTests {
-    static let gen = ProbeGenerator(tokenizer: Real.model.tokenizer, chat: Real.model.chatTemplate, haystackSeed: 3)
+    static var gen: ProbeGenerator { get throws { let m = try Real.model; return ProbeGenerator(tokenizer: m.tokenizer, chat: m.chatTemplate, haystackSeed: 3) } }
 
     static func variant(_ text: String, _ budget: Budget) throws -> Variant {
         let spec = try PolicyRegistry.shared.parse(text)
@@ -19,11 +19,11 @@ import Testing
         r.map { var x = $0; x.prefillSeconds = 0; x.compressSeconds = 0; x.decodeSeconds = 0; return x }
     }
 
-    @Test func needleTokenSpansAreExact() {
-        let c = Self.gen.make(.niahMultikey, length: 400, depth: 0.5, sample: 0, seed: 1)
+    @Test func needleTokenSpansAreExact() throws {
+        let c = try Self.gen.make(.niahMultikey, length: 400, depth: 0.5, sample: 0, seed: 1)
         #expect(abs(c.context.count - 400) < 40, "context \(c.context.count) tokens")
         for n in c.needles {
-            #expect(Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text)
+            #expect(try Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text)
         }
         #expect(c.needles.count == 4 && Set(c.needles.map(\.label)).count == 4)
     }
@@ -31,13 +31,13 @@ import Testing
     /// Every chain probe in every wording: exact spans, a hop label per link in chain order, answers
     /// that are the next link's key, and a distractor chain beside it.
     @Test(arguments: MultihopWording.allCases)
-    func chainProbesAreWellFormed(wording: MultihopWording) {
+    func chainProbesAreWellFormed(wording: MultihopWording) throws {
         for hops in 1...4 {
-            var g = Self.gen
+            var g = try Self.gen
             g.hops = hops; g.wording = wording
             for kind in [ProbeKind.multihop, .multihopDirect, .variableTracking] {
                 let c = g.make(kind, length: 512, depth: 0.5, sample: 1, seed: 3)
-                for n in c.needles { #expect(Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text) }
+                for n in c.needles { #expect(try Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text) }
                 let hopNeedles = (1...hops).map { h in c.needles.first { $0.label == "hop\(h)" } }
                 #expect(hopNeedles.allSatisfy { $0 != nil } && c.needles.filter { $0.label.hasPrefix("distractor") }.count >= hops,
                         "\(kind) k=\(hops): \(c.needles.map(\.label))")
@@ -71,10 +71,10 @@ import Testing
     }
 
     @Test func streamingLosesAMidContextNeedleAndKeepsOneInItsRecentWindow() throws {
-        let runner = Runner(model: Real.model)
+        let runner = Runner(model: try Real.model)
         let v = try Self.variant("streaming", .tokens(64))
-        let mid = try runner.run(Self.gen.make(.niah, length: 512, depth: 0.5, sample: 0, seed: 5), variants: [v])
-        let end = try runner.run(Self.gen.make(.niah, length: 512, depth: 1.0, sample: 0, seed: 5), variants: [v])
+        let mid = try runner.run(try Self.gen.make(.niah, length: 512, depth: 0.5, sample: 0, seed: 5), variants: [v])
+        let end = try runner.run(try Self.gen.make(.niah, length: 512, depth: 1.0, sample: 0, seed: 5), variants: [v])
         #expect(mid[0].score == 1 && end[0].score == 1, "the full cache answers both: \(mid[0].answers) \(end[0].answers)")
         #expect(mid[1].needleSurvival == 0 && mid[1].score == 0, "mid needle evicted: \(mid[1].answers)")
         #expect(end[1].needleSurvival == 1 && end[1].score == 1, "recent needle kept: \(end[1].answers)")
@@ -85,9 +85,9 @@ import Testing
     }
 
     @Test func budgetOneScoresExactlyAsTheFullCache() throws {
-        let c = Self.gen.make(.niahMultiquery, length: 384, depth: 0.5, sample: 0, seed: 2)
+        let c = try Self.gen.make(.niahMultiquery, length: 384, depth: 0.5, sample: 0, seed: 2)
         let variants = try PolicyRegistry.shared.names.filter { $0 != "full" }.map { try Self.variant($0, .fraction(1)) }
-        let r = try Runner(model: Real.model).run(c, variants: variants)
+        let r = try Runner(model: try Real.model).run(c, variants: variants)
         for x in r.dropFirst() {
             #expect(x.answers == r[0].answers && x.score == r[0].score, "\(x.policy)")
             #expect(x.needleSurvival == 1 && x.firstTokenKL == 0, "\(x.policy)")
@@ -96,14 +96,14 @@ import Testing
     }
 
     @Test func forkedAndNonForkedRunsAreIdentical() throws {
-        let c = Self.gen.make(.niah, length: 384, depth: 0.3, sample: 0, seed: 9)
+        let c = try Self.gen.make(.niah, length: 384, depth: 0.3, sample: 0, seed: 9)
         let variants = [try Self.variant("snapkv", .fraction(0.25)), try Self.variant("h2o", .fraction(0.25)), try Self.variant("knorm", .tokens(100))]
-        var runner = Runner(model: Real.model)
+        var runner = Runner(model: try Real.model)
         let forked = try runner.run(c, variants: variants)
         runner.sharePrefill = false
         let plain = try runner.run(c, variants: variants)
         #expect(Self.untimed(forked) == Self.untimed(plain))
-        #expect(Self.untimed(forked) == Self.untimed(try Runner(model: Real.model).run(c, variants: variants)), "deterministic")
+        #expect(Self.untimed(forked) == Self.untimed(try Runner(model: try Real.model).run(c, variants: variants)), "deterministic")
     }
 }
 

@@ -115,7 +115,7 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
     @Test func pagesArePackedOutsideTheResidualWindowAndBytesAreMeasured() throws {
         let (cache, _, _) = filledCache(n: 100, hd: 32, pageSize: 16)
         let kivi = try codec("kivi2:group=16,residual=40")
-        cache.quantize(kivi)
+        try cache.quantize(kivi)
         let t = cache.table(layer: 0, head: 0)
         // (100 − 40) / 16 = 3 pages packed, 4 raw (the last one partial).
         #expect(t.pages.map { cache.pool.kind($0) } == [.packed, .packed, .packed, .raw, .raw, .raw, .raw])
@@ -136,7 +136,7 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
     @Test(arguments: [(1, "int4", 0), (1, "kivi2:group=8,residual=16", 0), (40, "kivi4:group=8", 0), (40, "fp16", 2), (1, "int8", 3)])
     func kernelOnPackedPagesEqualsDenseOnDequantizedRows(queries: Int, quant: String, hotPages: Int) throws {
         let (cache, _, _) = filledCache(n: 300, hd: 16, pageSize: 8)
-        cache.quantize(try codec(quant))
+        try cache.quantize(try codec(quant))
         if hotPages > 0 { try cache.setOffload(OffloadConfig(hotPages: hotPages)) }
         var rng = SplitMix64(seed: 8)
         let nHeads = 6
@@ -160,7 +160,7 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
     @Test func evictionAndForksOnQuantizedPages() throws {
         let (parent, k, _) = filledCache(n: 64, hd: 16, pageSize: 8)
         let fork = parent.fork()
-        fork.quantize(try codec("fp16"))
+        try fork.quantize(try codec("fp16"))
         #expect(parent.table(layer: 0, head: 0).pages.allSatisfy { parent.pool.kind($0) == .raw }, "the parent stays Float32")
         #expect(fork.table(layer: 0, head: 0).pages.allSatisfy { fork.pool.kind($0) == .packed })
         let keep = Array(stride(from: 0, to: 64, by: 3))
@@ -186,7 +186,7 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         let pool = PagePool(headDim: 16, pageSize: 8)
         if inFile { pool.coldStore = try ColdStore(directory: FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-cold-test").path) }
         let (cache, _, _) = filledCache(n: 200, hd: 16, pageSize: 8, pool: pool)
-        cache.quantize(try codec("kivi2:group=8,residual=64"))
+        try cache.quantize(try codec("kivi2:group=8,residual=64"))
         let scratch = PagePool.Scratch(pool)
         func snapshot(_ id: Int32) -> [UInt8] {
             let n = pool.bytes(id)
@@ -264,5 +264,33 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         do { try attendAll(); Issue.record("a truncated offload file went unnoticed") } catch let e as KVCacheError {
             #expect("\(e)".contains("shorter than recorded") || "\(e)".contains("does not decode"), "\(e)")
         }
+    }
+
+    /// A cold write that fails (a full disk: the store writes to /dev/full) never corrupts the cache:
+    /// every page is committed before the next may fail, the failure reaches `checkIntegrity`, the pages
+    /// that could not go cold stay hot and readable, and releasing the cache releases each page once.
+    @Test func aFailedColdWriteLeavesAConsistentCacheAndIsReported() throws {
+        let pool = PagePool(headDim: 16, pageSize: 8)
+        pool.coldStore = try ColdStore(existing: "/dev/full")
+        var (cache, k, v): (PagedKVCache?, [Float], [Float]) = filledCache(n: 64, hd: 16, pageSize: 8, pool: pool)
+        let before = denseRows(cache!, layer: 1)
+        #expect(throws: KVCacheError.self) { try cache!.setOffload(OffloadConfig(hotPages: 1)) }
+        #expect(cache!.byteBreakdown.cold == 0, "nothing went cold")
+        // Appending with offload on records the failure instead of hiding it.
+        let pos = (64..<80).map(Int32.init)
+        var rng = SplitMix64(seed: 9)
+        k = kvRows(16 * 2, 16, &rng); v = kvRows(16 * 2, 16, &rng)
+        cache!.append(layer: 0, keys: k, values: v, positions: pos, tokens: pos)
+        do { try pool.checkIntegrity(); Issue.record("a failed cold write went unreported") } catch let e as KVCacheError {
+            #expect("\(e)".contains("No space left") && "\(e)".contains("--offload-dir"), "\(e)")
+        }
+        let after = denseRows(cache!, layer: 1)
+        #expect(after.k == before.k && after.v == before.v, "rows survive the failed offload")
+        // With quantization the packed pages are committed before their offload fails.
+        let int8 = try codec("int8")
+        #expect(throws: KVCacheError.self) { try cache!.quantize(int8) }
+        #expect(cache!.byteBreakdown.packed > 0 && cache!.byteBreakdown.cold == 0)
+        cache = nil
+        #expect(pool.livePages == 0 && pool.freePages.count == pool.capacityPages, "every page released exactly once")
     }
 }
