@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SHA-256 of the model file for every run's config.json.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        // YAML study configs for `kvkit sweep` (the maintained Swift YAML package, over libyaml).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries: `make setup` installs the Debian packages; `providers` only prints a hint.
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
         .target(name: "Runs", dependencies: ["Probes", "Policies", "LlamaModel", "KVCache", "ModelFile", "TensorMath",
-                                            .product(name: "Crypto", package: "swift-crypto")]),
+                                            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
         .target(name: "KVKitCLI", dependencies: [
             "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "LlamaModel",

@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
         print("")
         print("hyper-parameters:")
         for key in gguf.metadataKeys where allMetadata || key.hasPrefix("\(arch).") || key.hasPrefix("tokenizer.ggml.") && !["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"].contains(key) {
-            print("  \(key) = \(gguf.metadata[key]!.summary)")
+            print("  \(GGUFError.escape(key)) = \(gguf.metadata[key]!.summary)")
         }
         if !allMetadata {
             for key in ["tokenizer.ggml.tokens", "tokenizer.ggml.merges"] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runs
 
 /// The `kvkit` command. Plugin packages call `KVKitCommand.main()` from their own executable.
 public struct KVKitCommand: ParsableCommand {
@@ -8,8 +9,8 @@ public struct KVKitCommand: ParsableCommand {
         abstract: "A research kit for KV-cache compression on a real model.",
         discussion: """
         Exit codes: 0 success; 64 usage error (bad flag or value); 65 bad data (corrupt model or input file);
-        66 missing input file; 70 internal error; 73 cannot create an output (--offload-dir); 74 I/O error
-        (a cold page failed its check).
+        66 missing input file; 69 a needed tool is missing (sbatch); 70 internal error; 73 cannot create an output
+        (an unwritable folder, a run folder in use); 74 I/O error (a failed write, a cold page that failed its check).
         """,
         subcommands: [Run.self, Generate.self, ListPolicies.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self, Merge.self],
         defaultSubcommand: nil)
@@ -22,9 +23,15 @@ public enum ExitCodes {
     public static let usage: Int32 = 64
     public static let dataError: Int32 = 65
     public static let noInput: Int32 = 66
+    public static let unavailable: Int32 = 69
     public static let software: Int32 = 70
     public static let cantCreate: Int32 = 73
     public static let ioError: Int32 = 74
+}
+
+/// Runs a command's body, turning a library `RunError` into its one-line message and exit code.
+func runReporting(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
 }
 
 /// Prints a one-line error to stderr and returns the exit code to throw.

@@ -10,11 +10,13 @@ struct Progress {
     let enabled: Bool
     let tty = isatty(STDERR_FILENO) == 1
     private var lastDraw = 0.0
+    private var elapsed = 0.0
 
     init(total: Int, enabled: Bool) { self.total = total; self.enabled = enabled }
 
     mutating func update(done: Int, elapsed: Double, label: String) {
         guard enabled else { return }
+        self.elapsed = elapsed
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         if tty {
             guard elapsed - lastDraw >= 0.1 || done == total else { return }
@@ -27,7 +29,7 @@ struct Progress {
         }
     }
 
-    func finish(elapsed: Double) {
+    func finish() {
         guard enabled else { return }
         if tty { write("\n") }
         write(String(format: "%d cases in %.1fs\n", total, elapsed))

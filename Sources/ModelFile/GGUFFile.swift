@@ -47,7 +47,8 @@ public final class GGUFFile: @unchecked Sendable {
             let key = try c.readString("metadata key")
             let type = try c.read(UInt32.self, "type of '\(key)'")
             let value = try Self.readValue(&c, type: type, key: key, depth: 0)
-            if meta.updateValue(value, forKey: key) == nil { keys.append(key) }
+            guard meta.updateValue(value, forKey: key) == nil else { throw GGUFError.duplicate(what: "metadata key", name: key) }
+            keys.append(key)
         }
         metadataKeys = keys
         metadata = meta
@@ -91,13 +92,14 @@ public final class GGUFFile: @unchecked Sendable {
             guard r.shape[0] % type.blockSize == 0, let bytes = type.byteCount(elements: count) else {
                 throw GGUFError.badTensorShape(name: r.name)
             }
-            guard r.offset % UInt64(align) == 0, r.offset <= UInt64(file.size),
+            guard r.offset % UInt64(align) == 0 else { throw GGUFError.misalignedTensor(name: r.name, offset: r.offset, alignment: align) }
+            guard r.offset <= UInt64(file.size),
                   data <= file.size, Int(r.offset) <= file.size - data, bytes <= file.size - data - Int(r.offset) else {
                 throw GGUFError.tensorOutOfBounds(name: r.name)
             }
             let info = GGUFTensorInfo(name: r.name, shape: r.shape, type: type, fileOffset: data + Int(r.offset), byteCount: bytes)
             infos.append(info)
-            byName[r.name] = info
+            guard byName.updateValue(info, forKey: r.name) == nil else { throw GGUFError.duplicate(what: "tensor", name: r.name) }
         }
         tensors = infos
         tensorsByName = byName
@@ -148,6 +150,20 @@ public final class GGUFFile: @unchecked Sendable {
         guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
         guard let d = v.double else { throw GGUFError.badMetadata(key: key, reason: "expected a number") }
         return d
+    }
+
+    /// A number that may be absent (nil) but, when present, must be a finite number.
+    public func optionalDouble(_ key: String) throws -> Double? {
+        guard let v = metadata[key] else { return nil }
+        guard let d = v.double, d.isFinite else { throw GGUFError.badMetadata(key: key, reason: "expected a finite number, found \(v.summary)") }
+        return d
+    }
+
+    /// An integer that may be absent (nil) but, when present, must be an integer.
+    public func optionalInt(_ key: String) throws -> Int? {
+        guard let v = metadata[key] else { return nil }
+        guard let i = v.int else { throw GGUFError.badMetadata(key: key, reason: "expected an integer, found \(v.summary)") }
+        return i
     }
 
     public func string(_ key: String) throws -> String {

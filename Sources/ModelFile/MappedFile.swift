@@ -12,7 +12,8 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
 
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // Non-blocking: opening a FIFO must not wait for a writer (it is refused below as not a regular file).
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()

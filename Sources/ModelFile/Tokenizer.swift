@@ -29,12 +29,13 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     public enum Error: Swift.Error, CustomStringConvertible {
-        case unsupportedModel(String), unsupportedPre(String), missing(String)
+        case unsupportedModel(String), unsupportedPre(String), missing(String), invalid(key: String, reason: String)
         public var description: String {
             switch self {
             case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads byte-level BPE, 'gpt2')"
             case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, smollm, starcoder, refact, default)"
             case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
+            case let .invalid(k, r): return "tokenizer metadata '\(k)' is invalid: \(r); the file is corrupt"
             }
         }
     }
@@ -42,9 +43,27 @@ public final class Tokenizer: @unchecked Sendable {
     public convenience init(gguf: GGUFFile) throws {
         let model = (try? gguf.string("tokenizer.ggml.model")) ?? "gpt2"
         guard model == "gpt2" else { throw Error.unsupportedModel(model) }
-        guard let toks = gguf.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string) else { throw Error.missing("tokenizer.ggml.tokens") }
-        guard let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) else { throw Error.missing("tokenizer.ggml.merges") }
-        let types = gguf.metadata["tokenizer.ggml.token_type"]?.array?.map { Int32($0.int ?? 1) } ?? Array(repeating: 1, count: toks.count)
+        func strings(_ key: String) throws -> [String] {
+            guard let items = gguf.metadata[key]?.array else { throw Error.missing(key) }
+            let s = items.compactMap(\.string)
+            guard s.count == items.count else { throw Error.invalid(key: key, reason: "holds values that are not strings") }
+            guard !s.isEmpty else { throw Error.invalid(key: key, reason: "is empty") }
+            return s
+        }
+        let toks = try strings("tokenizer.ggml.tokens"), merges = try strings("tokenizer.ggml.merges")
+        func id(_ key: String) throws -> Int32? {
+            guard let v = gguf.metadata[key] else { return nil }
+            guard let i = v.int, i >= 0, i < toks.count else { throw Error.invalid(key: key, reason: "\(v.summary) is not a token id below \(toks.count)") }
+            return Int32(i)
+        }
+        var types: [Int32] = Array(repeating: 1, count: toks.count)
+        if let raw = gguf.metadata["tokenizer.ggml.token_type"]?.array {
+            guard raw.count == toks.count else { throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(raw.count) entries for \(toks.count) tokens") }
+            types = try raw.map { v in
+                guard let t = v.int.flatMap({ Int32(exactly: $0) }) else { throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(v.summary) is not a token type") }
+                return t
+            }
+        }
         let preName = (try? gguf.string("tokenizer.ggml.pre")) ?? "default"
         let pre: PreTokenizer
         switch preName {
@@ -52,8 +71,8 @@ public final class Tokenizer: @unchecked Sendable {
         case "gpt2", "default", "gpt-2": pre = .gpt2
         default: throw Error.unsupportedPre(preName)
         }
-        let eos = Int32(gguf.metadata["tokenizer.ggml.eos_token_id"]?.int ?? 2)
-        let bos = gguf.metadata["tokenizer.ggml.bos_token_id"]?.int.map(Int32.init)
+        let eos = try id("tokenizer.ggml.eos_token_id") ?? 2
+        let bos = try id("tokenizer.ggml.bos_token_id")
         let addBOS = (gguf.metadata["tokenizer.ggml.add_bos_token"]?.int ?? 0) == 1
         self.init(tokens: toks, types: types, merges: merges, pre: pre, eos: eos, bos: bos, addBOS: addBOS)
     }

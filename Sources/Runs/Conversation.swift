@@ -59,8 +59,7 @@ final class Conversation {
         let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
         answer.append(next)
         let turnSpec = probe.turns[turn]
-        // Room for every expected value (7 digits and a separator each).
-        let limit = max(runner.maxAnswerTokens, 10 * turnSpec.answers.count + 6)
+        let limit = runner.maxAnswerTokens(for: turnSpec)
         var stop = tokenizer.stopIds.contains(next) || answer.count == limit
         if !stop {
             let text = tokenizer.decode(answer)

@@ -68,6 +68,10 @@ public struct Runner {
         return model.tokenizer.encode(lead + q + "<|im_end|>\n<|im_start|>assistant\n" + p)
     }
 
+    /// Tokens a turn's answer may take: the run's cap, or room for every expected value (7 digits and a
+    /// separator each) when that is more.
+    func maxAnswerTokens(for turn: Turn) -> Int { max(maxAnswerTokens, 10 * turn.answers.count + 6) }
+
     /// The model's answer to a hop, shaped like the expected one: the first run of 7 or more digits for
     /// a number, the first hyphenated lowercase word (such as "amber-owl") for a word key.
     static func firstAnswer(_ s: String, like expected: String) -> String? {

@@ -1,0 +1,261 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A run's folder, held under an exclusive lock while open: `config.json` (what ran), `cases.json` (the
+/// grid's case order, every shard), `results.jsonl` (one line per variant of a case; a case is written
+/// whole, in one write), `summary.csv` and `figures/`. It owns resuming (repairing what a killed or
+/// disk-full run left), appending, reading results strictly, summaries, and merging shards.
+public final class RunDirectory {
+    public let path: String
+    private var lockFD: Int32 = -1
+    private var handle: FileHandle?
+
+    public var configPath: String { path + "/config.json" }
+    public var casesPath: String { path + "/cases.json" }
+    public var resultsPath: String { path + "/results.jsonl" }
+
+    /// Creates the folder if needed and takes its lock; a second run into the same folder is refused.
+    public init(path: String) throws {
+        self.path = path
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw RunError.cantCreate("cannot create the run folder \(path) (\(Self.reason(error))); choose a writable --out")
+        }
+        let fd = open(path + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RunError.cantCreate("cannot write in \(path) (\(String(cString: strerror(errno)))); choose a writable --out") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw RunError.cantCreate("\(path) is in use by another kvkit run or merge; wait for it to finish, or choose another --out")
+        }
+        lockFD = fd
+    }
+
+    deinit {
+        try? handle?.close()
+        if lockFD >= 0 { flock(lockFD, LOCK_UN); close(lockFD) }
+    }
+
+    // MARK: Config and cases
+
+    /// Writes `config.json` and `cases.json`, or checks that the run already here is the same experiment.
+    public func adopt(_ config: RunConfig, caseIds: [String]) throws {
+        if let old = try Self.config(in: path, required: false) {
+            guard old.sameExperiment(as: config) else {
+                throw RunError.usage("\(path) holds results of a different run (config.json differs); choose another --out or delete it")
+            }
+        } else {
+            try write(Self.prettyEncoder.encode(config), to: configPath)
+        }
+        try write(JSONEncoder().encode(caseIds), to: casesPath)
+    }
+
+    /// The run config in `dir` (nil when absent and not `required`).
+    public static func config(in dir: String, required: Bool = true) throws -> RunConfig? {
+        guard let data = FileManager.default.contents(atPath: dir + "/config.json") else {
+            if required { throw RunError.noInput("\(dir) holds no run (config.json is missing); give a folder 'kvkit run' wrote") }
+            return nil
+        }
+        do { return try JSONDecoder().decode(RunConfig.self, from: data) } catch {
+            throw RunError.data("\(dir)/config.json is not a kvkit run config; restore it or delete the folder")
+        }
+    }
+
+    static func caseIds(in dir: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: dir + "/cases.json") else {
+            throw RunError.noInput("\(dir)/cases.json is missing; rerun that run with this version of kvkit (it resumes)")
+        }
+        do { return try JSONDecoder().decode([String].self, from: data) } catch {
+            throw RunError.data("\(dir)/cases.json is not a list of case ids; rerun that run to rewrite it")
+        }
+    }
+
+    // MARK: Results
+
+    /// A results file read strictly: every complete line a result (in file order, with its text), and
+    /// the bytes of a last line that was cut off (a run killed or out of disk mid-write), if any.
+    public struct ResultsFile {
+        public var lines: [(text: String, result: VariantResult)] = []
+        public var partialTail: Int = 0
+        public var results: [VariantResult] { lines.map(\.result) }
+    }
+
+    /// Reads `results.jsonl` in `dir` (empty when absent). A malformed complete line is an error naming
+    /// it: the file was edited or damaged, and guessing would mix runs.
+    public static func readResults(in dir: String) throws -> ResultsFile {
+        let path = dir + "/results.jsonl"
+        guard let data = FileManager.default.contents(atPath: path) else { return ResultsFile() }
+        var file = ResultsFile()
+        var pieces = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if let last = pieces.last {
+            if !last.isEmpty { file.partialTail = last.count }
+            pieces.removeLast()
+        }
+        let decoder = JSONDecoder()
+        for (i, piece) in pieces.enumerated() where !piece.isEmpty {
+            guard let r = try? decoder.decode(VariantResult.self, from: Data(piece)) else {
+                throw RunError.data("\(path) line \(i + 1) is not a result; the file was edited or damaged: delete that line (its case reruns on resume)")
+            }
+            file.lines.append((String(decoding: piece, as: UTF8.self), r))
+        }
+        return file
+    }
+
+    /// The variant a result line is for: lines of one case with the same key are duplicates.
+    static func variantKey(_ r: VariantResult) -> String { "\(r.policy)|\(r.budget)|\(r.quant)" }
+
+    /// Lines grouped by case in first-seen order, duplicates (same variant twice) dropped.
+    static func byCase(_ lines: [(text: String, result: VariantResult)]) -> (order: [String], lines: [String: [(text: String, result: VariantResult)]], duplicates: Int) {
+        var order: [String] = [], out: [String: [(text: String, result: VariantResult)]] = [:], seen = Set<String>(), dup = 0
+        for l in lines {
+            guard seen.insert(l.result.caseId + "\u{1}" + variantKey(l.result)).inserted else { dup += 1; continue }
+            if out[l.result.caseId] == nil { order.append(l.result.caseId) }
+            out[l.result.caseId, default: []].append(l)
+        }
+        return (order, out, dup)
+    }
+
+    /// Makes `results.jsonl` ready to append to: a cut-off last line is removed, and so are the lines of
+    /// cases that lack some of their `linesPerCase` variants (those cases run again). Returns the cases
+    /// that are finished and a sentence per repair.
+    public func resume(linesPerCase: Int) throws -> (done: Set<String>, repairs: [String]) {
+        let file = try Self.readResults(in: path)
+        let (order, groups, duplicates) = Self.byCase(file.lines)
+        let complete = order.filter { groups[$0]!.count >= linesPerCase }
+        let incomplete = order.filter { groups[$0]!.count < linesPerCase }
+        var repairs: [String] = []
+        if file.partialTail > 0 { repairs.append("removed a cut-off last line (\(file.partialTail) bytes) from \(resultsPath)") }
+        if duplicates > 0 { repairs.append("removed \(duplicates) duplicate result line(s)") }
+        if !incomplete.isEmpty {
+            repairs.append("\(incomplete.count) case(s) had only some of their \(linesPerCase) results (first: \(incomplete[0])); they run again")
+        }
+        if !repairs.isEmpty {
+            let kept = complete.flatMap { groups[$0]!.map(\.text) }
+            try write(Data(kept.map { $0 + "\n" }.joined().utf8), to: resultsPath)
+        }
+        return (Set(complete), repairs)
+    }
+
+    private static let lineEncoder: JSONEncoder = { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e }()
+    static let prettyEncoder: JSONEncoder = { let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]; return e }()
+
+    /// Appends one case's results in a single write, so a killed run loses at most the case in flight.
+    public func append(_ results: [VariantResult]) throws {
+        var chunk = Data()
+        for r in results { chunk += try Self.lineEncoder.encode(r); chunk += Data("\n".utf8) }
+        do {
+            if handle == nil {
+                if !FileManager.default.fileExists(atPath: resultsPath) {
+                    guard FileManager.default.createFile(atPath: resultsPath, contents: nil) else {
+                        throw RunError.cantCreate("cannot create \(resultsPath); choose a writable --out")
+                    }
+                }
+                handle = try FileHandle(forWritingTo: URL(fileURLWithPath: resultsPath))
+            }
+            try handle!.seekToEnd()
+            try handle!.write(contentsOf: chunk)
+        } catch let e as RunError {
+            throw e
+        } catch {
+            throw RunError.io("cannot write \(resultsPath) (\(Self.reason(error))); finished cases are kept: free space, then rerun with the same --out to resume")
+        }
+    }
+
+    /// Every result in the folder, read strictly.
+    public func results() throws -> [VariantResult] { try Self.readResults(in: path).results }
+
+    /// Writes `summary.csv` and the figures for `results`, and returns the summary rows.
+    @discardableResult
+    public func writeReport(_ results: [VariantResult]) throws -> [Summary.Row] {
+        let rows = Summary.rows(results)
+        try write(Data(Summary.csv(rows).utf8), to: path + "/summary.csv")
+        do { try Figures.write(results, to: path + "/figures") } catch {
+            throw RunError.cantCreate("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept")
+        }
+        return rows
+    }
+
+    /// Writes a file atomically (a temporary file renamed over it).
+    func write(_ data: Data, to file: String) throws {
+        do { try data.write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+            throw RunError.cantCreate("cannot write \(file) (\(Self.reason(error))); free space or choose a writable --out")
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(u.code))) }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+
+    // MARK: Merging shards
+
+    /// What `merge` wrote.
+    public struct MergeOutcome {
+        public var shards: Int, cases: Int
+        public var results: [VariantResult]
+        public var rows: [Summary.Row]
+    }
+
+    /// Merges the folders of a sharded run into `out`: the same lines, in the grid's case order, as the
+    /// unsharded run writes. Refuses a folder given twice, `out` being one of the shards, shards of
+    /// another run, a missing shard, a shard holding one twice, and unfinished cases.
+    public static func merge(_ shards: [String], into out: String) throws -> MergeOutcome {
+        guard !shards.isEmpty else { throw RunError.usage("give the shards' folders to merge") }
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        var seen: [String: String] = [:]
+        for d in shards {
+            if let first = seen.updateValue(d, forKey: canonical(d)) { throw RunError.usage("\(d) is given twice (as \(first) too); give each shard once") }
+        }
+        if let hit = shards.first(where: { canonical($0) == canonical(out) }) {
+            throw RunError.usage("--out \(out) is the shard folder \(hit): merging there would overwrite that shard; merge into another folder")
+        }
+        var configs: [RunConfig] = [], caseLists: [[String]] = []
+        for d in shards {
+            configs.append(try config(in: d)!)
+            caseLists.append(try caseIds(in: d))
+        }
+        var base = configs[0]; base.shard = nil
+        for (d, c) in zip(shards, configs) {
+            var x = c; x.shard = nil
+            guard x.sameExperiment(as: base) else { throw RunError.usage("\(d) is a shard of a different run (config.json differs from \(shards[0])'s)") }
+        }
+        guard caseLists.allSatisfy({ $0 == caseLists[0] }) else { throw RunError.usage("the shards list different cases; they come from different runs") }
+        var holder: [String: String] = [:]
+        for (d, c) in zip(shards, configs) {
+            let id = c.shard ?? "1/1"
+            if let other = holder.updateValue(d, forKey: id) { throw RunError.usage("\(other) and \(d) both hold shard \(id); give each shard once") }
+        }
+        let n = configs.compactMap { $0.shard.flatMap { Int($0.split(separator: "/").last ?? "") } }.first ?? 1
+        let missing = (1...n).map { "\($0)/\(n)" }.filter { holder[$0] == nil }
+        guard missing.isEmpty else { throw RunError.usage("shard(s) \(missing.joined(separator: ", ")) missing; run them and merge every shard") }
+
+        // Lines per case, kept verbatim (each shard wrote them in case order).
+        var lines: [String: [String]] = [:], counts: [String: Int] = [:]
+        for d in shards {
+            let file = try readResults(in: d)
+            if file.partialTail > 0 {
+                throw RunError.data("\(d)/results.jsonl ends in a cut-off line; rerun that shard with the same --out (it repairs and resumes)")
+            }
+            let (order, groups, _) = byCase(file.lines)
+            for id in order {
+                if lines[id] != nil { throw RunError.usage("case \(id) has results in more than one shard; the shards overlap") }
+                lines[id] = groups[id]!.map(\.text); counts[id] = groups[id]!.count
+            }
+        }
+        let ids = caseLists[0]
+        let perCase = counts.values.max() ?? 0
+        let unfinished = ids.filter { (counts[$0] ?? 0) < perCase || perCase == 0 }
+        guard unfinished.isEmpty else {
+            throw RunError.usage("\(unfinished.count) case(s) have no complete results yet (first: \(unfinished[0])); finish their shard (rerun it with the same --out: it resumes)")
+        }
+        let dir = try RunDirectory(path: out)
+        try dir.adopt(base, caseIds: ids)
+        let merged = ids.flatMap { lines[$0]! }
+        try dir.write(Data(merged.map { $0 + "\n" }.joined().utf8), to: dir.resultsPath)
+        let all = try dir.results()
+        let rows = try dir.writeReport(all)
+        return MergeOutcome(shards: shards.count, cases: ids.count, results: all, rows: rows)
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import KVCache
+import LlamaModel
+import ModelFile
+import Probes
+import TensorMath
+
+/// Loads a model for a run, turning every file problem into a one-line `RunError`: a missing, unreadable
+/// or non-regular path (a folder, a FIFO) is "no input" (66), a malformed file is "bad data" (65).
+public enum ModelLoader {
+    public static func load(path: String, threads: Int) throws -> LlamaModel {
+        Threads.set(threads)
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw RunError.noInput("model file not found at \(path); run 'make setup' to fetch it, or pass --model PATH")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw RunError.noInput("\(path) is not a model file (a folder or a device); pass --model PATH of a .gguf file")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw RunError.noInput("cannot read the model file \(path) (\(String(cString: strerror(errno)))); check its permissions")
+        }
+        do { return try LlamaModel(path: path) } catch let e as GGUFError {
+            if case .cannotOpen = e { throw RunError.noInput(e.description) }
+            throw RunError.data(e.description)
+        } catch let e as ModelError {
+            throw RunError.data(e.description)
+        } catch let e as Tokenizer.Error {
+            throw RunError.data(e.description)
+        } catch {
+            throw RunError.data("\(path): \(error)")
+        }
+    }
+}
+
+/// A plan bound to a model: builds the case grid and runs it into a run folder, resuming what is there.
+public struct RunSession {
+    public let plan: RunPlan
+    public let model: LlamaModel
+    /// Room kept after a generated context for the question and the answer.
+    public static let questionRoom = 64
+
+    public init(plan: RunPlan, model: LlamaModel) { self.plan = plan; self.model = model }
+
+    /// Progress after each case: cases done, cases to do, seconds elapsed, a label.
+    public typealias Progress = (_ done: Int, _ total: Int, _ elapsed: Double, _ label: String) -> Void
+
+    /// What a run wrote.
+    public struct Outcome {
+        public var resultsPath: String
+        public var rows: [Summary.Row]
+        /// Cases run now, and finished before (resumed).
+        public var ran: Int, resumed: Int
+        /// Probe-file lines skipped and repairs made to an interrupted results file, a sentence each.
+        public var notes: [String]
+    }
+
+    /// The runner for this plan.
+    func runner(pageSize: Int) -> Runner {
+        var r = Runner(model: model)
+        r.queryAware = plan.queryAware
+        r.pageSize = pageSize
+        r.offload = plan.offloadConfig
+        r.offloadDirectory = plan.offloadDir
+        r.seed = plan.seed
+        r.sharePrefill = plan.sharePrefill
+        return r
+    }
+
+    /// Every case of the grid in order (all shards), the haystack's description, and skipped lines.
+    public func cases() throws -> (cases: [ProbeCase], haystack: String, skipped: [String]) {
+        let context = model.config.contextLength
+        if let path = plan.probeFile {
+            let loaded: (cases: [ProbeCase], skipped: [ProbeFile.Error])
+            do {
+                loaded = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: plan.skipBadLines)
+            } catch let e as ProbeFile.Error {
+                if case .unreadable = e { throw RunError.noInput(e.description) }
+                throw RunError.usage(e.description)
+            }
+            var skipped = loaded.skipped.map(\.description), cases: [ProbeCase] = [], ids = Set<String>()
+            let runner = runner(pageSize: 16)
+            for c in loaded.cases {
+                guard ids.insert(c.id).inserted else {
+                    throw RunError.usage("probe file \(path) holds case id '\(c.id)' twice; give each case its own id")
+                }
+                // The context, every turn's question and answer prefix, and room for each answer.
+                let needed = c.context.count + c.turns.enumerated().reduce(0) { sum, t in
+                    sum + runner.turnTokens(t.element, index: t.offset, previous: nil).count + runner.maxAnswerTokens(for: t.element) + 4
+                }
+                if needed > context {
+                    let message = "probe file case \(c.id) needs \(needed) tokens with its question and answer, beyond the model's context of \(context); shorten it"
+                    guard plan.skipBadLines else { throw RunError.usage(message + ", or pass --skip-bad-lines") }
+                    skipped.append(message)
+                    continue
+                }
+                cases.append(c)
+            }
+            guard !cases.isEmpty else { throw RunError.usage("probe file \(path) holds no case that fits the model's context of \(context) tokens") }
+            return (cases, "file \((path as NSString).lastPathComponent)", skipped)
+        }
+        if let n = plan.lengths.first(where: { $0 > context - Self.questionRoom }) {
+            throw RunError.usage("--lengths \(n) leaves no room for the question within the model's context of \(context) tokens; use at most \(context - Self.questionRoom)")
+        }
+        var gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: plan.seed)
+        gen.wording = plan.wording
+        var haystack = "generated(seed \(plan.seed))"
+        if let path = plan.haystack {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RunError.noInput("cannot read haystack file \(path); check the path")
+            }
+            guard let text = String(data: data, encoding: .utf8) else { throw RunError.data("haystack file \(path) is not UTF-8 text") }
+            guard !ProbeGenerator.split(text).isEmpty else { throw RunError.data("haystack file \(path) holds no sentences") }
+            gen.haystackText = text
+            haystack = "file \((path as NSString).lastPathComponent), \(text.utf8.count) bytes"
+        }
+        var cases: [ProbeCase] = []
+        for p in plan.probes { for k in (p.isChain ? plan.hops : [2]) { for l in plan.lengths { for d in (p == .niah ? plan.depths : [plan.depths[0]]) {
+            for s in 0..<plan.samples {
+                gen.hops = k
+                cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
+            }
+        } } } }
+        return (cases, haystack, [])
+    }
+
+    /// Runs the plan's cases (its shard's) into `out`, resuming finished cases, then writes the summary
+    /// and figures over every result in the folder.
+    public func execute(out: String, progress: Progress? = nil) throws -> Outcome {
+        let (variants, budgets, codecs) = try plan.resolved()
+        let pageSize = plan.pageSize(for: codecs)
+        if let dir = plan.offloadDir {
+            do { _ = try ColdStore(directory: dir) } catch let e as KVCacheError { throw RunError.cantCreate(e.description) }
+        }
+        let (all, haystack, skipped) = try cases()
+        let runner = runner(pageSize: pageSize)
+        let config = RunConfig(
+            policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
+            budgets: budgets.map(\.description), probes: plan.probeFile.map { ["file:" + ($0 as NSString).lastPathComponent] } ?? plan.probes.map(\.rawValue),
+            lengths: plan.lengths, depths: plan.depths, hops: plan.hops, wording: plan.wording.rawValue,
+            samples: plan.samples, seed: plan.seed, queryAware: plan.queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: pageSize,
+            quants: codecs.map { $0?.name ?? "fp32" }, offload: plan.offloadConfig.map { "lz4:hot-pages=\($0.hotPages)" } ?? "none",
+            threads: plan.threads, haystack: haystack, model: ModelIdentity(model: model), codeVersion: codeVersion(),
+            shard: plan.shard?.description)
+        var cases = all
+        if let s = plan.shard { cases = cases.enumerated().filter { $0.offset % s.count == s.index - 1 }.map(\.element) }
+
+        let dir = try RunDirectory(path: out)
+        try dir.adopt(config, caseIds: all.map(\.id))
+        let (done, repairs) = try dir.resume(linesPerCase: variants.count + 1)
+        let todo = cases.filter { !done.contains($0.id) }
+        let clock = ContinuousClock(), t0 = clock.now
+        for (i, c) in todo.enumerated() {
+            let results: [VariantResult]
+            do { results = try runner.run(c, variants: variants) } catch let e as KVCacheError {
+                throw RunError.io("\(e.description) (case \(c.id); finished cases are in \(dir.resultsPath))")
+            } catch let e as ModelError {
+                throw RunError.data("case \(c.id): \(e.description); finished cases are in \(dir.resultsPath)")
+            }
+            try dir.append(results)
+            progress?(i + 1, todo.count, (clock.now - t0).seconds, "\(c.id)  full \(Int(results[0].score * 100))%")
+        }
+        // The summary covers every line in the folder (cases finished by an earlier run included).
+        let rows = try dir.writeReport(try dir.results())
+        return Outcome(resultsPath: dir.resultsPath, rows: rows, ran: todo.count, resumed: cases.count - todo.count, notes: skipped + repairs)
+    }
+}
