@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KVCache
 import LlamaModel
+import Runs
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,17 +24,17 @@ struct Generate: ParsableCommand {
     @Option(help: "System prompt (default: the model's own, from its chat template).")
     var system: String?
 
-    @Option(help: "Maximum tokens to generate.")
+    @Option(parsing: .unconditional, help: "Maximum tokens to generate (1 to 1,048,576, and within the model's context).")
     var maxTokens: Int = 64
 
     @Flag(help: "Send the prompt as raw text, without the chat template.")
     var raw = false
 
-    @Option(help: "Keep only the first N prompt tokens (for experiments at an exact length).")
+    @Option(parsing: .unconditional, help: "Keep only the first N prompt tokens (for experiments at an exact length).")
     var truncatePrompt: Int?
 
     func validate() throws {
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1 (got \(maxTokens))") }
+        guard (1...(1 << 20)).contains(maxTokens) else { throw ValidationError("--max-tokens must be from 1 to 1048576 (got \(maxTokens))") }
         guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt TEXT or --prompt-file PATH") }
     }
 
@@ -50,6 +51,10 @@ struct Generate: ParsableCommand {
         guard codecs.count == 1 else { throw fail("generate takes one --quant codec (got \(codecs.count)); 'kvkit run' sweeps several", code: ExitCodes.usage) }
         let codec = codecs[0], offload = try storage.offloadConfig()
         let coldStore = try storage.coldStore()
+        // An unwritable --report fails now, before the model runs, not after the answer.
+        if let path = report, !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw fail("cannot write --report \(path) (\(String(cString: strerror(errno)))); choose a writable path", code: ExitCodes.cantCreate)
+        }
         let model = try modelOptions.load()
         let text = raw ? user : model.chatTemplate.prompt(user: user, system: system)
         var ids = model.tokenizer.encode(text)
@@ -67,6 +72,11 @@ struct Generate: ParsableCommand {
         cache.pool.coldStore = coldStore
         var pending: [UInt8] = []
         let out = FileHandle.standardOutput
+        var writeError: Error?
+        func emit(_ bytes: [UInt8]) {
+            guard writeError == nil else { return }
+            do { try out.write(contentsOf: Data(bytes)) } catch { writeError = error }
+        }
         let statsBox = StatsBox()
         let hooks = policyOptions.hooks(model: model, policy: policy, budget: budget, stats: statsBox, codec: codec, offload: offload)
         let g: Generation
@@ -77,9 +87,12 @@ struct Generate: ParsableCommand {
             var cut = pending.count
             while cut > 0 && cut > pending.count - 4 && (pending[cut - 1] & 0xC0) == 0x80 { cut -= 1 }
             if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
-            if cut > 0 { out.write(Data(pending[..<cut])); pending.removeFirst(cut) }
-        } } catch let e as KVCacheError { out.write(Data(pending + [0x0A])); throw fail(e.description, code: ExitCodes.ioError) }
-        out.write(Data(pending + [0x0A]))
+            if cut > 0 { emit(Array(pending[..<cut])); pending.removeFirst(cut) }
+        } } catch let e as KVCacheError { emit(pending + [0x0A]); throw fail(e.description, code: ExitCodes.ioError) }
+        emit(pending + [0x0A])
+        if let writeError {
+            throw fail("cannot write the answer to standard output (\(RunDirectory.reason(writeError))); the answer is incomplete", code: ExitCodes.ioError)
+        }
         let stats = """
         prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
         prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
@@ -102,7 +115,9 @@ struct Generate: ParsableCommand {
                 coldUncompressedBytes: cache.byteBreakdown.coldUncompressed, answer: model.tokenizer.decode(g.tokens.filter { !model.tokenizer.stopIds.contains($0) }))
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(r).write(to: URL(fileURLWithPath: path))
+            do { try enc.encode(r).write(to: URL(fileURLWithPath: path)) } catch {
+                throw fail("cannot write --report \(path) (\((error as NSError).localizedDescription)); the answer above is complete", code: ExitCodes.ioError)
+            }
         }
     }
 }

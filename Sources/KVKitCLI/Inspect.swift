@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelFile
+import Runs
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,10 +14,13 @@ struct Inspect: ParsableCommand {
     var allMetadata = false
 
     func run() throws {
-        let path = file ?? "\(ModelOptions.kvkitHome)/\(ModelOptions.defaultModelName)"
+        let path = ModelLocation.path(file)
         let gguf: GGUFFile
         do {
+            try ModelLoader.checkReadable(path)
             gguf = try GGUFFile(path: path)
+        } catch let e as RunError {
+            throw fail(e.description, code: e.exitCode)
         } catch let e as GGUFError {
             if case .cannotOpen = e { throw fail(e.description, code: ExitCodes.noInput) }
             throw fail(e.description, code: ExitCodes.dataError)

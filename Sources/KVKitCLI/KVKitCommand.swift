@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Runs
 
 /// The `kvkit` command. Plugin packages call `KVKitCommand.main()` from their own executable.
@@ -16,6 +19,23 @@ public struct KVKitCommand: ParsableCommand {
         defaultSubcommand: nil)
 
     public init() {}
+
+    /// Parses the arguments, runs the command and exits. Unlike ArgumentParser's default, a write to
+    /// standard output that failed (a full disk, a closed pipe, `> /dev/full`) exits 74 with a one-line
+    /// error instead of 0, so a script never mistakes a lost result for a success.
+    public static func main(_ arguments: [String]? = nil) {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            guard fflush(stdout) == 0, ferror(stdout) == 0 else {
+                FileHandle.standardError.write(Data("error: cannot write to standard output (\(String(cString: strerror(errno)))); the output is incomplete\n".utf8))
+                Glibc.exit(ExitCodes.ioError)
+            }
+            Glibc.exit(0)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit codes (sysexits.h), listed in `kvkit --help`.

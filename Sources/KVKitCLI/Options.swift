@@ -3,17 +3,18 @@ import Foundation
 import KVCache
 import LlamaModel
 import ModelFile
+import Runs
 import TensorMath
 
 /// Flags every model-running command takes.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "GGUF model file (default: $KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf, KVKIT_HOME defaults to ~/.cache/kvkit).")
+    @Option(help: ArgumentHelp(RunPlan.help("model")))
     var model: String?
 
-    @Option(help: "Threads for OpenBLAS and the attention kernel.")
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads")))
     var threads: Int = 2
 
-    @Option(name: .customLong("page-size"), help: "Tokens per KV page (default 16; with a KIVI codec, its key group).")
+    @Option(name: .customLong("page-size"), parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size")))
     var pageSizeOption: Int?
 
     var pageSize: Int { pageSizeOption ?? 16 }
@@ -24,14 +25,7 @@ struct ModelOptions: ParsableArguments {
         pageSizeOption ?? codecs.compactMap { $0?.preferredPageSize }.max() ?? 16
     }
 
-    static let defaultModelName = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-    static var kvkitHome: String {
-        if let h = ProcessInfo.processInfo.environment["KVKIT_HOME"], !h.isEmpty { return h }
-        return NSHomeDirectory() + "/.cache/kvkit"
-    }
-
-    var modelPath: String { model ?? "\(Self.kvkitHome)/\(Self.defaultModelName)" }
+    var modelPath: String { ModelLocation.path(model) }
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
@@ -40,19 +34,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
     func load() throws -> LlamaModel {
-        Threads.set(threads)
-        guard FileManager.default.fileExists(atPath: modelPath) else {
-            throw fail("model file not found at \(modelPath); run 'make setup' to fetch it, or pass --model PATH", code: ExitCodes.noInput)
-        }
-        do {
-            return try LlamaModel(path: modelPath)
-        } catch let e as GGUFError {
-            throw fail(e.description, code: ExitCodes.dataError)
-        } catch let e as ModelError {
-            throw fail(e.description, code: ExitCodes.dataError)
-        } catch {
-            throw fail("\(error)", code: ExitCodes.dataError)
-        }
+        do { return try ModelLoader.load(path: modelPath, threads: threads) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
     }
 }
 

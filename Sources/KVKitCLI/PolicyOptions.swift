@@ -8,16 +8,16 @@ struct PolicyOptions: ParsableArguments {
     @Option(help: "Compression policy: NAME or NAME:param=value,... (see 'kvkit policies').")
     var policy: String = "full"
 
-    @Option(help: "Budget per stream: a fraction in (0, 1] (0.25) or a token count (256).")
+    @Option(parsing: .unconditional, help: "Budget per stream: a fraction in (0, 1] (0.25) or a token count (256).")
     var budget: String = "1.0"
 
-    @Option(help: "Also compress every N decode steps (default: only after the prompt).")
+    @Option(parsing: .unconditional, help: "Also compress every N decode steps (default: only after the prompt).")
     var compressEvery: Int?
 
-    @Option(help: "Prefill the prompt N tokens at a time, compressing after each chunk.")
+    @Option(parsing: .unconditional, help: "Prefill the prompt N tokens at a time, compressing after each chunk.")
     var prefillChunk: Int?
 
-    @Option(help: "Seed for seeded policies (random).")
+    @Option(parsing: .unconditional, help: "Seed for seeded policies (random).")
     var seed: UInt64 = 0
 
     /// Parses the policy and budget, turning mistakes into one-line usage errors (exit 64).

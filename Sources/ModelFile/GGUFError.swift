@@ -53,8 +53,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
 
     public static func escape(_ s: String, limit: Int = 80) -> String {
         var out = ""
-        for (i, u) in s.unicodeScalars.enumerated() {
-            if i == limit { return out + "…(\(s.unicodeScalars.count) characters)" }
+        for u in s.unicodeScalars {
+            if out.unicodeScalars.count >= limit { return out + "…(\(s.unicodeScalars.count) characters)" }
             out += u.properties.generalCategory == .control || u == "'" ? u.escaped(asASCII: true) : String(u)
         }
         return out

@@ -12,6 +12,12 @@ public struct GGUFWriter {
 
     public mutating func set(_ key: String, _ value: GGUFValue) { metadata.append((key, value)) }
 
+    /// Replaces a key's value in place (nil removes it); tests use it to write faulty variants of a file.
+    public mutating func update(_ key: String, _ value: GGUFValue?) {
+        guard let i = metadata.firstIndex(where: { $0.0 == key }) else { if let value { set(key, value) }; return }
+        if let value { metadata[i].1 = value } else { metadata.remove(at: i) }
+    }
+
     public mutating func addTensor(_ name: String, shape: [Int], type: GGMLType, data: [UInt8]) {
         tensors.append((name, shape, type, data))
     }

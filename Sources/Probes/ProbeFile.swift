@@ -7,11 +7,13 @@ import ModelFile
 public enum ProbeFile {
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
         case unreadable(String)
+        case notUTF8(String)
         case malformed(line: Int, reason: String)
         case empty(String)
         public var description: String {
             switch self {
             case let .unreadable(p): return "cannot read probe file \(p); check the path"
+            case let .notUTF8(p): return "probe file \(p) is not UTF-8 text; save it as UTF-8 (one JSON object per line)"
             case let .malformed(l, r): return "probe file line \(l): \(r); fix it, or pass --skip-bad-lines to skip such lines"
             case let .empty(p): return "probe file \(p) holds no valid case"
             }
@@ -30,9 +32,11 @@ public enum ProbeFile {
     /// `skipBadLines`, otherwise the first one is thrown.
     public static func load(_ path: String, tokenizer: Tokenizer, chat: ChatTemplate, skipBadLines: Bool)
         throws -> (cases: [ProbeCase], skipped: [Error]) {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Error.unreadable(path) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Error.unreadable(path) }
+        guard let text = String(data: data, encoding: .utf8) else { throw Error.notUTF8(path) }
         var cases: [ProbeCase] = [], skipped: [Error] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split on both so Windows line endings read as lines.
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let lineNo = i + 1
             if raw.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             do {

@@ -182,7 +182,8 @@ public final class RunDirectory {
         }
     }
 
-    static func reason(_ error: Error) -> String {
+    /// The reason of a Foundation error in words (the POSIX error's text where there is one).
+    public static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(u.code))) }
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }

@@ -10,16 +10,7 @@ import TensorMath
 public enum ModelLoader {
     public static func load(path: String, threads: Int) throws -> LlamaModel {
         Threads.set(threads)
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw RunError.noInput("model file not found at \(path); run 'make setup' to fetch it, or pass --model PATH")
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw RunError.noInput("\(path) is not a model file (a folder or a device); pass --model PATH of a .gguf file")
-        }
-        guard access(path, R_OK) == 0 else {
-            throw RunError.noInput("cannot read the model file \(path) (\(String(cString: strerror(errno)))); check its permissions")
-        }
+        try checkReadable(path)
         do { return try LlamaModel(path: path) } catch let e as GGUFError {
             if case .cannotOpen = e { throw RunError.noInput(e.description) }
             throw RunError.data(e.description)
@@ -29,6 +20,20 @@ public enum ModelLoader {
             throw RunError.data(e.description)
         } catch {
             throw RunError.data("\(path): \(error)")
+        }
+    }
+
+    /// A readable regular file at `path`, or the "no input" error that names what is there instead.
+    public static func checkReadable(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw RunError.noInput("model file not found at \(path); run 'make setup' to fetch it, or pass --model PATH")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw RunError.noInput("\(path) is not a regular file (a folder, FIFO or device); pass --model PATH of a .gguf file")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw RunError.noInput("cannot read the model file \(path) (\(String(cString: strerror(errno)))); check its permissions")
         }
     }
 }
@@ -76,6 +81,7 @@ public struct RunSession {
                 loaded = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: plan.skipBadLines)
             } catch let e as ProbeFile.Error {
                 if case .unreadable = e { throw RunError.noInput(e.description) }
+                if case .notUTF8 = e { throw RunError.data(e.description) }
                 throw RunError.usage(e.description)
             }
             var skipped = loaded.skipped.map(\.description), cases: [ProbeCase] = [], ids = Set<String>()

@@ -3,7 +3,8 @@ import KVKitTestSupport
 import Testing
 
 /// Runs the built `kvkit` executable as a user would.
-func runKVKit(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// With `stdout`, the command's standard output goes there (e.g. /dev/full) instead of a pipe.
+func runKVKit(_ args: [String], env: [String: String] = [:], stdout: FileHandle? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     var dir = URL(fileURLWithPath: #filePath)
     while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { dir.deleteLastPathComponent() }
     let candidates = [".build/release/kvkit", ".build/debug/kvkit"].map { dir.appendingPathComponent($0).path }
@@ -15,10 +16,11 @@ func runKVKit(_ args: [String], env: [String: String] = [:]) throws -> (status: 
     p.arguments = args
     p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
     let out = Pipe(), err = Pipe()
-    p.standardOutput = out
+    p.standardOutput = stdout ?? out
     p.standardError = err
     try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
+    try? out.fileHandleForWriting.close()
+    let o = stdout == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))

@@ -47,7 +47,7 @@ struct TinyLlama {
         }
     }
 
-    func write(to path: String) throws {
+    func write(to path: String, edit: (inout GGUFWriter) -> Void = { _ in }) throws {
         var w = GGUFWriter()
         w.set("general.architecture", .string("llama"))
         w.set("llama.embedding_length", .uint32(UInt32(dim)))
@@ -75,6 +75,7 @@ struct TinyLlama {
                 w.addTensor(name, shape: shapes[name]!, type: .f16, data: bytes)
             }
         }
+        edit(&w)
         try w.write(to: path)
     }
 

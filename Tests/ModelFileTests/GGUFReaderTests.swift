@@ -176,7 +176,8 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
         try expectError(far, { $0 == .tensorOutOfBounds(name: "t") }, "offset past end")
         var mis = good
         mis[49] = 3  // misaligned
-        try expectError(mis, { $0 == .tensorOutOfBounds(name: "t") }, "misaligned offset")
+        try expectError(mis, { $0 == .misalignedTensor(name: "t", offset: 3, alignment: 32) && $0.description.contains("not a multiple of the file's alignment") },
+                        "misaligned offset")
         var huge = good
         for i in 49..<57 { huge[i] = 0xFF }
         huge[49] = 0xE0

@@ -1,0 +1,121 @@
+import Foundation
+import KVKitTestSupport
+import Testing
+
+/// The faults found by trying bad input as a new user would, each a one-line error with the right exit
+/// code: never a trap (132/134), never exit 0 over a lost result.
+@Suite(.serialized) struct CommandFaultTests {
+    static func temp(_ name: String) throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-fault-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// The last line of stderr (ArgumentParser adds usage lines after its own errors).
+    static func errorLine(_ s: String) -> String { String(s.split(separator: "\n").first ?? "") }
+
+    @Test func aFullStandardOutputIsAnError() throws {
+        for args in [["inspect"], ["generate", "--prompt", "hi", "--max-tokens", "3"], ["policies"]] {
+            let r = try runKVKit(args, stdout: try #require(FileHandle(forWritingAtPath: "/dev/full")))
+            #expect(r.status == 74 && r.stderr.contains("No space left"), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+
+    @Test func hugeAndNegativeNumbersAreUsageErrors() throws {
+        let cases: [([String], String)] = [
+            (["generate", "--prompt", "hi", "--max-tokens", "9223372036854775807"], "--max-tokens must be from 1"),
+            (["run", "--policy", "h2o", "--lengths", "9223372036854775807"], "--lengths"),
+            (["run", "--policy", "h2o", "--samples", "100000000000"], "--samples must be"),
+            (["generate", "--prompt", "hi", "--budget", "-1"], "budget '-1' is invalid"),
+            (["run", "--policy", "h2o", "--budget", "-1"], "budget '-1' is invalid"),
+            (["run", "--policy", "h2o", "--lengths", "512,,512"], "empty item"),
+            (["run", "--policy", "h2o", "--depths", "0.5,0.5"], "twice"),
+            (["run", "--policy", "h2o", "--probe", "niah,,niah"], "empty item"),
+        ]
+        for (args, needle) in cases {
+            let r = try runKVKit(args)
+            #expect(r.status == 64 && r.stderr.contains(needle), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+
+    @Test func modelPathsThatAreNotFilesAreMissingInput() throws {
+        let dir = try Self.temp("model")
+        let fifo = dir + "/fifo.gguf"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for model in [dir, fifo] {
+            for args in [["generate", "--prompt", "hi", "--model", model], ["inspect", model], ["run", "--policy", "h2o", "--model", model]] {
+                let r = try runKVKit(args)  // a FIFO used to block here forever
+                #expect(r.status == 66 && r.stderr.contains("not a regular file") && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            }
+        }
+    }
+
+    @Test func unwritableOutputsFailBeforeTheWork() throws {
+        let dir = try Self.temp("out")
+        let file = dir + "/plain-file"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let report = try runKVKit(["generate", "--prompt", "hi", "--max-tokens", "2", "--report", file + "/r.json"])
+        #expect(report.status == 73 && report.stderr.contains("cannot write --report"), "\(report.stderr)")
+        let out = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--out", file + "/run"])
+        #expect(out.status == 73 && out.stderr.contains("cannot create the run folder") && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+    }
+
+    /// CRLF line endings are read; a file that is not UTF-8 is bad data (not a missing path); a case whose
+    /// question does not fit the context is named, and skipped with --skip-bad-lines; repeated ids are refused.
+    @Test func probeFileFaults() throws {
+        let dir = try Self.temp("probes")
+        func line(_ id: String, _ context: String, _ question: String = "What is the special magic number for amber-owl?") -> String {
+            let obj: [String: Any] = ["id": id, "context": context, "question": question, "answers": ["4821933"]]
+            return String(decoding: try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let ctx = "The grass is green. The special magic number for amber-owl is: 4821933. The sky is blue."
+        let crlf = dir + "/crlf.jsonl"
+        try (line("a", ctx) + "\r\n" + line("b", ctx) + "\r\n").write(toFile: crlf, atomically: true, encoding: .utf8)
+        let ok = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe-file", crlf, "--out", dir + "/crlf-run", "--no-progress"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let latin = dir + "/latin1.jsonl"
+        try Data(line("a", ctx).utf8.map { $0 } + [0xE9, 0x0A]).write(to: URL(fileURLWithPath: latin))
+        let bad = try runKVKit(["run", "--policy", "streaming", "--probe-file", latin, "--out", dir + "/latin-run"])
+        #expect(bad.status == 65 && bad.stderr.contains("not UTF-8"), "\(bad.stderr)")
+        let long = dir + "/long.jsonl"
+        let huge = String(repeating: "Why is the sky blue and the grass so very green today? ", count: 700)
+        try (line("fits", ctx) + "\n" + line("too-long", ctx, huge) + "\n").write(toFile: long, atomically: true, encoding: .utf8)
+        let stop = try runKVKit(["run", "--policy", "streaming", "--probe-file", long, "--out", dir + "/long-run"])
+        #expect(stop.status == 64 && stop.stderr.contains("case too-long needs") && stop.stderr.contains("--skip-bad-lines"), "\(stop.stderr)")
+        let skip = try runKVKit(["run", "--policy", "streaming", "--probe-file", long, "--skip-bad-lines", "--out", dir + "/long-run", "--no-progress"])
+        #expect(skip.status == 0 && skip.stderr.contains("case too-long needs"), "\(skip.stderr)")
+        let dup = dir + "/dup.jsonl"
+        try (line("same", ctx) + "\n" + line("same", ctx) + "\n").write(toFile: dup, atomically: true, encoding: .utf8)
+        let twice = try runKVKit(["run", "--policy", "streaming", "--probe-file", dup, "--out", dir + "/dup-run"])
+        #expect(twice.status == 64 && twice.stderr.contains("'same' twice"), "\(twice.stderr)")
+    }
+
+    /// A full --offload-dir (a 12 MiB tmpfs): generate and run stop with exit 74 and one line, the cold file
+    /// is removed, and the run keeps the case that finished before the disk filled.
+    @Test func aFullOffloadFolderStopsCleanly() throws {
+        let dir = try Self.temp("tmpfs")
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=12m", "tmpfs", dir]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run(); mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else {
+            print("skipped: cannot mount a small tmpfs here (needs root); the /dev/full cold-store test covers the cache")
+            return
+        }
+        defer {
+            let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [dir]
+            try? u.run(); u.waitUntilExit()
+        }
+        let g = try runKVKit(["generate", "--prompt", String(repeating: "Tell me about the sea. ", count: 60), "--max-tokens", "4",
+                              "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir])
+        #expect(g.status == 74 && g.stderr.contains("No space left") && g.stderr.split(separator: "\n").count == 1, "\(g.stderr)")
+        let out = try Self.temp("tmpfs-run")
+        let r = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe", "niah", "--lengths", "256,1500", "--depths", "0.5",
+                              "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir, "--out", out, "--no-progress"])
+        #expect(r.status == 74 && r.stderr.contains("No space left") && r.stderr.contains("finished cases are in"), "\(r.stderr)")
+        let lines = (try? String(contentsOfFile: out + "/results.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
+        #expect(lines.count == 2 && lines.allSatisfy { $0.contains("len256") }, "the 256-token case is kept: \(lines.count) lines")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "no cold file left behind")
+    }
+}
