@@ -1,8 +1,11 @@
 import Foundation
 
-/// ChatML prompts (`<|im_start|>role\n…<|im_end|>\n`), the template SmolLM2 ships in its GGUF.
-/// KVKit renders ChatML directly rather than interpreting Jinja; the default system prompt is read
-/// from the file's `tokenizer.chat_template` so a conversation without one matches the model's template.
+/// How a model's prompts are written: the only place that knows a format's markers. Probes and the runner
+/// ask it for turn openings and endings, so no format literal appears anywhere else.
+///
+/// ChatML (`<|im_start|>role\n…<|im_end|>\n`) is the template SmolLM2 ships in its GGUF. KVKit renders the
+/// format directly rather than interpreting Jinja; the default system prompt is read from the file's
+/// `tokenizer.chat_template` so a conversation without one matches the model's template.
 public struct ChatTemplate: Sendable {
     public var defaultSystem: String?
 
@@ -23,14 +26,30 @@ public struct ChatTemplate: Sendable {
         public init(role: String, content: String) { self.role = role; self.content = content }
     }
 
+    /// The text that opens a turn of `role`.
+    public func header(_ role: String) -> String { "<|im_start|>\(role)\n" }
+    /// The marker that ends a turn (a special token the model emits when it ends its answer).
+    public var endOfTurn: String { "<|im_end|>" }
+    /// What follows the end-of-turn marker before the next turn opens.
+    public var turnSeparator: String { "\n" }
+    /// A whole closed turn.
+    public func turn(_ role: String, _ content: String) -> String { header(role) + content + endOfTurn + turnSeparator }
+
+    /// The start of a conversation up to where the first user message's text begins (the default system
+    /// turn, if any, then the user header): probes put their context here and leave the turn open.
+    public func openingOfFirstUserTurn() -> String {
+        (defaultSystem.map { turn("system", $0) } ?? "") + header("user")
+    }
+
+    /// Closes an open user turn and opens the assistant's answer.
+    public var userToAssistant: String { endOfTurn + turnSeparator + header("assistant") }
+
     /// The prompt text, ending with the assistant header when `addGenerationPrompt` (default).
     public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
         var out = ""
-        if messages.first?.role != "system", let sys = defaultSystem {
-            out += "<|im_start|>system\n\(sys)<|im_end|>\n"
-        }
-        for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-        if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+        if messages.first?.role != "system", let sys = defaultSystem { out += turn("system", sys) }
+        for m in messages { out += turn(m.role, m.content) }
+        if addGenerationPrompt { out += header("assistant") }
         return out
     }
 

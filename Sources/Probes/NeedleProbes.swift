@@ -163,9 +163,8 @@ public struct ProbeGenerator: Sendable {
     /// `depth` to the end (depth 0) or across the context.
     private func build(kind: ProbeKind, length: Int, depth: Double, sample: Int, needles: [(String, String)], turns: [Turn]) -> ProbeCase {
         var b = ContextBuilder(tokenizer: tokenizer)
-        let header = chat.render([ChatTemplate.Message(role: "user", content: "")], addGenerationPrompt: false)
         // The user turn is left open: the context ends inside it, the question follows.
-        b.append(String(header.dropLast("<|im_end|>\n".count)) + (kind == .variableTracking ? Self.trackingInstruction : Self.instruction))
+        b.append(chat.openingOfFirstUserTurn() + (kind == .variableTracking ? Self.trackingInstruction : Self.instruction))
         let needleTokens = needles.reduce(0) { $0 + tokenizer.encode($1.0).count }
         let fillerBudget = max(0, length - b.tokens.count - needleTokens)
         // Filler sentences, tokenized one by one until the budget is reached.

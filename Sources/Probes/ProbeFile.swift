@@ -72,8 +72,7 @@ public enum ProbeFile {
     /// Tokenizes the context in pieces split at needle boundaries, so needle token spans are exact.
     static func build(_ l: Line, spans: [Range<Int>], lineNo: Int, tokenizer: Tokenizer, chat: ChatTemplate) -> ProbeCase {
         var b = ContextBuilder(tokenizer: tokenizer)
-        let header = chat.render([ChatTemplate.Message(role: "user", content: "")], addGenerationPrompt: false)
-        b.append(String(header.dropLast("<|im_end|>\n".count)))
+        b.append(chat.openingOfFirstUserTurn())
         let scalars = Array(l.context.unicodeScalars)
         func text(_ r: Range<Int>) -> String { var v = String.UnicodeScalarView(); v.append(contentsOf: scalars[r]); return String(v) }
         var at = 0

@@ -86,8 +86,9 @@ final class Conversation {
         guard turn < probe.turns.count else { input = []; return }
         // Feed the last answer token, close the answer if the model did not, open the next user turn.
         input = [next]
-        if !tokenizer.stopIds.contains(next) { input += tokenizer.encode("<|im_end|>") }
-        input += tokenizer.encode("\n") + runner.turnTokens(probe.turns[turn], index: turn, previous: previous)
+        let chat = runner.model.chatTemplate
+        if !tokenizer.stopIds.contains(next) { input += tokenizer.encode(chat.endOfTurn) }
+        input += tokenizer.encode(chat.turnSeparator) + runner.turnTokens(probe.turns[turn], index: turn, previous: previous)
         answer = []
     }
 }

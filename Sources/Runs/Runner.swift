@@ -64,8 +64,9 @@ public struct Runner {
     func turnTokens(_ turn: Turn, index: Int, previous: String?) -> [Int32] {
         let q = turn.question.replacingOccurrences(of: "{previous}", with: previous ?? "unknown")
         let p = turn.answerPrefix.replacingOccurrences(of: "{previous}", with: previous ?? "unknown")
-        let lead = index == 0 ? "\n\n" : "<|im_start|>user\n"
-        return model.tokenizer.encode(lead + q + "<|im_end|>\n<|im_start|>assistant\n" + p)
+        // The first question continues the open user turn that holds the context; later ones open their own.
+        let lead = index == 0 ? "\n\n" : model.chatTemplate.header("user")
+        return model.tokenizer.encode(lead + q + model.chatTemplate.userToAssistant + p)
     }
 
     /// Tokens a turn's answer may take: the run's cap, or room for every expected value (7 digits and a
