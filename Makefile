@@ -5,7 +5,7 @@ SWIFT_RELEASE = swift build -c release
 # Model-level tests are numeric: run the whole suite in release, with @testable imports enabled.
 SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest
 
-.PHONY: setup build run test bench notebooks clean
+.PHONY: setup build run test slurm-test bench notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,10 +16,15 @@ build: setup
 run: build
 	@.build/release/kvkit run --policy h2o
 
-# The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite.
+# The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite,
+# then a study through a real single-node Slurm (sbatch array + dependent merge; ~15 s, see scripts/slurm-test.sh).
 test: setup
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)
+	@bash scripts/slurm-test.sh .build/release/kvkit
+
+slurm-test: build
+	@bash scripts/slurm-test.sh .build/release/kvkit
 
 bench: build
 	@.build/release/kvkit bench

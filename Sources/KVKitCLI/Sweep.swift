@@ -43,8 +43,26 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Merge every job's shard folders into the job's folder instead of running.")
     var merge = false
 
-    @Option(help: "With --merge: the number of shards N; a missing shard folder is an error naming it.")
+    @Option(parsing: .unconditional, help: "The number of shards N: with --merge, every shard 1…N must be there (a missing one is named); with --slurm, the array's tasks (default 4).")
     var shards: Int?
+
+    @Option(parsing: .unconditional, help: "Threads per run for every job (overrides the config; Slurm tasks pass their --cpus).")
+    var threads: Int?
+
+    @Flag(help: "Write an sbatch job array (one task per shard) and a merge job that depends on it, under RESULTS/slurm/.")
+    var slurm = false
+
+    @Flag(help: "With --slurm: submit both with sbatch and print the job ids and how to watch them.")
+    var submit = false
+
+    @Option(help: "With --slurm: the partition to run in (default: the cluster's).")
+    var partition: String?
+
+    @Option(help: "With --slurm: wall-time limit per task (minutes, H:MM:SS or D-HH:MM:SS).")
+    var time: String?
+
+    @Option(parsing: .unconditional, help: "With --slurm: CPUs per task, also the threads each run uses (default 2).")
+    var cpus: Int = 2
 
     @Option(help: "Run (or merge) only these jobs, comma-separated.")
     var only: String?
@@ -57,9 +75,19 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let study = try Study(path: config)
+            var study = try Study(path: config)
+            if let t = threads {
+                guard (1...256).contains(t) else { throw RunError.usage("--threads must be from 1 to 256 (got \(t))") }
+                for i in study.jobs.indices { study.jobs[i].plan.threads = t }
+            }
             let shardSpec = try shard.map { try RunPlan.Shard(parsing: $0) }
-            let jobs = try study.select(only.map { $0.split(separator: ",").map(String.init) })
+            let onlyList = only.map { $0.split(separator: ",").map(String.init) }
+            let jobs = try study.select(onlyList)
+            if slurm {
+                try writeSlurm(study, only: onlyList)
+                return
+            }
+            if submit { throw RunError.usage("--submit goes with --slurm") }
             if merge {
                 for job in jobs {
                     let m = try study.merge(job, expected: shards)
@@ -78,5 +106,29 @@ struct Sweep: ParsableCommand {
                 try Run.execute(plan, model: models[path]!, showProgress: !noProgress, printSummary: false)
             }
         }
+    }
+
+    /// `--slurm`: writes the array and merge scripts; with `--submit`, submits them.
+    func writeSlurm(_ study: Study, only: [String]?) throws {
+        guard shard == nil, !merge else { throw RunError.usage("--slurm writes the shards' jobs itself; drop --shard and --merge") }
+        let binary = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let plan = try SlurmPlan(study: study, shards: shards ?? 4, partition: partition, time: time, cpus: cpus, only: only,
+                                 binary: binary, kvkitHome: ModelLocation.kvkitHome)
+        let sbatch = SlurmPlan.which("sbatch")
+        if submit && sbatch == nil {
+            throw RunError.unavailable("sbatch is not on the PATH: --submit needs a Slurm client; run without --submit to only write the scripts")
+        }
+        try plan.write()
+        print("wrote \(plan.arrayScript) (\(plan.shards) tasks) and \(plan.mergeScript); logs go to \(plan.logs)")
+        guard submit, let sbatch else {
+            print("submit them with:\n  jid=$(sbatch --parsable \(plan.arrayScript)) && sbatch --dependency=afterok:$jid \(plan.mergeScript)")
+            if sbatch == nil { print("(sbatch is not on this machine's PATH: submit from a Slurm login node)") }
+            return
+        }
+        let ids = try plan.submit(sbatch: sbatch)
+        print("submitted array job \(ids.array) (\(plan.shards) tasks) and merge job \(ids.merge) (runs after every task succeeded)")
+        print("watch: squeue -j \(ids.array),\(ids.merge)    accounting, where the cluster keeps it: sacct -j \(ids.array),\(ids.merge)")
+        print("a failed task K resumes alone: sbatch --array=K \(plan.arrayScript), then sbatch \(plan.mergeScript)")
+        print("array=\(ids.array) merge=\(ids.merge)")
     }
 }

@@ -168,4 +168,25 @@ import Testing
             Issue.record("a 1.2-million-case grid was accepted")
         } catch let e as RunError { #expect(e.description.contains("more than 1,000,000 cases")) }
     }
+
+    /// `--slurm` writes an array script (one task per shard, each `kvkit sweep --shard $SLURM_ARRAY_TASK_ID/N`)
+    /// and a merge script; with no sbatch on the PATH it says how to submit them, and `--submit` exits 69.
+    @Test func slurmScriptsWithoutSbatch() throws {
+        let root = try Self.tempDir("slurm")
+        let config = try Self.writeStudy(root, "s", Self.tinyStudy.replacingOccurrences(of: "RESULTS", with: "res"))
+        let env = ["PATH": "/nonexistent"]
+        let w = try runKVKit(["sweep", config, "--slurm", "--shards", "3", "--partition", "cpu", "--time", "1:00:00", "--cpus", "4"], env: env)
+        #expect(w.status == 0 && w.stdout.contains("sbatch --parsable") && w.stdout.contains("not on this machine's PATH"), "\(w.stdout) \(w.stderr)")
+        let array = try String(contentsOfFile: root + "/res/slurm/tiny-array.sbatch", encoding: .utf8)
+        for needle in ["#SBATCH --array=1-3", "#SBATCH --partition=cpu", "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=4",
+                       "--shard \"${SLURM_ARRAY_TASK_ID}/3\"", "export KVKIT_HOME=", "shard-%a-of-3.out"] {
+            #expect(array.contains(needle), "array script lacks \(needle)")
+        }
+        let merge = try String(contentsOfFile: root + "/res/slurm/tiny-merge.sbatch", encoding: .utf8)
+        #expect(merge.contains("--merge --shards 3"))
+        let s = try runKVKit(["sweep", config, "--slurm", "--submit"], env: env)
+        #expect(s.status == 69 && s.stderr.contains("sbatch is not on the PATH") && s.stderr.split(separator: "\n").count == 1, "\(s.stderr)")
+        let bad = try runKVKit(["sweep", config, "--slurm", "--time", "soon"], env: env)
+        #expect(bad.status == 64 && bad.stderr.contains("--time 'soon'"), "\(bad.stderr)")
+    }
 }
