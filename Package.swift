@@ -7,7 +7,7 @@ let package = Package(
     name: "KVKit",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "KVKit", targets: ["ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "LlamaModel", "Runs"]),
+        .library(name: "KVKit", targets: ["PluginRegistry", "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "LlamaModel", "Runs"]),
         .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
         .library(name: "PolicyConformance", targets: ["PolicyConformance"]),
         .executable(name: "kvkit", targets: ["kvkit"]),
@@ -26,16 +26,18 @@ let package = Package(
 
         // GGUF reader (memory-mapped), dequantization, byte-level BPE tokenizer, chat template.
         .target(name: "ModelFile"),
+        // The one registry every plug-in kind uses (policies, codecs, probes) and their typed parameters.
+        .target(name: "PluginRegistry"),
         // Float32 vector and matrix kernels over OpenBLAS, thread control.
         .target(name: "TensorMath", dependencies: ["CBLAS"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables, codec pages, LZ4 cold tier) and the attention kernel.
         .target(name: "KVCache", dependencies: ["TensorMath", "CLZ4"]),
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.
-        .target(name: "Policies", dependencies: ["KVCache", "TensorMath"]),
+        .target(name: "Policies", dependencies: ["KVCache", "TensorMath", "PluginRegistry"]),
         // The conformance kit policy authors' tests call (budget, pinned slots, determinism, fork safety).
         .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath"]),
         // Needle and multi-hop probe generators, haystacks, bring-your-own probe files.
-        .target(name: "Probes", dependencies: ["ModelFile", "TensorMath"]),
+        .target(name: "Probes", dependencies: ["ModelFile", "TensorMath", "PluginRegistry"]),
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
         .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.

@@ -2,7 +2,7 @@ import Foundation
 import KVCache
 
 /// A registered page codec: name, one-line summary, paper, typed parameters and a factory.
-public struct CodecInfo: Sendable {
+public struct CodecInfo: RegistryEntry {
     public let name: String
     public let summary: String
     public let paper: String
@@ -15,24 +15,15 @@ public struct CodecInfo: Sendable {
     }
 }
 
-/// `--quant` values: `NAME[:param=value,...]` for keys and values alike, or `KEYS/VALUES` to give each
-/// its own codec (`int4/fp16`: 4-bit keys, half-precision values; the larger residual of the two applies).
-public final class CodecRegistry: @unchecked Sendable {
-    public static let shared = CodecRegistry([FP32Codec.info, FP16Codec.info, Int8Codec.info, Int4Codec.info, KIVICodec.info2, KIVICodec.info4])
+/// The page codecs: `Registry<CodecInfo>`. `--quant` values are `NAME[:param=value,...]` for keys and
+/// values alike, or `KEYS/VALUES` to give each its own codec (`int4/fp16`: 4-bit keys, half-precision
+/// values; the larger residual of the two applies).
+public typealias CodecRegistry = Registry<CodecInfo>
 
-    private var infos: [String: CodecInfo] = [:]
-    private var order: [String] = []
-    private let lock = NSLock()
+private let sharedCodecs = CodecRegistry([FP32Codec.info, FP16Codec.info, Int8Codec.info, Int4Codec.info, KIVICodec.info2, KIVICodec.info4])
 
-    public init(_ infos: [CodecInfo]) { for i in infos { register(i) } }
-
-    public func register(_ info: CodecInfo) {
-        lock.lock(); defer { lock.unlock() }
-        if infos.updateValue(info, forKey: info.name) == nil { order.append(info.name) }
-    }
-
-    public var all: [CodecInfo] { lock.lock(); defer { lock.unlock() }; return order.map { infos[$0]! } }
-    public var names: [String] { all.map(\.name) }
+extension Registry where Entry == CodecInfo {
+    public static var shared: CodecRegistry { sharedCodecs }
 
     /// The codec a `--quant` item names (fp32 means "no quantization" and gives nil).
     public func make(_ text: String) throws -> CacheCodec? {
@@ -45,17 +36,11 @@ public final class CodecRegistry: @unchecked Sendable {
     }
 
     private func one(_ text: String) throws -> CacheCodec {
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let name = parts[0].trimmingCharacters(in: .whitespaces)
-        lock.lock(); let found = infos[name]; lock.unlock()
-        guard let info = found else {
-            throw PolicyError.badQuant("unknown codec '\(name)'; accepted: \(names.joined(separator: ", ")) (see 'kvkit policies')")
-        }
-        let values = try ParameterSpec.resolve(
-            parts.count == 2 ? parts[1] : nil, info.parameters,
-            badSpec: { PolicyError.badQuant("cannot parse codec '\(text)'; write NAME or NAME:param=value") },
-            unknown: { PolicyError.badQuant("codec '\(name)' has no parameter '\($0)'; accepted: \(info.parameters.map(\.name).joined(separator: ", "))") },
-            badValue: { PolicyError.badQuant("codec '\(name)': \($0.name)=\($1) is invalid; expected \($0.expected)") })
+        let (info, values) = try resolve(
+            text, badSpec: { PolicyError.badQuant("cannot parse codec '\(text)'; write NAME or NAME:param=value") },
+            unknown: { PolicyError.badQuant("unknown codec '\($0)'; accepted: \($1.joined(separator: ", ")) (see 'kvkit policies')") },
+            unknownParameter: { PolicyError.badQuant("codec '\($0.name)' has no parameter '\($1)'; accepted: \($0.parameters.map(\.name).joined(separator: ", "))") },
+            badValue: { PolicyError.badQuant("codec '\($0.name)': \($1.name)=\($2) is invalid; expected \($1.expected)") })
         return try info.make(PolicyParameters(values: values))
     }
 }

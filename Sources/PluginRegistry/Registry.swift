@@ -1,0 +1,104 @@
+import Foundation
+
+/// One typed parameter of a policy: its name, kind, default (the paper's) and meaning.
+public struct ParameterSpec: Sendable {
+    public enum Kind: Sendable {
+        case int(ClosedRange<Int>)
+        case double(ClosedRange<Double>)
+        case choice([String])
+    }
+    public let name: String
+    public let kind: Kind
+    public let defaultValue: String
+    public let help: String
+
+    public init(_ name: String, _ kind: Kind, default d: String, _ help: String) {
+        self.name = name; self.kind = kind; defaultValue = d; self.help = help
+    }
+
+    public var expected: String {
+        switch kind {
+        case let .int(r): return "an integer in \(r.lowerBound)...\(r.upperBound)"
+        case let .double(r): return "a number in \(r.lowerBound)...\(r.upperBound)"
+        case let .choice(c): return "one of \(c.joined(separator: ", "))"
+        }
+    }
+
+    func accepts(_ value: String) -> Bool {
+        switch kind {
+        case let .int(r): return Int(value).map(r.contains) ?? false
+        case let .double(r): return Double(value).map { $0.isFinite && r.contains($0) } ?? false
+        case let .choice(c): return c.contains(value)
+        }
+    }
+
+    /// The values of `specs` given by `text` (`param=value,param=value`; nil or empty: none), defaults
+    /// filled in. Mistakes are thrown as the caller words them (a policy's or a codec's errors).
+    public static func resolve(_ text: String?, _ specs: [ParameterSpec], badSpec: () -> Error, unknown: (String) -> Error,
+                        badValue: (ParameterSpec, String) -> Error) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for p in specs { values[p.name] = p.defaultValue }
+        guard let text, !text.isEmpty else { return values }
+        for kv in text.split(separator: ",") {
+            let pair = kv.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, !pair[0].isEmpty else { throw badSpec() }
+            guard let spec = specs.first(where: { $0.name == pair[0] }) else { throw unknown(pair[0]) }
+            guard spec.accepts(pair[1]) else { throw badValue(spec, pair[1]) }
+            values[pair[0]] = pair[1]
+        }
+        return values
+    }
+}
+
+/// Validated parameter values of one instance (defaults filled in).
+public struct PolicyParameters: Sendable, Equatable, Codable {
+    public let values: [String: String]
+    public init(values: [String: String]) { self.values = values }
+    public func int(_ n: String) -> Int { Int(values[n]!)! }
+    public func double(_ n: String) -> Double { Double(values[n]!)! }
+    public func string(_ n: String) -> String { values[n]! }
+}
+
+/// What every registry entry (a policy, a codec, a probe) tells `kvkit policies` / `kvkit probes`, the
+/// README tables and the tests: its name, a one-line summary, its paper and its typed parameters.
+public protocol RegistryEntry: Sendable {
+    var name: String { get }
+    var summary: String { get }
+    var paper: String { get }
+    var parameters: [ParameterSpec] { get }
+}
+
+/// One registry for every kind of plug-in: entries by name in registration order. Built-ins are
+/// listed once in their module; a plugin package adds its own with `register` before running KVKit's
+/// command line, and every listing, parser and test matrix reads the same entries.
+public final class Registry<Entry: RegistryEntry>: @unchecked Sendable {
+    private var entries: [String: Entry] = [:]
+    private var order: [String] = []
+    private let lock = NSLock()
+
+    public init(_ entries: [Entry]) { for e in entries { register(e) } }
+
+    /// Adds (or replaces) an entry.
+    public func register(_ entry: Entry) {
+        lock.lock(); defer { lock.unlock() }
+        if entries.updateValue(entry, forKey: entry.name) == nil { order.append(entry.name) }
+    }
+
+    public var all: [Entry] { lock.lock(); defer { lock.unlock() }; return order.map { entries[$0]! } }
+    public var names: [String] { all.map(\.name) }
+
+    public func entry(_ name: String) -> Entry? { lock.lock(); defer { lock.unlock() }; return entries[name] }
+
+    /// Splits `NAME[:param=value,...]`, finds the entry and checks every parameter; mistakes are thrown
+    /// as the caller words them (a policy's, a codec's or a probe's errors).
+    public func resolve(_ text: String, badSpec: () -> Error, unknown: (String, [String]) -> Error,
+                        unknownParameter: (Entry, String) -> Error, badValue: (Entry, ParameterSpec, String) -> Error) throws -> (Entry, [String: String]) {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts[0].trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty else { throw badSpec() }
+        guard let e = entry(name) else { throw unknown(name, names) }
+        let values = try ParameterSpec.resolve(parts.count == 2 ? parts[1] : nil, e.parameters, badSpec: badSpec,
+                                               unknown: { unknownParameter(e, $0) }, badValue: { badValue(e, $0, $1) })
+        return (e, values)
+    }
+}
