@@ -5,7 +5,7 @@ SWIFT_RELEASE = swift build -c release
 # Model-level tests are numeric: run the whole suite in release, with @testable imports enabled.
 SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest
 
-.PHONY: setup build run test slurm-test bench notebooks clean
+.PHONY: setup build run test slurm-test docs bench notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,17 @@ test: setup
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)
 	@bash scripts/slurm-test.sh .build/release/kvkit
+
+# DocC for plug-in authors (Policies, Probes, Runs: "Writing a policy/codec/probe", "Reading a run's results");
+# a broken symbol link is an error. Output in .build/docs/<Target>.doccarchive.
+DOC_TARGETS = Policies Probes Runs
+docs:
+	@for t in $(DOC_TARGETS); do \
+	  swift package --disable-sandbox generate-documentation --target $$t --warnings-as-errors \
+	    --output-path .build/docs/$$t.doccarchive >/dev/null 2>.build/docs-$$t.log \
+	    || { cat .build/docs-$$t.log >&2; echo "docs: $$t failed (broken link or DocC error above)" >&2; exit 1; }; \
+	  echo "docs: $$t ok"; \
+	done
 
 slurm-test: build
 	@bash scripts/slurm-test.sh .build/release/kvkit

@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         // YAML study configs for `kvkit sweep` (the maintained Swift YAML package, over libyaml).
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // `make docs`: the DocC articles for plug-in authors, built and link-checked in CI.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // System libraries: `make setup` installs the Debian packages; `providers` only prints a hint.
@@ -35,7 +37,7 @@ let package = Package(
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.
         .target(name: "Policies", dependencies: ["KVCache", "TensorMath", "PluginRegistry"]),
         // The conformance kit policy authors' tests call (budget, pinned slots, determinism, fork safety).
-        .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath"]),
+        .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath", "Probes", "ModelFile"]),
         // Needle and multi-hop probe generators, haystacks, bring-your-own probe files.
         .target(name: "Probes", dependencies: ["ModelFile", "TensorMath", "PluginRegistry"]),
         // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.

@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
-// A policy plugin outside KVKit: one Swift file adds a policy; the executable registers it and runs
-// KVKit's own command line, so `plugin-kvkit generate --policy vatp` works like `kvkit`.
+// Plugins outside KVKit: one Swift file adds a policy (VATP), one adds a probe (passkey); the executable
+// registers both and runs KVKit's own command line, so `plugin-kvkit run --policy vatp --probe passkey`
+// works like `kvkit`.
 import PackageDescription
 
 let package = Package(
@@ -12,11 +13,15 @@ let package = Package(
     ],
     targets: [
         .target(name: "VATPPolicy", dependencies: [.product(name: "KVKit", package: "KVKit")]),
+        .target(name: "PasskeyProbe", dependencies: [.product(name: "KVKit", package: "KVKit")]),
         .executableTarget(name: "plugin-kvkit", dependencies: [
-            "VATPPolicy", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+            "VATPPolicy", "PasskeyProbe", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
         ]),
         .testTarget(name: "VATPPolicyTests", dependencies: [
             "VATPPolicy", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+        ]),
+        .testTarget(name: "PasskeyProbeTests", dependencies: [
+            "PasskeyProbe", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -35,7 +35,7 @@ struct BenchRun: ParsableCommand {
         let model = try modelOptions.load()
         let gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: 0)
         let probeCases = lens.flatMap { l in (0..<cases).map { i in
-            gen.make(.niah, length: l, depth: 0.1 + 0.8 * Double(i) / Double(max(cases - 1, 1)), sample: i, seed: 0) } }
+            gen.make(NIAHProbe(), length: l, depth: 0.1 + 0.8 * Double(i) / Double(max(cases - 1, 1)), sample: i, seed: 0) } }
         print("\(probeCases.count) niah cases (lengths \(lens.map(String.init).joined(separator: ", "))), \(names.count) policies × \(variants.count / max(names.count, 1)) budgets = \(variants.count) variants + full cache, threads \(modelOptions.threads)")
         print("length  shared_prefill_s  prefill_per_variant_s  speed-up")
         let clock = ContinuousClock()

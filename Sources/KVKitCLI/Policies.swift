@@ -1,5 +1,13 @@
 import ArgumentParser
 import Policies
+import Probes
+
+/// The Markdown headers of the README's tables, one per registry.
+enum RegistryTables {
+    static let policies = "| policy | what it keeps | parameters (defaults) | paper |"
+    static let codecs = "| codec (`--quant`) | how pages are stored | parameters (defaults) | paper |"
+    static let probes = "| probe (`--probe`) | what it asks | parameters (defaults) | after |"
+}
 
 struct ListPolicies: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "policies", abstract: "List every compression policy (eviction, retention: --policy) and page codec (quantization: --quant) with parameters, defaults and paper.")
@@ -7,38 +15,28 @@ struct ListPolicies: ParsableCommand {
     @Flag(help: "Print Markdown tables (the README's).")
     var markdown = false
 
-    /// One registry entry as both listings show it.
-    typealias Entry = (name: String, summary: String, paper: String, parameters: [ParameterSpec])
+    func run() {
+        if markdown {
+            print(PolicyRegistry.shared.markdown(header: RegistryTables.policies))
+            print(CodecRegistry.shared.markdown(header: RegistryTables.codecs), terminator: "")
+        } else {
+            print(PolicyRegistry.shared.listing(title: "Policies (--policy NAME[:param=value,...]): eviction and semantic retention"))
+            print(CodecRegistry.shared.listing(title: "Quantization (--quant NAME[:param=value,...] or KEYS/VALUES; 'run' sweeps a comma-separated list)"), terminator: "")
+        }
+    }
+}
+
+struct ListProbes: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "probes", abstract: "List every probe (--probe) with what it asks and where it comes from.")
+
+    @Flag(help: "Print a Markdown table (the README's).")
+    var markdown = false
 
     func run() {
-        let policies: [Entry] = PolicyRegistry.shared.all.map { ($0.name, $0.summary, $0.paper, $0.parameters) }
-        let codecs: [Entry] = CodecRegistry.shared.all.map { ($0.name, $0.summary, $0.paper, $0.parameters) }
         if markdown {
-            table(policies, header: "| policy | what it keeps | parameters (defaults) | paper |")
-            print("")
-            table(codecs, header: "| codec (`--quant`) | how pages are stored | parameters (defaults) | paper |")
+            print(ProbeRegistry.shared.markdown(header: RegistryTables.probes), terminator: "")
         } else {
-            list(policies, title: "Policies (--policy NAME[:param=value,...]): eviction and semantic retention")
-            print("")
-            list(codecs, title: "Quantization (--quant NAME[:param=value,...] or KEYS/VALUES; 'run' sweeps a comma-separated list)")
-        }
-    }
-
-    func table(_ entries: [Entry], header: String) {
-        print(header)
-        print("|---|---|---|---|")
-        for e in entries {
-            let params = e.parameters.map { "`\($0.name)=\($0.defaultValue)`" }.joined(separator: ", ")
-            print("| `\(e.name)` | \(e.summary) | \(params.isEmpty ? "-" : params) | \(e.paper) |")
-        }
-    }
-
-    func list(_ entries: [Entry], title: String) {
-        print(title)
-        for e in entries {
-            print("\(e.name) — \(e.summary)")
-            print("    paper: \(e.paper)")
-            for s in e.parameters { print("    \(s.name)=\(s.defaultValue)  (\(s.expected)) \(s.help)") }
+            print(ProbeRegistry.shared.listing(title: "Probes (--probe NAME; chains take --hops and --wording; --probe-file runs your own cases)"), terminator: "")
         }
     }
 }

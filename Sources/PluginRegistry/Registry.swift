@@ -102,3 +102,25 @@ public final class Registry<Entry: RegistryEntry>: @unchecked Sendable {
         return (e, values)
     }
 }
+
+extension Registry {
+    /// A Markdown table of every entry (the README's tables are this text; a test keeps them equal).
+    public func markdown(header: String) -> String {
+        var out = header + "\n|---|---|---|---|\n"
+        for e in all {
+            let params = e.parameters.map { "`\($0.name)=\($0.defaultValue)`" }.joined(separator: ", ")
+            out += "| `\(e.name)` | \(e.summary) | \(params.isEmpty ? "-" : params) | \(e.paper) |\n"
+        }
+        return out
+    }
+
+    /// A plain listing: each entry, its paper, and each parameter with its default, range and meaning.
+    public func listing(title: String) -> String {
+        var out = title + "\n"
+        for e in all {
+            out += "\(e.name) — \(e.summary)\n    paper: \(e.paper)\n"
+            for s in e.parameters { out += "    \(s.name)=\(s.defaultValue)  (\(s.expected)) \(s.help)\n" }
+        }
+        return out
+    }
+}

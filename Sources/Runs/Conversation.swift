@@ -26,6 +26,8 @@ final class Conversation {
 
     private let runner: Runner
     private let probe: ProbeCase
+    /// How this case's answers are read, scored and settled.
+    private let reader: any Probe
     private var turn = 0
     private var answer: [Int32] = []
     private var previous: String?
@@ -34,6 +36,7 @@ final class Conversation {
 
     init(_ probe: ProbeCase, cache: PagedKVCache, runner: Runner) {
         self.probe = probe; self.cache = cache; self.runner = runner
+        reader = ProbeRegistry.shared.probe(probe.probe) ?? FileProbe()
         captured = Array(repeating: [], count: runner.model.config.layers)
         // Query-aware: the question is already in the cache; the first answer token comes from its logits.
         if runner.queryAware {
@@ -66,10 +69,8 @@ final class Conversation {
             // A single-value answer ends at its first line break after some content, a list may span lines.
             if turnSpec.answers.count == 1, tokenizer.decode([next]).contains("\n"),
                !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { stop = true }
-            // The score is settled once every expected value is in the answer and the last value is
-            // complete (more tokens could only add text): stop decoding there.
-            if !turnSpec.answers.isEmpty, text.last.map({ !$0.isNumber }) ?? false,
-               turnSpec.answers.allSatisfy({ text.contains($0) }) { stop = true }
+            // Stop decoding once more tokens could not change the score.
+            if reader.isSettled(text, turn: turnSpec) { stop = true }
         }
         if !stop {
             input = [next]
@@ -79,9 +80,8 @@ final class Conversation {
         }
         let text = tokenizer.decode(answer.filter { !tokenizer.stopIds.contains($0) })
         outcome.answers.append(text)
-        let found = turnSpec.answers.filter { text.contains($0) }.count
-        outcome.scores.append(turnSpec.answers.isEmpty ? 0 : Double(found) / Double(turnSpec.answers.count))
-        previous = turnSpec.answers.first.flatMap { Runner.firstAnswer(text, like: $0) }
+        outcome.scores.append(reader.score(text, turn: turnSpec))
+        previous = reader.previousValue(text, turn: turnSpec)
         turn += 1
         guard turn < probe.turns.count else { input = []; return }
         // Feed the last answer token, close the answer if the model did not, open the next user turn.

@@ -11,7 +11,7 @@ public struct RunPlan: Equatable, Sendable {
     public var policies: [String] = []
     public var budgets: [String] = ["0.1", "0.25", "0.5"]
     public var quants: [String] = ["fp32"]
-    public var probes: [ProbeKind] = [.niah, .multihop]
+    public var probes: [String] = ["niah", "multihop"]
     public var lengths: [Int] = [512, 1024]
     public var depths: [Double] = [0.1, 0.5, 0.9]
     public var hops: [Int] = [2]
@@ -101,8 +101,12 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "quant", help: "Page codecs, comma-separated, swept like policies: fp32 (none), \(CodecRegistry.shared.names.filter { $0 != "fp32" }.joined(separator: ", ")), NAME:param=value or KEYS/VALUES such as int4/fp16 (see 'kvkit policies').", isFlag: false) {
             $0.quants = try specList($1, "--quant")
         },
-        Option(name: "probe", help: "Probes, comma-separated: \(ProbeKind.allCases.map(\.rawValue).joined(separator: ", ")).", isFlag: false) {
-            $0.probes = try list($1, "--probe") { ProbeKind(rawValue: $0) }
+        Option(name: "probe", help: "Probes, comma-separated: \(ProbeRegistry.shared.names.joined(separator: ", ")) (see 'kvkit probes').", isFlag: false) {
+            let known = ProbeRegistry.shared.names
+            $0.probes = try list($1, "--probe") { p in
+                guard known.contains(p) else { throw RunError.usage("--probe: unknown probe '\(p)'; accepted: \(known.joined(separator: ", ")) (see 'kvkit probes')") }
+                return p
+            }
         },
         Option(name: "lengths", help: "Context lengths in tokens, comma-separated (64 to 1,048,576).", isFlag: false) {
             $0.lengths = try list($1, "--lengths") { Int($0).flatMap { (64...1 << 20).contains($0) ? $0 : nil } }
@@ -186,7 +190,7 @@ public struct RunPlan: Equatable, Sendable {
         _ = try resolved()
         if probeFile == nil {
             // Bounds the grid before any case is built (each case holds its context's tokens).
-            let perProbe = probes.reduce(0) { $0 + ($1.isChain ? hops.count : 1) * ($1 == .niah ? depths.count : 1) }
+            let perProbe = probes.compactMap { ProbeRegistry.shared.probe($0) }.reduce(0) { $0 + ($1.usesHops ? hops.count : 1) * ($1.usesDepth ? depths.count : 1) }
             let (cases, overflow) = (perProbe * lengths.count).multipliedReportingOverflow(by: samples)
             guard !overflow, cases <= 1_000_000 else {
                 throw RunError.usage("the case grid holds more than 1,000,000 cases; lower --samples or list fewer lengths, depths or probes")

@@ -121,12 +121,15 @@ public struct RunSession {
             haystack = "file \((path as NSString).lastPathComponent), \(text.utf8.count) bytes"
         }
         var cases: [ProbeCase] = []
-        for p in plan.probes { for k in (p.isChain ? plan.hops : [2]) { for l in plan.lengths { for d in (p == .niah ? plan.depths : [plan.depths[0]]) {
-            for s in 0..<plan.samples {
-                gen.hops = k
-                cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
-            }
-        } } } }
+        for name in plan.probes {
+            guard let p = ProbeRegistry.shared.probe(name) else { throw RunError.usage("--probe: unknown probe '\(name)'") }
+            for k in (p.usesHops ? plan.hops : [2]) { for l in plan.lengths { for d in (p.usesDepth ? plan.depths : [plan.depths[0]]) {
+                for s in 0..<plan.samples {
+                    gen.hops = k
+                    cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
+                }
+            } } }
+        }
         return (cases, haystack, [])
     }
 
@@ -142,7 +145,7 @@ public struct RunSession {
         let runner = runner(pageSize: pageSize)
         let config = RunConfig(
             policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
-            budgets: budgets.map(\.description), probes: plan.probeFile.map { ["file:" + ($0 as NSString).lastPathComponent] } ?? plan.probes.map(\.rawValue),
+            budgets: budgets.map(\.description), probes: plan.probeFile.map { ["file:" + ($0 as NSString).lastPathComponent] } ?? plan.probes,
             lengths: plan.lengths, depths: plan.depths, hops: plan.hops, wording: plan.wording.rawValue,
             samples: plan.samples, seed: plan.seed, queryAware: plan.queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: pageSize,
             quants: codecs.map { $0?.name ?? "fp32" }, offload: plan.offloadConfig.map { "lz4:hot-pages=\($0.hotPages)" } ?? "none",

@@ -73,20 +73,6 @@ public struct Runner {
     /// separator each) when that is more.
     func maxAnswerTokens(for turn: Turn) -> Int { max(maxAnswerTokens, 10 * turn.answers.count + 6) }
 
-    /// The model's answer to a hop, shaped like the expected one: the first run of 7 or more digits for
-    /// a number, the first hyphenated lowercase word (such as "amber-owl") for a word key.
-    static func firstAnswer(_ s: String, like expected: String) -> String? {
-        if expected.allSatisfy(\.isNumber) {
-            var cur = ""
-            for ch in s {
-                if ch.isASCII && ch.isNumber { cur.append(ch) } else { if cur.count >= 7 { return cur }; cur = "" }
-            }
-            return cur.count >= 7 ? cur : nil
-        }
-        let words = s.split { !($0.isASCII && ($0.isLowercase || $0 == "-")) }
-        return words.first { $0.contains("-") && !$0.hasPrefix("-") && !$0.hasSuffix("-") }.map(String.init)
-    }
-
     /// Variants answered together in one batched forward pass (each holds its own compressed fork).
     public var batchSize = 32
 

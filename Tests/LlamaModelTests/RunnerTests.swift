@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func needleTokenSpansAreExact() throws {
-        let c = try Self.gen.make(.niahMultikey, length: 400, depth: 0.5, sample: 0, seed: 1)
+        let c = try Self.gen.make(NIAHMultikeyProbe(), length: 400, depth: 0.5, sample: 0, seed: 1)
         #expect(abs(c.context.count - 400) < 40, "context \(c.context.count) tokens")
         for n in c.needles {
             #expect(try Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text)
@@ -35,15 +35,15 @@ import Testing
         for hops in 1...4 {
             var g = try Self.gen
             g.hops = hops; g.wording = wording
-            for kind in [ProbeKind.multihop, .multihopDirect, .variableTracking] {
+            for kind in [MultihopProbe() as any Probe, MultihopDirectProbe(), VariableTrackingProbe()] {
                 let c = g.make(kind, length: 512, depth: 0.5, sample: 1, seed: 3)
                 for n in c.needles { #expect(try Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text) }
                 let hopNeedles = (1...hops).map { h in c.needles.first { $0.label == "hop\(h)" } }
                 #expect(hopNeedles.allSatisfy { $0 != nil } && c.needles.filter { $0.label.hasPrefix("distractor") }.count >= hops,
-                        "\(kind) k=\(hops): \(c.needles.map(\.label))")
-                #expect(c.probe == (hops == 2 ? kind.rawValue : "\(kind.rawValue):k=\(hops)"))
-                switch kind {
-                case .multihop:
+                        "\(kind.name) k=\(hops): \(c.needles.map(\.label))")
+                #expect(c.probe == (hops == 2 ? kind.name : "\(kind.name):k=\(hops)"))
+                switch kind.name {
+                case "multihop":
                     #expect(c.turns.count == hops)
                     // Link h states the answer of turn h; the next turn asks about it.
                     for h in 0..<hops {
@@ -51,7 +51,7 @@ import Testing
                         if h + 1 < hops { #expect(hopNeedles[h + 1]!.text.contains(c.turns[h].answers[0]) && c.turns[h + 1].question.contains("{previous}")) }
                     }
                     #expect(c.turns.last!.answers[0].allSatisfy { $0.isNumber }, "the chain ends at a number")
-                case .multihopDirect:
+                case "multihop-direct":
                     #expect(c.turns.count == 1 && hopNeedles.last!!.text.contains(c.turns[0].answers[0]))
                 default:
                     // Variable tracking: every variable of the chain is an answer, assigned in order.
@@ -64,17 +64,17 @@ import Testing
     }
 
     @Test func hopAnswersAreReadInTheExpectedShape() {
-        #expect(Runner.firstAnswer(" 4821933. Then 7719204", like: "7719204") == "4821933")
-        #expect(Runner.firstAnswer(" 48219 only", like: "7719204") == nil)
-        #expect(Runner.firstAnswer(" The next key is amber-owl.", like: "silver-fox") == "amber-owl")
-        #expect(Runner.firstAnswer(" none", like: "silver-fox") == nil)
+        #expect(ProbeAnswers.first(in: " 4821933. Then 7719204", like: "7719204") == "4821933")
+        #expect(ProbeAnswers.first(in: " 48219 only", like: "7719204") == nil)
+        #expect(ProbeAnswers.first(in: " The next key is amber-owl.", like: "silver-fox") == "amber-owl")
+        #expect(ProbeAnswers.first(in: " none", like: "silver-fox") == nil)
     }
 
     @Test func streamingLosesAMidContextNeedleAndKeepsOneInItsRecentWindow() throws {
         let runner = Runner(model: try Real.model)
         let v = try Self.variant("streaming", .tokens(64))
-        let mid = try runner.run(try Self.gen.make(.niah, length: 512, depth: 0.5, sample: 0, seed: 5), variants: [v])
-        let end = try runner.run(try Self.gen.make(.niah, length: 512, depth: 1.0, sample: 0, seed: 5), variants: [v])
+        let mid = try runner.run(try Self.gen.make(NIAHProbe(), length: 512, depth: 0.5, sample: 0, seed: 5), variants: [v])
+        let end = try runner.run(try Self.gen.make(NIAHProbe(), length: 512, depth: 1.0, sample: 0, seed: 5), variants: [v])
         #expect(mid[0].score == 1 && end[0].score == 1, "the full cache answers both: \(mid[0].answers) \(end[0].answers)")
         #expect(mid[1].needleSurvival == 0 && mid[1].score == 0, "mid needle evicted: \(mid[1].answers)")
         #expect(end[1].needleSurvival == 1 && end[1].score == 1, "recent needle kept: \(end[1].answers)")
@@ -85,18 +85,20 @@ import Testing
     }
 
     @Test func budgetOneScoresExactlyAsTheFullCache() throws {
-        let c = try Self.gen.make(.niahMultiquery, length: 384, depth: 0.5, sample: 0, seed: 2)
+        let c = try Self.gen.make(NIAHMultiqueryProbe(), length: 384, depth: 0.5, sample: 0, seed: 2)
         let variants = try PolicyRegistry.shared.names.filter { $0 != "full" }.map { try Self.variant($0, .fraction(1)) }
         let r = try Runner(model: try Real.model).run(c, variants: variants)
         for x in r.dropFirst() {
             #expect(x.answers == r[0].answers && x.score == r[0].score, "\(x.policy)")
-            #expect(x.needleSurvival == 1 && x.firstTokenKL == 0, "\(x.policy)")
+            // The forks run in one batched product whose rounding may depend on a row's place in the batch
+            // (seen on AMD EPYC with OpenBLAS's Haswell kernels: KL ~1e-13), so "equal" is to 1e-9 nats.
+            #expect(x.needleSurvival == 1 && x.firstTokenKL < 1e-9, "\(x.policy) KL \(x.firstTokenKL)")
             #expect(x.attentionCosineByLayer.count == 30 && x.attentionCosineByLayer.allSatisfy { abs($0 - 1) < 1e-9 }, "\(x.policy)")
         }
     }
 
     @Test func forkedAndNonForkedRunsAreIdentical() throws {
-        let c = try Self.gen.make(.niah, length: 384, depth: 0.3, sample: 0, seed: 9)
+        let c = try Self.gen.make(NIAHProbe(), length: 384, depth: 0.3, sample: 0, seed: 9)
         let variants = [try Self.variant("snapkv", .fraction(0.25)), try Self.variant("h2o", .fraction(0.25)), try Self.variant("knorm", .tokens(100))]
         var runner = Runner(model: try Real.model)
         let forked = try runner.run(c, variants: variants)

@@ -1,8 +1,12 @@
 import KVKitCLI
+import PasskeyProbe
 import Policies
+import Probes
 import VATPPolicy
 
-// Register the plugin's policy, then run KVKit's own command line: `plugin-kvkit policies` lists it and
-// `plugin-kvkit generate --policy vatp --budget 0.25` uses it.
+// Register the plugin's policy and probe (one line each), then run KVKit's own command line:
+// `plugin-kvkit policies` / `plugin-kvkit probes` list them, and
+// `plugin-kvkit run --policy vatp --probe passkey` runs them like built-ins.
 PolicyRegistry.shared.register(VATPPolicy.info)
+ProbeRegistry.shared.register(PasskeyProbe.info)
 KVKitCommand.main()
