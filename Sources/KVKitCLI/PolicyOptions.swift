@@ -39,7 +39,7 @@ struct PolicyOptions: ParsableArguments {
     func hooks(model: LlamaModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox,
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
-        if policy is FullPolicy && compressEvery == nil && prefillChunk == nil && !storing { return nil }
+        if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
         let group = model.config.heads / model.config.kvHeads
         return CompressionHooks(
             prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end) },

@@ -38,7 +38,7 @@ public enum Compressor {
         st.slotsBefore = cache.totalSlots
         st.liveBytesBefore = cache.liveTokenBytes
         st.pagesBefore = cache.uniquePages
-        if !(budget.isFull || policy is FullPolicy) {
+        if !budget.isFull && policy.compresses {
             let plan = plan(cache, policy: policy, budget: budget, seed: seed)
             for l in 0..<cache.layers {
                 for h in 0..<cache.kvHeads { cache.keep(layer: l, head: h, indices: plan.keep[l][h]) }

@@ -117,6 +117,9 @@ public protocol EvictionPolicy: Sendable {
     /// Whether the policy frees tokens (true for all but read-side policies such as `quest`, which keep
     /// every token and limit what each query reads).
     var evicts: Bool { get }
+    /// Whether compressing with the policy changes anything (false only for `full`, the reference: the
+    /// compressor and the generate hooks then skip it, without naming a type).
+    var compresses: Bool { get }
     /// Called after the kept slots are applied: a read-side policy installs its page selector here.
     func prepareReads(_ cache: PagedKVCache, budget: Budget)
 }
@@ -127,6 +130,7 @@ extension EvictionPolicy {
     public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { uniform }
     public func selectionSource(layer: Int) -> Int { layer }
     public var evicts: Bool { true }
+    public var compresses: Bool { true }
     public func prepareReads(_ cache: PagedKVCache, budget: Budget) {}
     public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] {
         zip(views, budgets).map { v, b in topK(v, budget: b, scores: scores(v), pinned: pinned(v, budget: b)) }
