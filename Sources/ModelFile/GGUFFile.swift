@@ -140,15 +140,15 @@ public final class GGUFFile: @unchecked Sendable {
 
     // MARK: Typed metadata access
 
+    /// A required integer.
     public func int(_ key: String) throws -> Int {
-        guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
-        guard let i = v.int else { throw GGUFError.badMetadata(key: key, reason: "expected an integer") }
+        guard let i = try optionalInt(key) else { throw GGUFError.missingKey(key) }
         return i
     }
 
+    /// A required finite number.
     public func double(_ key: String) throws -> Double {
-        guard let v = metadata[key] else { throw GGUFError.missingKey(key) }
-        guard let d = v.double else { throw GGUFError.badMetadata(key: key, reason: "expected a number") }
+        guard let d = try optionalDouble(key) else { throw GGUFError.missingKey(key) }
         return d
     }
 

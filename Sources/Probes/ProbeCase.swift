@@ -19,6 +19,10 @@ public struct Turn: Codable, Sendable, Equatable {
     public var answers: [String]
     /// Needles this turn needs (for survival per hop).
     public var needles: [String]
+
+    public init(question: String, answerPrefix: String, answers: [String], needles: [String]) {
+        self.question = question; self.answerPrefix = answerPrefix; self.answers = answers; self.needles = needles
+    }
 }
 
 /// One probe case: the context that gets compressed, its needles, and the turns asked afterwards.
