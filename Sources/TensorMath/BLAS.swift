@@ -36,18 +36,30 @@ public enum Threads {
         openblas_set_num_threads(Int32(current))
     }
 
-    public static var count: Int { current }
+    /// A width for this task only (see `with(_:_:)`); nil: the process-wide setting.
+    @TaskLocal static var scoped: Int?
+
+    /// The width of KVKit's own parallel loops (and of the attention kernel's split decisions).
+    public static var count: Int { scoped ?? current }
+
+    /// Runs `body` with `n` threads for KVKit's own loops in this task only, leaving the process-wide
+    /// setting alone: tests check both widths this way while other suites in the same process go on
+    /// with theirs (a global switch made their results depend on the interleaving).
+    public static func with<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        try $scoped.withValue(max(1, n)) { try body() }
+    }
 
     /// Runs `body(i)` for i in 0..<n on up to `Threads.count` threads. OpenBLAS is set to one thread
     /// inside, so BLAS calls made by `body` do not oversubscribe the cores.
     public static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
-        if current <= 1 || n <= 1 {
+        let width = count
+        if width <= 1 || n <= 1 {
             for i in 0..<n { body(i) }
             return
         }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(current)) }
-        let workers = min(current, n)
+        let workers = min(width, n)
         withoutActuallyEscaping(body) { body in
             let box = UnsafeSendable(body)
             let next = AtomicCounter()

@@ -50,8 +50,7 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
         let prefill = Int.random(in: 1...300, using: &rng)
         let steps = [prefill] + (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int.random(in: 1...3, using: &rng) } + [Int.random(in: 20...90, using: &rng)]
         for threads in [1, 2] {
-            Threads.set(threads)
-            let err = pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed))
+            let err = Threads.with(threads) { pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed)) }
             #expect(err <= 1e-5, "heads \(heads)/\(kvHeads) hd \(headDim) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
         }
     }
