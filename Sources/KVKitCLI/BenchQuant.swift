@@ -15,8 +15,8 @@ struct BenchQuant: ParsableCommand {
     @Option(help: "Prompt length in tokens.")
     var length: Int = 1024
 
-    @Option(help: "Codecs, comma-separated.")
-    var quant: String = "fp32,fp16,int8,int4,kivi4,kivi2"
+    @Option(help: "Codecs, comma-separated (default: every registered codec).")
+    var quant: String?
 
     @Option(help: "Tokens decoded per codec for the tokens/s figure.")
     var decodeTokens: Int = 32
@@ -27,7 +27,7 @@ struct BenchQuant: ParsableCommand {
     func run() throws {
         let codecs: [CacheCodec]
         do {
-            codecs = try splitSpecList(quant).map { try CodecRegistry.shared.make($0) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec()) }
+            codecs = try (quant.map(splitSpecList) ?? CodecRegistry.shared.names).map { try CodecRegistry.shared.make($0) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec()) }
         } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         guard hotPages >= 1, decodeTokens >= 1 else { throw fail("--hot-pages and --decode-tokens must be at least 1", code: ExitCodes.usage) }
         let model = try modelOptions.load()

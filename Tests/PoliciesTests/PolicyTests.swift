@@ -62,7 +62,7 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     @Test func snapkvPoolsAroundAttendedTokensAndKeepsTheWindow() {
         var w = [Float](repeating: 0, count: 30)
         w[6] = 1  // one attended token; max pooling with kernel 3 spreads it to 5, 6, 7
-        let p = SnapKVPolicy(window: 4, kernel: 3, pool: "max")
+        let p = SnapKVPolicy(window: 4, kernel: 3, pool: .max)
         #expect(kept(handCache(n: 30, window: [w]), p, .tokens(7)) == [5, 6, 7, 26, 27, 28, 29])
     }
 

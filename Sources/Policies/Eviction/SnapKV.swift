@@ -7,13 +7,16 @@
 /// - pool (default max): max or avg pooling.
 /// - gqa (default mean): combine the query heads of a KV head by mean or max.
 public struct SnapKVPolicy: EvictionPolicy, Codable {
+    /// 1-D pooling of the window's attention over neighbouring tokens.
+    public enum Pooling: String, Codable, Sendable, CaseIterable { case max, avg }
+
     public var window = 32
     public var kernel = 7
-    public var pool = "max"
+    public var pool = Pooling.max
     public var gqa = GroupCombine.mean
     public var name: String { "snapkv" }
     public var needs: ObservationNeeds { ObservationNeeds(window: window) }
-    public init(window: Int = 32, kernel: Int = 7, pool: String = "max", gqa: GroupCombine = .mean) {
+    public init(window: Int = 32, kernel: Int = 7, pool: Pooling = .max, gqa: GroupCombine = .mean) {
         self.window = window; self.kernel = kernel; self.pool = pool; self.gqa = gqa
     }
 
@@ -24,14 +27,14 @@ public struct SnapKVPolicy: EvictionPolicy, Codable {
         let half = kernel / 2
         for g in 0..<s.group {
             for i in 0..<s.count {
-                var acc: Float = pool == "max" ? -.infinity : 0
+                var acc: Float = pool == .max ? -.infinity : 0
                 var n: Float = 0
                 for j in max(0, i - half)...min(s.count - 1, i + half) {
                     let v = w[j * s.group + g]
-                    if pool == "max" { acc = Swift.max(acc, v) } else { acc += v }
+                    if pool == .max { acc = Swift.max(acc, v) } else { acc += v }
                     n += 1
                 }
-                pooled[i * s.group + g] = pool == "max" ? acc : acc / Float(kernel)  // avg_pool1d counts padding
+                pooled[i * s.group + g] = pool == .max ? acc : acc / Float(kernel)  // avg_pool1d counts padding
             }
         }
         return s.combine(pooled, gqa)
@@ -41,14 +44,14 @@ public struct SnapKVPolicy: EvictionPolicy, Codable {
     static let parameters: [ParameterSpec] = [
         ParameterSpec("window", .int(1...4096), default: "32", "observation window (last queries), always kept"),
         ParameterSpec("kernel", .int(1...63), default: "7", "pooling width over neighbouring tokens (odd)"),
-        ParameterSpec("pool", .choice(["max", "avg"]), default: "max", "pooling kind"),
+        ParameterSpec("pool", .choice(Pooling.allCases.map(\.rawValue)), default: Pooling.max.rawValue, "pooling kind"),
         groupParameter,
     ]
     static func make(_ p: PolicyParameters) throws -> SnapKVPolicy {
         guard p.int("kernel") % 2 == 1 else {
             throw PolicyError.badValue(policy: "snapkv", name: "kernel", value: p.string("kernel"), expected: "an odd integer")
         }
-        return SnapKVPolicy(window: p.int("window"), kernel: p.int("kernel"), pool: p.string("pool"), gqa: GroupCombine(rawValue: p.string("gqa"))!)
+        return SnapKVPolicy(window: p.int("window"), kernel: p.int("kernel"), pool: Pooling(rawValue: p.string("pool"))!, gqa: GroupCombine(rawValue: p.string("gqa"))!)
     }
 
     public static let info = PolicyInfo(
