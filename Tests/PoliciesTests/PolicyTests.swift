@@ -117,7 +117,7 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         #expect(s.parameters.int("window") == 16 && s.parameters.int("kernel") == 5 && s.parameters.string("pool") == "avg")
         #expect(s.parameters.string("gqa") == "mean", "defaults filled in")
         let p = try r.make(s) as! SnapKVPolicy
-        #expect(p.window == 16 && p.kernel == 5 && p.pool == "avg")
+        #expect(p.window == 16 && p.kernel == 5 && p.pool == .avg)
         #expect(try r.parse("h2o").description == "h2o:gqa=mean,recent=0.5")
     }
 
