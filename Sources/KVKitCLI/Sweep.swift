@@ -61,7 +61,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "With --slurm: wall-time limit per task (minutes, H:MM:SS or D-HH:MM:SS).")
     var time: String?
 
-    @Option(parsing: .unconditional, help: "With --slurm: CPUs per task, also the threads each run uses (default 2).")
+    @Option(parsing: .unconditional, help: "With --slurm: CPUs per task, also the threads each run uses.")
     var cpus: Int = 2
 
     @Option(help: "Run (or merge) only these jobs, comma-separated.")
