@@ -21,9 +21,6 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Attention statistics tapped by the kernel for policies that need them (nil: none requested).
     /// A value type: forks share it until one side writes.
     public var observations: Observations?
-    /// The logits after the last forward pass that filled this cache (kept so a fork can start decoding
-    /// without running a token again).
-    public var lastLogits: [Float] = []
     /// The text of a token id, as the model's tokenizer sees it (set by the model; read by policies that
     /// group tokens into sentences). nil for caches built without a tokenizer.
     public var tokenText: (@Sendable (Int32) -> String)?

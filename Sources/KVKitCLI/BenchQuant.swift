@@ -34,7 +34,7 @@ struct BenchQuant: ParsableCommand {
         let ids = benchPrompt(model, tokens: length)
         let pageSize = modelOptions.pageSize(for: codecs)
         let cache = model.makeCache(pageSize: pageSize)
-        cache.lastLogits = try model.forward(ids, cache: cache)
+        let promptLogits = try model.forward(ids, cache: cache)
         let pool = cache.pool, hd = cache.headDim
         // Every full page of the prompt's cache: real K/V rows of every layer and head.
         let pages = cache.tables.flatMap { t in t.pages.prefix(t.count / pageSize) }
@@ -80,7 +80,7 @@ struct BenchQuant: ParsableCommand {
                 let f = cache.fork()
                 try f.quantize(codec.name == "fp32" ? nil : codec)
                 if let offload { try f.setOffload(offload) }
-                return try greedyDecodeRate(model, cache: f, from: f.lastLogits, tokens: decodeTokens)
+                return try greedyDecodeRate(model, cache: f, from: promptLogits, tokens: decodeTokens)
             }
             let rate = try decodeRate(offload: nil)
             let coldRate = try decodeRate(offload: OffloadConfig(hotPages: hotPages))

@@ -126,7 +126,9 @@ public final class LlamaModel: @unchecked Sendable {
         // under the logits of the row before it, so every row's logits are computed, one chunk at a time.
         let selfInfo = cache.observations?.selfInformation != nil
         let V = config.vocabSize
-        var previous: [Float]? = cache.lastLogits.count == V ? cache.lastLogits : nil
+        // The row before this call's first token is not at hand: its self-information is left at 0
+        // (a prompt runs in one call; prefill chunks within it carry their last row over).
+        var previous: [Float]?
         while start < tokens.count {
             let end = min(tokens.count, start + max(1, prefillChunk))
             let isLast = end == tokens.count

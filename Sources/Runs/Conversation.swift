@@ -34,13 +34,14 @@ final class Conversation {
     private var tapping = false
     private var captured: [[Float]]
 
-    init(_ probe: ProbeCase, cache: PagedKVCache, runner: Runner) {
+    /// `promptLogits`: the logits after the prompt that filled `cache` (query-aware mode answers from them).
+    init(_ probe: ProbeCase, cache: PagedKVCache, promptLogits: [Float], runner: Runner) {
         self.probe = probe; self.cache = cache; self.runner = runner
         reader = ProbeRegistry.shared.probe(probe.probe) ?? FileProbe()
         captured = Array(repeating: [], count: runner.model.config.layers)
         // Query-aware: the question is already in the cache; the first answer token comes from its logits.
         if runner.queryAware {
-            receive(cache.lastLogits)
+            receive(promptLogits)
         } else {
             input = runner.turnTokens(probe.turns[0], index: 0, previous: nil)
             tapping = true

@@ -78,9 +78,9 @@ public struct Runner {
 
     /// Asks every case turn on each cache (the context already in it; in query-aware mode also the
     /// first question), all caches advancing together one forward pass at a time.
-    func askAll(_ c: ProbeCase, caches: [PagedKVCache]) throws -> [TurnOutcome] {
+    func askAll(_ c: ProbeCase, caches: [(cache: PagedKVCache, promptLogits: [Float])]) throws -> [TurnOutcome] {
         let clock = ContinuousClock()
-        let conversations = caches.map { Conversation(c, cache: $0, runner: self) }
+        let conversations = caches.map { Conversation(c, cache: $0.cache, promptLogits: $0.promptLogits, runner: self) }
         while true {
             let active = conversations.filter { !$0.done }
             guard !active.isEmpty else { break }
@@ -151,33 +151,35 @@ public struct Runner {
         let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
         let group = model.config.heads / model.config.kvHeads
         let prompt = queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context
-        func prefill(_ needs: ObservationNeeds) throws -> (PagedKVCache, Double) {
+        // The prompt's last logits travel beside each fork (the runner's state, not the cache's): a
+        // query-aware conversation starts answering from them without running a token again.
+        func prefill(_ needs: ObservationNeeds) throws -> (PagedKVCache, Double, [Float]) {
             let cache = model.makeCache(pageSize: pageSize)
             if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
             Compressor.prepare(cache, needs: needs, group: group, promptEnd: prompt.count)
             let t = clock.now
-            cache.lastLogits = try model.forward(prompt, cache: cache)
-            return (cache, (clock.now - t).seconds)
+            let logits = try model.forward(prompt, cache: cache)
+            return (cache, (clock.now - t).seconds, logits)
         }
         let shared = sharePrefill ? try prefill(needs) : nil
-        let fullCache: PagedKVCache, fullPrefill: Double
-        if let shared { fullCache = shared.0.fork(); fullPrefill = shared.1 } else { (fullCache, fullPrefill) = try prefill(.none) }
+        let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
+        if let shared { fullCache = shared.0.fork(); fullPrefill = shared.1; fullLogits = shared.2 } else { (fullCache, fullPrefill, fullLogits) = try prefill(.none) }
         let fullLive = fullCache.liveTokenBytes
 
         // Compressed forks, measured right after compression (before the turns append their tokens).
         struct Prepared {
-            let spec: String, budget: String, quant: String, cache: PagedKVCache, prefill: Double, compress: Double
+            let spec: String, budget: String, quant: String, cache: PagedKVCache, promptLogits: [Float], prefill: Double, compress: Double
             let survival: (byNeedle: [String: Double], byLayerHead: [[Double]]), live: Int, kept: Int
             let bytes: (raw: Int, packed: Int, cold: Int, coldUncompressed: Int)
         }
-        let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", cache: fullCache, prefill: fullPrefill, compress: 0,
+        let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", cache: fullCache, promptLogits: fullLogits, prefill: fullPrefill, compress: 0,
                                     survival: Self.survival(c, cache: fullCache), live: fullLive,
                                     kept: prompt.count * model.config.layers * model.config.kvHeads, bytes: fullCache.byteBreakdown)
         // fp16 bytes of the full cache's K/V: what every ratio against fp16 divides.
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
-            let (cache, pre): (PagedKVCache, Double)
-            if let shared { cache = shared.0.fork(); pre = 0 } else { (cache, pre) = try prefill(v.policy.needs) }
+            let (cache, pre, logits): (PagedKVCache, Double, [Float])
+            if let shared { (cache, pre, logits) = (shared.0.fork(), 0, shared.2) } else { (cache, pre, logits) = try prefill(v.policy.needs) }
             let t = clock.now
             let st = Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
             cache.observations = nil
@@ -185,7 +187,7 @@ public struct Runner {
             try cache.quantize(v.codec)
             if let offload { try cache.setOffload(offload) }
             try cache.pool.checkIntegrity()
-            return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant, cache: cache, prefill: pre,
+            return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant, cache: cache, promptLogits: logits, prefill: pre,
                             compress: v.codec == nil && offload == nil ? st.seconds : (clock.now - t).seconds,
                             survival: Self.survival(c, cache: cache), live: cache.liveTokenBytes, kept: cache.totalSlots, bytes: cache.byteBreakdown)
         }
@@ -197,7 +199,7 @@ public struct Runner {
         var batch = [fullPrepared]
         while !batch.isEmpty || !pending.isEmpty {
             while batch.count < max(1, batchSize), let v = pending.popLast() { batch.append(try prepare(v)) }
-            answered += zip(batch, try askAll(c, caches: batch.map(\.cache))).map { ($0, $1) }
+            answered += zip(batch, try askAll(c, caches: batch.map { ($0.cache, $0.promptLogits) })).map { ($0, $1) }
             batch = []
         }
         let full = answered[0].1
