@@ -51,9 +51,14 @@ struct Generate: ParsableCommand {
         guard codecs.count == 1 else { throw fail("generate takes one --quant codec (got \(codecs.count)); 'kvkit run' sweeps several", code: ExitCodes.usage) }
         let codec = codecs[0], offload = try storage.offloadConfig()
         let coldStore = try storage.coldStore()
-        // An unwritable --report fails now, before the model runs, not after the answer.
-        if let path = report, !FileManager.default.createFile(atPath: path, contents: nil) {
-            throw fail("cannot write --report \(path) (\(String(cString: strerror(errno)))); choose a writable path", code: ExitCodes.cantCreate)
+        // An unwritable --report fails now, before the model runs, not after the answer; an existing
+        // report is opened without truncating it, so a run that fails later leaves it as it was.
+        if let path = report {
+            let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+            guard fd >= 0 else {
+                throw fail("cannot write --report \(path) (\(String(cString: strerror(errno)))); choose a writable path", code: ExitCodes.cantCreate)
+            }
+            close(fd)
         }
         let model = try modelOptions.load()
         let text = raw ? user : model.chatTemplate.prompt(user: user, system: system)

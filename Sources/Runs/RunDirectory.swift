@@ -233,7 +233,7 @@ public final class RunDirectory {
         guard missing.isEmpty else { throw RunError.usage("shard(s) \(missing.joined(separator: ", ")) missing; run them and merge every shard") }
 
         // Lines per case, kept verbatim (each shard wrote them in case order).
-        var lines: [String: [String]] = [:], counts: [String: Int] = [:]
+        var lines: [String: [(text: String, result: VariantResult)]] = [:], counts: [String: Int] = [:]
         for d in shards {
             let file = try readResults(in: d)
             if file.partialTail > 0 {
@@ -242,7 +242,7 @@ public final class RunDirectory {
             let (order, groups, _) = byCase(file.lines)
             for id in order {
                 if lines[id] != nil { throw RunError.usage("case \(id) has results in more than one shard; the shards overlap") }
-                lines[id] = groups[id]!.map(\.text); counts[id] = groups[id]!.count
+                lines[id] = groups[id]!; counts[id] = groups[id]!.count
             }
         }
         let ids = caseLists[0]
@@ -254,8 +254,8 @@ public final class RunDirectory {
         let dir = try RunDirectory(path: out)
         try dir.adopt(base, caseIds: ids)
         let merged = ids.flatMap { lines[$0]! }
-        try dir.write(Data(merged.map { $0 + "\n" }.joined().utf8), to: dir.resultsPath)
-        let all = try dir.results()
+        try dir.write(Data(merged.map { $0.text + "\n" }.joined().utf8), to: dir.resultsPath)
+        let all = merged.map(\.result)  // the lines just written, already parsed
         let rows = try dir.writeReport(all)
         return MergeOutcome(shards: shards.count, cases: ids.count, results: all, rows: rows)
     }

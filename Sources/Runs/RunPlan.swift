@@ -190,12 +190,17 @@ public struct RunPlan: Equatable, Sendable {
         _ = try resolved()
         if probeFile == nil {
             // Bounds the grid before any case is built (each case holds its context's tokens).
-            let perProbe = probes.compactMap { ProbeRegistry.shared.probe($0) }.reduce(0) { $0 + ($1.usesHops ? hops.count : 1) * ($1.usesDepth ? depths.count : 1) }
+            let perProbe = probes.compactMap { ProbeRegistry.shared.probe($0) }.reduce(0) { let a = axes($1); return $0 + a.hops.count * a.depths.count }
             let (cases, overflow) = (perProbe * lengths.count).multipliedReportingOverflow(by: samples)
             guard !overflow, cases <= 1_000_000 else {
                 throw RunError.usage("the case grid holds more than 1,000,000 cases; lower --samples or list fewer lengths, depths or probes")
             }
         }
+    }
+
+    /// The chain lengths and depths a probe's cases vary over (the grid's other axes: lengths, samples).
+    public func axes(_ probe: any Probe) -> (hops: [Int], depths: [Double]) {
+        (probe.usesHops ? hops : [2], probe.usesDepth ? depths : [depths[0]])
     }
 
     /// Variants (policy × budget × codec), budgets and codecs, resolved through the registries.

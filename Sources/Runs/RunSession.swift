@@ -123,7 +123,8 @@ public struct RunSession {
         var cases: [ProbeCase] = []
         for name in plan.probes {
             guard let p = ProbeRegistry.shared.probe(name) else { throw RunError.usage("--probe: unknown probe '\(name)'") }
-            for k in (p.usesHops ? plan.hops : [2]) { for l in plan.lengths { for d in (p.usesDepth ? plan.depths : [plan.depths[0]]) {
+            let axes = plan.axes(p)
+            for k in axes.hops { for l in plan.lengths { for d in axes.depths {
                 for s in 0..<plan.samples {
                     gen.hops = k
                     cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
