@@ -57,19 +57,19 @@ struct BenchPolicies: ParsableCommand {
             var last = CompressionStats.init()
             for _ in 0..<repeats {
                 let f = cache.fork()
-                last = Compressor.compress(f, policy: policy, budget: b)
+                last = try Compressor.compress(f, policy: policy, budget: b)
                 times.append(last.seconds)
             }
             let t = median(times)
             var decode = ""
             if decodeTokens > 0 {
                 let f = cache.fork()
-                Compressor.compress(f, policy: policy, budget: b)
+                try Compressor.compress(f, policy: policy, budget: b)
                 f.observations = nil
                 decode = String(format: "  %12.1f  %9.0f%%", try greedyDecodeRate(model, cache: f, from: promptLogits, tokens: decodeTokens), (f.pageSelector?.readFraction ?? 1) * 100)
                 if hotPages > 0 {
                     let g = cache.fork()
-                    Compressor.compress(g, policy: policy, budget: b)
+                    try Compressor.compress(g, policy: policy, budget: b)
                     g.observations = nil
                     try g.setOffload(OffloadConfig(hotPages: hotPages))
                     decode += String(format: "  %14.1f", try greedyDecodeRate(model, cache: g, from: promptLogits, tokens: decodeTokens))

@@ -43,7 +43,7 @@ struct PolicyOptions: ParsableArguments {
         let group = model.config.heads / model.config.kvHeads
         return CompressionHooks(
             prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end) },
-            compress: { cache in stats.last = Compressor.compress(cache, policy: policy, budget: budget, seed: seed) },
+            compress: { cache in stats.last = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed) },
             prefillChunk: prefillChunk, every: compressEvery,
             store: storing ? { cache in
                 if cache.codec == nil, let codec { try cache.quantize(codec) }

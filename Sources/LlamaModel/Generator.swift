@@ -28,7 +28,7 @@ public struct CompressionHooks {
     /// (to set up the attention statistics the policy needs).
     public var prepare: (PagedKVCache, _ end: Int) -> Void
     /// Compresses the cache.
-    public var compress: (PagedKVCache) -> Void
+    public var compress: (PagedKVCache) throws -> Void
     /// Prefill the prompt this many tokens at a time, compressing after each chunk (nil: all at once).
     public var prefillChunk: Int?
     /// Also compress after every N decode steps (nil: only after prefill).
@@ -37,7 +37,7 @@ public struct CompressionHooks {
     /// prompt's own attention ran in full precision, as in KIVI.
     public var store: ((PagedKVCache) throws -> Void)?
 
-    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) -> Void,
+    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> Void,
                 prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
         self.prepare = prepare; self.compress = compress; self.prefillChunk = prefillChunk; self.every = every; self.store = store
     }
@@ -54,10 +54,10 @@ extension LlamaModel {
         var g = Generation()
         g.promptTokens = prompt.count
         let clock = ContinuousClock()
-        func compress() {
+        func compress() throws {
             guard let hooks else { return }
             let t = clock.now
-            hooks.compress(cache)
+            try hooks.compress(cache)
             g.compressSeconds += (clock.now - t).seconds
             g.compressions += 1
         }
@@ -73,7 +73,7 @@ extension LlamaModel {
             if end == prompt.count { logits = part }
             track()
             let p0 = clock.now
-            compress()
+            try compress()
             try hooks?.store?(cache)
             g.prefillSeconds -= (clock.now - p0).seconds  // prefill time excludes compression and storing
             start = end
@@ -91,7 +91,7 @@ extension LlamaModel {
             if compressNow { hooks?.prepare(cache, cache.nextPosition + 1) }
             logits = try forward([next], cache: cache)
             track()
-            if compressNow { compress() }
+            if compressNow { try compress() }
         }
         g.decodeSeconds = (clock.now - t1).seconds
         return g

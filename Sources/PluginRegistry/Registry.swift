@@ -11,22 +11,32 @@ public struct ParameterSpec: Sendable {
     public let kind: Kind
     public let defaultValue: String
     public let help: String
+    /// A further condition on an integer (SnapKV's kernel is odd).
+    public let rule: Rule?
 
-    public init(_ name: String, _ kind: Kind, default d: String, _ help: String) {
-        self.name = name; self.kind = kind; defaultValue = d; self.help = help
+    /// A named condition on an integer parameter; `text` reads as an adjective ("odd").
+    public struct Rule: Sendable {
+        public let text: String
+        public let test: @Sendable (Int) -> Bool
+        public init(_ text: String, _ test: @escaping @Sendable (Int) -> Bool) { self.text = text; self.test = test }
+        public static let odd = Rule("odd") { $0 % 2 != 0 }
+    }
+
+    public init(_ name: String, _ kind: Kind, default d: String, _ help: String, rule: Rule? = nil) {
+        self.name = name; self.kind = kind; defaultValue = d; self.help = help; self.rule = rule
     }
 
     public var expected: String {
         switch kind {
-        case let .int(r): return "an integer in \(r.lowerBound)...\(r.upperBound)"
+        case let .int(r): return "\(rule.map { "an \($0.text)" } ?? "an") integer in \(r.lowerBound)...\(r.upperBound)"
         case let .double(r): return "a number in \(r.lowerBound)...\(r.upperBound)"
         case let .choice(c): return "one of \(c.joined(separator: ", "))"
         }
     }
 
-    func accepts(_ value: String) -> Bool {
+    public func accepts(_ value: String) -> Bool {
         switch kind {
-        case let .int(r): return Int(value).map(r.contains) ?? false
+        case let .int(r): return Int(value).map { r.contains($0) && rule?.test($0) != false } ?? false
         case let .double(r): return Double(value).map { $0.isFinite && r.contains($0) } ?? false
         case let .choice(c): return c.contains(value)
         }

@@ -30,16 +30,17 @@ public enum Compressor {
         }
     }
 
-    /// Compresses every (layer, KV head) stream of `cache` to `budget` with `policy`.
+    /// Compresses every (layer, KV head) stream of `cache` to `budget` with `policy`; a policy with a
+    /// parameter outside its declaration is refused (`PolicyError.badValue`) before anything changes.
     @discardableResult
-    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) -> CompressionStats {
+    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) throws -> CompressionStats {
         let clock = ContinuousClock(), t0 = clock.now
         var st = CompressionStats()
         st.slotsBefore = cache.totalSlots
         st.liveBytesBefore = cache.liveTokenBytes
         st.pagesBefore = cache.uniquePages
         if !budget.isFull && policy.compresses {
-            let plan = plan(cache, policy: policy, budget: budget, seed: seed)
+            let plan = try plan(cache, policy: policy, budget: budget, seed: seed)
             for l in 0..<cache.layers {
                 for h in 0..<cache.kvHeads { cache.keep(layer: l, head: h, indices: plan.keep[l][h]) }
             }
@@ -59,7 +60,8 @@ public enum Compressor {
         public var budgets: [[Int]]    // [layer][head]
     }
 
-    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) -> Plan {
+    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) throws -> Plan {
+        try policy.checkParameters()
         let H = cache.kvHeads, L = cache.layers
         let group = cache.observations?.group ?? 1
         let counts = (0..<L).map { l in (0..<H).map { cache.count(layer: l, head: $0) } }

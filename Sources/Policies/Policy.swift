@@ -18,7 +18,7 @@ public struct ObservationNeeds: Sendable, Equatable {
 }
 
 /// How the scores of the query heads that share one KV head are combined (grouped-query attention).
-public enum GroupCombine: String, Sendable, CaseIterable, Codable {
+public enum GroupCombine: String, ParameterChoice {
     case mean, max
 }
 
@@ -122,6 +122,17 @@ public protocol EvictionPolicy: Sendable {
     var compresses: Bool { get }
     /// Called after the kept slots are applied: a read-side policy installs its page selector here.
     func prepareReads(_ cache: PagedKVCache, budget: Budget)
+    /// Throws `PolicyError.badValue` for a parameter outside its declaration, however the policy was
+    /// built (the compressor calls it first). `Configurable` policies get it from their `@Parameter`s.
+    func checkParameters() throws
+}
+
+extension EvictionPolicy where Self: Configurable {
+    public func checkParameters() throws {
+        do { try validate() } catch let e as ParameterError {
+            throw PolicyError.badValue(policy: name, name: e.name, value: e.value, expected: e.expected)
+        }
+    }
 }
 
 extension EvictionPolicy {
@@ -132,6 +143,7 @@ extension EvictionPolicy {
     public var evicts: Bool { true }
     public var compresses: Bool { true }
     public func prepareReads(_ cache: PagedKVCache, budget: Budget) {}
+    public func checkParameters() throws {}
     public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] {
         zip(views, budgets).map { v, b in topK(v, budget: b, scores: scores(v), pinned: pinned(v, budget: b)) }
     }

@@ -15,6 +15,19 @@ public struct PolicyInfo: RegistryEntry {
     }
 }
 
+extension PolicyInfo {
+    /// The entry of a policy whose hyper-parameters are `@Parameter` properties: its name, parameter
+    /// table and factory all read the type (`P()` holds the defaults).
+    public init<P: EvictionPolicy & Configurable>(_ type: P.Type, summary: String, paper: String) {
+        let name = P().name
+        self.init(name: name, summary: summary, paper: paper, parameters: P.parameterSpecs) { p in
+            do { return try P.configured(p.values) } catch let e as ParameterError {
+                throw PolicyError.badValue(policy: name, name: e.name, value: e.value, expected: e.expected)
+            }
+        }
+    }
+}
+
 /// A parsed `NAME[:param=value,...]` with its validated parameters.
 public struct PolicySpec: Sendable, Equatable, Codable, CustomStringConvertible {
     public let name: String
@@ -61,6 +74,5 @@ extension Registry where Entry == PolicyInfo {
     ]
 }
 
-/// Shared parameter: how query heads of a group are combined.
-let groupParameter = ParameterSpec("gqa", .choice(GroupCombine.allCases.map(\.rawValue)), default: "mean",
-                                   "combine the scores of query heads sharing a KV head by mean or max")
+/// The help of every policy's `gqa` parameter.
+let groupHelp = "combine the scores of query heads sharing a KV head by mean or max"

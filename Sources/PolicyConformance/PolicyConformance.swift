@@ -12,10 +12,15 @@ import TensorMath
 public enum PolicyConformance {
     public static func check(_ policy: any EvictionPolicy, seeds: Range<UInt64> = 0..<4) -> [String] {
         var failures: [String] = []
+        do { try check(policy, seeds: seeds, into: &failures) } catch { failures.append("\(policy.name): \(error)") }
+        return failures
+    }
+
+    private static func check(_ policy: any EvictionPolicy, seeds: Range<UInt64>, into failures: inout [String]) throws {
         for seed in seeds {
             for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
                 let cache = randomCache(seed: seed, group: 2)
-                let plan = Compressor.plan(cache, policy: policy, budget: budget, seed: seed)
+                let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed)
                 let tag = "\(policy.name) seed \(seed) budget \(budget)"
                 if policy.compresses && policy.evicts {
                     let allowed = (0..<cache.layers).reduce(0) { acc, l in
@@ -39,12 +44,12 @@ public enum PolicyConformance {
                         }
                     }
                 }
-                if Compressor.plan(cache, policy: policy, budget: budget, seed: seed) != plan {
+                if try Compressor.plan(cache, policy: policy, budget: budget, seed: seed) != plan {
                     failures.append("\(tag): not deterministic for a seed")
                 }
                 let fork = cache.fork()
-                Compressor.compress(fork, policy: policy, budget: budget, seed: seed)
-                Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
+                try Compressor.compress(fork, policy: policy, budget: budget, seed: seed)
+                try Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
                 // A read-side policy: every stream's page choice for a random query fits the budget in pages.
                 if let selector = cache.pageSelector {
                     var rng = SplitMix64(seed: seed &+ 99)
@@ -72,7 +77,6 @@ public enum PolicyConformance {
                 }
             }
         }
-        return failures
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,

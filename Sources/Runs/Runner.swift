@@ -181,7 +181,7 @@ public struct Runner {
             let (cache, pre, logits): (PagedKVCache, Double, [Float])
             if let shared { (cache, pre, logits) = (shared.0.fork(), 0, shared.2) } else { (cache, pre, logits) = try prefill(v.policy.needs) }
             let t = clock.now
-            let st = Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
+            let st = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
             cache.observations = nil
             // Quantization and offload come after eviction, as in KIVI: the prompt ran in full precision.
             try cache.quantize(v.codec)

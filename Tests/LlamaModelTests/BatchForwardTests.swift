@@ -16,10 +16,10 @@ import TensorMath
         Compressor.prepare(base, needs: SnapKVPolicy().needs.union(H2OPolicy().needs), group: 3, promptEnd: prompt.count)
         try m.forward(prompt, cache: base)
         // Forks compressed differently: full, two policies at two budgets.
-        func forks() -> [PagedKVCache] {
+        func forks() throws -> [PagedKVCache] {
             var out = [base.fork()]
             for (p, b) in [(SnapKVPolicy() as any EvictionPolicy, 0.25), (H2OPolicy(), 0.5), (StreamingLLMPolicy(), 0.1)] {
-                let f = base.fork(); Compressor.compress(f, policy: p, budget: .fraction(b)); f.observations = nil; out.append(f)
+                let f = base.fork(); try Compressor.compress(f, policy: p, budget: .fraction(b)); f.observations = nil; out.append(f)
             }
             for f in out { f.observations = nil }
             return out
@@ -27,7 +27,7 @@ import TensorMath
         // Different question lengths per sequence, then 6 greedy steps.
         let questions: [[Int32]] = [m.tokenizer.encode("\n\nWhat is the pass key?"), m.tokenizer.encode("\n\nThe pass key is"),
                                     m.tokenizer.encode("\n\nRepeat the pass key."), m.tokenizer.encode("\n\nKey?")]
-        let one = forks(), batch = forks()
+        let one = try forks(), batch = try forks()
         var seqTokens = [[Int32]](repeating: [], count: 4), batchTokens = seqTokens
         var worst: Float = 0
         var inputs = questions, batchInputs = questions

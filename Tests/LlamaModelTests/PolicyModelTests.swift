@@ -16,7 +16,7 @@ import Testing
         let cache = m.makeCache()
         Compressor.prepare(cache, needs: policy.needs, group: m.config.heads / m.config.kvHeads, promptEnd: prompt.count)
         try m.forward(prompt, cache: cache)
-        Compressor.compress(cache, policy: policy, budget: budget)
+        try Compressor.compress(cache, policy: policy, budget: budget)
         return (try m.forward(next, cache: cache, allLogits: true), cache)
     }
 

@@ -23,7 +23,7 @@ func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = ni
 }
 
 func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0) -> [Int32] {
-    Compressor.compress(cache, policy: policy, budget: budget)
+    do { try Compressor.compress(cache, policy: policy, budget: budget) } catch { Issue.record("\(error)"); return [] }
     return cache.slots(layer: 0, head: head).map(\.position)
 }
 
@@ -33,7 +33,7 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     }
 
     @Test func streamingKeepsSinksAndRecent() {
-        #expect(kept(handCache(n: 20), StreamingLLMPolicy(sinks: 4), .tokens(8)) == [0, 1, 2, 3, 16, 17, 18, 19])
+        #expect(kept(handCache(n: 20), StreamingLLMPolicy { $0.sinks = 4 }, .tokens(8)) == [0, 1, 2, 3, 16, 17, 18, 19])
     }
 
     @Test func h2oKeepsHeavyHittersAndRecent() {
@@ -48,8 +48,8 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         var acc = [Float](repeating: 0, count: 10 * 2)
         acc[3 * 2 + 0] = 1.0; acc[3 * 2 + 1] = 0.0
         acc[7 * 2 + 0] = 0.6; acc[7 * 2 + 1] = 0.6
-        let mean = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy(recent: 0, gqa: .mean), .tokens(1))
-        let max = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy(recent: 0, gqa: .max), .tokens(1))
+        let mean = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy { $0.recent = 0; $0.gqa = .mean }, .tokens(1))
+        let max = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy { $0.recent = 0; $0.gqa = .max }, .tokens(1))
         #expect(mean == [7] && max == [3])
     }
 
@@ -62,12 +62,12 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     @Test func snapkvPoolsAroundAttendedTokensAndKeepsTheWindow() {
         var w = [Float](repeating: 0, count: 30)
         w[6] = 1  // one attended token; max pooling with kernel 3 spreads it to 5, 6, 7
-        let p = SnapKVPolicy(window: 4, kernel: 3, pool: .max)
+        let p = SnapKVPolicy { $0.window = 4; $0.kernel = 3; $0.pool = .max }
         #expect(kept(handCache(n: 30, window: [w]), p, .tokens(7)) == [5, 6, 7, 26, 27, 28, 29])
     }
 
     @Test func pyramidkvBudgetsShrinkWithDepthAndAverageToTheUniformBudget() {
-        let p = PyramidKVPolicy(snap: SnapKVPolicy(window: 4), beta: 20)
+        let p = PyramidKVPolicy { $0.snap.window = 4; $0.beta = 20 }
         let b = p.layerBudgets(uniform: [20, 20, 20], counts: [100, 100, 100])
         #expect(b == [35, 20, 5])  // B′ = 16: 4 + 31.2, 4 + 16, 4 + 0.8
         #expect(p.layerBudgets(uniform: [100, 100, 100], counts: [100, 100, 100]) == [100, 100, 100], "full budget falls back to uniform")
@@ -79,20 +79,20 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     }
 
     @Test func randomIsSeeded() {
-        let a = kept(handCache(n: 50), RandomPolicy(seed: 1), .tokens(10))
-        let b = kept(handCache(n: 50), RandomPolicy(seed: 1), .tokens(10))
-        let c = kept(handCache(n: 50), RandomPolicy(seed: 2), .tokens(10))
+        let a = kept(handCache(n: 50), RandomPolicy { $0.seed = 1 }, .tokens(10))
+        let b = kept(handCache(n: 50), RandomPolicy { $0.seed = 1 }, .tokens(10))
+        let c = kept(handCache(n: 50), RandomPolicy { $0.seed = 2 }, .tokens(10))
         #expect(a == b && a != c && a.count == 10)
     }
 
-    @Test func adakvGivesConcentratedHeadsLessAndSpreadHeadsMore() {
+    @Test func adakvGivesConcentratedHeadsLessAndSpreadHeadsMore() throws {
         // Head 0 attends to two tokens only; head 1 spreads its attention evenly.
         var w0 = [Float](repeating: 0, count: 40), w1 = [Float](repeating: 0.025, count: 40)
         w0[10] = 0.5; w0[20] = 0.5
         w1[39] = 0.025
         let cache = handCache(n: 40, heads: 2, window: [w0, w1])
-        let policy = AdaKVPolicy(base: SnapKVPolicy(window: 1, kernel: 1), floor: 0.2)
-        Compressor.compress(cache, policy: policy, budget: .tokens(10))
+        let policy = AdaKVPolicy { $0.base = SnapKVPolicy { $0.window = 1; $0.kernel = 1 }; $0.floor = 0.2 }
+        try Compressor.compress(cache, policy: policy, budget: .tokens(10))
         let c0 = cache.count(layer: 0, head: 0), c1 = cache.count(layer: 0, head: 1)
         #expect(c0 + c1 == 20, "the layer's total budget is kept")
         #expect(c0 < 10 && c1 > 10, "head 0 \(c0), head 1 \(c1)")
@@ -135,6 +135,35 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         for m in [message("nope"), message("snapkv:windw=3")] { #expect(!m.contains("\n")) }
     }
 
+    @Test func parametersAreDeclaredOnceAndCheckedWhicheverWayAPolicyIsBuilt() throws {
+        // The Swift initializer path goes through the same check as the command line.
+        let cache = PolicyConformance.randomCache(seed: 1, group: 2)
+        #expect(throws: PolicyError.badValue(policy: "snapkv", name: "kernel", value: "4", expected: "an odd integer in 1...63")) {
+            try Compressor.compress(cache, policy: SnapKVPolicy { $0.kernel = 4 }, budget: .fraction(0.5))
+        }
+        #expect(cache.count(layer: 0, head: 0) == PolicyConformance.randomCache(seed: 1, group: 2).count(layer: 0, head: 0), "nothing was evicted")
+        #expect(throws: PolicyError.self) { try Compressor.compress(cache, policy: ChunkKVPolicy { $0.scoring.window = 0 }, budget: .fraction(0.5)) }
+        #expect(throws: PolicyError.self) { try Compressor.compress(cache, policy: H2OPolicy { $0.recent = 1.5 }, budget: .fraction(0.5)) }
+        // A spec and the initializer give the same policy; the declaration's defaults are the registry's.
+        let fromSpec = try r.make("chunkkv:chunk=20,window=64,kernel=5") as! ChunkKVPolicy
+        let fromSwift = ChunkKVPolicy { $0.chunk = 20; $0.scoring.window = 64; $0.scoring.kernel = 5 }
+        #expect(fromSpec.parameterValues == fromSwift.parameterValues)
+        #expect(fromSpec.parameterValues == (try r.parse("chunkkv:chunk=20,window=64,kernel=5")).parameters.values)
+        for info in r.all {
+            let made = try r.make(info.name)
+            guard let c = made as? any Configurable else { Issue.record("\(info.name) declares no parameters"); continue }
+            #expect(c.parameterValues == Dictionary(uniqueKeysWithValues: info.parameters.map { ($0.name, $0.defaultValue) }), "\(info.name)")
+        }
+        // Summary labels (summary.csv's policy column) are unchanged by the declarations.
+        #expect(try r.parse("snapkv").description == "snapkv:gqa=mean,kernel=7,pool=max,window=32")
+        #expect(try r.parse("pyramidkv").description == "pyramidkv:beta=20,gqa=mean,kernel=7,pool=max,window=32")
+        #expect(try r.parse("quest").description == "quest:dense_layers=2,prefill=dense,recent=1,sinks=1")
+        // Codec settings are declared the same way.
+        #expect(throws: PolicyError.self) { try CodecRegistry.shared.make("kivi2:group=1") }
+        #expect(try CodecRegistry.shared.make("kivi4:residual=64")?.name == "kivi4:residual=64")
+        #expect(CodecRegistry.shared.entry("kivi2")?.parameters.map(\.defaultValue) == ["32", "128"])
+    }
+
     @Test func budgets() throws {
         #expect(try Budget(parsing: "0.25") == .fraction(0.25))
         #expect(try Budget(parsing: "256") == .tokens(256))
@@ -154,9 +183,9 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         for i in 20..<30 { w[i] = i % 2 == 0 ? 0.9 : 0.05 }
         for i in [3, 8, 13, 33, 38, 43, 48] { w[i] = 0.3 }
         let needle = Set(Int32(20)..<30)
-        let snap = SnapKVPolicy(window: 4, kernel: 1)
+        let snap = SnapKVPolicy { $0.window = 4; $0.kernel = 1 }
         let snapKept = Set(kept(handCache(n: 60, window: [w]), snap, .tokens(14)))
-        let chunkKept = Set(kept(handCache(n: 60, window: [w]), ChunkKVPolicy(chunk: 10, scoring: snap), .tokens(14)))
+        let chunkKept = Set(kept(handCache(n: 60, window: [w]), ChunkKVPolicy { $0.chunk = 10; $0.scoring = snap }, .tokens(14)))
         #expect(snapKept.intersection(needle).count == 5, "snapkv keeps the 5 high tokens only: \(snapKept.sorted())")
         #expect(chunkKept == needle.union(56..<60), "chunkkv keeps the needle chunk and the window: \(chunkKept.sorted())")
         #expect(snapKept.count == 14 && chunkKept.count == 14, "same budget")
@@ -178,10 +207,10 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
             c.observations = o
             return c
         }
-        let sum = SelectiveContextPolicy(by: .sum, sinks: 2, window: 3)
+        let sum = SelectiveContextPolicy { $0.by = .sum; $0.sinks = 2; $0.window = 3 }
         #expect(sum.needs == ObservationNeeds(selfInformation: true))
         #expect(kept(cache(), sum, .tokens(20)) == [0, 1] + Array(15..<30) + [37, 38, 39])
-        let mean = SelectiveContextPolicy(by: .mean, sinks: 2, window: 3)
+        let mean = SelectiveContextPolicy { $0.by = .mean; $0.sinks = 2; $0.window = 3 }
         #expect(kept(cache(), mean, .tokens(10)) == [0, 1] + Array(10..<15) + [37, 38, 39])
     }
 
@@ -198,10 +227,10 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         w[20] = 0.9
         let ends: Set<Int32> = [9, 14, 29, 35]
         func cache() -> PagedKVCache { let c = handCache(n: 40, window: [w]); c.tokenText = { ends.contains($0) ? "." : " w" }; return c }
-        let p = SentenceKVPolicy(by: .mean, maxLength: 48, scoring: SnapKVPolicy(window: 4, kernel: 1))
+        let p = SentenceKVPolicy { $0.by = .mean; $0.maxLength = 48; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
         #expect(kept(cache(), p, .tokens(9)) == Array(10..<15) + Array(36..<40))
         // A maximum span length cuts the long sentence: [15,20) [20,25) … so the hot token's piece competes.
-        let short = SentenceKVPolicy(by: .sum, maxLength: 5, scoring: SnapKVPolicy(window: 4, kernel: 1))
+        let short = SentenceKVPolicy { $0.by = .sum; $0.maxLength = 5; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
         let expected: [Int32] = [10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 36, 37, 38, 39]
         #expect(kept(cache(), short, .tokens(14)) == expected)
     }
@@ -217,10 +246,10 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     }
 
     /// Layer-wise index reuse: layers 1 and 2 keep exactly the positions layer 0 chose.
-    @Test func chunkkvReusesTheSelectionOfTheFirstLayerOfEachGroup() {
+    @Test func chunkkvReusesTheSelectionOfTheFirstLayerOfEachGroup() throws {
         let cache = PolicyConformance.randomCache(seed: 3, group: 2)
-        let reuse = Compressor.plan(cache, policy: ChunkKVPolicy(reuse: 3, scoring: SnapKVPolicy(window: 4)), budget: .fraction(0.3))
-        let own = Compressor.plan(cache, policy: ChunkKVPolicy(reuse: 1, scoring: SnapKVPolicy(window: 4)), budget: .fraction(0.3))
+        let reuse = try Compressor.plan(cache, policy: ChunkKVPolicy { $0.reuse = 3; $0.scoring.window = 4 }, budget: .fraction(0.3))
+        let own = try Compressor.plan(cache, policy: ChunkKVPolicy { $0.reuse = 1; $0.scoring.window = 4 }, budget: .fraction(0.3))
         func positions(_ plan: Compressor.Plan, _ l: Int, _ h: Int) -> [Int32] { plan.keep[l][h].map { cache.slots(layer: l, head: h)[$0].position } }
         for h in 0..<cache.kvHeads {
             for l in 1..<3 { #expect(Set(positions(reuse, l, h)).isSubset(of: Set(positions(reuse, 0, h))) && !positions(reuse, l, h).isEmpty) }
@@ -235,7 +264,7 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         var norms = [Float](repeating: 1, count: 32)
         norms[21] = 50  // page 5 (pages of 4)
         let c = handCache(n: 32, keyNorms: [norms])
-        #expect(kept(c, QuestPolicy(denseLayers: 0), .tokens(12)).count == 32, "nothing evicted")
+        #expect(kept(c, QuestPolicy { $0.denseLayers = 0 }, .tokens(12)).count == 32, "nothing evicted")
         let sel = try! #require(c.pageSelector as? QuestSelector)
         let q: [Float] = [1, 0, 0, 0]
         #expect(sel.select(layer: 0, head: 0, pageCount: 8, q: q, rows: 1, tokens: 1) == [0, 5, 7])

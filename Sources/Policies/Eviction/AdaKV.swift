@@ -4,12 +4,35 @@
 /// attention is spread. Each head first keeps its pinned slots and a safeguard share `floor` of its uniform
 /// budget; the rest goes to the highest scores layer-wide. Because KVKit's page tables are per KV head,
 /// the uneven counts really free pages (in kvpress per-head budgets only mask tokens).
-/// - base (default snapkv): the scoring policy, with its default parameters.
-/// - floor (default 0.2): share of the uniform budget every head keeps (the paper's alpha safeguard).
-public struct AdaKVPolicy: EvictionPolicy {
-    public let base: any EvictionPolicy
-    public var floor = 0.2
+/// `floor` is the paper's alpha safeguard.
+public struct AdaKVPolicy: EvictionPolicy, Configurable {
+    /// The scoring policies Ada-KV can wrap, each with its default parameters.
+    public enum Base: String, ParameterChoice {
+        case snapkv, pyramidkv, h2o, tova, knorm, streaming, random
+        var policy: any EvictionPolicy {
+            switch self {
+            case .snapkv: SnapKVPolicy()
+            case .pyramidkv: PyramidKVPolicy()
+            case .h2o: H2OPolicy()
+            case .tova: TOVAPolicy()
+            case .knorm: KNormPolicy()
+            case .streaming: StreamingLLMPolicy()
+            case .random: RandomPolicy()
+            }
+        }
+    }
+    @Parameter("base", "scoring policy (its defaults)") public var scoring = Base.snapkv
+    @Parameter("floor", 0...1, "share of the uniform budget every head keeps") public var floor = 0.2
+    /// The scoring policy itself; set it to wrap one with other parameters (or a plug-in's).
+    public var base: any EvictionPolicy {
+        get { custom.policy ?? scoring.policy }
+        set { custom.policy = newValue }
+    }
+    private struct Override: Sendable { var policy: (any EvictionPolicy)? }
+    private var custom = Override()
+    private enum CodingKeys: String, CodingKey { case scoring, floor }
     public var name: String { "adakv" }
+    public init() {}
     public var needs: ObservationNeeds { base.needs }
 
     public func scores(_ s: StreamView) -> [Float] { base.scores(s) }
@@ -39,11 +62,6 @@ public struct AdaKVPolicy: EvictionPolicy {
         return kept.map { $0.sorted() }
     }
 
-    static let bases = ["snapkv", "pyramidkv", "h2o", "tova", "knorm", "streaming", "random"]
-
-    public static let info = PolicyInfo(
-        name: "adakv", summary: "wrapper: a layer's budget shared across KV heads by score", paper: "Feng et al. 2024, Ada-KV (arXiv:2407.11550)",
-        parameters: [ParameterSpec("base", .choice(bases), default: "snapkv", "scoring policy (its defaults)"),
-                     ParameterSpec("floor", .double(0...1), default: "0.2", "share of the uniform budget every head keeps")]
-    ) { p in AdaKVPolicy(base: try PolicyRegistry.shared.make(p.string("base")), floor: p.double("floor")) }
+    public static let info = PolicyInfo(AdaKVPolicy.self, summary: "wrapper: a layer's budget shared across KV heads by score",
+                                        paper: "Feng et al. 2024, Ada-KV (arXiv:2407.11550)")
 }

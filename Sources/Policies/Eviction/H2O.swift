@@ -2,14 +2,12 @@
 /// Inference of Large Language Models", NeurIPS 2023). Keeps the tokens with the largest attention
 /// accumulated over every query so far (heavy hitters) plus a recent window; the paper splits the budget
 /// evenly between the two.
-/// - recent (default 0.5): share of the budget given to the most recent tokens.
-/// - gqa (default mean): combine the query heads of a KV head by mean or max.
-public struct H2OPolicy: EvictionPolicy, Codable {
-    public var recent = 0.5
-    public var gqa = GroupCombine.mean
+public struct H2OPolicy: EvictionPolicy, Configurable {
+    @Parameter("recent", 0...1, "share of the budget kept for the most recent tokens") public var recent = 0.5
+    @Parameter("gqa", groupHelp) public var gqa = GroupCombine.mean
     public var name: String { "h2o" }
     public var needs: ObservationNeeds { ObservationNeeds(accumulated: true) }
-    public init(recent: Double = 0.5, gqa: GroupCombine = .mean) { self.recent = recent; self.gqa = gqa }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] {
         guard let acc = s.accumulated else { preconditionFailure("h2o needs accumulated attention; the runner requests it from `needs`") }
@@ -19,8 +17,6 @@ public struct H2OPolicy: EvictionPolicy, Codable {
         edges(s.count, first: 0, last: Int((Double(budget) * recent).rounded()))
     }
 
-    public static let info = PolicyInfo(
-        name: "h2o", summary: "heavy hitters (accumulated attention) + recent window", paper: "Zhang et al. 2023, H2O (arXiv:2306.14048)",
-        parameters: [ParameterSpec("recent", .double(0...1), default: "0.5", "share of the budget kept for the most recent tokens"), groupParameter]
-    ) { p in H2OPolicy(recent: p.double("recent"), gqa: GroupCombine(rawValue: p.string("gqa"))!) }
+    public static let info = PolicyInfo(H2OPolicy.self, summary: "heavy hitters (accumulated attention) + recent window",
+                                        paper: "Zhang et al. 2023, H2O (arXiv:2306.14048)")
 }

@@ -4,11 +4,12 @@
 /// B′ = budget − window gives layer 0 `2B′ − B′/beta` and the last layer `B′/beta`, so the mean over
 /// layers is the uniform budget; where that does not fit the stream it falls back to SnapKV's uniform split
 /// (as kvpress does).
-/// - window, kernel, pool, gqa: as SnapKV. beta (default 20): ratio of the top to the bottom layer's budget.
-public struct PyramidKVPolicy: EvictionPolicy, Codable {
-    public var snap: SnapKVPolicy
-    public var beta = 20.0
+/// Parameters: SnapKV's, and `beta`, the ratio of the top to the bottom layer's budget.
+public struct PyramidKVPolicy: EvictionPolicy, Configurable {
+    public var snap = SnapKVPolicy()
+    @Parameter("beta", 1...1000, "top-to-bottom layer budget ratio") public var beta = 20.0
     public var name: String { "pyramidkv" }
+    public init() {}
     public var needs: ObservationNeeds { snap.needs }
 
     public func scores(_ s: StreamView) -> [Float] { snap.scores(s) }
@@ -25,8 +26,6 @@ public struct PyramidKVPolicy: EvictionPolicy, Codable {
         }
     }
 
-    public static let info = PolicyInfo(
-        name: "pyramidkv", summary: "SnapKV scores, budgets shrinking with depth", paper: "Cai et al. 2024, PyramidKV (arXiv:2406.02069)",
-        parameters: SnapKVPolicy.parameters + [ParameterSpec("beta", .double(1...1000), default: "20", "top-to-bottom layer budget ratio")]
-    ) { p in PyramidKVPolicy(snap: try SnapKVPolicy.make(p), beta: p.double("beta")) }
+    public static let info = PolicyInfo(PyramidKVPolicy.self, summary: "SnapKV scores, budgets shrinking with depth",
+                                        paper: "Cai et al. 2024, PyramidKV (arXiv:2406.02069)")
 }

@@ -2,23 +2,18 @@
 /// Scores each prefix token by the attention it gets from the last `window` queries (the observation
 /// window), smoothed by 1-D pooling over neighbouring tokens so that clusters survive together; the window
 /// itself is always kept and counts inside the budget.
-/// - window (default 32): observation window, in tokens.
-/// - kernel (default 7): pooling width (odd; same-length output).
-/// - pool (default max): max or avg pooling.
-/// - gqa (default mean): combine the query heads of a KV head by mean or max.
-public struct SnapKVPolicy: EvictionPolicy, Codable {
+/// Parameters: `kvkit policies` lists them (each declared once below, with its default, range and help).
+public struct SnapKVPolicy: EvictionPolicy, Configurable {
     /// 1-D pooling of the window's attention over neighbouring tokens.
-    public enum Pooling: String, Codable, Sendable, CaseIterable { case max, avg }
+    public enum Pooling: String, ParameterChoice { case max, avg }
 
-    public var window = 32
-    public var kernel = 7
-    public var pool = Pooling.max
-    public var gqa = GroupCombine.mean
+    @Parameter("window", 1...4096, "observation window (last queries), always kept") public var window = 32
+    @Parameter("kernel", 1...63, "pooling width over neighbouring tokens (odd: same-length output)", rule: .odd) public var kernel = 7
+    @Parameter("pool", "pooling kind") public var pool = Pooling.max
+    @Parameter("gqa", groupHelp) public var gqa = GroupCombine.mean
     public var name: String { "snapkv" }
+    public init() {}
     public var needs: ObservationNeeds { ObservationNeeds(window: window) }
-    public init(window: Int = 32, kernel: Int = 7, pool: Pooling = .max, gqa: GroupCombine = .mean) {
-        self.window = window; self.kernel = kernel; self.pool = pool; self.gqa = gqa
-    }
 
     public func scores(_ s: StreamView) -> [Float] {
         guard let w = s.window else { preconditionFailure("snapkv needs window attention; the runner requests it from `needs`") }
@@ -41,20 +36,6 @@ public struct SnapKVPolicy: EvictionPolicy, Codable {
     }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { edges(s.count, first: 0, last: window) }
 
-    static let parameters: [ParameterSpec] = [
-        ParameterSpec("window", .int(1...4096), default: "32", "observation window (last queries), always kept"),
-        ParameterSpec("kernel", .int(1...63), default: "7", "pooling width over neighbouring tokens (odd)"),
-        ParameterSpec("pool", .choice(Pooling.allCases.map(\.rawValue)), default: Pooling.max.rawValue, "pooling kind"),
-        groupParameter,
-    ]
-    static func make(_ p: PolicyParameters) throws -> SnapKVPolicy {
-        guard p.int("kernel") % 2 == 1 else {
-            throw PolicyError.badValue(policy: "snapkv", name: "kernel", value: p.string("kernel"), expected: "an odd integer")
-        }
-        return SnapKVPolicy(window: p.int("window"), kernel: p.int("kernel"), pool: Pooling(rawValue: p.string("pool"))!, gqa: GroupCombine(rawValue: p.string("gqa"))!)
-    }
-
-    public static let info = PolicyInfo(
-        name: "snapkv", summary: "attention from the observation window, pooled", paper: "Li et al. 2024, SnapKV (arXiv:2404.14469)",
-        parameters: parameters) { p in try make(p) }
+    public static let info = PolicyInfo(SnapKVPolicy.self, summary: "attention from the observation window, pooled",
+                                        paper: "Li et al. 2024, SnapKV (arXiv:2404.14469)")
 }

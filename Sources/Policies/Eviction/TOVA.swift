@@ -1,11 +1,10 @@
 /// `tova` — Token Omission Via Attention (Oren et al., "Transformers are Multi-State RNNs", 2024).
 /// Keeps the tokens the current (last) query attends to most, averaged over heads; the last token stays.
-/// - gqa (default mean): combine the query heads of a KV head by mean or max.
-public struct TOVAPolicy: EvictionPolicy, Codable {
-    public var gqa = GroupCombine.mean
+public struct TOVAPolicy: EvictionPolicy, Configurable {
+    @Parameter("gqa", groupHelp) public var gqa = GroupCombine.mean
     public var name: String { "tova" }
     public var needs: ObservationNeeds { ObservationNeeds(window: 1) }
-    public init(gqa: GroupCombine = .mean) { self.gqa = gqa }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] {
         guard let w = s.window else { preconditionFailure("tova needs the last query's attention; the runner requests it from `needs`") }
@@ -13,8 +12,5 @@ public struct TOVAPolicy: EvictionPolicy, Codable {
     }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { edges(s.count, first: 0, last: 1) }
 
-    public static let info = PolicyInfo(
-        name: "tova", summary: "attention of the last query", paper: "Oren et al. 2024, TOVA (arXiv:2401.06104)",
-        parameters: [groupParameter]
-    ) { p in TOVAPolicy(gqa: GroupCombine(rawValue: p.string("gqa"))!) }
+    public static let info = PolicyInfo(TOVAPolicy.self, summary: "attention of the last query", paper: "Oren et al. 2024, TOVA (arXiv:2401.06104)")
 }

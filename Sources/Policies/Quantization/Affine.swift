@@ -125,19 +125,22 @@ public struct AffineCodec: PageCodec {
     }
 }
 
-/// Parameters every codec accepts.
-let residualParameter = ParameterSpec("residual", .int(0...1_000_000), default: "0",
-                                      "most recent tokens per stream kept in full precision (only full pages outside it are packed)")
-
 extension AffineCodec {
+    /// Settings of a per-token codec (int8, int4).
+    public struct PerTokenSettings: Configurable {
+        @Parameter("group", 1...4096, "channels per (scale, min) pair") public var group = 32
+        @Parameter("residual", 0...1_000_000, "most recent tokens per stream kept in full precision (only full pages outside it are packed)")
+        public var residual = 0
+        public init() {}
+    }
+
     /// The registry entry of a per-token codec of `bits` bits (int8, int4): `group` channels per
     /// (scale, min) pair, keys and values alike.
     static func perTokenInfo(bits: Int, summary: String) -> CodecInfo {
         CodecInfo(name: "int\(bits)", summary: summary, paper: "per-token asymmetric INT\(bits) (as in KIVI's baselines)",
-                  parameters: [ParameterSpec("group", .int(1...4096), default: "32", "channels per (scale, min) pair"), residualParameter]) { p in
-            let g = p.int("group")
-            let c = AffineCodec(name: "int\(bits):group=\(g)", bits: bits, axis: .token, group: g)
-            return CacheCodec(name: g == 32 ? "int\(bits)" : "int\(bits):group=\(g)", keys: c, values: c, residual: p.int("residual"))
+                  settings: PerTokenSettings.self) { s in
+            let c = AffineCodec(name: "int\(bits):group=\(s.group)", bits: bits, axis: .token, group: s.group)
+            return CacheCodec(name: s.group == 32 ? "int\(bits)" : "int\(bits):group=\(s.group)", keys: c, values: c, residual: s.residual)
         }
     }
 }

@@ -15,6 +15,25 @@ public struct CodecInfo: RegistryEntry {
     }
 }
 
+extension CodecInfo {
+    /// The entry of a codec whose settings are `@Parameter` properties of `S` (`S()` holds the defaults).
+    public init<S: Configurable>(name: String, summary: String, paper: String, settings: S.Type,
+                                 make: @escaping @Sendable (S) -> CacheCodec) {
+        self.init(name: name, summary: summary, paper: paper, parameters: S.parameterSpecs) { p in
+            do { return make(try S.configured(p.values)) } catch let e as ParameterError {
+                throw PolicyError.badQuant("codec '\(name)': \(e)")
+            }
+        }
+    }
+}
+
+/// Settings of a codec with no parameter but the full-precision residual (fp32, fp16).
+public struct ResidualSettings: Configurable {
+    @Parameter("residual", 0...1_000_000, "most recent tokens per stream kept in full precision (only full pages outside it are packed)")
+    public var residual = 0
+    public init() {}
+}
+
 /// The page codecs: `Registry<CodecInfo>`. `--quant` values are `NAME[:param=value,...]` for keys and
 /// values alike, or `KEYS/VALUES` to give each its own codec (`int4/fp16`: 4-bit keys, half-precision
 /// values; the larger residual of the two applies).

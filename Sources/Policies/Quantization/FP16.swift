@@ -16,8 +16,8 @@ public struct FP16Codec: PageCodec {
     }
 
     public static let info = CodecInfo(name: "fp16", summary: "half-precision pages (the baseline every ratio is against)", paper: "IEEE 754 binary16",
-                                       parameters: [residualParameter]) { p in
-        CacheCodec(name: "fp16", keys: FP16Codec(), values: FP16Codec(), residual: p.int("residual"))
+                                       settings: ResidualSettings.self) { s in
+        CacheCodec(name: "fp16", keys: FP16Codec(), values: FP16Codec(), residual: s.residual)
     }
 }
 

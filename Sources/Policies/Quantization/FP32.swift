@@ -13,7 +13,7 @@ public struct FP32Codec: PageCodec {
     }
 
     public static let info = CodecInfo(name: "fp32", summary: "Float32 pages (reference, no error)", paper: "—",
-                                       parameters: [residualParameter]) { p in
-        CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec(), residual: p.int("residual"))
+                                       settings: ResidualSettings.self) { s in
+        CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec(), residual: s.residual)
     }
 }

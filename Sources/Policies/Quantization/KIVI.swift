@@ -10,10 +10,17 @@ import KVCache
 /// (`kvkit` sets the page size to the group for KIVI unless `--page-size` is given). Error ≤ half a step
 /// of the group's range: (max − min)/6 at 2 bits, /30 at 4 bits, plus Float16 rounding of scale and min.
 public enum KIVICodec {
-    static func make(bits: Int, _ p: PolicyParameters) -> CacheCodec {
-        let g = p.int("group"), r = p.int("residual")
+    /// KIVI's settings; the defaults are the paper's.
+    public struct Settings: Configurable {
+        @Parameter("group", 2...4096, "tokens per key (scale, min) per channel; channels per value pair") public var group = 32
+        @Parameter("residual", 0...1_000_000, "most recent tokens kept in full precision") public var residual = 128
+        public init() {}
+    }
+
+    static func make(bits: Int, _ s: Settings) -> CacheCodec {
+        let defaults = Settings(), g = s.group, r = s.residual
         var name = "kivi\(bits)"
-        let extra = [g != 32 ? "group=\(g)" : nil, r != 128 ? "residual=\(r)" : nil].compactMap { $0 }
+        let extra = [g != defaults.group ? "group=\(g)" : nil, r != defaults.residual ? "residual=\(r)" : nil].compactMap { $0 }
         if !extra.isEmpty { name += ":" + extra.joined(separator: ",") }
         return CacheCodec(name: name,
                           keys: AffineCodec(name: "kivi\(bits)-keys:group=\(g)", bits: bits, axis: .channel, group: g),
@@ -21,13 +28,8 @@ public enum KIVICodec {
                           residual: r, preferredPageSize: g)
     }
 
-    static let parameters = [
-        ParameterSpec("group", .int(2...4096), default: "32", "tokens per key (scale, min) per channel; channels per value pair"),
-        ParameterSpec("residual", .int(0...1_000_000), default: "128", "most recent tokens kept in full precision"),
-    ]
-
     public static let info2 = CodecInfo(name: "kivi2", summary: "KIVI 2-bit: keys per channel, values per token, full-precision residual",
-                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", parameters: parameters) { make(bits: 2, $0) }
+                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self) { make(bits: 2, $0) }
     public static let info4 = CodecInfo(name: "kivi4", summary: "KIVI 4-bit: keys per channel, values per token, full-precision residual",
-                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", parameters: parameters) { make(bits: 4, $0) }
+                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self) { make(bits: 4, $0) }
 }

@@ -4,18 +4,14 @@
 /// chunks are kept best first, so a number or a name survives whole or not at all. The observation window
 /// is always kept. Layer-wise index reuse: the positions chosen at one layer are reused by the next
 /// `reuse − 1` layers, which skip scoring and selection (the paper reuses across 2–3 layers).
-/// - chunk (default 10): tokens per chunk.
-/// - reuse (default 1 = no reuse): layers sharing one selection.
-/// - window, kernel, pool, gqa: SnapKV's scoring parameters.
-public struct ChunkKVPolicy: EvictionPolicy, Codable {
-    public var chunk = 10
-    public var reuse = 1
+/// Parameters: chunk, reuse, then SnapKV's scoring parameters.
+public struct ChunkKVPolicy: EvictionPolicy, Configurable {
+    @Parameter("chunk", 1...512, "tokens per chunk") public var chunk = 10
+    @Parameter("reuse", 1...64, "layers sharing one selection (1 = each layer selects)") public var reuse = 1
     public var scoring = SnapKVPolicy()
     public var name: String { "chunkkv" }
     public var needs: ObservationNeeds { scoring.needs }
-    public init(chunk: Int = 10, reuse: Int = 1, scoring: SnapKVPolicy = SnapKVPolicy()) {
-        self.chunk = chunk; self.reuse = reuse; self.scoring = scoring
-    }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] { scoring.scores(s) }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { scoring.pinned(s, budget: budget) }
@@ -26,15 +22,8 @@ public struct ChunkKVPolicy: EvictionPolicy, Codable {
         }
     }
 
-    static let parameters: [ParameterSpec] = [
-        ParameterSpec("chunk", .int(1...512), default: "10", "tokens per chunk"),
-        ParameterSpec("reuse", .int(1...64), default: "1", "layers sharing one selection (1 = each layer selects)"),
-    ] + SnapKVPolicy.parameters
-    public static let info = PolicyInfo(
-        name: "chunkkv", summary: "whole fixed chunks by summed SnapKV score", paper: "Liu et al. 2025, ChunkKV (arXiv:2502.00299)",
-        parameters: parameters) { p in
-            ChunkKVPolicy(chunk: p.int("chunk"), reuse: p.int("reuse"), scoring: try SnapKVPolicy.make(p))
-        }
+    public static let info = PolicyInfo(ChunkKVPolicy.self, summary: "whole fixed chunks by summed SnapKV score",
+                                        paper: "Liu et al. 2025, ChunkKV (arXiv:2502.00299)")
 }
 
 /// `sentencekv` — keeps whole sentences. Spans end at sentence punctuation and newlines as the tokenizer
@@ -43,18 +32,14 @@ public struct ChunkKVPolicy: EvictionPolicy, Codable {
 /// filler); sum favours long ones. The observation window is always kept. In the spirit of
 /// SentenceKV (Zhu et al. 2025) and of ChunkKV's semantic chunks, with sentence boundaries instead of a
 /// fixed size.
-/// - by (default mean): sum or mean of token scores.
-/// - max (default 48): longest span, in tokens.
-/// - window, kernel, pool, gqa: SnapKV's scoring parameters.
-public struct SentenceKVPolicy: EvictionPolicy, Codable {
-    public var by = SpanScore.mean
-    public var maxLength = 48
+/// Parameters: by, max, then SnapKV's scoring parameters.
+public struct SentenceKVPolicy: EvictionPolicy, Configurable {
+    @Parameter("by", "span score: mean or sum of token scores") public var by = SpanScore.mean
+    @Parameter("max", 1...1024, "longest span, in tokens") public var maxLength = 48
     public var scoring = SnapKVPolicy()
     public var name: String { "sentencekv" }
     public var needs: ObservationNeeds { scoring.needs }
-    public init(by: SpanScore = .mean, maxLength: Int = 48, scoring: SnapKVPolicy = SnapKVPolicy()) {
-        self.by = by; self.maxLength = maxLength; self.scoring = scoring
-    }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] { scoring.scores(s) }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { scoring.pinned(s, budget: budget) }
@@ -68,13 +53,6 @@ public struct SentenceKVPolicy: EvictionPolicy, Codable {
         }
     }
 
-    static let parameters: [ParameterSpec] = [
-        ParameterSpec("by", .choice(SpanScore.allCases.map(\.rawValue)), default: "mean", "span score: mean or sum of token scores"),
-        ParameterSpec("max", .int(1...1024), default: "48", "longest span, in tokens"),
-    ] + SnapKVPolicy.parameters
-    public static let info = PolicyInfo(
-        name: "sentencekv", summary: "whole sentences by mean (or summed) SnapKV score", paper: "sentence spans, after Zhu et al. 2025, SentenceKV (arXiv:2504.00970)",
-        parameters: parameters) { p in
-            SentenceKVPolicy(by: SpanScore(rawValue: p.string("by"))!, maxLength: p.int("max"), scoring: try SnapKVPolicy.make(p))
-        }
+    public static let info = PolicyInfo(SentenceKVPolicy.self, summary: "whole sentences by mean (or summed) SnapKV score",
+                                        paper: "sentence spans, after Zhu et al. 2025, SentenceKV (arXiv:2504.00970)")
 }

@@ -9,40 +9,30 @@ import KVCache
 /// of pages read: `k = ⌈budget tokens / page size⌉` per stream, at least 1. Pages appended after
 /// compression (the question and the answer) are always read and count inside `k`. The retrieval-
 /// preserving extreme: nothing is lost, little is read; the cache itself is not smaller.
-/// - dense_layers (default 2): the first layers read every page (the paper: attention there is not sparse).
-/// - prefill (default dense): a block of several query tokens (the question after the context) reads every
-///   page, as Quest's prefill is dense; `sparse` applies the bound to such blocks too (max over their rows).
-/// - sinks (default 1): pages at the start always read (the attention sink; StreamingLLM).
-/// - recent (default 1): pages at the end of each stream always read (at least the last page present at
-///   compression, which later tokens fill, so its stored bounds would be stale).
-public struct QuestPolicy: EvictionPolicy, Codable {
-    public var recent = 1
-    public var sinks = 1
-    public var denseLayers = 2
-    public var sparsePrefill = false
+/// The first `dense_layers` read every page (the paper: attention there is not sparse); a block of several
+/// query tokens (the question after the context) reads every page as Quest's prefill is dense, unless
+/// `prefill=sparse` (max of the bound over the block's rows); `sinks` pages at the start (the attention
+/// sink) and `recent` pages at the end are always read (at least the last page present at compression,
+/// which later tokens fill, so its stored bounds would be stale).
+public struct QuestPolicy: EvictionPolicy, Configurable {
+    /// How a block of several query tokens reads the cache.
+    public enum Prefill: String, ParameterChoice { case dense, sparse }
+    @Parameter("recent", 1...64, "pages at the end of each stream always read") public var recent = 1
+    @Parameter("sinks", 0...64, "pages at the start of each stream always read") public var sinks = 1
+    @Parameter("dense_layers", 0...1024, "first layers that read every page") public var denseLayers = 2
+    @Parameter("prefill", "blocks of several query tokens: read every page, or select") public var prefill = Prefill.dense
     public var name: String { "quest" }
     public var evicts: Bool { false }
-    public init(recent: Int = 1, sinks: Int = 1, denseLayers: Int = 2, sparsePrefill: Bool = false) {
-        self.recent = recent; self.sinks = sinks; self.denseLayers = denseLayers; self.sparsePrefill = sparsePrefill
-    }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] { [Float](repeating: 0, count: s.count) }
     public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] { views.map { Array(0..<$0.count) } }
     public func prepareReads(_ cache: PagedKVCache, budget: Budget) {
-        cache.pageSelector = QuestSelector(cache: cache, budget: budget, recent: recent, sinks: sinks, denseLayers: denseLayers, sparsePrefill: sparsePrefill)
+        cache.pageSelector = QuestSelector(cache: cache, budget: budget, recent: recent, sinks: sinks, denseLayers: denseLayers, sparsePrefill: prefill == .sparse)
     }
 
-    static let parameters: [ParameterSpec] = [
-        ParameterSpec("recent", .int(1...64), default: "1", "pages at the end of each stream always read"),
-        ParameterSpec("sinks", .int(0...64), default: "1", "pages at the start of each stream always read"),
-        ParameterSpec("dense_layers", .int(0...1024), default: "2", "first layers that read every page"),
-        ParameterSpec("prefill", .choice(["dense", "sparse"]), default: "dense", "blocks of several query tokens: read every page, or select"),
-    ]
-    public static let info = PolicyInfo(
-        name: "quest", summary: "keep all; each query reads the top pages by key min/max bound", paper: "Tang et al. 2024, Quest (arXiv:2406.10774)",
-        parameters: parameters) { p in
-            QuestPolicy(recent: p.int("recent"), sinks: p.int("sinks"), denseLayers: p.int("dense_layers"), sparsePrefill: p.string("prefill") == "sparse")
-        }
+    public static let info = PolicyInfo(QuestPolicy.self, summary: "keep all; each query reads the top pages by key min/max bound",
+                                        paper: "Tang et al. 2024, Quest (arXiv:2406.10774)")
 }
 
 /// Per-page key bounds of a compressed cache and the top-k choice; counts the pages it lets blocks read.

@@ -44,7 +44,7 @@ public struct SentenceSpans: SpanGrouping {
 }
 
 /// How a span's score is formed from its tokens' scores.
-public enum SpanScore: String, Sendable, CaseIterable, Codable {
+public enum SpanScore: String, ParameterChoice {
     case sum, mean
 }
 

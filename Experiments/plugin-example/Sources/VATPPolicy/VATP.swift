@@ -5,13 +5,14 @@ import Policies
 /// the attention it receives times the L1 norm of its value vector. Attention from the observation
 /// window as in SnapKV; the first `sinks` tokens (whose values are near zero, so the product would evict
 /// them) and the window are always kept.
-/// - window (default 32), sinks (default 4).
-public struct VATPPolicy: EvictionPolicy {
-    public var window = 32
-    public var sinks = 4
+/// Each hyper-parameter is declared once, where it is stored: `kvkit policies`, `--policy vatp:window=16`,
+/// sweep configs and `VATPPolicy { $0.window = 16 }` all read and check the same declaration.
+public struct VATPPolicy: EvictionPolicy, Configurable {
+    @Parameter("window", 1...4096, "observation window, always kept") public var window = 32
+    @Parameter("sinks", 0...1024, "initial tokens always kept") public var sinks = 4
     public var name: String { "vatp" }
     public var needs: ObservationNeeds { ObservationNeeds(window: window) }
-    public init(window: Int = 32, sinks: Int = 4) { self.window = window; self.sinks = sinks }
+    public init() {}
 
     public func scores(_ s: StreamView) -> [Float] {
         let attention = s.combine(s.window!, .mean)
@@ -25,9 +26,6 @@ public struct VATPPolicy: EvictionPolicy {
 
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { edges(s.count, first: sinks, last: window) }
 
-    public static let info = PolicyInfo(
-        name: "vatp", summary: "window attention × value L1 norm (plugin example)", paper: "Guo et al. 2024, VATP (arXiv:2406.12335)",
-        parameters: [ParameterSpec("window", .int(1...4096), default: "32", "observation window, always kept"),
-                     ParameterSpec("sinks", .int(0...1024), default: "4", "initial tokens always kept")]
-    ) { p in VATPPolicy(window: p.int("window"), sinks: p.int("sinks")) }
+    public static let info = PolicyInfo(VATPPolicy.self, summary: "window attention × value L1 norm (plugin example)",
+                                        paper: "Guo et al. 2024, VATP (arXiv:2406.12335)")
 }
