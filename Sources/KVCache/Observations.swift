@@ -19,14 +19,10 @@ public struct Observations: Sendable, Equatable {
     public var accumulated: [[Float]]
     /// [layer·kvHeads + head] → [slot][group]: attention summed over the window's queries.
     public var window: [[Float]]
-    /// Indexed by position: each token's self-information −log p(token | tokens before it), in nats, from
-    /// the model's own logits (Selective Context); nil when no policy asked for it.
-    public var selfInformation: [Float]?
 
-    public init(layers: Int, kvHeads: Int, group: Int, accumulate: Bool, windowStart: Int32?, selfInformation: Bool = false) {
+    public init(layers: Int, kvHeads: Int, group: Int, accumulate: Bool, windowStart: Int32?) {
         self.layers = layers; self.kvHeads = kvHeads; self.group = group
         self.accumulate = accumulate; self.windowStart = windowStart
-        self.selfInformation = selfInformation ? [] : nil
         accumulated = Array(repeating: [], count: layers * kvHeads)
         window = Array(repeating: [], count: layers * kvHeads)
     }
@@ -65,14 +61,5 @@ public struct Observations: Sendable, Equatable {
 
     mutating func reset() {
         for i in accumulated.indices { accumulated[i] = []; window[i] = [] }
-        if selfInformation != nil { selfInformation = [] }
-    }
-
-    /// Records the self-information of tokens at positions `from`, `from + 1`, ... (gaps read as 0).
-    public mutating func recordSelfInformation(_ info: [Float], from position: Int) {
-        guard var a = selfInformation else { return }
-        if a.count < position + info.count { a += repeatElement(0, count: position + info.count - a.count) }
-        for (i, x) in info.enumerated() { a[position + i] = x }
-        selfInformation = a
     }
 }

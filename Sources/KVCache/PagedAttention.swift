@@ -28,8 +28,10 @@ public enum PagedAttention {
     ///   - q: `[T][nHeads][headDim]` queries (RoPE applied).
     ///   - positions: the T queries' positions.
     ///   - out: `[T][nHeads][headDim]` attention outputs.
+    ///   - reads: the pages each block reads (query-aware sparse attention; nil: every page). The caller
+    ///     owns it beside the cache: the cache is storage and attention statistics only.
     public static func attend(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
-                              nHeads: Int, out: UnsafeMutablePointer<Float>) {
+                              nHeads: Int, out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil) {
         let T = positions.count, kvHeads = cache.kvHeads, hd = cache.headDim
         precondition(nHeads % kvHeads == 0, "query heads must be a multiple of KV heads")
         let G = nHeads / kvHeads
@@ -37,7 +39,7 @@ public enum PagedAttention {
         let blocks = kvHeads * chunks
         let maxRows = G * min(T, queryChunk)
         var splits = 1
-        if maxRows < gemmMinRows && blocks < 4 * Threads.count && cache.pageSelector == nil {
+        if maxRows < gemmMinRows && blocks < 4 * Threads.count && reads == nil {
             let pages = (0..<kvHeads).map { cache.table(layer: layer, head: $0).pages.count }.max() ?? 0
             splits = max(1, min((4 * Threads.count + blocks - 1) / blocks, pages / minPagesPerSplit))
         }
@@ -53,7 +55,7 @@ public enum PagedAttention {
                 let state = BlockState(rows: G * (t1 - t0), headDim: hd)
                 defer { state.free() }
                 attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
-                            t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, state: state)
+                            t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: reads, state: state)
                 state.write(to: oBox.value, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: stats)
             }
             if let stats { observeLayer(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, stats: stats) }
@@ -72,7 +74,7 @@ public enum PagedAttention {
             let n = cache.table(layer: layer, head: h).pages.count
             let range = (n * s / splits)..<(n * (s + 1) / splits)
             attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
-                        t0: t0, t1: t1, nHeads: nHeads, pageRange: range, state: states[item])
+                        t0: t0, t1: t1, nHeads: nHeads, pageRange: range, reads: nil, state: states[item])
         }
         for block in 0..<blocks {
             let h = block / chunks, c = block % chunks
@@ -90,8 +92,10 @@ public enum PagedAttention {
         public let q: UnsafePointer<Float>
         public let positions: [Int32]
         public let out: UnsafeMutablePointer<Float>
-        public init(cache: PagedKVCache, q: UnsafePointer<Float>, positions: [Int32], out: UnsafeMutablePointer<Float>) {
-            self.cache = cache; self.q = q; self.positions = positions; self.out = out
+        /// The pages each block reads (Quest's selector; nil: every page).
+        public let reads: (any PageSelector)?
+        public init(cache: PagedKVCache, q: UnsafePointer<Float>, positions: [Int32], out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil) {
+            self.cache = cache; self.q = q; self.positions = positions; self.out = out; self.reads = reads
         }
     }
 
@@ -111,7 +115,7 @@ public enum PagedAttention {
             it.cache.observations.map { o in o.accumulate || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false } ?? false
         }
         if items.count == 1 || observing || blocks.count < 4 * Threads.count {
-            for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out) }
+            for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads) }
             return
         }
         let boxes = UnsafeSendable(items)
@@ -123,7 +127,7 @@ public enum PagedAttention {
             let state = BlockState(rows: G * (t1 - t0), headDim: it.cache.headDim)
             defer { state.free() }
             attendBlock(cache: it.cache, layer: layer, head: h, q: it.q, positions: it.positions,
-                        t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, state: state)
+                        t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: it.reads, state: state)
             state.write(to: it.out, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: nil)
         }
     }
@@ -192,7 +196,7 @@ public enum PagedAttention {
 
     private static func attendBlock(cache: PagedKVCache, layer: Int, head h: Int, q: UnsafePointer<Float>,
                                     positions: [Int32], t0: Int, t1: Int, nHeads: Int,
-                                    pageRange: Range<Int>?, state: BlockState) {
+                                    pageRange: Range<Int>?, reads: (any PageSelector)?, state: BlockState) {
         let hd = cache.headDim, G = nHeads / cache.kvHeads, Tc = t1 - t0, R = G * Tc
         let pool = cache.pool, ps = pool.pageSize
         let table = cache.table(layer: layer, head: h)
@@ -228,7 +232,7 @@ public enum PagedAttention {
             let s = PagePool.Scratch(pool); scratchBox = s; return s
         }
 
-        if let selector = cache.pageSelector, pageRange == nil {
+        if let selector = reads, pageRange == nil {
             pages = selector.select(layer: layer, head: h, pageCount: table.pages.count, q: Qb, rows: R, tokens: Tc)
         }
 

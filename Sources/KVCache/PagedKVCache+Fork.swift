@@ -12,7 +12,6 @@ extension PagedKVCache {
         for t in tables { for p in t.pages { pool.retain(p) } }
         f.nextPosition = nextPosition
         f.observations = observations
-        f.tokenText = tokenText
         f.inherit(codec: codec, index: codecSlot, offload: offload)
         return f
     }

@@ -21,12 +21,6 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Attention statistics tapped by the kernel for policies that need them (nil: none requested).
     /// A value type: forks share it until one side writes.
     public var observations: Observations?
-    /// The text of a token id, as the model's tokenizer sees it (set by the model; read by policies that
-    /// group tokens into sentences). nil for caches built without a tokenizer.
-    public var tokenText: (@Sendable (Int32) -> String)?
-    /// Query-aware sparse reading (Quest): when set, each attention block reads only the pages this
-    /// chooses. Not inherited by forks.
-    public var pageSelector: (any PageSelector)?
     /// How full pages are stored (nil: Float32). Set with `quantize(_:)`; inherited by forks.
     public private(set) var codec: CacheCodec?
     private var codecIndex: Int16 = -1
@@ -220,6 +214,7 @@ public final class PagedKVCache: @unchecked Sendable {
 }
 
 /// Chooses which pages of a stream a block of queries reads (query-aware sparse attention such as Quest).
+/// A policy returns one from compression; whoever holds the cache passes it to each attention call.
 public protocol PageSelector: AnyObject, Sendable {
     /// Ascending page indices of stream (layer, head), out of `pageCount`, to read for `rows` query rows
     /// `q` (`[rows][headDim]`, already scaled by 1/√headDim) of `tokens` query tokens.

@@ -51,12 +51,12 @@ func benchPrompt(_ model: LlamaModel, tokens: Int) -> [Int32] {
 
 /// Greedy decode speed on `cache` in tokens/s: `tokens` steps starting from `logits`, the logits of the
 /// prompt the cache holds.
-func greedyDecodeRate(_ model: LlamaModel, cache: PagedKVCache, from logits: [Float], tokens: Int) throws -> Double {
+func greedyDecodeRate(_ model: LlamaModel, cache: PagedKVCache, reads: (any PageSelector)? = nil, from logits: [Float], tokens: Int) throws -> Double {
     var logits = logits
     let t = try ContinuousClock().measure {
         for _ in 0..<tokens {
             let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
-            logits = try model.forward([next], cache: cache)
+            logits = try model.forward([next], cache: cache, reads: reads)
         }
     }
     return Double(tokens) / t.seconds

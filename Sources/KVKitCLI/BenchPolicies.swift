@@ -43,7 +43,10 @@ struct BenchPolicies: ParsableCommand {
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
         Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: ids.count)
         var promptLogits: [Float] = []
-        let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache) }.seconds
+        let selfInformation = needs.selfInformation ? SelfInformation() : nil
+        let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds
+        let tokenizer = model.tokenizer
+        let context = CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values)
         let plain = model.makeCache(pageSize: modelOptions.pageSize)
         let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
@@ -57,22 +60,22 @@ struct BenchPolicies: ParsableCommand {
             var last = CompressionStats.init()
             for _ in 0..<repeats {
                 let f = cache.fork()
-                last = try Compressor.compress(f, policy: policy, budget: b)
+                last = try Compressor.compress(f, policy: policy, budget: b, context: context).stats
                 times.append(last.seconds)
             }
             let t = median(times)
             var decode = ""
             if decodeTokens > 0 {
                 let f = cache.fork()
-                try Compressor.compress(f, policy: policy, budget: b)
+                let reads = try Compressor.compress(f, policy: policy, budget: b, context: context).reads
                 f.observations = nil
-                decode = String(format: "  %12.1f  %9.0f%%", try greedyDecodeRate(model, cache: f, from: promptLogits, tokens: decodeTokens), (f.pageSelector?.readFraction ?? 1) * 100)
+                decode = String(format: "  %12.1f  %9.0f%%", try greedyDecodeRate(model, cache: f, reads: reads, from: promptLogits, tokens: decodeTokens), (reads?.readFraction ?? 1) * 100)
                 if hotPages > 0 {
                     let g = cache.fork()
-                    try Compressor.compress(g, policy: policy, budget: b)
+                    let reads = try Compressor.compress(g, policy: policy, budget: b, context: context).reads
                     g.observations = nil
                     try g.setOffload(OffloadConfig(hotPages: hotPages))
-                    decode += String(format: "  %14.1f", try greedyDecodeRate(model, cache: g, from: promptLogits, tokens: decodeTokens))
+                    decode += String(format: "  %14.1f", try greedyDecodeRate(model, cache: g, reads: reads, from: promptLogits, tokens: decodeTokens))
                 }
             }
             print(name.padding(toLength: 16, withPad: " ", startingAt: 0)

@@ -102,7 +102,7 @@ struct Generate: ParsableCommand {
         prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
         prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
         policy \(spec) budget \(budget): \(g.compressions) compression(s), \(String(format: "%.1f", g.compressSeconds * 1000)) ms\(statsBox.last.map { ", last kept \($0.slotsAfter) of \($0.slotsBefore) slots" } ?? "")
-        \(storageLine(cache))\(readLine(cache))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))
+        \(storageLine(cache))\(readLine(g.reads))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))
         """
         FileHandle.standardError.write(Data((stats + "\n").utf8))
         if let path = report {
@@ -114,7 +114,7 @@ struct Generate: ParsableCommand {
                 weightBytes: model.weightBytes, modelFileBytes: model.file.file.size,
                 prefillChunk: model.prefillChunk, peakResidentBytes: ProcessMemory.peakResidentBytes(),
                 policy: spec.description, budget: budget.description, keptSlots: cache.totalSlots,
-                peakKVPageBytes: g.peakKVPageBytes, compressions: g.compressions, readFraction: readFraction(cache),
+                peakKVPageBytes: g.peakKVPageBytes, compressions: g.compressions, readFraction: g.reads?.readFraction ?? 1,
                 quant: cache.codec?.name ?? "fp32", kvDataBytes: cache.kvDataBytes, ratioVsFP16: ratioVsFP16(cache),
                 hotBytes: cache.byteBreakdown.raw + cache.byteBreakdown.packed, coldBytes: cache.byteBreakdown.cold,
                 coldUncompressedBytes: cache.byteBreakdown.coldUncompressed, answer: model.tokenizer.decode(g.tokens.filter { !model.tokenizer.stopIds.contains($0) }))
@@ -159,11 +159,9 @@ private func storageLine(_ c: PagedKVCache) -> String {
     return s + "\n"
 }
 
-private func readFraction(_ cache: PagedKVCache) -> Double { cache.pageSelector?.readFraction ?? 1 }
-
-private func readLine(_ cache: PagedKVCache) -> String {
-    guard cache.pageSelector != nil else { return "" }
-    return "pages read while decoding: \(String(format: "%.1f", readFraction(cache) * 100))%\n"
+private func readLine(_ reads: (any PageSelector)?) -> String {
+    guard let reads else { return "" }
+    return "pages read while decoding: \(String(format: "%.1f", reads.readFraction * 100))%\n"
 }
 
 enum ProcessMemory {

@@ -40,10 +40,17 @@ struct PolicyOptions: ParsableArguments {
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let group = model.config.heads / model.config.kvHeads
+        let group = model.config.heads / model.config.kvHeads, tokenizer = model.tokenizer
+        let selfInformation = policy.needs.selfInformation ? SelfInformation() : nil
         return CompressionHooks(
             prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end) },
-            compress: { cache in stats.last = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed) },
+            compress: { cache in
+                let context = CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values)
+                let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
+                stats.last = done.stats
+                return done.reads
+            },
+            logitsTap: selfInformation?.record,
             prefillChunk: prefillChunk, every: compressEvery,
             store: storing ? { cache in
                 if cache.codec == nil, let codec { try cache.quantize(codec) }

@@ -15,6 +15,8 @@ public struct Generation: Sendable {
     /// Time spent in the compression hook, and how often it ran.
     public var compressSeconds = 0.0
     public var compressions = 0
+    /// The pages decode steps read, as the last compression chose them (Quest); nil: every page.
+    public var reads: (any PageSelector)?
 
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
     /// Decode rate over the forward passes after the first generated token.
@@ -27,8 +29,10 @@ public struct CompressionHooks {
     /// Called before a forward pass that ends at position `end` and is followed by a compression
     /// (to set up the attention statistics the policy needs).
     public var prepare: (PagedKVCache, _ end: Int) -> Void
-    /// Compresses the cache.
-    public var compress: (PagedKVCache) throws -> Void
+    /// Compresses the cache; returns the page selector later passes read through (nil: every page).
+    public var compress: (PagedKVCache) throws -> (any PageSelector)?
+    /// Sees the prompt's logits, row by row (for policies that score tokens by the model's own surprise).
+    public var logitsTap: LlamaModel.LogitsTap?
     /// Prefill the prompt this many tokens at a time, compressing after each chunk (nil: all at once).
     public var prefillChunk: Int?
     /// Also compress after every N decode steps (nil: only after prefill).
@@ -37,9 +41,9 @@ public struct CompressionHooks {
     /// prompt's own attention ran in full precision, as in KIVI.
     public var store: ((PagedKVCache) throws -> Void)?
 
-    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> Void,
-                prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
-        self.prepare = prepare; self.compress = compress; self.prefillChunk = prefillChunk; self.every = every; self.store = store
+    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
+                logitsTap: LlamaModel.LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
+        self.prepare = prepare; self.compress = compress; self.logitsTap = logitsTap; self.prefillChunk = prefillChunk; self.every = every; self.store = store
     }
 }
 
@@ -57,7 +61,7 @@ extension LlamaModel {
         func compress() throws {
             guard let hooks else { return }
             let t = clock.now
-            try hooks.compress(cache)
+            g.reads = try hooks.compress(cache)
             g.compressSeconds += (clock.now - t).seconds
             g.compressions += 1
         }
@@ -69,7 +73,7 @@ extension LlamaModel {
         while start < prompt.count {
             let end = min(prompt.count, start + max(1, chunk))
             hooks?.prepare(cache, cache.nextPosition + end - start)
-            let part = try forward(Array(prompt[start..<end]), cache: cache)
+            let part = try forward(Array(prompt[start..<end]), cache: cache, reads: g.reads, logitsTap: hooks?.logitsTap)
             if end == prompt.count { logits = part }
             track()
             let p0 = clock.now
@@ -89,7 +93,7 @@ extension LlamaModel {
             if step == maxTokens - 1 { break }
             let compressNow = hooks?.every.map { (step + 1) % $0 == 0 } ?? false
             if compressNow { hooks?.prepare(cache, cache.nextPosition + 1) }
-            logits = try forward([next], cache: cache)
+            logits = try forward([next], cache: cache, reads: g.reads)
             track()
             if compressNow { try compress() }
         }

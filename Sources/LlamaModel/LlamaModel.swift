@@ -95,10 +95,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A fresh paged cache shaped for this model.
     public func makeCache(pageSize: Int = 16) -> PagedKVCache {
-        let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
-        let tokenizer = tokenizer
-        cache.tokenText = { tokenizer.decode([$0]) }
-        return cache
+        PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
     }
 
     /// Bytes of Float32 weights held in memory (the tied head counted once).
@@ -114,42 +111,29 @@ public final class LlamaModel: @unchecked Sendable {
     /// Sees each layer's attention output (before the output projection): `[T][heads·headDim]` floats.
     public typealias AttentionTap = (_ layer: Int, _ output: UnsafePointer<Float>, _ rows: Int, _ width: Int) -> Void
 
+    /// Sees every row's logits of a forward pass, one prefill chunk at a time: the chunk's tokens, the
+    /// position of its first token, and `[tokens.count][vocab]` logits (Selective Context's
+    /// self-information is read from them).
+    public typealias LogitsTap = (_ tokens: ArraySlice<Int32>, _ firstPosition: Int, _ logits: UnsafeBufferPointer<Float>) -> Void
+
     /// Runs `tokens` through the model, appending their K/V to `cache` at positions starting from
     /// `cache.nextPosition`, and returns the logits of the last token (`[vocab]`), or of every token
-    /// (`[T][vocab]`) when `allLogits`.
+    /// (`[T][vocab]`) when `allLogits`. `reads` limits the pages each attention block reads (Quest's
+    /// selector, owned by the caller beside the cache); `logitsTap` sees every row's logits.
     @discardableResult
-    public func forward(_ tokens: [Int32], cache: PagedKVCache, allLogits: Bool = false, attentionTap: AttentionTap? = nil) throws -> [Float] {
+    public func forward(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)? = nil, allLogits: Bool = false,
+                        attentionTap: AttentionTap? = nil, logitsTap: LogitsTap? = nil) throws -> [Float] {
         try validate(tokens, cache: cache)
         var logits: [Float] = []
         var start = 0
-        // Self-information of each token (Selective Context), when a policy asked for it: −log p(token)
-        // under the logits of the row before it, so every row's logits are computed, one chunk at a time.
-        let selfInfo = cache.observations?.selfInformation != nil
         let V = config.vocabSize
-        // The row before this call's first token is not at hand: its self-information is left at 0
-        // (a prompt runs in one call; prefill chunks within it carry their last row over).
-        var previous: [Float]?
         while start < tokens.count {
             let end = min(tokens.count, start + max(1, prefillChunk))
             let isLast = end == tokens.count
             let firstPosition = cache.nextPosition
-            let part = forwardChunk([Segment(tokens: Array(tokens[start..<end]), cache: cache, tap: attentionTap)],
-                                    logitRows: allLogits || selfInfo ? .all : (isLast ? .last : .none))
-            if selfInfo {
-                var info = [Float](repeating: 0, count: end - start)
-                part[0].withUnsafeBufferPointer { rows in
-                    for r in 0..<(end - start) {
-                        let token = Int(tokens[start + r])
-                        if r == 0 {
-                            if let p = previous { info[0] = Self.negativeLogProbability(p.withUnsafeBufferPointer { $0.baseAddress! }, V, token) }
-                        } else {
-                            info[r] = Self.negativeLogProbability(rows.baseAddress! + (r - 1) * V, V, token)
-                        }
-                    }
-                    previous = Array(rows[((end - start - 1) * V)..<((end - start) * V)])
-                }
-                cache.observations?.recordSelfInformation(info, from: firstPosition)
-            }
+            let part = forwardChunk([Segment(tokens: Array(tokens[start..<end]), cache: cache, reads: reads, tap: attentionTap)],
+                                    logitRows: allLogits || logitsTap != nil ? .all : (isLast ? .last : .none))
+            if let logitsTap { part[0].withUnsafeBufferPointer { logitsTap(tokens[start..<end], firstPosition, $0) } }
             if allLogits { logits.append(contentsOf: part[0]) } else if isLast { logits = Array(part[0].suffix(V)) }
             start = end
         }
@@ -162,8 +146,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// the rows of all sequences (sgemm instead of one sgemv per sequence), attention per sequence on
     /// its own cache. Returns each sequence's last-token logits. Sequences are packed into groups of at
     /// most `prefillChunk` rows; a longer input is first run on its own.
-    public func forwardBatch(_ inputs: [[Int32]], caches: [PagedKVCache], attentionTaps: [AttentionTap?]? = nil) throws -> [[Float]] {
-        precondition(inputs.count == caches.count, "one cache per input")
+    public func forwardBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]? = nil,
+                             attentionTaps: [AttentionTap?]? = nil) throws -> [[Float]] {
+        precondition(inputs.count == caches.count && (reads?.count ?? inputs.count) == inputs.count, "one cache per input")
         precondition(Set(caches.map(ObjectIdentifier.init)).count == caches.count, "a cache may appear once per batch")
         for (t, c) in zip(inputs, caches) { try validate(t, cache: c) }
         var out = [[Float]](repeating: [], count: inputs.count)
@@ -177,13 +162,13 @@ public final class LlamaModel: @unchecked Sendable {
         let cap = max(1, prefillChunk)
         for i in inputs.indices {
             var tokens = inputs[i]
-            let tap = attentionTaps?[i] ?? nil
+            let tap = attentionTaps?[i] ?? nil, selector = reads?[i] ?? nil
             if tokens.count > cap {
-                try forward(Array(tokens.dropLast(cap)), cache: caches[i], attentionTap: tap)
+                try forward(Array(tokens.dropLast(cap)), cache: caches[i], reads: selector, attentionTap: tap)
                 tokens = Array(tokens.suffix(cap))
             }
             if rows + tokens.count > cap { flush() }
-            group.append((i, Segment(tokens: tokens, cache: caches[i], tap: tap)))
+            group.append((i, Segment(tokens: tokens, cache: caches[i], reads: selector, tap: tap)))
             rows += tokens.count
         }
         flush()
@@ -202,19 +187,11 @@ public final class LlamaModel: @unchecked Sendable {
 
     enum LogitRows { case none, last, all }
 
-    /// −log softmax(row)[token], in nats.
-    static func negativeLogProbability(_ row: UnsafePointer<Float>, _ n: Int, _ token: Int) -> Float {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, row[i]) }
-        var sum = 0.0
-        for i in 0..<n { sum += Foundation.exp(Double(row[i] - m)) }
-        return Float(Double(m) + Foundation.log(sum) - Double(row[token]))
-    }
-
     /// Consecutive rows of one forward pass that belong to one sequence.
     struct Segment {
         let tokens: [Int32]
         let cache: PagedKVCache
+        let reads: (any PageSelector)?
         let tap: AttentionTap?
     }
 
@@ -274,7 +251,7 @@ public final class LlamaModel: @unchecked Sendable {
             var items: [PagedAttention.BatchItem] = []
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) {
                 s.cache.append(layer: li, keys: k.pointer + o * kvDim, values: v.pointer + o * kvDim, positions: pos, tokens: s.tokens)
-                items.append(.init(cache: s.cache, q: q.pointer + o * qDim, positions: pos, out: att.pointer + o * qDim))
+                items.append(.init(cache: s.cache, q: q.pointer + o * qDim, positions: pos, out: att.pointer + o * qDim, reads: s.reads))
             }
             PagedAttention.attendBatch(items, layer: li, nHeads: c.heads)
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) { s.tap?(li, att.pointer + o * qDim, pos.count, qDim) }

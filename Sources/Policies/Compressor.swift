@@ -18,39 +18,42 @@ public enum Compressor {
     /// Turns on the observations `needs` asks for, for a prompt whose last token will be at position
     /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions.
     public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, group: Int, promptEnd: Int) {
-        guard needs != .none else { return }
+        guard needs.accumulated || needs.window > 0 else { return }
         let start = needs.window > 0 ? Int32(max(0, promptEnd - needs.window)) : nil
         if cache.observations == nil {
             cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
-                                              accumulate: needs.accumulated, windowStart: start, selfInformation: needs.selfInformation)
+                                              accumulate: needs.accumulated, windowStart: start)
         } else {
             cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
             cache.observations!.restartWindow(at: start)
-            if needs.selfInformation && cache.observations!.selfInformation == nil { cache.observations!.selfInformation = [] }
         }
     }
 
     /// Compresses every (layer, KV head) stream of `cache` to `budget` with `policy`; a policy with a
     /// parameter outside its declaration is refused (`PolicyError.badValue`) before anything changes.
+    /// `context` carries what the policy needs from the prefill besides the cache (token text,
+    /// self-information); the result carries the page selector later passes read through.
     @discardableResult
-    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) throws -> CompressionStats {
+    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
+                                context: CompressionContext = .init()) throws -> Compression {
         let clock = ContinuousClock(), t0 = clock.now
         var st = CompressionStats()
         st.slotsBefore = cache.totalSlots
         st.liveBytesBefore = cache.liveTokenBytes
         st.pagesBefore = cache.uniquePages
+        var reads: (any PageSelector)?
         if !budget.isFull && policy.compresses {
-            let plan = try plan(cache, policy: policy, budget: budget, seed: seed)
+            let plan = try plan(cache, policy: policy, budget: budget, seed: seed, context: context)
             for l in 0..<cache.layers {
                 for h in 0..<cache.kvHeads { cache.keep(layer: l, head: h, indices: plan.keep[l][h]) }
             }
-            policy.prepareReads(cache, budget: budget)
+            reads = policy.reads(cache, budget: budget)
         }
         st.slotsAfter = cache.totalSlots
         st.liveBytesAfter = cache.liveTokenBytes
         st.pagesAfter = cache.uniquePages
         st.seconds = (clock.now - t0).seconds
-        return st
+        return Compression(stats: st, reads: reads)
     }
 
     /// What a compression would keep, without applying it: per layer and head, the kept slots and the
@@ -60,7 +63,8 @@ public enum Compressor {
         public var budgets: [[Int]]    // [layer][head]
     }
 
-    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0) throws -> Plan {
+    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
+                            context: CompressionContext = .init()) throws -> Plan {
         try policy.checkParameters()
         let H = cache.kvHeads, L = cache.layers
         let group = cache.observations?.group ?? 1
@@ -81,7 +85,7 @@ public enum Compressor {
                     return Array(slots.suffix(budgets[h]))
                 })
             } else {
-                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed) }
+                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context) }
                 plan.keep.append(policy.select(layer: views, budgets: budgets))
             }
             plan.budgets.append(budgets)
@@ -90,7 +94,8 @@ public enum Compressor {
     }
 
     /// The policy's view of one stream.
-    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, group: Int, seed: UInt64) -> StreamView {
+    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, group: Int, seed: UInt64,
+                            context: CompressionContext = .init()) -> StreamView {
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
@@ -98,8 +103,8 @@ public enum Compressor {
                           headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
                           accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
                           window: obs.flatMap { $0.windowStart != nil ? $0.window[i] : nil },
-                          selfInformation: obs?.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
-                          seed: seed &* 1_000_003 &+ UInt64(i), cache: cache)
+                          selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
+                          seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
     }
 }
 

@@ -42,10 +42,11 @@ public struct StreamView {
     public let selfInformation: [Float]?
     /// A seed for this stream, derived from the run's seed, layer and head.
     public let seed: UInt64
+    let text: (@Sendable (Int32) -> String)?
     let cache: PagedKVCache
 
-    /// The text of a slot's token (empty when the cache has no tokenizer).
-    public func tokenText(_ slot: Int) -> String { cache.tokenText?(tokenIds[slot]) ?? "" }
+    /// The text of a slot's token (empty when the compression context has no tokenizer).
+    public func tokenText(_ slot: Int) -> String { text?(tokenIds[slot]) ?? "" }
 
     /// Key and value rows of a slot (`headDim` floats, RoPE applied to keys; decoded when the page is
     /// quantized or cold).
@@ -120,8 +121,9 @@ public protocol EvictionPolicy: Sendable {
     /// Whether compressing with the policy changes anything (false only for `full`, the reference: the
     /// compressor and the generate hooks then skip it, without naming a type).
     var compresses: Bool { get }
-    /// Called after the kept slots are applied: a read-side policy installs its page selector here.
-    func prepareReads(_ cache: PagedKVCache, budget: Budget)
+    /// Called after the kept slots are applied: a read-side policy returns the page selector later
+    /// attention passes read through (the caller keeps it beside the cache); nil reads every page.
+    func reads(_ cache: PagedKVCache, budget: Budget) -> (any PageSelector)?
     /// Throws `PolicyError.badValue` for a parameter outside its declaration, however the policy was
     /// built (the compressor calls it first). `Configurable` policies get it from their `@Parameter`s.
     func checkParameters() throws
@@ -142,7 +144,7 @@ extension EvictionPolicy {
     public func selectionSource(layer: Int) -> Int { layer }
     public var evicts: Bool { true }
     public var compresses: Bool { true }
-    public func prepareReads(_ cache: PagedKVCache, budget: Budget) {}
+    public func reads(_ cache: PagedKVCache, budget: Budget) -> (any PageSelector)? { nil }
     public func checkParameters() throws {}
     public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] {
         zip(views, budgets).map { v, b in topK(v, budget: b, scores: scores(v), pinned: pinned(v, budget: b)) }

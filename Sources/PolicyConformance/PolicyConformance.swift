@@ -49,9 +49,9 @@ public enum PolicyConformance {
                 }
                 let fork = cache.fork()
                 try Compressor.compress(fork, policy: policy, budget: budget, seed: seed)
-                try Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
+                let compression = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
                 // A read-side policy: every stream's page choice for a random query fits the budget in pages.
-                if let selector = cache.pageSelector {
+                if let selector = compression.reads {
                     var rng = SplitMix64(seed: seed &+ 99)
                     let q = (0..<(2 * cache.headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
                     let sparse = (0..<cache.layers).filter { !selector.readsEveryPage(layer: $0, tokens: 1) }

@@ -18,7 +18,7 @@ struct TurnOutcome {
 /// case (one per policy × budget) can share every pass: `Runner.askAll` feeds all of them in one
 /// batched forward, which reads the weights once per step instead of once per fork.
 final class Conversation {
-    let cache: PagedKVCache
+    let fork: Runner.Fork
     private(set) var outcome = TurnOutcome()
     /// Tokens for the next forward pass; empty once every turn is answered.
     private(set) var input: [Int32] = []
@@ -34,14 +34,14 @@ final class Conversation {
     private var tapping = false
     private var captured: [[Float]]
 
-    /// `promptLogits`: the logits after the prompt that filled `cache` (query-aware mode answers from them).
-    init(_ probe: ProbeCase, cache: PagedKVCache, promptLogits: [Float], runner: Runner) {
-        self.probe = probe; self.cache = cache; self.runner = runner
+    /// `fork.promptLogits`: the logits after the prompt that filled the cache (query-aware mode answers from them).
+    init(_ probe: ProbeCase, fork: Runner.Fork, runner: Runner) {
+        self.probe = probe; self.fork = fork; self.runner = runner
         reader = ProbeRegistry.shared.probe(probe.probe) ?? FileProbe()
         captured = Array(repeating: [], count: runner.model.config.layers)
         // Query-aware: the question is already in the cache; the first answer token comes from its logits.
         if runner.queryAware {
-            receive(promptLogits)
+            receive(fork.promptLogits)
         } else {
             input = runner.turnTokens(probe.turns[0], index: 0, previous: nil)
             tapping = true

@@ -76,16 +76,26 @@ public struct Runner {
     /// Variants answered together in one batched forward pass (each holds its own compressed fork).
     public var batchSize = 32
 
-    /// Asks every case turn on each cache (the context already in it; in query-aware mode also the
-    /// first question), all caches advancing together one forward pass at a time.
-    func askAll(_ c: ProbeCase, caches: [(cache: PagedKVCache, promptLogits: [Float])]) throws -> [TurnOutcome] {
+    /// One cache holding a case's prompt, and what travels beside it — the runner's state, not the
+    /// cache's: the page selector its compression left (Quest) and the prompt's last logits (a
+    /// query-aware conversation starts answering from them without running a token again).
+    struct Fork {
+        let cache: PagedKVCache
+        var reads: (any PageSelector)?
+        let promptLogits: [Float]
+    }
+
+    /// Asks every case turn on each fork (the context already in it; in query-aware mode also the
+    /// first question), all forks advancing together one forward pass at a time.
+    func askAll(_ c: ProbeCase, forks: [Fork]) throws -> [TurnOutcome] {
         let clock = ContinuousClock()
-        let conversations = caches.map { Conversation(c, cache: $0.cache, promptLogits: $0.promptLogits, runner: self) }
+        let conversations = forks.map { Conversation(c, fork: $0, runner: self) }
         while true {
             let active = conversations.filter { !$0.done }
             guard !active.isEmpty else { break }
             let t0 = clock.now
-            let logits = try model.forwardBatch(active.map(\.input), caches: active.map(\.cache), attentionTaps: active.map(\.tap))
+            let logits = try model.forwardBatch(active.map(\.input), caches: active.map(\.fork.cache), reads: active.map(\.fork.reads),
+                                                attentionTaps: active.map(\.tap))
             let seconds = (clock.now - t0).seconds, rows = Double(active.reduce(0) { $0 + $1.input.count })
             for (conv, l) in zip(active, logits) { conv.receive(l, seconds: seconds * Double(conv.input.count) / rows) }
         }
@@ -151,44 +161,47 @@ public struct Runner {
         let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
         let group = model.config.heads / model.config.kvHeads
         let prompt = queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context
-        // The prompt's last logits travel beside each fork (the runner's state, not the cache's): a
-        // query-aware conversation starts answering from them without running a token again.
-        func prefill(_ needs: ObservationNeeds) throws -> (PagedKVCache, Double, [Float]) {
+        let tokenizer = model.tokenizer
+        // What policies need from the prefill besides the cache: token text, and self-information when asked.
+        func prefill(_ needs: ObservationNeeds) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
             let cache = model.makeCache(pageSize: pageSize)
             if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
             Compressor.prepare(cache, needs: needs, group: group, promptEnd: prompt.count)
+            let selfInformation = needs.selfInformation ? SelfInformation() : nil
             let t = clock.now
-            let logits = try model.forward(prompt, cache: cache)
-            return (cache, (clock.now - t).seconds, logits)
+            let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
+            return (cache, (clock.now - t).seconds, logits,
+                    CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values))
         }
         let shared = sharePrefill ? try prefill(needs) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
-        if let shared { fullCache = shared.0.fork(); fullPrefill = shared.1; fullLogits = shared.2 } else { (fullCache, fullPrefill, fullLogits) = try prefill(.none) }
+        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(.none) }
         let fullLive = fullCache.liveTokenBytes
 
         // Compressed forks, measured right after compression (before the turns append their tokens).
         struct Prepared {
-            let spec: String, budget: String, quant: String, cache: PagedKVCache, promptLogits: [Float], prefill: Double, compress: Double
+            let spec: String, budget: String, quant: String, fork: Fork, prefill: Double, compress: Double
             let survival: (byNeedle: [String: Double], byLayerHead: [[Double]]), live: Int, kept: Int
             let bytes: (raw: Int, packed: Int, cold: Int, coldUncompressed: Int)
         }
-        let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", cache: fullCache, promptLogits: fullLogits, prefill: fullPrefill, compress: 0,
+        let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", fork: Fork(cache: fullCache, promptLogits: fullLogits), prefill: fullPrefill, compress: 0,
                                     survival: Self.survival(c, cache: fullCache), live: fullLive,
                                     kept: prompt.count * model.config.layers * model.config.kvHeads, bytes: fullCache.byteBreakdown)
         // fp16 bytes of the full cache's K/V: what every ratio against fp16 divides.
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
-            let (cache, pre, logits): (PagedKVCache, Double, [Float])
-            if let shared { (cache, pre, logits) = (shared.0.fork(), 0, shared.2) } else { (cache, pre, logits) = try prefill(v.policy.needs) }
+            let (cache, pre, logits, context): (PagedKVCache, Double, [Float], CompressionContext)
+            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(v.policy.needs) }
             let t = clock.now
-            let st = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed)
+            let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
             cache.observations = nil
             // Quantization and offload come after eviction, as in KIVI: the prompt ran in full precision.
             try cache.quantize(v.codec)
             if let offload { try cache.setOffload(offload) }
             try cache.pool.checkIntegrity()
-            return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant, cache: cache, promptLogits: logits, prefill: pre,
-                            compress: v.codec == nil && offload == nil ? st.seconds : (clock.now - t).seconds,
+            return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant,
+                            fork: Fork(cache: cache, reads: compression.reads, promptLogits: logits), prefill: pre,
+                            compress: v.codec == nil && offload == nil ? compression.stats.seconds : (clock.now - t).seconds,
                             survival: Self.survival(c, cache: cache), live: cache.liveTokenBytes, kept: cache.totalSlots, bytes: cache.byteBreakdown)
         }
         // Compression is one-shot here: later passes need no attention statistics.
@@ -199,7 +212,7 @@ public struct Runner {
         var batch = [fullPrepared]
         while !batch.isEmpty || !pending.isEmpty {
             while batch.count < max(1, batchSize), let v = pending.popLast() { batch.append(try prepare(v)) }
-            answered += zip(batch, try askAll(c, caches: batch.map { ($0.cache, $0.promptLogits) })).map { ($0, $1) }
+            answered += zip(batch, try askAll(c, forks: batch.map(\.fork))).map { ($0, $1) }
             batch = []
         }
         let full = answered[0].1
@@ -219,7 +232,7 @@ public struct Runner {
                 kvDataBytes: p.bytes.raw + p.bytes.packed + p.bytes.cold,
                 ratioVsFP16: Double(fp16Bytes) / Double(max(p.bytes.raw + p.bytes.packed + p.bytes.cold, 1)),
                 hotBytes: p.bytes.raw + p.bytes.packed, coldBytes: p.bytes.cold, coldUncompressedBytes: p.bytes.coldUncompressed,
-                readFraction: p.cache.pageSelector?.readFraction ?? 1,
+                readFraction: p.fork.reads?.readFraction ?? 1,
                 prefillSeconds: p.prefill, compressSeconds: p.compress, decodeSeconds: outcome.seconds)
         }
     }

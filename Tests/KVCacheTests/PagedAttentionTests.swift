@@ -189,13 +189,13 @@ final class FixedPages: PageSelector, @unchecked Sendable {
         cache.append(layer: 0, keys: k, values: v, positions: pos, tokens: pos)
         cache.nextPosition = n
         let chosen = [0, 3, 4, 11, 24]
-        cache.pageSelector = FixedPages(chosen)
+        let reads = FixedPages(chosen)
         let qpos = (0..<queries).map { Int32(n + 50 + $0) }  // after every key: nothing masked
         let q = randomFloats(queries * heads * hd, &rng, scale: 2)
         var out = [Float](repeating: .nan, count: queries * heads * hd)
         Threads.set(2)
         q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-            PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: qpos, nHeads: heads, out: op.baseAddress!)
+            PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: qpos, nHeads: heads, out: op.baseAddress!, reads: reads)
         } }
         let slots = chosen.flatMap { p in (p * ps)..<min(n, (p + 1) * ps) }
         var sk: [Float] = [], sv: [Float] = []

@@ -13,7 +13,7 @@ import Testing
         let ids = try #require(try ReferenceTests.llama[name]?.token_ids)
         let cache = try Real.model.makeCache(pageSize: pageSize)
         let codec = try quant.flatMap { try CodecRegistry.shared.make($0) }
-        let hooks = CompressionHooks(compress: { _ in }, store: { c in
+        let hooks = CompressionHooks(compress: { _ in nil }, store: { c in
             try c.quantize(codec)
             if let offload { try c.setOffload(offload) }
         })

@@ -22,8 +22,9 @@ func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = ni
     return cache
 }
 
-func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0) -> [Int32] {
-    do { try Compressor.compress(cache, policy: policy, budget: budget) } catch { Issue.record("\(error)"); return [] }
+func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0,
+          context: CompressionContext = .init()) -> [Int32] {
+    do { try Compressor.compress(cache, policy: policy, budget: budget, context: context) } catch { Issue.record("\(error)"); return [] }
     return cache.slots(layer: 0, head: head).map(\.position)
 }
 
@@ -199,19 +200,13 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         for i in 10..<15 { info[i] = 3 }        // short, all surprising: mean 3, sum 15
         for i in 18..<26 { info[i] = 4 }        // long sentence [15,30): sum 4·8 + 0.5·7 = 35.5, mean 2.4
         let ends: Set<Int32> = [9, 14, 29, 35]
-        func cache() -> PagedKVCache {
-            let c = handCache(n: 40)
-            c.tokenText = { ends.contains($0) ? "." : " w" }
-            var o = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil, selfInformation: true)
-            o.recordSelfInformation(info, from: 0)
-            c.observations = o
-            return c
-        }
+        // Token text and self-information travel in the compression context, not in the cache.
+        let context = CompressionContext(tokenText: { ends.contains($0) ? "." : " w" }, selfInformation: info)
         let sum = SelectiveContextPolicy { $0.by = .sum; $0.sinks = 2; $0.window = 3 }
         #expect(sum.needs == ObservationNeeds(selfInformation: true))
-        #expect(kept(cache(), sum, .tokens(20)) == [0, 1] + Array(15..<30) + [37, 38, 39])
+        #expect(kept(handCache(n: 40), sum, .tokens(20), context: context) == [0, 1] + Array(15..<30) + [37, 38, 39])
         let mean = SelectiveContextPolicy { $0.by = .mean; $0.sinks = 2; $0.window = 3 }
-        #expect(kept(cache(), mean, .tokens(10)) == [0, 1] + Array(10..<15) + [37, 38, 39])
+        #expect(kept(handCache(n: 40), mean, .tokens(10), context: context) == [0, 1] + Array(10..<15) + [37, 38, 39])
     }
 
     @Test func sentencesEndAtPunctuationAndNewlines() {
@@ -226,13 +221,14 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         for i in 10..<15 { w[i] = 0.5 }
         w[20] = 0.9
         let ends: Set<Int32> = [9, 14, 29, 35]
-        func cache() -> PagedKVCache { let c = handCache(n: 40, window: [w]); c.tokenText = { ends.contains($0) ? "." : " w" }; return c }
+        func cache() -> PagedKVCache { handCache(n: 40, window: [w]) }
+        let context = CompressionContext(tokenText: { ends.contains($0) ? "." : " w" })
         let p = SentenceKVPolicy { $0.by = .mean; $0.maxLength = 48; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
-        #expect(kept(cache(), p, .tokens(9)) == Array(10..<15) + Array(36..<40))
+        #expect(kept(cache(), p, .tokens(9), context: context) == Array(10..<15) + Array(36..<40))
         // A maximum span length cuts the long sentence: [15,20) [20,25) … so the hot token's piece competes.
         let short = SentenceKVPolicy { $0.by = .sum; $0.maxLength = 5; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
         let expected: [Int32] = [10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 36, 37, 38, 39]
-        #expect(kept(cache(), short, .tokens(14)) == expected)
+        #expect(kept(cache(), short, .tokens(14), context: context) == expected)
     }
 
     @Test func keepSpansFillsTheBudgetExactly() {
@@ -260,12 +256,13 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     }
 
     /// Quest keeps every token and reads the sink page, the newest page and the page whose key bound is highest.
-    @Test func questReadsThePagesWithTheHighestKeyBound() {
+    @Test func questReadsThePagesWithTheHighestKeyBound() throws {
         var norms = [Float](repeating: 1, count: 32)
         norms[21] = 50  // page 5 (pages of 4)
         let c = handCache(n: 32, keyNorms: [norms])
-        #expect(kept(c, QuestPolicy { $0.denseLayers = 0 }, .tokens(12)).count == 32, "nothing evicted")
-        let sel = try! #require(c.pageSelector as? QuestSelector)
+        let compression = try Compressor.compress(c, policy: QuestPolicy { $0.denseLayers = 0 }, budget: .tokens(12))
+        #expect(c.totalSlots == 32, "nothing evicted")
+        let sel = try #require(compression.reads as? QuestSelector)
         let q: [Float] = [1, 0, 0, 0]
         #expect(sel.select(layer: 0, head: 0, pageCount: 8, q: q, rows: 1, tokens: 1) == [0, 5, 7])
         #expect(sel.select(layer: 0, head: 0, pageCount: 8, q: q, rows: 1, tokens: 3) == Array(0..<8), "a multi-token block reads densely")

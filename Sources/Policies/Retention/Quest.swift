@@ -27,8 +27,8 @@ public struct QuestPolicy: EvictionPolicy, Configurable {
 
     public func scores(_ s: StreamView) -> [Float] { [Float](repeating: 0, count: s.count) }
     public func select(layer views: [StreamView], budgets: [Int]) -> [[Int]] { views.map { Array(0..<$0.count) } }
-    public func prepareReads(_ cache: PagedKVCache, budget: Budget) {
-        cache.pageSelector = QuestSelector(cache: cache, budget: budget, recent: recent, sinks: sinks, denseLayers: denseLayers, sparsePrefill: prefill == .sparse)
+    public func reads(_ cache: PagedKVCache, budget: Budget) -> (any PageSelector)? {
+        QuestSelector(cache: cache, budget: budget, recent: recent, sinks: sinks, denseLayers: denseLayers, sparsePrefill: prefill == .sparse)
     }
 
     public static let info = PolicyInfo(QuestPolicy.self, summary: "keep all; each query reads the top pages by key min/max bound",
