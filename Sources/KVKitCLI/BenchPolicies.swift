@@ -3,6 +3,7 @@ import Foundation
 import KVCache
 import LlamaModel
 import Policies
+import Runs
 import TensorMath
 
 struct BenchPolicies: ParsableCommand {
@@ -45,8 +46,7 @@ struct BenchPolicies: ParsableCommand {
         var promptLogits: [Float] = []
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds
-        let tokenizer = model.tokenizer
-        let context = CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values)
+        let context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
         let plain = model.makeCache(pageSize: modelOptions.pageSize)
         let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }

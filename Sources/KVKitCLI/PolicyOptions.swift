@@ -2,6 +2,7 @@ import ArgumentParser
 import KVCache
 import LlamaModel
 import Policies
+import Runs
 
 /// Flags that choose a compression policy.
 struct PolicyOptions: ParsableArguments {
@@ -45,7 +46,7 @@ struct PolicyOptions: ParsableArguments {
         return CompressionHooks(
             prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end) },
             compress: { cache in
-                let context = CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values)
+                let context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
                 let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads

@@ -170,8 +170,7 @@ public struct Runner {
             let selfInformation = needs.selfInformation ? SelfInformation() : nil
             let t = clock.now
             let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
-            return (cache, (clock.now - t).seconds, logits,
-                    CompressionContext(tokenText: { tokenizer.decode([$0]) }, selfInformation: selfInformation?.values))
+            return (cache, (clock.now - t).seconds, logits, CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation))
         }
         let shared = sharePrefill ? try prefill(needs) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
@@ -235,5 +234,13 @@ public struct Runner {
                 readFraction: p.fork.reads?.readFraction ?? 1,
                 prefillSeconds: p.prefill, compressSeconds: p.compress, decodeSeconds: outcome.seconds)
         }
+    }
+}
+
+extension CompressionContext {
+    /// What a prefill with `tokenizer` gives a policy: token text, and the self-information `collected`
+    /// when a policy asked for it.
+    public init(tokenizer: Tokenizer, selfInformation collected: SelfInformation?) {
+        self.init(tokenText: { tokenizer.decode([$0]) }, selfInformation: collected?.values)
     }
 }
