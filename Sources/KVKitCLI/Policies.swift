@@ -1,4 +1,5 @@
 import ArgumentParser
+import Runs
 import Policies
 import Probes
 
@@ -26,8 +27,15 @@ struct ListPolicies: ParsableCommand {
     }
 }
 
+/// `kvkit probes`: the probe registry (the default: `list`) and `export`, which writes a case grid as a probe file.
+struct Probes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probes", abstract: "List the probes (default), or export a case grid as a probe file.",
+        subcommands: [ListProbes.self, ExportProbes.self], defaultSubcommand: ListProbes.self)
+}
+
 struct ListProbes: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "probes", abstract: "List every probe (--probe) with what it asks and where it comes from.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List every probe (--probe) with what it asks and where it comes from.")
 
     @Flag(help: "Print a Markdown table (the README's).")
     var markdown = false
@@ -37,6 +45,34 @@ struct ListProbes: ParsableCommand {
             print(ProbeRegistry.shared.markdown(header: RegistryTables.probes), terminator: "")
         } else {
             print(ProbeRegistry.shared.listing(title: "Probes (--probe NAME; chains take --hops and --wording; --probe-file runs your own cases)"), terminator: "")
+        }
+    }
+}
+
+/// `kvkit probes export`: any generated grid as a probe file (JSONL with needle spans and answer
+/// prefixes), so the very same cases can be run by another tool or read back with `--probe-file`.
+struct ExportProbes: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a generated case grid as a probe file (JSONL): the same cases for another tool.")
+
+    @Option(help: ArgumentHelp(RunPlan.help("probe") + " (default: niah,multihop)")) var probe: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths") + " (default: 512,1024)")) var lengths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths") + " (default: 0.1,0.5,0.9)")) var depths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops") + " (default: 2)")) var hops: String?
+    @Option(help: ArgumentHelp(RunPlan.help("wording") + " (default: magic)")) var wording: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples") + " (default: 1)")) var samples: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed") + " (default: 0)")) var seed: String?
+    @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
+    @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
+    @Option(help: "The probe file to write (JSONL, one case per line).") var out: String
+
+    func run() throws {
+        try runReporting {
+            let texts: [(String, String?)] = [("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
+                                              ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model)]
+            let plan = try RunPlan(options: [("policy", .text("full"))] + texts.compactMap { n, v in v.map { (n, .text($0)) } })
+            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads)
+            let n = try RunSession(plan: plan, model: model).export(to: out)
+            print("wrote \(n) cases to \(out)")
         }
     }
 }

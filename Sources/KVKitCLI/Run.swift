@@ -19,6 +19,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp(RunPlan.help("wording") + " (default: magic)")) var wording: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples") + " (default: 1)")) var samples: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed") + " (default: 0)")) var seed: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("max-answer-tokens"))) var maxAnswerTokens: String?
     @Flag(help: ArgumentHelp(RunPlan.help("query-aware"))) var queryAware = false
     @Option(help: ArgumentHelp(RunPlan.help("out"))) var out: String?
     @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
@@ -38,7 +39,7 @@ struct Run: ParsableCommand {
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [
             ("policy", policy), ("budget", budget), ("quant", quant), ("probe", probe), ("lengths", lengths), ("depths", depths),
-            ("hops", hops), ("wording", wording), ("samples", samples), ("seed", seed), ("out", out), ("haystack", haystack),
+            ("hops", hops), ("wording", wording), ("samples", samples), ("seed", seed), ("max-answer-tokens", maxAnswerTokens), ("out", out), ("haystack", haystack),
             ("probe-file", probeFile), ("shard", shard), ("model", model), ("threads", threads), ("page-size", pageSize),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]

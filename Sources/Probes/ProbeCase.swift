@@ -19,9 +19,12 @@ public struct Turn: Codable, Sendable, Equatable {
     public var answers: [String]
     /// Needles this turn needs (for survival per hop).
     public var needles: [String]
+    /// Tokens the answer may take (nil: the run's `--max-answer-tokens`, or room for every expected value).
+    public var maxNewTokens: Int?
 
-    public init(question: String, answerPrefix: String, answers: [String], needles: [String]) {
+    public init(question: String, answerPrefix: String, answers: [String], needles: [String], maxNewTokens: Int? = nil) {
         self.question = question; self.answerPrefix = answerPrefix; self.answers = answers; self.needles = needles
+        self.maxNewTokens = maxNewTokens
     }
 }
 

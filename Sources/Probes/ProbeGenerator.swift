@@ -12,8 +12,9 @@ public struct ProbeGenerator: Sendable {
     public var hops = 2
     /// Wording of multi-hop links (multihop, multihop-direct).
     public var wording = MultihopWording.magic
-    /// A user-supplied haystack (sentences cycled in order) instead of the generator.
-    public var haystackText: String?
+    /// Sentences of a given text (the essays, a file) instead of the generated English: each case reads
+    /// them in order from a start drawn from its seed and sample, wrapping around at the end.
+    public var haystackSentences: [String]?
 
     public init(tokenizer: Tokenizer, chat: ChatTemplate, haystackSeed: UInt64 = 0) {
         self.tokenizer = tokenizer; self.chat = chat; self.haystackSeed = haystackSeed
@@ -52,10 +53,12 @@ public struct ProbeGenerator: Sendable {
         var filler: [String] = []
         var fillerTokens = 0
         var i = 0
-        let userSentences = haystackText.map(Self.split) ?? []
+        let given = haystackSentences ?? []
+        var startRNG = SplitMix64(seed: haystackSeed &* 0x2545_F491_4F6C_DD1D &+ UInt64(sample) &+ 1)
+        let start = given.isEmpty ? 0 : Int(startRNG.next() % UInt64(given.count))
         while fillerTokens < fillerBudget {
-            let s = userSentences.isEmpty ? " " + HaystackGenerator(seed: haystackSeed &+ UInt64(sample)).sentences(from: i, count: 1)[0]
-                                          : " " + userSentences[i % userSentences.count]
+            let s = given.isEmpty ? " " + HaystackGenerator(seed: haystackSeed &+ UInt64(sample)).sentences(from: i, count: 1)[0]
+                                  : " " + given[(start + i) % given.count]
             let n = tokenizer.encode(s).count
             if fillerTokens + n > fillerBudget && !filler.isEmpty { break }
             filler.append(s); fillerTokens += n; i += 1

@@ -71,8 +71,11 @@ public enum Figures {
             try heatmap(title: "\(g[0].probe): \(label) @ \(g[0].budget) — accuracy", rowLabel: "needle depth", colLabel: "context tokens",
                         rows: rl, cols: cl, values: acc, cell: 40).write(toFile: base + "_accuracy.svg", atomically: true, encoding: .utf8)
             try csv(rows: rl, cols: cl, values: acc, corner: "depth\\length").write(toFile: base + "_accuracy.csv", atomically: true, encoding: .utf8)
-            let L = g[0].survivalByLayerHead.count, H = g[0].survivalByLayerHead.first?.count ?? 0
-            let surv = (0..<H).map { h in (0..<L).map { l in g.map { $0.survivalByLayerHead[l][h] }.reduce(0, +) / Double(g.count) } }
+            // Survival where it was measured (cases with needle spans); no figure where it never was.
+            let measured = g.filter { !$0.survivalByLayerHead.isEmpty }
+            guard let first = measured.first else { continue }
+            let L = first.survivalByLayerHead.count, H = first.survivalByLayerHead.first?.count ?? 0
+            let surv = (0..<H).map { h in (0..<L).map { l in measured.map { $0.survivalByLayerHead[l][h] }.reduce(0, +) / Double(measured.count) } }
             let hl = (0..<H).map { "head \($0)" }, ll = (0..<L).map(String.init)
             try heatmap(title: "\(g[0].probe): \(label) @ \(g[0].budget) — needle survival", rowLabel: "KV head", colLabel: "layer",
                         rows: hl, cols: ll, values: surv, cell: 22).write(toFile: base + "_survival.svg", atomically: true, encoding: .utf8)

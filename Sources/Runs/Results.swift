@@ -17,11 +17,12 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var score: Double
     public var turnScores: [Double]
     public var answers: [String]
-    /// Fraction of needle tokens still cached, averaged over needles, layers and KV heads.
-    public var needleSurvival: Double
+    /// Fraction of needle tokens still cached, averaged over needles, layers and KV heads; nil (JSON
+    /// null) for a case without needle spans, where nothing was measured.
+    public var needleSurvival: Double?
     /// Per needle label (per hop for multi-hop), averaged over layers and heads.
     public var survivalByNeedle: [String: Double]
-    /// [layer] averaged over heads and needles; [layer][head] averaged over needles.
+    /// [layer] averaged over heads and needles; [layer][head] averaged over needles (empty without needles).
     public var survivalByLayer: [Double]
     public var survivalByLayerHead: [[Double]]
     /// KL(full ‖ compressed) of the first answer token's distribution (nats).

@@ -19,8 +19,11 @@ public struct RunPlan: Equatable, Sendable {
     public var samples = 1
     public var seed: UInt64 = 0
     public var queryAware = false
-    /// A text file whose sentences replace the generated haystack.
-    public var haystack: String?
+    /// Answer tokens per turn (a probe-file line's `max_new_tokens` wins for its case).
+    public var maxAnswerTokens = 48
+    /// The haystack: `essays` (Paul Graham's, as NIAH and RULER use: results comparable with the
+    /// literature), `grammar` (KVKit's generated English) or the path of a text file.
+    public var haystack = "essays"
     /// Bring-your-own cases (JSONL) instead of the generated grid.
     public var probeFile: String?
     public var skipBadLines = false
@@ -130,8 +133,14 @@ public struct RunPlan: Equatable, Sendable {
             guard let s = UInt64($1) else { throw RunError.usage("--seed '\($1)' is invalid; give a whole number from 0 to \(UInt64.max)") }
             $0.seed = s
         },
+        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096; default 48, room for an answer without a prefix to finish; decoding stops earlier once the score is settled).", isFlag: false) {
+            $0.maxAnswerTokens = try integer($1, "--max-answer-tokens", 1...4096)
+        },
         Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in p.queryAware = true },
-        Option(name: "haystack", help: "Use this text file's sentences as the haystack instead of the generated English.", isFlag: false) { $0.haystack = $1 },
+        Option(name: "haystack", help: "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER: the default), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.", isFlag: false) {
+            guard !$1.isEmpty else { throw RunError.usage("--haystack is empty; give essays, grammar or a text file's path") }
+            $0.haystack = $1
+        },
         Option(name: "probe-file", help: "Run the cases of this JSONL file (context, question, answers, optional needles as character spans) instead of generated probes.", isFlag: false) {
             $0.probeFile = $1
         },

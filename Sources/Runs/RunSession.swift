@@ -2,6 +2,7 @@ import Foundation
 import KVCache
 import LlamaModel
 import ModelFile
+import Crypto
 import Probes
 import TensorMath
 
@@ -64,6 +65,7 @@ public struct RunSession {
     func runner(pageSize: Int) -> Runner {
         var r = Runner(model: model)
         r.queryAware = plan.queryAware
+        r.maxAnswerTokens = plan.maxAnswerTokens
         r.pageSize = pageSize
         r.offload = plan.offloadConfig
         r.offloadDirectory = plan.offloadDir
@@ -110,16 +112,8 @@ public struct RunSession {
         }
         var gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: plan.seed)
         gen.wording = plan.wording
-        var haystack = "generated(seed \(plan.seed))"
-        if let path = plan.haystack {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw RunError.noInput("cannot read haystack file \(path); check the path")
-            }
-            guard let text = String(data: data, encoding: .utf8) else { throw RunError.data("haystack file \(path) is not UTF-8 text") }
-            guard !ProbeGenerator.split(text).isEmpty else { throw RunError.data("haystack file \(path) holds no sentences") }
-            gen.haystackText = text
-            haystack = "file \((path as NSString).lastPathComponent), \(text.utf8.count) bytes"
-        }
+        let (sentences, haystack) = try Self.haystack(plan.haystack, seed: plan.seed)
+        gen.haystackSentences = sentences
         var cases: [ProbeCase] = []
         for name in plan.probes {
             guard let p = ProbeRegistry.shared.probe(name) else { throw RunError.usage("--probe: unknown probe '\(name)'") }
@@ -132,6 +126,54 @@ public struct RunSession {
             } } }
         }
         return (cases, haystack, [])
+    }
+
+    /// Writes the plan's case grid as a probe file at `path` (atomically); returns the number of cases.
+    public func export(to path: String) throws -> Int {
+        let cases = try cases().cases
+        var text = ""
+        for c in cases {
+            do { text += try ProbeExport.line(c, tokenizer: model.tokenizer, chat: model.chatTemplate) + "\n" } catch {
+                throw RunError.data("\(error)")
+            }
+        }
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw RunError.cantCreate("cannot write \(path) (\(RunDirectory.reason(error))); choose a writable --out")
+        }
+        return cases.count
+    }
+
+    /// The SHA-256 of the essays as `make setup` checks them (their bytes in file-name order).
+    public static let essaysSHA256 = "b3a70ebc054f2eab5057baf3c4b7e857711472be8086240a516fd29b648ad857"
+
+    /// The sentences of a `--haystack` value (nil: the generated grammar) and how the run's config names it.
+    public static func haystack(_ choice: String, seed: UInt64) throws -> (sentences: [String]?, description: String) {
+        switch choice {
+        case "grammar":
+            return (nil, "grammar (generated English, seed \(seed))")
+        case "essays":
+            let dir = ModelLocation.kvkitHome + "/" + EssayHaystack.folderName
+            let files = (try? EssayHaystack.files(in: dir)) ?? []
+            guard !files.isEmpty else {
+                throw RunError.noInput("the Paul Graham essays are not in \(dir); run 'make setup' to fetch them, or pass --haystack grammar")
+            }
+            var hash = SHA256()
+            for f in files { hash.update(data: f.data) }
+            let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
+            guard digest == essaysSHA256 else {
+                throw RunError.data("the essays in \(dir) differ from the ones NIAH uses (SHA-256 \(digest.prefix(12))…); delete the folder and run 'make setup' again")
+            }
+            return (EssayHaystack.sentences(files), "essays (Paul Graham, \(files.count) files, sha256 \(digest.prefix(16)))")
+        default:
+            let path = choice
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RunError.noInput("cannot read haystack file \(path); check the path, or pass --haystack essays or grammar")
+            }
+            guard let text = String(data: data, encoding: .utf8) else { throw RunError.data("haystack file \(path) is not UTF-8 text") }
+            let sentences = ProbeGenerator.split(text)
+            guard !sentences.isEmpty else { throw RunError.data("haystack file \(path) holds no sentences") }
+            return (sentences, "file \((path as NSString).lastPathComponent), \(text.utf8.count) bytes")
+        }
     }
 
     /// Runs the plan's cases (its shard's) into `out`, resuming finished cases, then writes the summary

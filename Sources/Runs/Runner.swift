@@ -47,7 +47,10 @@ public struct Variant: Sendable {
 public struct Runner {
     public let model: LlamaModel
     public var queryAware = false
-    public var maxAnswerTokens = 14
+    /// Answer tokens per turn. 48 lets an answer without a prefix finish ("The special magic number for
+    /// gentle-willow mentioned in the provided text is 7194421." is 24 tokens); decoding stops earlier
+    /// once more tokens could not change the score, so the cap costs only where it is needed.
+    public var maxAnswerTokens = 48
     public var pageSize = 16
     public var seed: UInt64 = 0
     /// Prefill once and fork (true), or prefill again for every variant (false; for the benchmark).
@@ -69,9 +72,9 @@ public struct Runner {
         return model.tokenizer.encode(lead + q + model.chatTemplate.userToAssistant + p)
     }
 
-    /// Tokens a turn's answer may take: the run's cap, or room for every expected value (7 digits and a
-    /// separator each) when that is more.
-    func maxAnswerTokens(for turn: Turn) -> Int { max(maxAnswerTokens, 10 * turn.answers.count + 6) }
+    /// Tokens a turn's answer may take: the case's own `max_new_tokens`, else the run's cap, or room for
+    /// every expected value (7 digits and a separator each) when that is more.
+    func maxAnswerTokens(for turn: Turn) -> Int { turn.maxNewTokens ?? max(maxAnswerTokens, 10 * turn.answers.count + 6) }
 
     /// Variants answered together in one batched forward pass (each holds its own compressed fork).
     public var batchSize = 32
@@ -116,10 +119,10 @@ public struct Runner {
                     byNeedle[n.label, default: 0] += f / Double(cache.layers * cache.kvHeads)
                     sum += f
                 }
-                grid[l][h] = c.needles.isEmpty ? 1 : sum / Double(c.needles.count)
+                grid[l][h] = sum / Double(max(c.needles.count, 1))
             }
         }
-        return (byNeedle, grid)
+        return (byNeedle, c.needles.isEmpty ? [] : grid)
     }
 
     /// One turn: its score (a fraction for multi-value). Several turns (multi-query, chained multi-hop):
@@ -221,7 +224,7 @@ public struct Runner {
                 caseId: c.id, probe: c.probe, length: c.length, depth: c.depth, sample: c.sample, policy: p.spec, budget: p.budget,
                 quant: p.quant, queryAware: queryAware, score: Self.caseScore(outcome.scores),
                 turnScores: outcome.scores, answers: outcome.answers,
-                needleSurvival: s.byLayerHead.joined().reduce(0, +) / Double(max(s.byLayerHead.joined().count, 1)),
+                needleSurvival: s.byLayerHead.isEmpty ? nil : s.byLayerHead.joined().reduce(0, +) / Double(s.byLayerHead.joined().count),
                 survivalByNeedle: s.byNeedle, survivalByLayer: s.byLayerHead.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
                 survivalByLayerHead: s.byLayerHead, firstTokenKL: Self.kl(full.firstLogits, outcome.firstLogits),
                 attentionCosineByLayer: zip(full.firstAttention, outcome.firstAttention).map { Self.cosine($0, $1) },

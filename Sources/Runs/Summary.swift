@@ -6,7 +6,12 @@ public enum Summary {
         public var probe: String, policy: String, budget: String
         /// The codec of the variant's pages (`fp32`: not quantized).
         public var quant: String
-        public var cases: Int, accuracy: Double, survival: Double, kl: Double, liveBytes: Double, ratio: Double
+        /// Cases, their summed score (`correct`: a whole count for exact-match probes; a multi-value case
+        /// adds the share of values it found), the mean score and its 95 % Wilson interval.
+        public var cases: Int, correct: Double, accuracy: Double, ciLow: Double, ciHigh: Double
+        /// Mean needle survival over the cases with needle spans (nil: none had any, nothing measured).
+        public var survival: Double?
+        public var kl: Double, liveBytes: Double, ratio: Double
         /// K/V data bytes as stored and the full cache's fp16 bytes over them; hot and cold parts and the
         /// LZ4 ratio of the cold part (nil without offload).
         public var kvDataBytes: Double, ratioVsFP16: Double, hotBytes: Double, coldBytes: Double, lz4Ratio: Double?
@@ -42,8 +47,11 @@ public enum Summary {
             let hops = (1...max(turns, 1)).map { h in g.map { $0.survivalByNeedle["hop\(h)"] ?? .nan }.reduce(0, +) / n }
             let acc = (0..<turns).map { t in g.map { t < $0.turnScores.count ? $0.turnScores[t] : 0 }.reduce(0, +) / n }
             let cold = g.map { Double($0.coldBytes) }.reduce(0, +), coldRaw = g.map { Double($0.coldUncompressedBytes) }.reduce(0, +)
+            let correct = g.map(\.score).reduce(0, +), ci = Statistics.wilson(correct, g.count)!
+            let measured = g.compactMap(\.needleSurvival)
             return Row(probe: g[0].probe, policy: g[0].policy, budget: g[0].budget, quant: g[0].quant, cases: g.count,
-                       accuracy: g.map(\.score).reduce(0, +) / n, survival: g.map(\.needleSurvival).reduce(0, +) / n,
+                       correct: correct, accuracy: correct / n, ciLow: ci.low, ciHigh: ci.high,
+                       survival: measured.isEmpty ? nil : measured.reduce(0, +) / Double(measured.count),
                        kl: g.map(\.firstTokenKL).reduce(0, +) / n, liveBytes: g.map { Double($0.liveBytes) }.reduce(0, +) / n,
                        ratio: g.map(\.compressionRatio).reduce(0, +) / n,
                        kvDataBytes: g.map { Double($0.kvDataBytes) }.reduce(0, +) / n, ratioVsFP16: g.map(\.ratioVsFP16).reduce(0, +) / n,
@@ -55,29 +63,50 @@ public enum Summary {
         }.sorted { ($0.probe, $0.label == "full" ? "" : $0.label, $0.budget) < ($1.probe, $1.label == "full" ? "" : $1.label, $1.budget) }
     }
 
+    /// A number with up to `digits` decimals, trailing zeros dropped (`12`, `12.5`).
+    static func trimmed(_ x: Double, _ digits: Int = 4) -> String {
+        var t = String(format: "%.\(digits)f", x)
+        while t.contains(".") && (t.hasSuffix("0") || t.hasSuffix(".")) { t.removeLast() }
+        return t
+    }
+
     public static func csv(_ rows: [Row]) -> String {
-        var s = "probe,policy,budget,quant,cases,accuracy,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy\n"
+        var s = "probe,policy,budget,quant,n,correct,accuracy,ci_low,ci_high,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy\n"
         for r in rows {
             let hops = r.turnSurvival.map { String(format: "%.4f", $0) }.joined(separator: ";")
             let turns = r.turnAccuracy.map { String(format: "%.4f", $0) }.joined(separator: ";")
-            s += "\(r.probe),\"\(r.policy)\",\(r.budget),\"\(r.quant)\",\(r.cases),\(String(format: "%.4f", r.accuracy)),\(String(format: "%.4f", r.survival)),\(String(format: "%.5f", r.kl)),\(Int(r.liveBytes)),\(String(format: "%.3f", r.ratio)),"
+            s += "\(r.probe),\"\(r.policy)\",\(r.budget),\"\(r.quant)\",\(r.cases),\(trimmed(r.correct)),\(String(format: "%.4f", r.accuracy)),\(String(format: "%.4f", r.ciLow)),\(String(format: "%.4f", r.ciHigh)),"
+                + "\(r.survival.map { String(format: "%.4f", $0) } ?? ""),\(String(format: "%.5f", r.kl)),\(Int(r.liveBytes)),\(String(format: "%.3f", r.ratio)),"
                 + "\(Int(r.kvDataBytes)),\(String(format: "%.3f", r.ratioVsFP16)),\(Int(r.hotBytes)),\(Int(r.coldBytes)),\(r.lz4Ratio.map { String(format: "%.3f", $0) } ?? ""),"
                 + "\(String(format: "%.4f", r.readFraction)),\(String(format: "%.5f", r.attentionCosine)),\(String(format: "%.5f", r.attentionRelativeError)),\(hops),\(turns)\n"
         }
         return s
     }
 
+    /// Probes whose full-cache accuracy is below half: there the model itself fails, so policies are
+    /// better compared by what they keep (survival) than by what it answers.
+    public static func lowCeiling(_ rows: [Row]) -> Set<String> {
+        Set(rows.filter { $0.label == "full" && $0.accuracy < 0.5 }.map(\.probe))
+    }
+
     public static func text(_ rows: [Row]) -> String {
-        let w = max(18, (rows.map(\.probe.count).max() ?? 0) + 2)
-        var s = "probe".padding(toLength: w, withPad: " ", startingAt: 0) + "policy                          budget  cases  accuracy  needle_surv  KL(1st)  attn_cos   live_KiB  ×fp16  read  per hop/turn: survival/accuracy\n"
+        let w = max(18, (rows.map(\.probe.count).max() ?? 0) + 3)
+        let low = lowCeiling(rows)
+        var s = "probe".padding(toLength: w, withPad: " ", startingAt: 0) + "policy                          budget      n  accuracy  95% CI      needle_surv  KL(1st)  attn_cos   live_KiB  ×fp16  read  per hop/turn: survival/accuracy\n"
         for r in rows {
-            s += r.probe.padding(toLength: w, withPad: " ", startingAt: 0) + r.shortLabel(31).padding(toLength: 32, withPad: " ", startingAt: 0)
+            let probe = low.contains(r.probe) ? r.probe + " *" : r.probe
+            s += probe.padding(toLength: w, withPad: " ", startingAt: 0) + r.shortLabel(31).padding(toLength: 32, withPad: " ", startingAt: 0)
                 + r.budget.padding(toLength: 8, withPad: " ", startingAt: 0)
-                + String(format: "%5d  %7.0f%%  %10.0f%%  %7.4f  %8.4f  %9.0f  %5.2f  %3.0f%%", r.cases, r.accuracy * 100, r.survival * 100, r.kl, r.attentionCosine, r.liveBytes / 1024, r.ratioVsFP16, r.readFraction * 100)
+                + String(format: "%5d  %7.0f%%  %3.0f–%3.0f%%  ", r.cases, r.accuracy * 100, r.ciLow * 100, r.ciHigh * 100)
+                + (r.survival.map { String(format: "%10.0f%%", $0 * 100) } ?? "       n/a")
+                + String(format: "  %7.4f  %8.4f  %9.0f  %5.2f  %3.0f%%", r.kl, r.attentionCosine, r.liveBytes / 1024, r.ratioVsFP16, r.readFraction * 100)
                 + "  " + (0..<max(r.turnSurvival.count, r.turnAccuracy.count)).map { i in
                     (i < r.turnSurvival.count ? String(format: "%.0f%%", r.turnSurvival[i] * 100) : "-") + "/"
                         + (i < r.turnAccuracy.count ? String(format: "%.0f%%", r.turnAccuracy[i] * 100) : "-")
                 }.joined(separator: " ") + "\n"
+        }
+        for p in low.sorted() {
+            s += "* \(p): the full cache answers under 50% — the model's ceiling: compare survival, not accuracy\n"
         }
         return s
     }

@@ -1,0 +1,22 @@
+import ArgumentParser
+import Runs
+
+/// `kvkit compare RUN_DIR A B`: the paired outcome table of two variants on the cases both ran, and an
+/// exact McNemar p-value, so "A beats B" is a tested claim.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two variants of a run on the same cases: paired outcomes, accuracies with 95% intervals, exact McNemar p-value.",
+        discussion: "A and B are POLICY[:param=value,...][@BUDGET], e.g. 'kvkit compare runs/x snapkv@0.25 h2o@0.25' or 'full' for the baseline.")
+
+    @Argument(help: "The run folder (holding results.jsonl).") var runDir: String
+    @Argument(help: "Variant A: POLICY[@BUDGET].") var a: String
+    @Argument(help: "Variant B: POLICY[@BUDGET].") var b: String
+    @Option(help: "Only cases of this probe (default: every probe).") var probe: String?
+    @Option(help: "The codec both variants ran with (default: fp32).") var quant = "fp32"
+
+    func run() throws {
+        try runReporting {
+            print(try PairedComparison.load(dir: runDir, a: a, b: b, quant: quant, probe: probe).text, terminator: "")
+        }
+    }
+}
