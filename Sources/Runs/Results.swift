@@ -19,7 +19,7 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var answers: [String]
     /// Fraction of needle tokens still cached, averaged over needles, layers and KV heads; nil (JSON
     /// null) for a case without needle spans, where nothing was measured.
-    public var needleSurvival: Double?
+    @ExplicitNull public var needleSurvival: Double?
     /// Per needle label (per hop for multi-hop), averaged over layers and heads.
     public var survivalByNeedle: [String: Double]
     /// [layer] averaged over heads and needles; [layer][head] averaged over needles (empty without needles).
@@ -53,4 +53,27 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var prefillSeconds: Double
     public var compressSeconds: Double
     public var decodeSeconds: Double
+}
+
+/// An optional that JSON writes as `null` when absent (synthesized coding would leave the key out),
+/// so a reader sees "not measured" rather than a missing field.
+@propertyWrapper
+public struct ExplicitNull<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var wrappedValue: Value?
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        wrappedValue = c.decodeNil() ? nil : try c.decode(Value.self)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let v = wrappedValue { try c.encode(v) } else { try c.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A missing key reads as nil, as for a plain optional.
+    public func decode<V>(_ type: ExplicitNull<V>.Type, forKey key: Key) throws -> ExplicitNull<V> {
+        try decodeIfPresent(type, forKey: key) ?? ExplicitNull(wrappedValue: nil)
+    }
 }
