@@ -16,7 +16,7 @@ trap 'exit 1' INT TERM
 study() {
   cat > "$tmp/$1.json" <<EOF
 {"study": "$1", "results": "results-$1",
- "common": {"probe": "niah", "lengths": [256], "depths": [0.1, 0.4, 0.7, 0.95], "budget": [0.5], "seed": 7, "threads": 1},
+ "common": {"probe": "niah", "lengths": [256], "depths": [0.1, 0.4, 0.7, 0.95], "budget": [0.5], "seed": 7, "samples": 1, "threads": 1},
  "jobs": [{"name": "two-policies", "options": {"policy": "streaming,snapkv"}}]}
 EOF
 }

@@ -11,5 +11,5 @@ swift test -c release --disable-xctest
 .build/release/plugin-kvkit probes | grep '^passkey ' > /dev/null || { echo "plugin probe not listed" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-.build/release/plugin-kvkit run --policy vatp,snapkv --budget 0.5 --probe passkey,niah --lengths 512 --depths 0.5 --out "$out/run" --no-progress
+.build/release/plugin-kvkit run --policy vatp,snapkv --budget 0.5 --probe passkey,niah --lengths 512 --depths 0.5 --samples 1 --out "$out/run" --no-progress
 grep -q '^passkey,"vatp' "$out/run/summary.csv" || { echo "no passkey × vatp row in the plugin run's summary" >&2; exit 1; }

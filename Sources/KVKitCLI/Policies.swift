@@ -54,13 +54,13 @@ struct ListProbes: ParsableCommand {
 struct ExportProbes: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a generated case grid as a probe file (JSONL): the same cases for another tool.")
 
-    @Option(help: ArgumentHelp(RunPlan.help("probe") + " (default: niah,multihop)")) var probe: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths") + " (default: 512,1024)")) var lengths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths") + " (default: 0.1,0.5,0.9)")) var depths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops") + " (default: 2)")) var hops: String?
-    @Option(help: ArgumentHelp(RunPlan.help("wording") + " (default: magic)")) var wording: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples") + " (default: 1)")) var samples: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed") + " (default: 0)")) var seed: String?
+    @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
+    @Option(help: ArgumentHelp(RunPlan.help("wording"))) var wording: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples"))) var samples: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
     @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
     @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
     @Option(help: "The probe file to write (JSONL, one case per line).") var out: String

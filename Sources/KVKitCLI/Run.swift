@@ -10,15 +10,15 @@ struct Run: ParsableCommand {
         abstract: "Run needle and multi-hop probes against policies: what each keeps, and what it answers.")
 
     @Option(help: ArgumentHelp(RunPlan.help("policy"))) var policy: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("budget") + " (default: 0.1,0.25,0.5)")) var budget: String?
-    @Option(help: ArgumentHelp(RunPlan.help("quant") + " (default: fp32)")) var quant: String?
-    @Option(help: ArgumentHelp(RunPlan.help("probe") + " (default: niah,multihop)")) var probe: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths") + " (default: 512,1024)")) var lengths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths") + " (default: 0.1,0.5,0.9)")) var depths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops") + " (default: 2)")) var hops: String?
-    @Option(help: ArgumentHelp(RunPlan.help("wording") + " (default: magic)")) var wording: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples") + " (default: 1)")) var samples: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed") + " (default: 0)")) var seed: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("budget"))) var budget: String?
+    @Option(help: ArgumentHelp(RunPlan.help("quant"))) var quant: String?
+    @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
+    @Option(help: ArgumentHelp(RunPlan.help("wording"))) var wording: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples"))) var samples: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("max-answer-tokens"))) var maxAnswerTokens: String?
     @Flag(help: ArgumentHelp(RunPlan.help("query-aware"))) var queryAware = false
     @Option(help: ArgumentHelp(RunPlan.help("out"))) var out: String?
@@ -28,10 +28,10 @@ struct Run: ParsableCommand {
     @Flag(help: ArgumentHelp(RunPlan.help("skip-bad-lines"))) var skipBadLines = false
     @Option(help: ArgumentHelp(RunPlan.help("shard"))) var shard: String?
     @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads") + " (default: 2)")) var threads: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads"))) var threads: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size"))) var pageSize: String?
     @Option(help: ArgumentHelp(RunPlan.help("offload"))) var offload: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hot-pages") + " (default: 4)")) var hotPages: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hot-pages"))) var hotPages: String?
     @Option(help: ArgumentHelp(RunPlan.help("offload-dir"))) var offloadDir: String?
     @Flag(help: "No progress line on stderr.") var noProgress = false
 

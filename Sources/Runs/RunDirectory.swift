@@ -172,7 +172,23 @@ public final class RunDirectory {
         do { try Figures.write(results, to: path + "/figures") } catch {
             throw RunError.cantCreate("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept")
         }
+        // Accuracy against budget with interval bars, per probe, beside the heatmaps.
+        for p in Array(Set(rows.map(\.probe))).sorted() {
+            let name = "accuracy_vs_budget_" + String(p.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }) + ".svg"
+            try write(Data(Report.accuracyChart(rows, probe: p).utf8), to: path + "/figures/" + name)
+        }
+        try writeIndex(rows)
         return rows
+    }
+
+    /// `index.html`: the config, the summary with intervals and every figure, one page that opens offline.
+    func writeIndex(_ rows: [Summary.Row]) throws {
+        let dir = path + "/figures"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".svg") && !$0.hasPrefix("accuracy_vs_budget_") }.sorted()
+        let figures = names.compactMap { n in (try? String(contentsOfFile: dir + "/" + n, encoding: .utf8)).map { (n, $0) } }
+        let config = try? Self.config(in: path, required: false)
+        let title = "KVKit run: " + (path as NSString).lastPathComponent
+        try write(Data(Report.html(title: title, config: config ?? nil, rows: rows, figures: figures).utf8), to: path + "/index.html")
     }
 
     /// Writes a file atomically (a temporary file renamed over it).

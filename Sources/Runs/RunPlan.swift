@@ -16,7 +16,9 @@ public struct RunPlan: Equatable, Sendable {
     public var depths: [Double] = [0.1, 0.5, 0.9]
     public var hops: [Int] = [2]
     public var wording: MultihopWording = .magic
-    public var samples = 1
+    /// Cases per probe × length × depth: 5 gives the default grid 30 needle and 10 chain cases, enough
+    /// for a 95 % interval of about ±15 points rather than a bare 0 % or 100 %.
+    public var samples = 5
     public var seed: UInt64 = 0
     public var queryAware = false
     /// Answer tokens per turn (a probe-file line's `max_new_tokens` wins for its case).
@@ -133,11 +135,11 @@ public struct RunPlan: Equatable, Sendable {
             guard let s = UInt64($1) else { throw RunError.usage("--seed '\($1)' is invalid; give a whole number from 0 to \(UInt64.max)") }
             $0.seed = s
         },
-        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096; default 48, room for an answer without a prefix to finish; decoding stops earlier once the score is settled).", isFlag: false) {
+        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096; room for an answer without a prefix to finish; decoding stops earlier once the score is settled).", isFlag: false) {
             $0.maxAnswerTokens = try integer($1, "--max-answer-tokens", 1...4096)
         },
         Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in p.queryAware = true },
-        Option(name: "haystack", help: "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER: the default), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.", isFlag: false) {
+        Option(name: "haystack", help: "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.", isFlag: false) {
             guard !$1.isEmpty else { throw RunError.usage("--haystack is empty; give essays, grammar or a text file's path") }
             $0.haystack = $1
         },
@@ -165,8 +167,17 @@ public struct RunPlan: Equatable, Sendable {
 
     public static func option(_ name: String) -> Option? { options.first { $0.name == name } }
 
-    /// The help text of an option (for the command line's declarations).
-    public static func help(_ name: String) -> String { option(name)?.help ?? "" }
+    /// Each option's default as the command line writes it (read from a default plan, never restated).
+    static var defaults: [String: String] {
+        let p = RunPlan()
+        return ["budget": p.budgets.joined(separator: ","), "quant": p.quants.joined(separator: ","), "probe": p.probes.joined(separator: ","),
+                "lengths": p.lengths.map(String.init).joined(separator: ","), "depths": p.depths.map { Value.number($0) }.joined(separator: ","),
+                "hops": p.hops.map(String.init).joined(separator: ","), "wording": p.wording.rawValue, "samples": "\(p.samples)", "seed": "\(p.seed)",
+                "max-answer-tokens": "\(p.maxAnswerTokens)", "haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)"]
+    }
+
+    /// The help text of an option with its default (for the command line's declarations).
+    public static func help(_ name: String) -> String { (option(name)?.help ?? "") + (defaults[name].map { " (default: \($0))" } ?? "") }
 
     /// A plan from options in order (later ones win); unknown names and values of the wrong kind are
     /// one-line usage errors naming the option.

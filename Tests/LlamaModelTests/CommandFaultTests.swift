@@ -56,7 +56,7 @@ import Testing
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
         let report = try runKVKit(["generate", "--prompt", "hi", "--max-tokens", "2", "--report", file + "/r.json"])
         #expect(report.status == 73 && report.stderr.contains("cannot write --report"), "\(report.stderr)")
-        let out = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--out", file + "/run"])
+        let out = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--samples", "1", "--out", file + "/run"])
         #expect(out.status == 73 && out.stderr.contains("cannot create the run folder") && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
     }
 
@@ -111,7 +111,7 @@ import Testing
                               "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir])
         #expect(g.status == 74 && g.stderr.contains("No space left") && g.stderr.split(separator: "\n").count == 1, "\(g.stderr)")
         let out = try Self.temp("tmpfs-run")
-        let r = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe", "niah", "--lengths", "256,1500", "--depths", "0.5",
+        let r = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe", "niah", "--lengths", "256,1500", "--depths", "0.5", "--samples", "1",
                               "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir, "--out", out, "--no-progress"])
         #expect(r.status == 74 && r.stderr.contains("No space left") && r.stderr.contains("finished cases are in"), "\(r.stderr)")
         let lines = (try? String(contentsOfFile: out + "/results.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []

@@ -40,7 +40,7 @@ import Testing
     @Test func runSweepsCodecsWithMeasuredBytes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-quant-\(UUID().uuidString)").path
         let r = try runKVKit(["run", "--policy", "full,snapkv", "--budget", "0.5", "--quant", "fp16,int4,kivi2", "--probe", "niah",
-                              "--lengths", "512", "--depths", "0.5", "--out", dir, "--no-progress", "--offload", "lz4", "--hot-pages", "4"])
+                              "--lengths", "512", "--depths", "0.5", "--samples", "1", "--out", dir, "--no-progress", "--offload", "lz4", "--hot-pages", "4"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: dir + "/results.jsonl", encoding: .utf8).split(separator: "\n")
         let results = try lines.map { try JSONDecoder().decode(VariantResult.self, from: Data($0.utf8)) }

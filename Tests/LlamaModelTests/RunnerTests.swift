@@ -121,7 +121,7 @@ import Testing
 
     @Test func recordsItsConfigRepeatsExactlyAndResumes() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-run-\(UUID().uuidString)").path
-        let args = ["run", "--policy", "streaming,knorm", "--budget", "0.5", "--probe", "niah", "--lengths", "256", "--depths", "0.5,1", "--seed", "4"]
+        let args = ["run", "--policy", "streaming,knorm", "--budget", "0.5", "--probe", "niah", "--lengths", "256", "--samples", "1", "--depths", "0.5,1", "--seed", "4"]
         let a = try runKVKit(args + ["--out", base + "/a"])
         #expect(a.status == 0, "\(a.stderr)")
         #expect(a.stdout.contains("niah") && a.stdout.contains("streaming:sinks=4"))
@@ -152,7 +152,7 @@ import Testing
         let again = try runKVKit(args + ["--out", base + "/a"])
         #expect(again.status == 0 && !again.stderr.contains("[1/2]"), "\(again.stderr)")
         #expect(try Self.lines(base + "/a/results.jsonl") == la)
-        let other = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--out", base + "/a"])
+        let other = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--samples", "1", "--out", base + "/a"])
         #expect(other.status == 64 && other.stderr.contains("different run"), "\(other.stderr)")
     }
 

@@ -18,7 +18,7 @@ import Testing
     /// Two niah cases at 256 tokens, streaming and snapkv at 0.5.
     static func tinyPlan(_ extra: [(name: String, value: RunPlan.Value)] = []) throws -> RunPlan {
         try RunPlan(options: [("policy", .text("streaming,snapkv")), ("probe", .text("niah")), ("lengths", .list(["256"])),
-                              ("depths", .list(["0.2", "0.8"])), ("budget", .list(["0.5"])), ("seed", .text("4"))] + extra)
+                              ("depths", .list(["0.2", "0.8"])), ("budget", .list(["0.5"])), ("seed", .text("4")), ("samples", .text("1"))] + extra)
     }
 
     static func writeStudy(_ root: String, _ name: String, _ json: String) throws -> String {
@@ -29,7 +29,7 @@ import Testing
 
     static let tinyStudy = """
     {"study": "tiny", "results": "RESULTS",
-     "common": {"probe": "niah", "lengths": [256], "depths": [0.2, 0.8], "budget": [0.5], "seed": 4},
+     "common": {"probe": "niah", "lengths": [256], "depths": [0.2, 0.8], "budget": [0.5], "seed": 4, "samples": 1},
      "jobs": [{"name": "two-policies", "options": {"policy": "streaming,snapkv"}}]}
     """
 

@@ -29,16 +29,34 @@ def summary(study, job):
     return pd.read_csv(ROOT / "Experiments" / study / "results" / job / "summary.csv")
 
 
+def wilson(successes, n, z=1.959963984540054):
+    """95 % Wilson score interval of successes out of n (the interval kvkit's summary.csv gives)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = min(max(successes / n, 0.0), 1.0)
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
 def accuracy_vs_budget(df, title, ax=None):
-    """Mean score per policy and budget, the full cache as a dashed line."""
+    """Mean score per policy and budget with 95 % Wilson intervals as error bars; the full cache as a
+    dashed line with its interval shaded."""
     ax = ax or plt.subplots(figsize=(8, 5))[1]
-    full = df[(df["name"] == "full") & (df["quant"] == "fp32")]["score"].mean()
-    for name, g in df[df["name"] != "full"].groupby("name"):
-        m = g.groupby("budget_f")["score"].mean()
-        ax.plot(m.index, m.values * 100, marker="o", label=name)
-    ax.axhline(full * 100, color="black", linestyle="--", label="full cache")
+    full = df[(df["name"] == "full") & (df["quant"] == "fp32")]["score"]
+    lo, hi = wilson(full.sum(), len(full))
+    names = sorted(df[df["name"] != "full"]["name"].unique())
+    for k, (name, g) in enumerate((n, df[df["name"] == n]) for n in names):
+        m = g.groupby("budget_f")["score"].agg(["sum", "count", "mean"])
+        ci = [wilson(s, c) for s, c in zip(m["sum"], m["count"])]
+        err = [[(v - a) * 100 for v, (a, _) in zip(m["mean"], ci)], [(b - v) * 100 for v, (_, b) in zip(m["mean"], ci)]]
+        x = m.index * (1 + 0.015 * (k - len(names) / 2))  # small offsets keep the bars apart
+        ax.errorbar(x, m["mean"] * 100, yerr=err, marker="o", capsize=2, label=name)
+    ax.axhline(full.mean() * 100, color="black", linestyle="--", label="full cache")
+    ax.axhspan(lo * 100, hi * 100, color="black", alpha=0.06)
     budget_axis(ax, df["budget_f"])
-    ax.set_xlabel("budget (fraction of the cache kept)"); ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("budget (fraction of the cache kept)"); ax.set_ylabel("accuracy (%), 95% Wilson intervals")
     ax.set_title(title); ax.legend(fontsize=7, ncol=2); ax.set_ylim(-5, 105)
     return ax
 

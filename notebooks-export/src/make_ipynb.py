@@ -35,7 +35,7 @@ STUDIES = {
         "Mirrors ChunkKV's needle-in-a-haystack comparison (Liu et al. 2025, Table/Figure on NIAH): every eviction "
         "and retention policy at budgets 0.05–0.5, query-agnostic, on SmolLM2-135M at 1,024 and 2,048 tokens. "
         "Made by `Experiments/needle-vs-budget/run.sh`.",
-        [("code", 'df = results("needle-vs-budget", "all-policies")\nsummary("needle-vs-budget", "all-policies").query("probe == \'niah\'")[["policy", "budget", "cases", "accuracy", "needle_survival", "attention_cosine", "ratio_vs_fp16"]].round(3)'),
+        [("code", 'df = results("needle-vs-budget", "all-policies")\nsummary("needle-vs-budget", "all-policies").query("probe == \'niah\'")[["policy", "budget", "n", "correct", "accuracy", "ci_low", "ci_high", "needle_survival", "attention_cosine", "ratio_vs_fp16"]].round(3)'),
          ("md", "## Accuracy against budget"),
          ("code", 'accuracy_vs_budget(df, "niah, 1,024 and 2,048 tokens, query-agnostic"); plt.tight_layout(); plt.show()'),
          ("md", "## Needle survival against budget (fraction of the needle's tokens still cached, all layers and heads)"),
