@@ -15,7 +15,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var samples: Int
     public var seed: UInt64
     public var queryAware: Bool
-    public var maxAnswerTokens: Int
+    /// The run's answer cap; nil: by the turn (room for the values after a prefix, 48 tokens without one).
+    public var maxAnswerTokens: Int?
     public var pageSize: Int
     /// Codecs swept (`fp32`: not quantized) and the cold tier (`none` or `lz4:hot-pages=N`).
     public var quants: [String]
@@ -29,7 +30,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var shard: String?
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
-                seed: UInt64, queryAware: Bool, maxAnswerTokens: Int, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
+                seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
                 model: ModelIdentity, codeVersion: String, shard: String? = nil) {
         self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
         self.hops = hops; self.wording = wording

@@ -21,8 +21,9 @@ public struct RunPlan: Equatable, Sendable {
     public var samples = 5
     public var seed: UInt64 = 0
     public var queryAware = false
-    /// Answer tokens per turn (a probe-file line's `max_new_tokens` wins for its case).
-    public var maxAnswerTokens = 48
+    /// Answer tokens per turn (a probe-file line's `max_new_tokens` wins for its case); nil: by the turn
+    /// (room for the values after an answer prefix, 48 tokens without one: `Runner.maxAnswerTokens(for:)`).
+    public var maxAnswerTokens: Int?
     /// The haystack: `essays` (Paul Graham's, as NIAH and RULER use: results comparable with the
     /// literature), `grammar` (KVKit's generated English) or the path of a text file.
     public var haystack = "essays"
@@ -135,7 +136,7 @@ public struct RunPlan: Equatable, Sendable {
             guard let s = UInt64($1) else { throw RunError.usage("--seed '\($1)' is invalid; give a whole number from 0 to \(UInt64.max)") }
             $0.seed = s
         },
-        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096; room for an answer without a prefix to finish; decoding stops earlier once the score is settled).", isFlag: false) {
+        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096). Default: room for the values after an answer prefix, 48 tokens where a case has no prefix (so the sentence before the value can finish); decoding stops earlier once the score is settled.", isFlag: false) {
             $0.maxAnswerTokens = try integer($1, "--max-answer-tokens", 1...4096)
         },
         Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in p.queryAware = true },
@@ -173,7 +174,7 @@ public struct RunPlan: Equatable, Sendable {
         return ["budget": p.budgets.joined(separator: ","), "quant": p.quants.joined(separator: ","), "probe": p.probes.joined(separator: ","),
                 "lengths": p.lengths.map(String.init).joined(separator: ","), "depths": p.depths.map { Value.number($0) }.joined(separator: ","),
                 "hops": p.hops.map(String.init).joined(separator: ","), "wording": p.wording.rawValue, "samples": "\(p.samples)", "seed": "\(p.seed)",
-                "max-answer-tokens": "\(p.maxAnswerTokens)", "haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)"]
+"haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)"]
     }
 
     /// The help text of an option with its default (for the command line's declarations).

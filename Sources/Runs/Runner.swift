@@ -47,10 +47,11 @@ public struct Variant: Sendable {
 public struct Runner {
     public let model: LlamaModel
     public var queryAware = false
-    /// Answer tokens per turn. 48 lets an answer without a prefix finish ("The special magic number for
-    /// gentle-willow mentioned in the provided text is 7194421." is 24 tokens); decoding stops earlier
-    /// once more tokens could not change the score, so the cap costs only where it is needed.
-    public var maxAnswerTokens = 48
+    /// Answer tokens per turn (nil: by the turn, see `maxAnswerTokens(for:)`).
+    public var maxAnswerTokens: Int?
+    /// The cap for a turn without an answer prefix: the answer must be allowed to finish its sentence
+    /// ("The special magic number for gentle-willow mentioned in the provided text is 7194421." is 24 tokens).
+    public static let unprefixedAnswerTokens = 48
     public var pageSize = 16
     public var seed: UInt64 = 0
     /// Prefill once and fork (true), or prefill again for every variant (false; for the benchmark).
@@ -72,9 +73,14 @@ public struct Runner {
         return model.tokenizer.encode(lead + q + model.chatTemplate.userToAssistant + p)
     }
 
-    /// Tokens a turn's answer may take: the case's own `max_new_tokens`, else the run's cap, or room for
-    /// every expected value (7 digits and a separator each) when that is more.
-    func maxAnswerTokens(for turn: Turn) -> Int { turn.maxNewTokens ?? max(maxAnswerTokens, 10 * turn.answers.count + 6) }
+    /// Tokens a turn's answer may take: the case's own `max_new_tokens`, else the run's cap, else by the
+    /// turn: after an answer prefix the values come first (room for each, 7 digits and a separator, at
+    /// least 14 tokens); without one, 48 tokens so the sentence before the value can finish. Decoding
+    /// stops earlier once more tokens could not change the score.
+    func maxAnswerTokens(for turn: Turn) -> Int {
+        if let n = turn.maxNewTokens ?? maxAnswerTokens { return n }
+        return turn.answerPrefix.isEmpty ? max(Self.unprefixedAnswerTokens, 10 * turn.answers.count + 6) : max(14, 10 * turn.answers.count + 6)
+    }
 
     /// Variants answered together in one batched forward pass (each holds its own compressed fork).
     public var batchSize = 32
