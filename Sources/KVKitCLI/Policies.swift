@@ -54,22 +54,12 @@ struct ListProbes: ParsableCommand {
 struct ExportProbes: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a generated case grid as a probe file (JSONL): the same cases for another tool.")
 
-    @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
-    @Option(help: ArgumentHelp(RunPlan.help("wording"))) var wording: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples"))) var samples: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
-    @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
-    @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
+    @OptionGroup var grid: GridOptions
     @Option(help: "The probe file to write (JSONL, one case per line).") var out: String
 
     func run() throws {
         try runReporting {
-            let texts: [(String, String?)] = [("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
-                                              ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model)]
-            let plan = try RunPlan(options: [("policy", .text("full"))] + texts.compactMap { n, v in v.map { (n, .text($0)) } })
+            let plan = try RunPlan(options: [("policy", .text("full"))] + grid.given)
             let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads)
             let n = try RunSession(plan: plan, model: model).export(to: out)
             print("wrote \(n) cases to \(out)")

@@ -12,22 +12,14 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp(RunPlan.help("policy"))) var policy: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("budget"))) var budget: String?
     @Option(help: ArgumentHelp(RunPlan.help("quant"))) var quant: String?
-    @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
-    @Option(help: ArgumentHelp(RunPlan.help("wording"))) var wording: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples"))) var samples: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
+    @OptionGroup var grid: GridOptions
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("max-answer-tokens"))) var maxAnswerTokens: String?
     @Flag(help: ArgumentHelp(RunPlan.help("query-aware"))) var queryAware = false
     @Option(help: ArgumentHelp(RunPlan.help("out"))) var out: String?
-    @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
     @Flag(help: ArgumentHelp(RunPlan.help("no-share-prefill"))) var noSharePrefill = false
     @Option(help: ArgumentHelp(RunPlan.help("probe-file"))) var probeFile: String?
     @Flag(help: ArgumentHelp(RunPlan.help("skip-bad-lines"))) var skipBadLines = false
     @Option(help: ArgumentHelp(RunPlan.help("shard"))) var shard: String?
-    @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads"))) var threads: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size"))) var pageSize: String?
     @Option(help: ArgumentHelp(RunPlan.help("offload"))) var offload: String?
@@ -38,13 +30,12 @@ struct Run: ParsableCommand {
     /// The options given, by their plan names.
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [
-            ("policy", policy), ("budget", budget), ("quant", quant), ("probe", probe), ("lengths", lengths), ("depths", depths),
-            ("hops", hops), ("wording", wording), ("samples", samples), ("seed", seed), ("max-answer-tokens", maxAnswerTokens), ("out", out), ("haystack", haystack),
-            ("probe-file", probeFile), ("shard", shard), ("model", model), ("threads", threads), ("page-size", pageSize),
+            ("policy", policy), ("budget", budget), ("quant", quant), ("max-answer-tokens", maxAnswerTokens), ("out", out),
+            ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]
         let flags: [(String, Bool)] = [("query-aware", queryAware), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines)]
-        return texts.compactMap { n, v in v.map { (n, .text($0)) } } + flags.filter(\.1).map { ($0.0, .flag(true)) }
+        return grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } } + flags.filter(\.1).map { ($0.0, .flag(true)) }
     }
 
     func run() throws {
@@ -67,5 +58,25 @@ struct Run: ParsableCommand {
         for n in outcome.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
         if printSummary { print(Summary.text(outcome.rows)) }
         print("results: \(outcome.resultsPath)\(outcome.resumed > 0 ? " (\(outcome.resumed) case(s) resumed from an earlier run)" : "")")
+    }
+}
+
+/// The case grid's options, shared by `kvkit run` and `kvkit probes export` (their help from `RunPlan`).
+struct GridOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
+    @Option(help: ArgumentHelp(RunPlan.help("wording"))) var wording: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("samples"))) var samples: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
+    @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
+    @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
+
+    /// The options given, by their plan names.
+    var given: [(name: String, value: RunPlan.Value)] {
+        let texts: [(String, String?)] = [("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
+                                          ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model)]
+        return texts.compactMap { n, v in v.map { (n, .text($0)) } }
     }
 }
