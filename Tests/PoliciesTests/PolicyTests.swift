@@ -101,6 +101,39 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     }
 }
 
+/// A one-head cache whose rows are given in full (keys; values equal the keys unless given).
+func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
+    let hd = keys[0].count
+    let cache = PagedKVCache(layers: 1, kvHeads: 1, headDim: hd, pageSize: 4)
+    let pos = (0..<keys.count).map(Int32.init)
+    cache.append(layer: 0, keys: keys.flatMap { $0 }, values: (values ?? keys).flatMap { $0 }, positions: pos, tokens: pos)
+    cache.nextPosition = keys.count
+    return cache
+}
+
+@Suite struct KeyOnlyPolicyTests {
+    /// Twelve keys point along the first axis (lengths vary, cosine 1 with the mean direction); three
+    /// point elsewhere. KeyDiff keeps the three, whatever their length; knorm would keep the shortest.
+    @Test func keydiffKeepsTheKeysLeastLikeTheMeanKey() throws {
+        var keys = (0..<15).map { i -> [Float] in [Float(1 + i % 4), 0.05 * Float(i % 3), 0, 0] }
+        keys[3] = [0, 2, 0, 0]; keys[8] = [0, 0, 3, 0]; keys[12] = [-1, 0, 0, 1]
+        #expect(kept(rowCache(keys), KeyDiffPolicy(), .tokens(3)) == [3, 8, 12])
+    }
+
+    /// Sinks 2, lag 4, 14 tokens: partitions [2,6) and [6,10) are scored against the next one, [10,14)
+    /// is the kept tail. In [2,6) token 4 departs most from [6,10)'s range (its channels straddle it: the
+    /// largest spread); in [6,10), token 7. One token per partition plus sinks and tail fills budget 8.
+    @Test func lagkvKeepsSinksTailAndEachPartitionsMostDepartingToken() throws {
+        var keys = [[Float]](repeating: [0.5, 0.5, 0.5, 0.5], count: 14)
+        for i in 6..<14 { keys[i] = [Float(i % 2), Float((i + 1) % 2), 0.5, 0.5] }  // range [0, 1] in every channel
+        keys[4] = [-3, 4, 0.5, 0.5]; keys[7] = [0.5, 2.5, -2, 0.5]
+        let p = LagKVPolicy { $0.sinks = 2; $0.lag = 4 }
+        #expect(kept(rowCache(keys), p, .tokens(8)) == [0, 1, 4, 7, 10, 11, 12, 13])
+        // Too short to compare two partitions: the sinks and the most recent tokens, as streaming.
+        #expect(kept(rowCache(Array(keys.prefix(9))), p, .tokens(5)) == [0, 1, 6, 7, 8])
+    }
+}
+
 @Suite struct PolicyConformanceTests {
     @Test(arguments: PolicyRegistry.shared.names)
     func everyRegisteredPolicyConforms(name: String) throws {
