@@ -13,7 +13,14 @@ public enum Report {
         let pw = W - left - right, ph = H - top - bottom
         func x(_ i: Int) -> Double { budgets.count <= 1 ? left + pw / 2 : left + pw * Double(i) / Double(budgets.count - 1) }
         func y(_ v: Double) -> Double { top + ph * (1 - v) }
-        let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+        // Legend: the policy's name without its parameters where that stays unambiguous.
+        func short(_ l: String) -> String {
+            let parts = l.split(separator: "+", maxSplits: 1).map(String.init)
+            return String(parts[0].split(separator: ":")[0]) + (parts.count == 2 ? "+" + parts[1] : "")
+        }
+        let shorts = series.map(short)
+        let legend = Dictionary(uniqueKeysWithValues: series.map { l in (l, shorts.filter { $0 == short(l) }.count == 1 ? short(l) : l) })
+        let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79", "#ff9896", "#8c6d31", "#98df8a", "#c5b0d5", "#000080"]
         var s = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(W))" height="\(Int(H))" font-family="sans-serif" font-size="11">
         <text x="\(left)" y="16" font-size="13">\(Figures.escape(probe)): accuracy against budget (95% Wilson intervals)</text>
@@ -40,7 +47,7 @@ public enum Report {
             }
             if points.count > 1 { s += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1\"/>\n" }
             let ly = top + 14 * Double(k + 2)
-            s += "<rect x=\"\(left + pw + 6)\" y=\"\(ly - 8)\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(left + pw + 20)\" y=\"\(ly + 1)\">\(Figures.escape(String(label.prefix(24))))</text>\n"
+            s += "<rect x=\"\(left + pw + 6)\" y=\"\(ly - 8)\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(left + pw + 20)\" y=\"\(ly + 1)\">\(Figures.escape(String(legend[label, default: label].prefix(24))))</text>\n"
         }
         return s + "</svg>\n"
     }
