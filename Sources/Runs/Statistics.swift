@@ -46,14 +46,18 @@ public struct PairedComparison: Sendable {
     public var accuracyB: Double { n == 0 ? .nan : Double(both + onlyB) / Double(n) }
     public var pValue: Double { Statistics.mcnemarExact(onlyA, onlyB) }
 
-    /// Pairs the results of variants `a` and `b` (`Summary.Row.label` with budget: each a filter) by case id.
+    /// Pairs the results of variants `a` and `b` (each a filter) by case id.
     public init(_ results: [VariantResult], a: String, b: String, matchA: (VariantResult) -> Bool, matchB: (VariantResult) -> Bool) {
+        self.init(results, results, a: a, b: b, matchA: matchA, matchB: matchB)
+    }
+
+    /// Pairs A from `resultsA` with B from `resultsB` (two runs of the same cases) by case id.
+    public init(_ resultsA: [VariantResult], _ resultsB: [VariantResult], a: String, b: String,
+                matchA: (VariantResult) -> Bool, matchB: (VariantResult) -> Bool) {
         self.a = a; self.b = b
         var scoresA: [String: Double] = [:], scoresB: [String: Double] = [:]
-        for r in results {
-            if matchA(r) { scoresA[r.caseId] = r.score }
-            if matchB(r) { scoresB[r.caseId] = r.score }
-        }
+        for r in resultsA where matchA(r) { scoresA[r.caseId] = r.score }
+        for r in resultsB where matchB(r) { scoresB[r.caseId] = r.score }
         for (id, sa) in scoresA {
             guard let sb = scoresB[id] else { continue }
             switch (sa >= 1, sb >= 1) {
@@ -107,17 +111,22 @@ extension PairedComparison {
     }
 
     /// Compares variants `a` and `b` (each `POLICY[:params][@BUDGET]`) on the cases of the run folder
-    /// `dir` both ran, optionally only probe `probe` and codec `quant`.
-    public static func load(dir: String, a: String, b: String, quant: String = "fp32", probe: String? = nil) throws -> PairedComparison {
-        guard FileManager.default.fileExists(atPath: dir + "/results.jsonl") else {
-            throw RunError.noInput("no results.jsonl in \(dir); give the folder a kvkit run or merge wrote")
+    /// `dir` both ran, optionally only probe `probe` and codec `quant`. With `bDir`, B is read from that
+    /// folder (another run of the same cases, such as the query-aware job of a study) and paired by case id.
+    public static func load(dir: String, a: String, b: String, bDir: String? = nil, quant: String = "fp32", probe: String? = nil) throws -> PairedComparison {
+        func read(_ dir: String) throws -> [VariantResult] {
+            guard FileManager.default.fileExists(atPath: dir + "/results.jsonl") else {
+                throw RunError.noInput("no results.jsonl in \(dir); give the folder a kvkit run or merge wrote")
+            }
+            let results = try RunDirectory.readResults(in: dir).results.filter { r in r.quant == quant && (probe.map { r.probe == $0 } ?? true) }
+            guard !results.isEmpty else {
+                throw RunError.usage("\(dir) holds no results\(probe.map { " for probe \($0)" } ?? "") with codec \(quant); check --probe and --quant")
+            }
+            return results
         }
-        let results = try RunDirectory.readResults(in: dir).results.filter { r in r.quant == quant && (probe.map { r.probe == $0 } ?? true) }
-        guard !results.isEmpty else {
-            throw RunError.usage("\(dir) holds no results\(probe.map { " for probe \($0)" } ?? "") with codec \(quant); check --probe and --quant")
-        }
-        let present = Array(Set(results.map { "\($0.policy)@\($0.budget)" })).sorted()
-        func matcher(_ text: String) throws -> (String, (VariantResult) -> Bool) {
+        let resultsA = try read(dir), resultsB = try bDir.map(read) ?? resultsA
+        func matcher(_ text: String, _ results: [VariantResult], _ dir: String) throws -> (String, (VariantResult) -> Bool) {
+            let present = Array(Set(results.map { "\($0.policy)@\($0.budget)" })).sorted()
             let side = try Side(text)
             let budgets = Array(Set(results.filter { $0.policy == side.policy }.map(\.budget))).sorted()
             guard !budgets.isEmpty else {
@@ -131,8 +140,9 @@ extension PairedComparison {
             }
             return ("\(side.policy) @ \(budget)", { $0.policy == side.policy && $0.budget == budget })
         }
-        let (la, ma) = try matcher(a), (lb, mb) = try matcher(b)
-        let c = PairedComparison(results, a: la, b: lb, matchA: ma, matchB: mb)
+        let (la, ma) = try matcher(a, resultsA, dir), (lb, mb) = try matcher(b, resultsB, bDir ?? dir)
+        let c = bDir == nil ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
+                            : PairedComparison(resultsA, resultsB, a: la + " (\(dir))", b: lb + " (\(bDir!))", matchA: ma, matchB: mb)
         guard c.n > 0 else { throw RunError.usage("\(a) and \(b) share no case in \(dir); compare variants of the same run") }
         return c
     }

@@ -112,6 +112,9 @@ import Testing
         #expect(c.status == 0 && c.stdout.contains("McNemar") && c.stdout.contains("p = "), "\(c.stdout) \(c.stderr)")
         let pc = try PairedComparison.load(dir: dir + "/grid", a: "snapkv@0.5", b: "streaming@0.5")
         #expect(pc.n == generated.count && pc.both + pc.onlyA + pc.onlyB + pc.neither == pc.n)
+        // Across two runs of the same cases (here the grid and its exported file: identical answers).
+        let across = try PairedComparison.load(dir: dir + "/grid", a: "snapkv@0.5", b: "snapkv@0.5", bDir: dir + "/file")
+        #expect(across.n == generated.count && across.onlyA == 0 && across.onlyB == 0 && across.pValue == 1)
         let bad = try runKVKit(["compare", dir + "/grid", "h2o@0.5", "snapkv@0.5"])
         #expect(bad.status == 64 && bad.stderr.contains("did not run") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
     }

@@ -33,11 +33,11 @@ STUDIES = {
     "needle-vs-budget": notebook(
         "Needle accuracy and survival against budget",
         "Mirrors ChunkKV's needle-in-a-haystack comparison (Liu et al. 2025, Table/Figure on NIAH): every eviction "
-        "and retention policy at budgets 0.05–0.5, query-agnostic, on SmolLM2-135M at 1,024 and 2,048 tokens. "
-        "Made by `Experiments/needle-vs-budget/run.sh`.",
+        "and retention policy at budgets 0.1–0.5, query-agnostic, on SmolLM2-135M at 1,024 tokens on the Paul Graham "
+        "essays, 50 cases per cell; error bars are 95% Wilson intervals. Made by `Experiments/needle-vs-budget/run.sh`.",
         [("code", 'df = results("needle-vs-budget", "all-policies")\nsummary("needle-vs-budget", "all-policies").query("probe == \'niah\'")[["policy", "budget", "n", "correct", "accuracy", "ci_low", "ci_high", "needle_survival", "attention_cosine", "ratio_vs_fp16"]].round(3)'),
          ("md", "## Accuracy against budget"),
-         ("code", 'accuracy_vs_budget(df, "niah, 1,024 and 2,048 tokens, query-agnostic"); plt.tight_layout(); plt.show()'),
+         ("code", 'accuracy_vs_budget(df, "niah, 1,024 tokens, essays, query-agnostic, n = 50 per point"); plt.tight_layout(); plt.show()'),
          ("md", "## Needle survival against budget (fraction of the needle's tokens still cached, all layers and heads)"),
          ("code", 'fig, ax = plt.subplots(figsize=(8, 5))\nfor name, g in df[df["name"] != "full"].groupby("name"):\n    m = g.groupby("budget_f")["needleSurvival"].mean()\n    ax.plot(m.index, m.values * 100, marker="o", label=name)\nbudget_axis(ax, df["budget_f"]); ax.set_xlabel("budget"); ax.set_ylabel("needle survival (%)"); ax.legend(fontsize=7, ncol=2)\nplt.tight_layout(); plt.show()'),
          ("md", "## Depth × length accuracy at budget 0.25 (the classic needle picture)"),
@@ -47,9 +47,9 @@ STUDIES = {
          ]),
     "multihop-vs-budget": notebook(
         "Multi-hop chains against budget: which hop breaks first",
-        "The Lottery LLM Hypothesis (2025) argues compression must keep multi-step retrieval. Chains of k = 1…4 links "
-        "(chained form: the model's own answer is the next question's key) at 512 tokens, every policy at budgets "
-        "0.05–0.5. On this 135M model the full cache completes few chains, so the main figure is evidence survival "
+        "The Lottery LLM Hypothesis (2025) argues compression must keep multi-step retrieval. Chains of k = 1, 2, 4 links "
+        "(chained form: the model's own answer is the next question's key) at 512 tokens on the essays, 50 cases per k, "
+        "seven policies at budgets 0.1–0.5. On this 135M model the full cache completes few chains, so the main figure is evidence survival "
         "per hop, which does not depend on the model's skill. Made by `Experiments/multihop-vs-budget/run.sh`.",
         [("code", 'df = results("multihop-vs-budget", "all-policies")\ndf["k"] = df["probe"].str.extract(r"k=(\\d)", expand=False).fillna("2").astype(int)\ndf.groupby(["k", "name"])["score"].mean().unstack(0).round(2)'),
          ("md", "## Survival of each hop's link against budget (mean over k and cases)"),
@@ -62,16 +62,16 @@ STUDIES = {
     "query-aware-vs-agnostic": notebook(
         "Query-aware against query-agnostic compression",
         "The same policies and needles compressed before the question is known (as a real cache must: the default, as "
-        "kvpress does) and with the question in the prompt (as most papers measure). niah at 1,024 tokens, 10 cases, "
-        "budgets 0.1 and 0.25. Made by `Experiments/query-aware-vs-agnostic/run.sh`.",
+        "kvpress does) and with the question in the prompt (as most papers measure). niah at 1,024 tokens on the essays, "
+        "50 cases per cell, budgets 0.1 and 0.25; error bars are 95% Wilson intervals. Made by `Experiments/query-aware-vs-agnostic/run.sh`.",
         [("code", 'a = results("query-aware-vs-agnostic", "agnostic"); a["mode"] = "query-agnostic"\nq = results("query-aware-vs-agnostic", "aware"); q["mode"] = "query-aware"\ndf = pd.concat([a, q])\ntab = df[df["name"] != "full"].pivot_table(index="name", columns=["budget", "mode"], values="score", aggfunc="mean")\n(tab * 100).round(0)'),
          ("md", "## The gap per policy"),
-         ("code", 'fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)\nfor ax, b in zip(axes, ["0.1", "0.25"]):\n    t = df[(df["budget"] == b) & (df["name"] != "full")].pivot_table(index="name", columns="mode", values="score", aggfunc="mean") * 100\n    t.plot.bar(ax=ax); ax.set_title(f"budget {b}"); ax.set_ylabel("accuracy (%)")\nplt.tight_layout(); plt.show()'),
+         ("code", 'fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)\nfor ax, b in zip(axes, ["0.1", "0.25"]):\n    g = df[(df["budget"] == b) & (df["name"] != "full")]\n    t = g.pivot_table(index="name", columns="mode", values="score", aggfunc="mean") * 100\n    ci = g.groupby(["name", "mode"])["score"].agg(["sum", "count"]).apply(lambda r: wilson(r["sum"], r["count"]), axis=1)\n    lo = (t - ci.map(lambda c: c[0] * 100).unstack()).clip(lower=0); hi = (ci.map(lambda c: c[1] * 100).unstack() - t).clip(lower=0)\n    t.plot.bar(ax=ax, yerr=[[lo[c].values, hi[c].values] for c in t.columns], capsize=2); ax.set_title(f"budget {b}"); ax.set_ylabel("accuracy (%), 95% Wilson intervals")\nplt.tight_layout(); plt.show()'),
          ]),
     "quant-x-eviction": notebook(
         "Quantization × eviction at equal bytes",
-        "Codecs (fp32, fp16, int8, int4, KIVI 4 and 2 bits) crossed with eviction and retention budgets, niah at 2,048 "
-        "tokens: accuracy against the measured K/V bytes (ratio to the fp16 full cache). Query-agnostic (snapkv, "
+        "Codecs (fp32, fp16, int8, int4, KIVI 4 and 2 bits) crossed with eviction and retention budgets, niah at 1,024 "
+        "tokens on the essays, 51 cases per cell: accuracy against the measured K/V bytes (ratio to the fp16 full cache). Query-agnostic (snapkv, "
         "selective) and query-aware (snapkv, sentencekv). Made by `Experiments/quant-x-eviction/run.sh`.",
         [("code", 'a = results("quant-x-eviction", "agnostic"); a["mode"] = "query-agnostic"\nq = results("quant-x-eviction", "aware"); q["mode"] = "query-aware"\ndf = pd.concat([a, q])\ndf.groupby(["mode", "label", "budget"])[["score", "ratioVsFP16", "attn_cos"]].mean().round(3)'),
          ("md", "## Accuracy against compression ratio (measured bytes)"),
