@@ -75,6 +75,7 @@ public func codeVersion() -> String {
         return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
     }
     guard let head = git(["rev-parse", "HEAD"]) else { return "unknown" }
-    let dirty = (git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty ? "" : "-dirty"
+    // "-dirty": tracked code or configs differ from the commit (a study's own results folder does not count).
+    let dirty = (git(["status", "--porcelain", "--untracked-files=no", "--", ".", ":(glob,exclude)Experiments/*/results/**"]) ?? "").isEmpty ? "" : "-dirty"
     return head + dirty
 }
