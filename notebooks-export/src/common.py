@@ -50,7 +50,7 @@ def accuracy_vs_budget(df, title, ax=None):
     for k, (name, g) in enumerate((n, df[df["name"] == n]) for n in names):
         m = g.groupby("budget_f")["score"].agg(["sum", "count", "mean"])
         ci = [wilson(s, c) for s, c in zip(m["sum"], m["count"])]
-        err = [[(v - a) * 100 for v, (a, _) in zip(m["mean"], ci)], [(b - v) * 100 for v, (_, b) in zip(m["mean"], ci)]]
+        err = [[max(0.0, v - a) * 100 for v, (a, _) in zip(m["mean"], ci)], [max(0.0, b - v) * 100 for v, (_, b) in zip(m["mean"], ci)]]
         x = m.index * (1 + 0.015 * (k - len(names) / 2))  # small offsets keep the bars apart
         ax.errorbar(x, m["mean"] * 100, yerr=err, marker="o", capsize=2, label=name)
     ax.axhline(full.mean() * 100, color="black", linestyle="--", label="full cache")
