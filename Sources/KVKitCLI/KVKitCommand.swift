@@ -15,7 +15,7 @@ public struct KVKitCommand: ParsableCommand {
         66 missing input file; 69 a needed tool is missing (sbatch); 70 internal error; 73 cannot create an output
         (an unwritable folder, a run folder in use); 74 I/O error (a failed write, a cold page that failed its check).
         """,
-        subcommands: [Run.self, Generate.self, ListPolicies.self, Probes.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self, Merge.self, Compare.self],
+        subcommands: [Run.self, Generate.self, ListPolicies.self, Probes.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self, Merge.self, Compare.self, Kept.self],
         defaultSubcommand: nil)
 
     public init() {}

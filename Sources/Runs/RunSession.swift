@@ -128,6 +128,34 @@ public struct RunSession {
         return (cases, haystack, [])
     }
 
+    /// Writes, per case and variant, the positions every (layer, KV head) keeps after compression as JSON
+    /// lines at `path` (atomically): `{"id", "policy", "budget", "prompt_tokens", "opening_tokens", "kept":
+    /// [layer][head][positions]}`. Positions count from the prompt's first token; the chat template's
+    /// opening takes the first `opening_tokens`. Returns the number of lines.
+    public func exportKept(to path: String, progress: Progress? = nil) throws -> Int {
+        let (variants, _, _) = try plan.resolved()
+        let all = try cases().cases
+        let runner = runner(pageSize: plan.pageSize(for: [nil]))
+        let opening = model.tokenizer.encode(model.chatTemplate.openingOfFirstUserTurn()).count
+        var text = "", lines = 0
+        let clock = ContinuousClock(), t0 = clock.now
+        for (i, c) in all.enumerated() {
+            for v in variants {
+                let kept = try runner.keptPositions(c, variant: v)
+                let object: [String: Any] = ["id": c.id, "policy": v.spec.description, "budget": v.budget.description,
+                                             "prompt_tokens": runner.prompt(c).count, "opening_tokens": opening,
+                                             "kept": kept.map { $0.map { $0.map(Int.init) } }]
+                text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+                lines += 1
+            }
+            progress?(i + 1, all.count, (clock.now - t0).seconds, c.id)
+        }
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw RunError.cantCreate("cannot write \(path) (\(RunDirectory.reason(error))); choose a writable --out")
+        }
+        return lines
+    }
+
     /// Writes the plan's case grid as a probe file at `path` (atomically); returns the number of cases.
     public func export(to path: String) throws -> Int {
         let cases = try cases().cases

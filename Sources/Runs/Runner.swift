@@ -164,22 +164,39 @@ public struct Runner {
         return max(0, s)
     }
 
+    /// A fresh cache holding `prompt`, with the statistics `needs` asks for tapped, its prefill time and
+    /// last logits, and what policies need from the prefill besides the cache (token text; self-information
+    /// when asked).
+    func prefill(_ prompt: [Int32], needs: ObservationNeeds) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
+        let clock = ContinuousClock()
+        let cache = model.makeCache(pageSize: pageSize)
+        if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
+        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: prompt.count)
+        let selfInformation = needs.selfInformation ? SelfInformation() : nil
+        let t = clock.now
+        let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
+        return (cache, (clock.now - t).seconds, logits, CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation))
+    }
+
+    /// The prompt a case compresses: its context, and in query-aware mode the first question too.
+    func prompt(_ c: ProbeCase) -> [Int32] { queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context }
+
+    /// The positions each (layer, KV head) stream keeps of a case's prompt once `variant` has compressed
+    /// it, `[layer][head]` ascending: which tokens survived where, and what a side-by-side check against
+    /// another implementation compares.
+    public func keptPositions(_ c: ProbeCase, variant: Variant) throws -> [[[Int32]]] {
+        let p = try prefill(prompt(c), needs: variant.policy.needs)
+        try Compressor.compress(p.cache, policy: variant.policy, budget: variant.budget, seed: seed, context: p.context)
+        return (0..<p.cache.layers).map { l in (0..<p.cache.kvHeads).map { h in p.cache.slots(layer: l, head: h).map(\.position) } }
+    }
+
     /// Runs one case against the full cache and every variant.
     public func run(_ c: ProbeCase, variants: [Variant]) throws -> [VariantResult] {
         let clock = ContinuousClock()
         let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
-        let group = model.config.heads / model.config.kvHeads
-        let prompt = queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context
-        let tokenizer = model.tokenizer
-        // What policies need from the prefill besides the cache: token text, and self-information when asked.
+        let prompt = self.prompt(c)
         func prefill(_ needs: ObservationNeeds) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
-            let cache = model.makeCache(pageSize: pageSize)
-            if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
-            Compressor.prepare(cache, needs: needs, group: group, promptEnd: prompt.count)
-            let selfInformation = needs.selfInformation ? SelfInformation() : nil
-            let t = clock.now
-            let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
-            return (cache, (clock.now - t).seconds, logits, CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation))
+            try self.prefill(prompt, needs: needs)
         }
         let shared = sharePrefill ? try prefill(needs) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]

@@ -119,6 +119,37 @@ import Testing
         #expect(bad.status == 64 && bad.stderr.contains("did not run") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
     }
 
+    /// `kvkit kept` writes what each (layer, KV head) keeps; it must agree with the run's own survival
+    /// figures (two code paths over the same compression) and with what the policies promise.
+    @Test func keptPositionsAgreeWithTheRunsSurvival() throws {
+        let dir = try Self.tempDir("kept")
+        let options: [(name: String, value: RunPlan.Value)] = [
+            ("policy", .text("streaming,snapkv")), ("budget", .text("0.25")), ("probe", .text("niah")), ("lengths", .text("300")),
+            ("depths", .text("0.3,0.7")), ("samples", .text("1")), ("seed", .text("2")),
+        ]
+        let session = RunSession(plan: try RunPlan(options: options), model: try Real.model)
+        #expect(try session.exportKept(to: dir + "/kept.jsonl") == 4)
+        _ = try session.execute(out: dir + "/run")
+        let results = try RunDirectory.readResults(in: dir + "/run").results
+        let cases = Dictionary(uniqueKeysWithValues: try session.cases().cases.map { ($0.id, $0) })
+        struct Line: Decodable { let id: String; let policy: String; let budget: String; let prompt_tokens: Int; let kept: [[[Int]]] }
+        for text in try String(contentsOfFile: dir + "/kept.jsonl", encoding: .utf8).split(separator: "\n") {
+            let line = try JSONDecoder().decode(Line.self, from: Data(text.utf8))
+            let c = try #require(cases[line.id])
+            let needle = Set(c.needles.flatMap { Array($0.range) })
+            let perStream = line.kept.joined().map { kept in Double(needle.intersection(kept).count) / Double(needle.count) }
+            let survival = perStream.reduce(0, +) / Double(perStream.count)
+            let r = try #require(results.first { $0.caseId == line.id && $0.policy == line.policy && $0.budget == line.budget })
+            #expect(abs(survival - (r.needleSurvival ?? -1)) < 1e-12, "\(line.id) \(line.policy): \(survival) vs \(String(describing: r.needleSurvival))")
+            let n = line.prompt_tokens, b = Int((Double(n) * 0.25).rounded(.up))
+            for kept in line.kept.joined() {
+                #expect(kept.count <= b + 1 && kept == kept.sorted())
+                if line.policy.hasPrefix("streaming") { #expect(kept == Array(0..<4) + Array((n - kept.count + 4)..<n)) }
+                else { #expect(Array(kept.suffix(32)) == Array((n - 32)..<n), "snapkv keeps its observation window") }
+            }
+        }
+    }
+
     @Test func intervalsAndPairedTestsMatchKnownValues() {
         // Wilson 95 % intervals (Newcombe 1998, table I: 0/10, 5/10, 10/10).
         let zero = Statistics.wilson(0, 10)!, half = Statistics.wilson(5, 10)!, all = Statistics.wilson(10, 10)!
