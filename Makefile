@@ -9,7 +9,7 @@ SWIFT_RELEASE = swift build -c release
 # the run/sweep suites).
 SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest --no-parallel
 
-.PHONY: setup build run test slurm-test docs bench notebooks clean
+.PHONY: setup build run test slurm-test docs bench notebooks crosscheck clean
 
 setup:
 	@bash scripts/setup.sh
@@ -53,6 +53,10 @@ bench: build
 # Executes the study notebooks against Experiments/*/results and exports them (Python venv, pinned packages).
 notebooks:
 	@bash notebooks-export/make-notebooks.sh
+
+# Kept-set agreement with kvpress 0.5.5 on the same prompts (installs PyTorch's CPU wheel into a venv; not in make test).
+crosscheck:
+	@bash Experiments/kvpress-crosscheck/run.sh
 
 clean:
 	@rm -rf .build

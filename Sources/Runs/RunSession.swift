@@ -129,8 +129,8 @@ public struct RunSession {
     }
 
     /// Writes, per case and variant, the positions every (layer, KV head) keeps after compression as JSON
-    /// lines at `path` (atomically): `{"id", "policy", "budget", "prompt_tokens", "opening_tokens", "kept":
-    /// [layer][head][positions]}`. Positions count from the prompt's first token; the chat template's
+    /// lines at `path` (atomically): `{"id", "policy", "budget", "prompt_tokens", "opening_tokens", "tokens",
+    /// "kept": [layer][head][positions]}` (`tokens`: the prompt's ids, so another tool runs exactly them). Positions count from the prompt's first token; the chat template's
     /// opening takes the first `opening_tokens`. Returns the number of lines.
     public func exportKept(to path: String, progress: Progress? = nil) throws -> Int {
         let (variants, _, _) = try plan.resolved()
@@ -142,8 +142,9 @@ public struct RunSession {
         for (i, c) in all.enumerated() {
             for v in variants {
                 let kept = try runner.keptPositions(c, variant: v)
+                let prompt = runner.prompt(c)
                 let object: [String: Any] = ["id": c.id, "policy": v.spec.description, "budget": v.budget.description,
-                                             "prompt_tokens": runner.prompt(c).count, "opening_tokens": opening,
+                                             "prompt_tokens": prompt.count, "opening_tokens": opening, "tokens": prompt.map(Int.init),
                                              "kept": kept.map { $0.map { $0.map(Int.init) } }]
                 text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
                 lines += 1
