@@ -4,7 +4,10 @@ per layer and KV head), runs SmolLM2's GGUF through transformers with each match
 budget, records the indices every ScorerPress keeps (its own top-k), and writes agreement.csv with the
 mean Jaccard overlap per method, plus per-layer means.
 
-usage: kept_kvpress.py KEPT_JSONL MODEL_GGUF OUT_DIR
+usage: kept_kvpress.py KEPT_JSONL MODEL_GGUF OUT_DIR [FIXTURE_JSON]
+
+With FIXTURE_JSON, also writes kvpress's kept sets at layers 0, 15 and 29 with the prompt's ids (the
+fixture `make test` checks KVKit against, Tests/Fixtures/kvpress-kept.json).
 """
 import csv
 import json
@@ -47,6 +50,7 @@ ScorerPress.compress = capture
 
 def main():
     kept_path, gguf, out = sys.argv[1:4]
+    fixture = {"layers": [0, 15, 29], "cases": []} if len(sys.argv) > 4 else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gguf = Path(gguf)
@@ -65,6 +69,9 @@ def main():
         ids = torch.tensor([r["tokens"]])
         with torch.no_grad(), make(ratio)(model):
             model(ids, use_cache=True)
+        if fixture is not None:
+            fixture["cases"].append({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "tokens": r["tokens"],
+                                     "kept": {str(l): captured[l] for l in fixture["layers"]}})
         for layer, heads in enumerate(r["kept"]):
             for head, mine in enumerate(heads):
                 theirs = set(captured[layer][head])
@@ -80,6 +87,8 @@ def main():
             layers = ";".join(f"{sum(v) / len(v):.3f}" for _, v in sorted(per_layer[m].items()))
             w.writerow([m, len(js), f"{sum(js) / len(js):.4f}", f"{min(js):.4f}", layers])
     print(open(out / "agreement.csv").read())
+    if fixture is not None:
+        Path(sys.argv[4]).write_text(json.dumps(fixture, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,35 @@ import Testing
         }
     }
 
+    /// kvpress 0.5.5's kept positions for one 512-token case (layers 0, 15, 29; written by
+    /// `Experiments/kvpress-crosscheck/kept_kvpress.py`): KVKit's matched policies keep the same tokens.
+    @Test func keptSetsAgreeWithKvpressFixture() throws {
+        struct Fixture: Decodable {
+            struct Case: Decodable { let policy: String; let budget: String; let tokens: [Int32]; let kept: [String: [[Int]]] }
+            let layers: [Int]; let cases: [Case]
+        }
+        let path = TestSupport.repositoryRoot() + "/Tests/Fixtures/kvpress-kept.json"
+        let data = try #require(FileManager.default.contents(atPath: path), "missing fixture \(path)")
+        let fixture = try JSONDecoder().decode(Fixture.self, from: data)
+        #expect(fixture.cases.count == 5)
+        let runner = Runner(model: try Real.model)
+        for c in fixture.cases {
+            let json = #"{"id":"fx","probe":"file","length":\#(c.tokens.count),"depth":0,"sample":0,"context":\#(c.tokens),"needles":[],"turns":[{"question":"q","answerPrefix":"","answers":["1"],"needles":[]}]}"#
+            let probe = try JSONDecoder().decode(ProbeCase.self, from: Data(json.utf8))
+            let spec = try PolicyRegistry.shared.parse(c.policy)
+            let kept = try runner.keptPositions(probe, variant: Variant(spec: spec, policy: try PolicyRegistry.shared.make(spec), budget: try Budget(parsing: c.budget)))
+            var jaccards: [Double] = []
+            for layer in fixture.layers {
+                for (head, theirs) in try #require(c.kept[String(layer)]).enumerated() {
+                    let ours = Set(kept[layer][head].map(Int.init)), other = Set(theirs)
+                    jaccards.append(Double(ours.intersection(other).count) / Double(ours.union(other).count))
+                }
+            }
+            let mean = jaccards.reduce(0, +) / Double(jaccards.count)
+            #expect(mean >= 0.98 && jaccards.min()! >= 0.95, "\(c.policy) @ \(c.budget): mean Jaccard \(mean), min \(jaccards.min()!)")
+        }
+    }
+
     @Test func intervalsAndPairedTestsMatchKnownValues() {
         // Wilson 95 % intervals (Newcombe 1998, table I: 0/10, 5/10, 10/10).
         let zero = Statistics.wilson(0, 10)!, half = Statistics.wilson(5, 10)!, all = Statistics.wilson(10, 10)!
