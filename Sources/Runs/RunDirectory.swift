@@ -192,7 +192,10 @@ public final class RunDirectory {
     }
 
     /// Writes a file atomically (a temporary file renamed over it).
-    func write(_ data: Data, to file: String) throws {
+    func write(_ data: Data, to file: String) throws { try Self.write(data, to: file) }
+
+    /// Writes a file atomically (a temporary file renamed over it); a failure is a one-line "cannot create".
+    public static func write(_ data: Data, to file: String) throws {
         do { try data.write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
             throw RunError.cantCreate("cannot write \(file) (\(Self.reason(error))); free space or choose a writable --out")
         }

@@ -151,9 +151,7 @@ public struct RunSession {
             }
             progress?(i + 1, all.count, (clock.now - t0).seconds, c.id)
         }
-        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw RunError.cantCreate("cannot write \(path) (\(RunDirectory.reason(error))); choose a writable --out")
-        }
+        try RunDirectory.write(Data(text.utf8), to: path)
         return lines
     }
 
@@ -166,9 +164,7 @@ public struct RunSession {
                 throw RunError.data("\(error)")
             }
         }
-        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw RunError.cantCreate("cannot write \(path) (\(RunDirectory.reason(error))); choose a writable --out")
-        }
+        try RunDirectory.write(Data(text.utf8), to: path)
         return cases.count
     }
 

@@ -195,12 +195,9 @@ public struct Runner {
         let clock = ContinuousClock()
         let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
         let prompt = self.prompt(c)
-        func prefill(_ needs: ObservationNeeds) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
-            try self.prefill(prompt, needs: needs)
-        }
-        let shared = sharePrefill ? try prefill(needs) : nil
+        let shared = sharePrefill ? try prefill(prompt, needs: needs) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
-        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(.none) }
+        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, needs: .none) }
         let fullLive = fullCache.liveTokenBytes
 
         // Compressed forks, measured right after compression (before the turns append their tokens).
@@ -216,7 +213,7 @@ public struct Runner {
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
             let (cache, pre, logits, context): (PagedKVCache, Double, [Float], CompressionContext)
-            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(v.policy.needs) }
+            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(prompt, needs: v.policy.needs) }
             let t = clock.now
             let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
             cache.observations = nil
