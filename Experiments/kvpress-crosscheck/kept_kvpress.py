@@ -1,8 +1,18 @@
-"""Kept sets of kvpress presses on the exact prompts KVKit compressed (`kvkit kept` output), for the
-kept-set agreement of Experiments/kvpress-crosscheck. Reads kept.jsonl (KVKit: tokens and kept positions
-per layer and KV head), runs SmolLM2's GGUF through transformers with each matching press at the same
-budget, records the indices every ScorerPress keeps (its own top-k), and writes agreement.csv with the
-mean Jaccard overlap per method, plus per-layer means.
+"""kvpress's side of Experiments/kvpress-crosscheck, on the exact prompts KVKit compressed.
+
+Reads `kvkit kept` output (per case × policy × budget: the prompt's token ids, the positions every
+(layer, KV head) kept, the first question's token ids, the expected answers, the answer length), runs
+SmolLM2's GGUF through transformers with the matching press at the same budget and
+- records which positions each press kept, read back from the compressed cache itself (every kept key row
+  is found among the uncompressed rows), so presses that override `compress` (PyramidKV, ChunkKV) are
+  captured like the scorer presses;
+- answers the question on the compressed cache as kvpress's pipeline does (question after the compressed
+  context, greedy decoding, positions continuing from the context length) and scores it as KVKit does
+  (the fraction of expected values found in the answer);
+- times prefill + compression + answer per case.
+
+Writes agreement.csv (mean Jaccard of kept sets per method and budget, with per-layer means) and
+kvpress_answers.jsonl (per case: method, budget, score, seconds, kept counts per layer).
 
 usage: kept_kvpress.py KEPT_JSONL MODEL_GGUF OUT_DIR [FIXTURE_JSON]
 
@@ -12,40 +22,85 @@ fixture `make test` checks KVKit against, Tests/Fixtures/kvpress-kept.json).
 import csv
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import kvpress
-from kvpress.presses.scorer_press import ScorerPress
+from kvpress.presses import base_press
 
-# KVKit spec (as kvkit kept writes it) -> kvpress press at kvpress's defaults, matched in KVKit's spec.
+# KVKit spec (as `kvkit kept` labels it) -> the kvpress press with the same method and settings.
 PRESSES = {
     "streaming:sinks=4": lambda r: kvpress.StreamingLLMPress(compression_ratio=r, n_sink=4),
     "knorm": lambda r: kvpress.KnormPress(compression_ratio=r),
     "snapkv:gqa=mean,kernel=5,pool=avg,window=64": lambda r: kvpress.SnapKVPress(compression_ratio=r, window_size=64, kernel_size=5),
-    "tova:gqa=mean": lambda r: kvpress.TOVAPress(compression_ratio=r),
+    "tova:gqa=mean,heads=layer": lambda r: kvpress.TOVAPress(compression_ratio=r),
     "keydiff": lambda r: kvpress.KeyDiffPress(compression_ratio=r),
     "lagkv:lag=128,sinks=4": lambda r: kvpress.LagKVPress(compression_ratio=r, n_sink=4, lag_size=128),
+    "expected-attention:cov=on,future=512,sinks=4,vnorm=on": lambda r: kvpress.ExpectedAttentionPress(compression_ratio=r),
+    "pyramidkv:beta=20,gqa=mean,kernel=5,pool=avg,window=64":
+        lambda r: kvpress.PyramidKVPress(compression_ratio=r, window_size=64, kernel_size=5, beta=20),
+    "chunkkv:chunk=20,gqa=mean,kernel=5,pool=avg,reuse=1,window=64":
+        lambda r: kvpress.ChunkKVPress(press=kvpress.SnapKVPress(compression_ratio=r, window_size=64, kernel_size=5), chunk_length=20),
+    "h2o:gqa=mean,recent=0": lambda r: kvpress.ObservedAttentionPress(compression_ratio=r),
 }
 
 captured = {}
-_original = ScorerPress.compress
+_original_hook = base_press.BasePress.forward_hook
 
 
-def capture(self, module, hidden_states, keys, values, attentions, kwargs):
-    """ScorerPress.compress, recording the kept indices per (layer, KV head)."""
-    if self.compression_ratio > 0:
-        scores = self.score(module, hidden_states, keys, values, attentions, kwargs)
-        n_kept = max(1, int(keys.shape[2] * (1 - self.compression_ratio)))
-        idx = scores.topk(n_kept, dim=-1).indices[0]
-        captured[module.layer_idx] = [sorted(h.tolist()) for h in idx]
-    return _original(self, module, hidden_states, keys, values, attentions, kwargs)
+def capturing_hook(self, module, input, kwargs, output):
+    """BasePress.forward_hook, recording which of the layer's positions each KV head kept."""
+    cache = kwargs["past_key_values"]
+    before = base_press.extract_keys_and_values(cache, module.layer_idx)[0][0].clone()  # [heads][n][d]
+    if isinstance(self, kvpress.ChunkKVPress):
+        output = (output[0], None)  # ChunkKV scores with its own window attention, not the eager weights
+    result = _original_hook(self, module, input, kwargs, output)
+    after = cache.layers[module.layer_idx].keys[0]
+    kept = []
+    for h in range(before.shape[0]):
+        d = torch.cdist(after[h].double(), before[h].double())
+        dist, idx = d.min(dim=1)
+        assert float(dist.max()) < 1e-6, "a kept key row is not among the layer's rows"
+        kept.append(sorted(idx.tolist()))
+    captured[module.layer_idx] = kept
+    return result
 
 
-ScorerPress.compress = capture
+base_press.BasePress.forward_hook = capturing_hook
+
+
+def answer(model, tokenizer, cache, question, context_length, max_new_tokens):
+    """kvpress's pipeline.generate_answer: the question after the compressed context, greedy decoding.
+    Layers holding different numbers of tokens (PyramidKV) do not fit transformers' one attention mask
+    per batch: there the question goes one token at a time through SDPA, which needs no mask for one row."""
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    ragged = len({layer.keys.shape[2] for layer in cache.layers}) > 1
+    if ragged:
+        model.set_attn_implementation("sdpa")
+    try:
+        q = torch.tensor([question])
+        pos = torch.arange(context_length, context_length + q.shape[1]).unsqueeze(0)
+        if ragged:
+            for i in range(q.shape[1]):
+                out = model(input_ids=q[:, i:i + 1], past_key_values=cache, position_ids=pos[:, i:i + 1])
+        else:
+            out = model(input_ids=q, past_key_values=cache, position_ids=pos, logits_to_keep=1)
+        ids = [int(out.logits[0, -1].argmax())]
+        nxt = pos[:, -1:] + 1
+        for i in range(max_new_tokens - 1):
+            if ids[-1] in eos:
+                break
+            out = model(input_ids=torch.tensor([[ids[-1]]]), past_key_values=cache, position_ids=nxt + i)
+            ids.append(int(out.logits[0, -1].argmax()))
+    finally:
+        if ragged:
+            model.set_attn_implementation("eager")
+    return tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def main():
@@ -54,11 +109,14 @@ def main():
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     gguf = Path(gguf)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, torch_dtype=torch.float32,
+    torch.set_num_threads(2)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
                                                  attn_implementation="eager")
     model.eval()
     per_method = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(list))
+    answers = open(out / "kvpress_answers.jsonl", "w")
     for line in open(kept_path):
         r = json.loads(line)
         make = PRESSES.get(r["policy"])
@@ -67,19 +125,26 @@ def main():
         ratio = 1 - float(r["budget"])
         captured.clear()
         ids = torch.tensor([r["tokens"]])
-        with torch.no_grad(), make(ratio)(model):
-            model(ids, use_cache=True)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            with make(ratio)(model):
+                cache = model(ids, use_cache=True).past_key_values
+            text = answer(model, tokenizer, cache, r["question_tokens"], len(r["tokens"]), r["max_new_tokens"]) if r.get("question_tokens") else None
+        seconds = time.perf_counter() - t0
+        score = None if text is None else sum(a in text for a in r["answers"]) / max(1, len(r["answers"]))
+        answers.write(json.dumps({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "score": score, "answer": text,
+                                  "seconds": seconds, "kept_per_layer": [len(captured[l][0]) for l in sorted(captured)]}) + "\n")
         if fixture is not None:
             fixture["cases"].append({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "tokens": r["tokens"],
                                      "kept": {str(l): captured[l] for l in fixture["layers"]}})
+        key = f'{r["policy"]} @ {r["budget"]}'
         for layer, heads in enumerate(r["kept"]):
             for head, mine in enumerate(heads):
-                theirs = set(captured[layer][head])
-                ours = set(mine)
+                theirs, ours = set(captured[layer][head]), set(mine)
                 j = len(ours & theirs) / max(1, len(ours | theirs))
-                key = f'{r["policy"]} @ {r["budget"]}'
                 per_method[key].append(j)
                 per_layer[key][layer].append(j)
+    answers.close()
     with open(out / "agreement.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "streams", "mean_jaccard", "min_jaccard", "mean_jaccard_by_layer"])

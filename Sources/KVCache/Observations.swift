@@ -1,3 +1,5 @@
+import TensorMath
+
 /// Attention statistics the kernel taps for policies, aligned with each stream's slots.
 ///
 /// Computed only when a policy asks (a cache without `observations` pays nothing): the kernel's first
@@ -12,19 +14,42 @@ public struct Observations: Sendable, Equatable {
     public let group: Int
     /// Whether every query's attention is added to `accumulated` (H2O's heavy-hitter statistic).
     public var accumulate: Bool
-    /// Queries at or after this position add their attention to `window` (SnapKV's observation window,
-    /// TOVA's last query); nil turns the window off.
-    public var windowStart: Int32?
     /// [layer·kvHeads + head] → [slot][group]: attention summed over every query since the slot arrived.
     public var accumulated: [[Float]]
-    /// [layer·kvHeads + head] → [slot][group]: attention summed over the window's queries.
-    public var window: [[Float]]
+    /// Observation windows (SnapKV's last 32 or 64 queries, TOVA's last one), each with its own totals:
+    /// policies sharing one prefill each read the window of their own size, never a wider one.
+    public var windows: [Window]
+    /// Moments of the queries before RoPE (Expected Attention's query statistics), when requested.
+    public var queries: QueryMoments?
+
+    /// Attention summed over the queries at or after `start`.
+    public struct Window: Sendable, Equatable {
+        /// The number of queries the window was asked for (nil: set by hand, read by any policy).
+        public var size: Int?
+        public var start: Int32
+        /// [layer·kvHeads + head] → [slot][group].
+        public var totals: [[Float]]
+    }
 
     public init(layers: Int, kvHeads: Int, group: Int, accumulate: Bool, windowStart: Int32?) {
         self.layers = layers; self.kvHeads = kvHeads; self.group = group
-        self.accumulate = accumulate; self.windowStart = windowStart
+        self.accumulate = accumulate
         accumulated = Array(repeating: [], count: layers * kvHeads)
-        window = Array(repeating: [], count: layers * kvHeads)
+        windows = windowStart.map { [Window(size: nil, start: $0, totals: Array(repeating: [], count: layers * kvHeads))] } ?? []
+    }
+
+    /// The earliest window start: queries from here on are observed.
+    public var windowStart: Int32? { windows.map(\.start).min() }
+
+    /// The totals of the first window (hand-built observations hold one).
+    public var window: [[Float]] {
+        get { windows.first?.totals ?? Array(repeating: [], count: layers * kvHeads) }
+        set { if windows.isEmpty { windows = [Window(size: nil, start: 0, totals: newValue)] } else { windows[0].totals = newValue } }
+    }
+
+    /// The totals of the window of `size` queries; a window set by hand (size nil) serves any size.
+    public func window(size: Int) -> [[Float]]? {
+        (windows.first { $0.size == size } ?? windows.first { $0.size == nil && windows.count == 1 })?.totals
     }
 
     /// New slots start with zero attention.
@@ -32,7 +57,7 @@ public struct Observations: Sendable, Equatable {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
             if accumulate { accumulated[i] += repeatElement(0, count: n * group) }
-            if windowStart != nil { window[i] += repeatElement(0, count: n * group) }
+            for w in windows.indices { windows[w].totals[i] += repeatElement(0, count: n * group) }
         }
     }
 
@@ -47,19 +72,96 @@ public struct Observations: Sendable, Equatable {
             return out
         }
         accumulated[i] = pick(accumulated[i])
-        window[i] = pick(window[i])
+        for w in windows.indices { windows[w].totals[i] = pick(windows[w].totals[i]) }
     }
 
-    /// Clears the window totals and moves its start (e.g. before observing a new question).
-    public mutating func restartWindow(at position: Int32?) {
-        windowStart = position
-        for i in window.indices {
-            let n = max(accumulated[i].count, window[i].count)
-            window[i] = position == nil ? [] : [Float](repeating: 0, count: n)
-        }
+    /// Replaces the windows with zeroed ones of the given sizes and starts (e.g. before observing a new
+    /// question); `slots[i]` is stream i's current token count.
+    public mutating func restartWindows(_ specs: [(size: Int, start: Int32)], slots: [Int]) {
+        windows = specs.map { spec in Window(size: spec.size, start: spec.start, totals: slots.map { [Float](repeating: 0, count: $0 * group) }) }
     }
 
     mutating func reset() {
-        for i in accumulated.indices { accumulated[i] = []; window[i] = [] }
+        for i in accumulated.indices { accumulated[i] = [] }
+        for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
+        queries?.clear()
+    }
+}
+
+/// A model's rotary position embedding as policies need it: pair `i` of a head rotates by
+/// `position · frequencies[i]`; pairs are adjacent (x[2i], x[2i+1], GGML's "normal" RoPE) or halves
+/// (x[i], x[i + d/2], "NeoX"). Empty frequencies: no rotation.
+public struct RoPEInfo: Sendable, Equatable {
+    public var frequencies: [Double]
+    public var halves: Bool
+    public init(frequencies: [Double], halves: Bool = false) { self.frequencies = frequencies; self.halves = halves }
+
+    /// The indices of pair `i` in a head of `d` values.
+    public func pair(_ i: Int, headDim d: Int) -> (Int, Int) { halves ? (i, i + d / 2) : (2 * i, 2 * i + 1) }
+}
+
+/// Running first and second moments of each layer's query rows before RoPE, per query head: what
+/// Expected Attention (Devoto et al. 2025) models future queries with. The model adds every prompt row
+/// at or after position `from` (the first rows are attention-sink outliers); `mean` and `covariance`
+/// read them back. With the model's RoPE frequencies, so a policy can rotate the statistics to the
+/// positions still to come.
+public struct QueryMoments: Sendable, Equatable {
+    public let heads: Int
+    public let headDim: Int
+    /// Rows before this position are not counted.
+    public let from: Int32
+    /// The model's rotary embedding, to rotate the statistics to future positions.
+    public let rope: RoPEInfo
+    /// Per layer: rows counted, `[head][headDim]` sums and `[head][headDim][headDim]` sums of outer products.
+    public private(set) var rows: [Int]
+    private var sums: [[Double]]
+    private var outer: [[Float]]
+
+    public init(layers: Int, heads: Int, headDim: Int, from: Int32, rope: RoPEInfo) {
+        self.heads = heads; self.headDim = headDim; self.from = from; self.rope = rope
+        rows = Array(repeating: 0, count: layers)
+        sums = Array(repeating: [], count: layers)
+        outer = Array(repeating: [], count: layers)
+    }
+
+    /// Adds the rows of `q` (`[positions.count][heads·headDim]`, before RoPE) whose position is at or after `from`.
+    public mutating func add(layer: Int, q: UnsafePointer<Float>, positions: [Int32]) {
+        let d = headDim, width = heads * d
+        let first = positions.firstIndex { $0 >= from } ?? positions.count
+        let n = positions.count - first
+        guard n > 0 else { return }
+        if sums[layer].isEmpty {
+            sums[layer] = [Double](repeating: 0, count: heads * d)
+            outer[layer] = [Float](repeating: 0, count: heads * d * d)
+        }
+        let base = q + first * width
+        for t in 0..<n { for j in 0..<width { sums[layer][j] += Double(base[t * width + j]) } }
+        outer[layer].withUnsafeMutableBufferPointer { o in
+            for h in 0..<heads {
+                // Σ q qᵀ over the rows: one sgemm per head, Qₕᵀ·Qₕ with the head's columns as a strided tile.
+                BLAS.gemmTransA(m: d, n: d, k: n, base + h * d, lda: width, base + h * d, ldb: width, beta: 1, o.baseAddress! + h * d * d, ldc: d)
+            }
+        }
+        rows[layer] += n
+    }
+
+    /// The mean query of `head` at `layer` (zero before any row).
+    public func mean(layer: Int, head: Int) -> [Double] {
+        guard rows[layer] > 0 else { return [Double](repeating: 0, count: headDim) }
+        return (0..<headDim).map { sums[layer][head * headDim + $0] / Double(rows[layer]) }
+    }
+
+    /// The covariance of `head`'s queries at `layer` (divided by the row count, as kvpress does), `[d][d]`.
+    public func covariance(layer: Int, head: Int) -> [Double] {
+        let d = headDim, n = Double(rows[layer])
+        guard n > 0 else { return [Double](repeating: 0, count: d * d) }
+        let mu = mean(layer: layer, head: head)
+        var c = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { for j in 0..<d { c[i * d + j] = Double(outer[layer][head * d * d + i * d + j]) / n - mu[i] * mu[j] } }
+        return c
+    }
+
+    mutating func clear() {
+        for l in rows.indices { rows[l] = 0; sums[l] = []; outer[l] = [] }
     }
 }

@@ -308,7 +308,7 @@ public enum PagedAttention {
 
 extension PagedAttention {
     /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
-    /// them to the keys' totals (all rows → `accumulated`; rows at or after the window start → `window`).
+    /// them to the keys' totals (all rows → `accumulated`; rows at or after a window's start → that window's).
     /// Same tiling as the main pass (query chunks × gathered key tiles, sgemm for the scores); one worker
     /// per (KV head, query head of its group), so each worker writes only its own column of `[slot][group]`.
     static func observeLayer(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
@@ -318,6 +318,7 @@ extension PagedAttention {
         let pool = cache.pool, ps = pool.pageSize
         let scale = 1 / Float(hd).squareRoot()
         let ws = obs.windowStart ?? .max
+        let starts = obs.windows.map(\.start)
         let rows = positions.indices.filter { obs.accumulate || positions[$0] >= ws }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
@@ -330,8 +331,8 @@ extension PagedAttention {
                 return p
             }
         }
-        let acc = buffers(obs.accumulate, obs.accumulated), win = buffers(obs.windowStart != nil, obs.window)
-        defer { for p in acc + win { p?.deallocate() } }
+        let acc = buffers(obs.accumulate, obs.accumulated), win = obs.windows.map { buffers(true, $0.totals) }
+        defer { for p in acc + win.flatMap({ $0 }) { p?.deallocate() } }
         let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win)
         let tileCap = max(keyTile / ps, 1) * ps
         Threads.parallelFor(kvHeads * G) { item in
@@ -385,7 +386,9 @@ extension PagedAttention {
                         _ = expShiftSum(s, n, shift: 0)
                         let inv = 1 / l
                         if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] * inv } }
-                        if qp >= ws, let w = winBox.value[h] { for j in 0..<n { w[(base + j) * G + g] += s[j] * inv } }
+                        for (wi, start) in starts.enumerated() where qp >= start {
+                            if let w = winBox.value[wi][h] { for j in 0..<n { w[(base + j) * G + g] += s[j] * inv } }
+                        }
                     }
                 }
                 c0 += R
@@ -394,7 +397,9 @@ extension PagedAttention {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
             if let a = acc[h] { obs.accumulated[i] = Array(UnsafeBufferPointer(start: a, count: obs.accumulated[i].count)) }
-            if let w = win[h] { obs.window[i] = Array(UnsafeBufferPointer(start: w, count: obs.window[i].count)) }
+            for wi in win.indices {
+                if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }
+            }
         }
         cache.observations = obs
     }

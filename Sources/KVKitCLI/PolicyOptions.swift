@@ -41,10 +41,10 @@ struct PolicyOptions: ParsableArguments {
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let group = model.config.heads / model.config.kvHeads, tokenizer = model.tokenizer
+        let group = model.config.heads / model.config.kvHeads, tokenizer = model.tokenizer, rope = model.rope
         let selfInformation = policy.needs.selfInformation ? SelfInformation() : nil
         return CompressionHooks(
-            prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end) },
+            prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end, rope: rope) },
             compress: { cache in
                 let context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
                 let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)

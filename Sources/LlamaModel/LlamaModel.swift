@@ -93,6 +93,9 @@ public final class LlamaModel: @unchecked Sendable {
         invFreq = (0..<(c.headDim / 2)).map { Foundation.pow(c.ropeBase, -2.0 * Double($0) / Double(c.headDim)) }
     }
 
+    /// The model's rotary embedding (GGML "normal" RoPE: adjacent pairs), for policies that rotate query statistics.
+    public var rope: RoPEInfo { RoPEInfo(frequencies: invFreq) }
+
     /// A fresh paged cache shaped for this model.
     public func makeCache(pageSize: Int = 16) -> PagedKVCache {
         PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
@@ -246,6 +249,9 @@ public final class LlamaModel: @unchecked Sendable {
             BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wq.pointer, outDim: qDim, q.pointer)
             BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wk.pointer, outDim: kvDim, k.pointer)
             BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wv.pointer, outDim: kvDim, v.pointer)
+            for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where s.cache.observations?.queries != nil {
+                s.cache.observations!.queries!.add(layer: li, q: q.pointer + o * qDim, positions: pos)
+            }
             rope(q, heads: c.heads)
             rope(k, heads: c.kvHeads)
             var items: [PagedAttention.BatchItem] = []

@@ -16,16 +16,21 @@ public struct CompressionStats: Sendable, Codable, Equatable {
 /// Applies an eviction policy to every stream of a cache.
 public enum Compressor {
     /// Turns on the observations `needs` asks for, for a prompt whose last token will be at position
-    /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions.
-    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, group: Int, promptEnd: Int) {
-        guard needs.accumulated || needs.window > 0 else { return }
-        let start = needs.window > 0 ? Int32(max(0, promptEnd - needs.window)) : nil
+    /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions. `rope` is the model's
+    /// rotation, which query moments carry for the policies that rotate them (nil: the cache's model has none).
+    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, group: Int, promptEnd: Int, rope: RoPEInfo? = nil) {
+        guard needs.accumulated || needs.window > 0 || needs.queriesFrom != nil else { return }
         if cache.observations == nil {
             cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
-                                              accumulate: needs.accumulated, windowStart: start)
-        } else {
-            cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
-            cache.observations!.restartWindow(at: start)
+                                              accumulate: needs.accumulated, windowStart: nil)
+        }
+        cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
+        let slots = (0..<cache.layers).flatMap { l in (0..<cache.kvHeads).map { cache.count(layer: l, head: $0) } }
+        cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
+        // Query moments keep accumulating across turns: they describe every query the model has seen.
+        if let from = needs.queriesFrom, cache.observations!.queries == nil {
+            cache.observations!.queries = QueryMoments(layers: cache.layers, heads: group * cache.kvHeads, headDim: cache.headDim,
+                                                       from: Int32(from), rope: rope ?? RoPEInfo(frequencies: []))
         }
     }
 
@@ -85,7 +90,7 @@ public enum Compressor {
                     return Array(slots.suffix(budgets[h]))
                 })
             } else {
-                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context) }
+                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context, window: policy.needs.window) }
                 plan.keep.append(policy.select(layer: views, budgets: budgets))
             }
             plan.budgets.append(budgets)
@@ -94,16 +99,18 @@ public enum Compressor {
     }
 
     /// The policy's view of one stream.
+    /// `window` is the policy's observation window (its `needs.window`): the view carries that window's totals.
     public static func view(_ cache: PagedKVCache, layer: Int, head: Int, group: Int, seed: UInt64,
-                            context: CompressionContext = .init()) -> StreamView {
+                            context: CompressionContext = .init(), window: Int) -> StreamView {
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
         return StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: obs?.group ?? group,
                           headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
                           accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
-                          window: obs.flatMap { $0.windowStart != nil ? $0.window[i] : nil },
+                          window: obs.flatMap { $0.window(size: window)?[i] },
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
+                          queries: obs?.queries,
                           seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
     }
 }

@@ -5,15 +5,25 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// Attention summed over every query (H2O).
     public var accumulated = false
     /// Attention from the last `window` queries before compression (SnapKV: 32, TOVA: 1); 0 = none.
-    public var window = 0
+    /// The largest of `windows`.
+    public var window: Int { windows.max() ?? 0 }
+    /// Every window size asked for: policies sharing one prefill each get their own window's totals.
+    public var windows: Set<Int>
     /// Each token's self-information under the model (Selective Context): the prompt's logits at every row.
     public var selfInformation = false
-    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false) {
-        self.accumulated = accumulated; self.window = window; self.selfInformation = selfInformation
+    /// Moments of the prompt's queries before RoPE, over the rows at or after this position (Expected
+    /// Attention leaves its sink rows out); nil = none. Policies wanting different starts share the earliest.
+    public var queriesFrom: Int?
+    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
+        self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
+        self.selfInformation = selfInformation; self.queriesFrom = queriesFrom
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
-        ObservationNeeds(accumulated: accumulated || o.accumulated, window: max(window, o.window), selfInformation: selfInformation || o.selfInformation)
+        var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation,
+                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min())
+        u.windows = windows.union(o.windows)
+        return u
     }
 }
 
@@ -40,6 +50,8 @@ public struct StreamView {
     public let window: [Float]?
     /// Per slot: the token's self-information in nats, when requested through `ObservationNeeds`.
     public let selfInformation: [Float]?
+    /// Moments of the layer's queries before RoPE (every query head), when requested through `ObservationNeeds`.
+    public let queries: QueryMoments?
     /// A seed for this stream, derived from the run's seed, layer and head.
     public let seed: UInt64
     let text: (@Sendable (Int32) -> String)?

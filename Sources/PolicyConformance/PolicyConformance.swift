@@ -1,3 +1,4 @@
+import Foundation
 import KVCache
 import Policies
 import TensorMath
@@ -33,7 +34,7 @@ public enum PolicyConformance {
                 }
                 for l in 0..<cache.layers {
                     for h in 0..<cache.kvHeads {
-                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed)
+                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed, window: policy.needs.window)
                         let keep = plan.keep[l][h]
                         if keep != keep.sorted() || Set(keep).count != keep.count || keep.contains(where: { $0 < 0 || $0 >= v.count }) {
                             failures.append("\(tag) (\(l),\(h)): kept slots are not ascending, unique and in range")
@@ -109,6 +110,14 @@ public enum PolicyConformance {
                 cache.observations!.window[l * heads + h] = win
             }
         }
+        // Random queries before RoPE, as the model would record them (Expected Attention's moments).
+        var moments = QueryMoments(layers: layers, heads: heads * group, headDim: hd, from: 2,
+                                   rope: RoPEInfo(frequencies: (0..<(hd / 2)).map { pow(10_000, -2 * Double($0) / Double(hd)) }))
+        for l in 0..<layers {
+            let q = (0..<(n * heads * group * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
+            q.withUnsafeBufferPointer { moments.add(layer: l, q: $0.baseAddress!, positions: pos) }
+        }
+        cache.observations!.queries = moments
         cache.nextPosition = n
         return cache
     }

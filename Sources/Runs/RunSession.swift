@@ -140,12 +140,19 @@ public struct RunSession {
         var text = "", lines = 0
         let clock = ContinuousClock(), t0 = clock.now
         for (i, c) in all.enumerated() {
-            for v in variants {
-                let kept = try runner.keptPositions(c, variant: v)
+            let keptSets = try runner.keptPositions(c, variants: variants)
+            for (v, kept) in zip(variants, keptSets) {
                 let prompt = runner.prompt(c)
-                let object: [String: Any] = ["id": c.id, "policy": v.spec.description, "budget": v.budget.description,
+                var object: [String: Any] = ["id": c.id, "policy": v.spec.description, "budget": v.budget.description,
                                              "prompt_tokens": prompt.count, "opening_tokens": opening, "tokens": prompt.map(Int.init),
                                              "kept": kept.map { $0.map { $0.map(Int.init) } }]
+                // What another tool needs to answer the first turn on its own compressed cache, as the run does.
+                if let turn = c.turns.first {
+                    let question: [Int32] = plan.queryAware ? [] : runner.turnTokens(turn, index: 0, previous: nil)
+                    object["question_tokens"] = question.map { Int($0) }
+                    object["answers"] = turn.answers
+                    object["max_new_tokens"] = runner.maxAnswerTokens(for: turn)
+                }
                 text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
                 lines += 1
             }

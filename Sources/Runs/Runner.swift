@@ -171,7 +171,7 @@ public struct Runner {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
-        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: prompt.count)
+        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: prompt.count, rope: model.rope)
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
@@ -185,9 +185,17 @@ public struct Runner {
     /// it, `[layer][head]` ascending: which tokens survived where, and what a side-by-side check against
     /// another implementation compares.
     public func keptPositions(_ c: ProbeCase, variant: Variant) throws -> [[[Int32]]] {
-        let p = try prefill(prompt(c), needs: variant.policy.needs)
-        try Compressor.compress(p.cache, policy: variant.policy, budget: variant.budget, seed: seed, context: p.context)
-        return (0..<p.cache.layers).map { l in (0..<p.cache.kvHeads).map { h in p.cache.slots(layer: l, head: h).map(\.position) } }
+        try keptPositions(c, variants: [variant])[0]
+    }
+
+    /// `keptPositions` for several variants from one prefill (each compresses its own fork, as `run` does).
+    public func keptPositions(_ c: ProbeCase, variants: [Variant]) throws -> [[[[Int32]]]] {
+        let p = try prefill(prompt(c), needs: variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) })
+        return try variants.map { v in
+            let cache = p.cache.fork()
+            try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: p.context)
+            return (0..<cache.layers).map { l in (0..<cache.kvHeads).map { h in cache.slots(layer: l, head: h).map(\.position) } }
+        }
     }
 
     /// Runs one case against the full cache and every variant.

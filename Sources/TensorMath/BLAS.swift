@@ -24,6 +24,14 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// `C[m][n] = Aᵀ · B + beta · C` with `A` given as `[k][m]` and `B` as `[k][n]` (sums of outer
+    /// products of k rows, such as a covariance).
+    public static func gemmTransA(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
+                                  _ b: UnsafePointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
 }
 
 /// Thread control for OpenBLAS and KVKit's own parallel loops. Set once from `--threads`.

@@ -152,6 +152,8 @@ import Testing
 
     /// kvpress 0.5.5's kept positions for one 512-token case (layers 0, 15, 29; written by
     /// `Experiments/kvpress-crosscheck/kept_kvpress.py`): KVKit's matched policies keep the same tokens.
+    /// All of them compress forks of one shared prefill, as `kvkit run` does, and each keeps what it keeps
+    /// alone (a policy reads its own observation window, TOVA's last query beside SnapKV's 64).
     @Test func keptSetsAgreeWithKvpressFixture() throws {
         struct Fixture: Decodable {
             struct Case: Decodable { let policy: String; let budget: String; let tokens: [Int32]; let kept: [String: [[Int]]] }
@@ -160,17 +162,22 @@ import Testing
         let path = TestSupport.repositoryRoot() + "/Tests/Fixtures/kvpress-kept.json"
         let data = try #require(FileManager.default.contents(atPath: path), "missing fixture \(path)")
         let fixture = try JSONDecoder().decode(Fixture.self, from: data)
-        #expect(fixture.cases.count == 5)
+        #expect(fixture.cases.count == 7 && Set(fixture.cases.map(\.tokens)).count == 1)
         let runner = Runner(model: try Real.model)
-        for c in fixture.cases {
-            let json = #"{"id":"fx","probe":"file","length":\#(c.tokens.count),"depth":0,"sample":0,"context":\#(c.tokens),"needles":[],"turns":[{"question":"q","answerPrefix":"","answers":["1"],"needles":[]}]}"#
-            let probe = try JSONDecoder().decode(ProbeCase.self, from: Data(json.utf8))
+        let tokens = fixture.cases[0].tokens
+        let json = #"{"id":"fx","probe":"file","length":\#(tokens.count),"depth":0,"sample":0,"context":\#(tokens),"needles":[],"turns":[{"question":"q","answerPrefix":"","answers":["1"],"needles":[]}]}"#
+        let probe = try JSONDecoder().decode(ProbeCase.self, from: Data(json.utf8))
+        let variants = try fixture.cases.map { c in
             let spec = try PolicyRegistry.shared.parse(c.policy)
-            let kept = try runner.keptPositions(probe, variant: Variant(spec: spec, policy: try PolicyRegistry.shared.make(spec), budget: try Budget(parsing: c.budget)))
+            return Variant(spec: spec, policy: try PolicyRegistry.shared.make(spec), budget: try Budget(parsing: c.budget))
+        }
+        let shared = try runner.keptPositions(probe, variants: variants)
+        for (i, c) in fixture.cases.enumerated() {
+            if c.policy.hasPrefix("tova") { #expect(shared[i] == (try runner.keptPositions(probe, variant: variants[i])), "tova alone and beside snapkv") }
             var jaccards: [Double] = []
             for layer in fixture.layers {
                 for (head, theirs) in try #require(c.kept[String(layer)]).enumerated() {
-                    let ours = Set(kept[layer][head].map(Int.init)), other = Set(theirs)
+                    let ours = Set(shared[i][layer][head].map(Int.init)), other = Set(theirs)
                     jaccards.append(Double(ours.intersection(other).count) / Double(ours.union(other).count))
                 }
             }

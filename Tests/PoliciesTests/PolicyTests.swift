@@ -60,6 +60,20 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         #expect(kept(handCache(n: 12, window: [w]), TOVAPolicy(), .tokens(3)) == [4, 8, 11])
     }
 
+    @Test func tovaDecidesForTheWholeLayerOrPerKVHead() {
+        // KV head 0's queries look at slot 2 (0.9), head 1's at slot 6 (0.4) and a little at slot 2 (0.2).
+        var w0 = [Float](repeating: 0, count: 10), w1 = w0
+        w0[2] = 0.9; w0[6] = 0.0; w1[2] = 0.2; w1[6] = 0.4
+        // Budget 2 = the last slot + one: layer mean (slot 2: 0.55, slot 6: 0.2) picks 2 for both heads;
+        // per group, head 1 picks its own slot 6.
+        let layer = handCache(n: 10, heads: 2, window: [w0, w1])
+        #expect(kept(layer, TOVAPolicy(), .tokens(2), head: 0) == [2, 9])
+        #expect(layer.slots(layer: 0, head: 1).map(\.position) == [2, 9])
+        let group = handCache(n: 10, heads: 2, window: [w0, w1])
+        #expect(kept(group, TOVAPolicy { $0.heads = .group }, .tokens(2), head: 0) == [2, 9])
+        #expect(group.slots(layer: 0, head: 1).map(\.position) == [6, 9])
+    }
+
     @Test func snapkvPoolsAroundAttendedTokensAndKeepsTheWindow() {
         var w = [Float](repeating: 0, count: 30)
         w[6] = 1  // one attended token; max pooling with kernel 3 spreads it to 5, 6, 7
@@ -266,7 +280,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
 
     @Test func keepSpansFillsTheBudgetExactly() {
         let c = handCache(n: 30)
-        let v = Compressor.view(c, layer: 0, head: 0, group: 1, seed: 0)
+        let v = Compressor.view(c, layer: 0, head: 0, group: 1, seed: 0, window: 0)
         let scores = (0..<30).map { Float($0 % 7) }
         for b in [0, 1, 5, 9, 13, 29, 30] {
             let k = keepSpans(v, spans: FixedChunks(size: 4).spans(v), tokenScores: scores, by: .sum, budget: b, pinned: [29])
@@ -300,5 +314,56 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(sel.select(layer: 0, head: 0, pageCount: 8, q: q, rows: 1, tokens: 1) == [0, 5, 7])
         #expect(sel.select(layer: 0, head: 0, pageCount: 8, q: q, rows: 1, tokens: 3) == Array(0..<8), "a multi-token block reads densely")
         #expect(abs(sel.readFraction - 11.0 / 16) < 1e-12)
+    }
+}
+
+/// Expected Attention on caches a reader can score by hand: head size 2, one KV head, one query head.
+@Suite struct ExpectedAttentionTests {
+    /// Keys and values as (x, y) pairs, and the queries the model saw before RoPE.
+    func cache(keys: [(Float, Float)], values: [(Float, Float)], queries: [(Float, Float)], rope: [Double] = []) -> PagedKVCache {
+        let n = keys.count
+        let c = PagedKVCache(layers: 1, kvHeads: 1, headDim: 2, pageSize: 4)
+        let pos = (0..<n).map(Int32.init)
+        c.append(layer: 0, keys: keys.flatMap { [$0.0, $0.1] }, values: values.flatMap { [$0.0, $0.1] }, positions: pos, tokens: pos)
+        c.nextPosition = n
+        var m = QueryMoments(layers: 1, heads: 1, headDim: 2, from: 0, rope: RoPEInfo(frequencies: rope))
+        let q = queries.flatMap { [$0.0, $0.1] }
+        q.withUnsafeBufferPointer { m.add(layer: 0, q: $0.baseAddress!, positions: (0..<queries.count).map(Int32.init)) }
+        var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        obs.queries = m
+        c.observations = obs
+        return c
+    }
+
+    @Test func keysAlongTheMeanQueryWinUnlessTheirValueIsSmall() {
+        // Every query is (1, 0): a key's score is softmax(x/√2) · |v|. Slot 0 is the sink.
+        let keys: [(Float, Float)] = [(0, 0), (1, 0), (5, 0), (2, 0), (4, 0), (3, 0)]
+        let values: [(Float, Float)] = [(1, 0), (1, 0), (0.01, 0), (1, 0), (1, 0), (1, 0)]
+        let q: [(Float, Float)] = [(1, 0), (1, 0)]
+        // With value norms: slot 2 (x = 5) has a tiny value: e^3.54·0.01 < e^2.12 (slot 5), so 4 and 5 stay.
+        let p = ExpectedAttentionPolicy { $0.sinks = 1 }
+        #expect(kept(cache(keys: keys, values: values, queries: q), p, .tokens(3)) == [0, 4, 5])
+        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 1; $0.vnorm = .off }, .tokens(3)) == [0, 2, 4])
+    }
+
+    @Test func theQueriesSpreadCountsWithTheCovariance() {
+        // Queries (1, ±3): mean (1, 0), variance 9 along y. Key (0, 2): mean term 0, covariance term
+        // kᵀΣk/(2d) = 9·4/4 = 9; key (3, 0): 3/√2 ≈ 2.1 and no covariance term.
+        let keys: [(Float, Float)] = [(0, 2), (3, 0), (0, 0), (0, 0)]
+        let values = [(Float, Float)](repeating: (1, 0), count: 4)
+        let q: [(Float, Float)] = [(1, 3), (1, -3)]
+        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0 }, .tokens(1)) == [0])
+        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0; $0.covariance = .off }, .tokens(1)) == [1])
+    }
+
+    @Test func theMeanQueryIsRotatedToTheNextPositions() {
+        // One rotated pair with frequency π/8; 4 tokens, so the next position is 4 and its angle π/2:
+        // averaged over one future position the mean query (1, 0) becomes (0, 1), which favours key (0, 2).
+        let keys: [(Float, Float)] = [(0, 2), (2, 0), (0, 0), (0, 0)]
+        let values = [(Float, Float)](repeating: (1, 0), count: 4)
+        let q: [(Float, Float)] = [(1, 0), (1, 0)]
+        let rotated = cache(keys: keys, values: values, queries: q, rope: [Double.pi / 8])
+        #expect(kept(rotated, ExpectedAttentionPolicy { $0.sinks = 0; $0.future = 1 }, .tokens(1)) == [0])
+        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0; $0.future = 1 }, .tokens(1)) == [1])
     }
 }
