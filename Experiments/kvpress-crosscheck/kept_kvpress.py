@@ -62,9 +62,9 @@ def capturing_hook(self, module, input, kwargs, output):
     after = cache.layers[module.layer_idx].keys[0]
     kept = []
     for h in range(before.shape[0]):
-        d = torch.cdist(after[h].double(), before[h].double())
-        dist, idx = d.min(dim=1)
-        assert float(dist.max()) < 1e-6, "a kept key row is not among the layer's rows"
+        # The nearest row (cdist's rounding is ~1e-6), then an exact check that it is a copy.
+        idx = torch.cdist(after[h].double(), before[h].double()).argmin(dim=1)
+        assert torch.equal(after[h], before[h][idx]), f"layer {module.layer_idx} head {h}: a kept key row is not a copy of a row"
         kept.append(sorted(idx.tolist()))
     captured[module.layer_idx] = kept
     return result
@@ -138,6 +138,19 @@ def main():
             fixture["cases"].append({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "tokens": r["tokens"],
                                      "kept": {str(l): captured[l] for l in fixture["layers"]}})
         key = f'{r["policy"]} @ {r["budget"]}'
+        if r["policy"].startswith("h2o:"):
+            # H2O's own statistic, attention summed over the queries (ObservedAttentionPress divides each
+            # key's sum by the number of queries that see it): the same ids, eager attention weights.
+            with torch.no_grad():
+                attentions = model(ids, output_attentions=True).attentions
+            n, group = ids.shape[1], model.config.num_attention_heads // model.config.num_key_value_heads
+            summed = {l: attentions[l][0].sum(1).view(-1, group, n).mean(1) for l in range(len(attentions))}
+            for layer, heads in enumerate(r["kept"]):
+                for head, mine in enumerate(heads):
+                    theirs, ours = set(summed[layer][head].topk(len(mine)).indices.tolist()), set(mine)
+                    j = len(ours & theirs) / max(1, len(ours | theirs))
+                    per_method[key + " (summed attention, no press)"].append(j)
+                    per_layer[key + " (summed attention, no press)"][layer].append(j)
         for layer, heads in enumerate(r["kept"]):
             for head, mine in enumerate(heads):
                 theirs, ours = set(captured[layer][head]), set(mine)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Kept-set agreement between KVKit's policies and kvpress 0.5.5's presses on the same prompts (see
-# README.md). Not part of `make test`: it installs PyTorch (CPU wheel, from PyPI) into .venv here.
+# KVKit against kvpress 0.5.5 on the same prompts (see README.md): kept-set agreement, accuracy and time
+# per case. Not part of `make test`: it installs PyTorch (CPU wheel, from PyPI) into .venv here.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -12,10 +12,21 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/requirements.txt
   cp requirements.txt .venv/requirements.txt
 fi
 make -s -C "$root" build
+kvkit="$root/.build/release/kvkit"
 mkdir -p results
-# The same prompts through both: KVKit writes the token ids and its kept positions; kvpress runs those ids.
-"$root/.build/release/kvkit" kept --probe niah --lengths 1024 --depths 0.3,0.7 --samples 2 --budget 0.25,0.5 \
-  --policy streaming,knorm,snapkv:window=64,kernel=5,pool=avg,tova,keydiff,lagkv --out results/kept.jsonl
-HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept.jsonl \
+# One grid for both tools: 10 niah cases of 1,024 tokens on the essays, two budgets, ten methods with
+# kvpress's settings.
+grid=(--probe niah --lengths 1024 --depths 0.1,0.3,0.5,0.7,0.9 --samples 2 --budget 0.25,0.5 --threads 2
+      --policy "streaming,knorm,snapkv:window=64,kernel=5,pool=avg,tova,keydiff,lagkv,expected-attention,pyramidkv:window=64,kernel=5,pool=avg,chunkkv:chunk=20,window=64,kernel=5,pool=avg,h2o:recent=0")
+# KVKit answers the cases (shared prefill, batched decoding) and writes what it kept.
+start=$(date +%s%N)
+"$kvkit" run "${grid[@]}" --out results/kvkit-run > results/kvkit-run.log
+echo "{\"kvkit_run_seconds\": $(( ($(date +%s%N) - start) / 1000000 )).0e-3}" > results/kvkit-time.json
+"$kvkit" kept "${grid[@]}" --out results/kept.jsonl
+# kvpress keeps, answers and is timed on exactly those token ids.
+HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept.jsonl \
   "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results
+python3 side_by_side.py results > results/side_by_side.md
 cp results/agreement.csv agreement.csv
+cp results/accuracy.csv accuracy.csv
+cat results/side_by_side.md

@@ -23,15 +23,18 @@ struct Bench: ParsableCommand {
     func run() throws {
         let model = try modelOptions.load()
         let ids = benchPrompt(model, tokens: lengths.max() ?? 512)
-        print("model: \(modelOptions.modelPath)")
-        print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)")
+        print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
+        let perToken = model.decodeWeightBytes
+        print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head)")
+        print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)  weights_GB_s")
         for th in threadCounts {
             Threads.set(th)
             for n in lengths {
                 guard n + decodeSteps <= model.config.contextLength else { continue }
                 let cache = model.makeCache(pageSize: modelOptions.pageSize)
                 let g = try model.generate(prompt: Array(ids.prefix(n)), cache: cache, maxTokens: decodeSteps + 1, stopAtEOS: false)
-                print(String(format: "%7d  %11d  %13.1f  %12.1f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond))
+                print(String(format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
+                             g.decodeTokensPerSecond * Double(perToken) / 1e9))
             }
         }
     }

@@ -52,5 +52,10 @@ struct Inspect: ParsableCommand {
             total += t.byteCount
         }
         print("total tensor bytes: \(total)")
+        // Matrices stay in their blocks (memory-mapped pages); vectors are held in Float32 either way.
+        let elements = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+        let vectors = gguf.tensors.filter { $0.shape.count == 1 }
+        let native = total - vectors.reduce(0) { $0 + $1.byteCount } + vectors.reduce(0) { $0 + 4 * $1.elementCount }
+        print("expected resident weights: \(formatBytes(native)) with --weights native (the default), \(formatBytes(elements * 4)) with --weights f32")
     }
 }

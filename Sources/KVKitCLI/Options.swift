@@ -17,6 +17,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("page-size"), parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size")))
     var pageSizeOption: Int?
 
+    @Option(help: "How weight matrices are held: f32 (dequantized at load; the reference path) or native (their GGUF blocks, memory-mapped: 5.6× less memory).")
+    var weights: WeightStorage = .f32
+
     var pageSize: Int { pageSizeOption ?? 16 }
 
     /// The page size for caches that use these codecs: the one given, else the key group a codec asks for
@@ -34,7 +37,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
     func load() throws -> LlamaModel {
-        do { return try ModelLoader.load(path: modelPath, threads: threads) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
+        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
     }
 }
 
@@ -45,3 +48,5 @@ func formatBytes(_ n: Int) -> String {
     if n >= 1 << 10 { return String(format: "%.1f KiB", d / 1024) }
     return "\(n) B"
 }
+
+extension WeightStorage: ExpressibleByArgument {}

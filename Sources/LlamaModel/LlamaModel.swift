@@ -23,9 +23,11 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 
 /// A Llama-architecture transformer whose attention reads K and V from a `PagedKVCache`.
 ///
-/// All weights are dequantized to Float32 once at load (≈540 MB for SmolLM2-135M): prefill is then a
-/// chain of OpenBLAS sgemm calls and decode of sgemv calls, and the math equals a plain float32 forward
-/// pass up to summation order, which is what the reference comparison needs.
+/// Weight matrices stay in their GGUF blocks in the memory-mapped file (`WeightStorage.native`, 93 MB
+/// for SmolLM2-135M's Q4_1 file) and are multiplied block by block (`Weights`), or are dequantized once
+/// at load (`.f32`, ≈540 MB) for plain sgemm/sgemv: the reference the quantized path is tested against,
+/// and still the default while the native path's batched decode is slower (README, "Speed").
+/// Norm weights are always Float32 (a few KB).
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let tokenizer: Tokenizer
@@ -34,41 +36,53 @@ public final class LlamaModel: @unchecked Sendable {
 
     struct Layer {
         let attnNorm: FloatBuffer   // [dim]
-        let wq: FloatBuffer         // [heads·headDim][dim]
-        let wk: FloatBuffer         // [kvHeads·headDim][dim]
-        let wv: FloatBuffer         // [kvHeads·headDim][dim]
-        let wo: FloatBuffer         // [dim][heads·headDim]
+        let wq: Weights             // [heads·headDim][dim]
+        let wk: Weights             // [kvHeads·headDim][dim]
+        let wv: Weights             // [kvHeads·headDim][dim]
+        let wo: Weights             // [dim][heads·headDim]
         let ffnNorm: FloatBuffer    // [dim]
-        let wGate: FloatBuffer      // [ffn][dim]
-        let wUp: FloatBuffer        // [ffn][dim]
-        let wDown: FloatBuffer      // [dim][ffn]
+        let wGate: Weights          // [ffn][dim]
+        let wUp: Weights            // [ffn][dim]
+        let wDown: Weights          // [dim][ffn]
     }
     let layers: [Layer]
-    let tokenEmbedding: FloatBuffer  // [vocab][dim]
+    let tokenEmbedding: Weights      // [vocab][dim]
     let outputNorm: FloatBuffer      // [dim]
-    let output: FloatBuffer          // [vocab][dim]; the embedding itself when the head is tied
+    let output: Weights              // [vocab][dim]; the embedding itself when the head is tied
+    /// How the weight matrices are held.
+    public let storage: WeightStorage
     let invFreq: [Double]            // [headDim/2] RoPE inverse frequencies
 
     /// Tokens per forward chunk during prefill: bounds activation memory (≈ ubatch × (2·ffn + 6·dim) floats).
     public var prefillChunk = 512
 
-    public convenience init(path: String) throws {
-        try self.init(gguf: GGUFFile(path: path))
+    public convenience init(path: String, storage: WeightStorage = .f32) throws {
+        try self.init(gguf: GGUFFile(path: path), storage: storage)
     }
 
-    public init(gguf: GGUFFile) throws {
+    public init(gguf: GGUFFile, storage: WeightStorage = .f32) throws {
         file = gguf
+        self.storage = storage
         config = try LlamaConfig(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
         chatTemplate = ChatTemplate(gguf: gguf)
         let c = config
-        func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+        func tensor(_ name: String, _ shape: [Int]) throws -> GGUFTensorInfo {
             guard let info = gguf.tensorsByName[name] else { throw GGUFError.missingTensor(name) }
             guard info.shape == shape else { throw ModelError.shapeMismatch(tensor: name, expected: shape, found: info.shape) }
             guard info.type.canDequantize else { throw GGUFError.unsupportedTensorType(name: name, type: info.type.rawValue) }
+            return info
+        }
+        // Vectors (norms) in Float32; matrices as `storage` says ([in, out] in GGUF order).
+        func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+            let info = try tensor(name, shape)
             let buf = FloatBuffer(count: info.elementCount, zeroed: false)
             Dequantize.run(info.type, gguf.file.base + info.fileOffset, buf.pointer, count: info.elementCount)
             return buf
+        }
+        func matrix(_ name: String, _ shape: [Int]) throws -> Weights {
+            let info = try tensor(name, shape)
+            return Weights(type: info.type, out: shape[1], inDim: shape[0], bytes: gguf.file.base + info.fileOffset, storage: storage)
         }
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
         var ls: [Layer] = []
@@ -76,19 +90,19 @@ public final class LlamaModel: @unchecked Sendable {
             let p = "blk.\(i)."
             ls.append(Layer(
                 attnNorm: try load(p + "attn_norm.weight", [c.dim]),
-                wq: try load(p + "attn_q.weight", [c.dim, qDim]),
-                wk: try load(p + "attn_k.weight", [c.dim, kvDim]),
-                wv: try load(p + "attn_v.weight", [c.dim, kvDim]),
-                wo: try load(p + "attn_output.weight", [qDim, c.dim]),
+                wq: try matrix(p + "attn_q.weight", [c.dim, qDim]),
+                wk: try matrix(p + "attn_k.weight", [c.dim, kvDim]),
+                wv: try matrix(p + "attn_v.weight", [c.dim, kvDim]),
+                wo: try matrix(p + "attn_output.weight", [qDim, c.dim]),
                 ffnNorm: try load(p + "ffn_norm.weight", [c.dim]),
-                wGate: try load(p + "ffn_gate.weight", [c.dim, c.ffnDim]),
-                wUp: try load(p + "ffn_up.weight", [c.dim, c.ffnDim]),
-                wDown: try load(p + "ffn_down.weight", [c.ffnDim, c.dim])))
+                wGate: try matrix(p + "ffn_gate.weight", [c.dim, c.ffnDim]),
+                wUp: try matrix(p + "ffn_up.weight", [c.dim, c.ffnDim]),
+                wDown: try matrix(p + "ffn_down.weight", [c.ffnDim, c.dim])))
         }
         layers = ls
-        tokenEmbedding = try load("token_embd.weight", [c.dim, c.vocabSize])
+        tokenEmbedding = try matrix("token_embd.weight", [c.dim, c.vocabSize])
         outputNorm = try load("output_norm.weight", [c.dim])
-        output = gguf.tensorsByName["output.weight"] != nil ? try load("output.weight", [c.dim, c.vocabSize]) : tokenEmbedding
+        output = gguf.tensorsByName["output.weight"] != nil ? try matrix("output.weight", [c.dim, c.vocabSize]) : tokenEmbedding
         // GGML "normal" RoPE: adjacent pairs (x[2i], x[2i+1]) rotate by pos · base^(-2i/headDim).
         invFreq = (0..<(c.headDim / 2)).map { Foundation.pow(c.ropeBase, -2.0 * Double($0) / Double(c.headDim)) }
     }
@@ -101,14 +115,23 @@ public final class LlamaModel: @unchecked Sendable {
         PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
     }
 
-    /// Bytes of Float32 weights held in memory (the tied head counted once).
+    /// Bytes of weights the model keeps resident (matrices in their storage, norms in Float32; the tied
+    /// head counted once).
     public var weightBytes: Int {
-        var n = tokenEmbedding.count + outputNorm.count + (output === tokenEmbedding ? 0 : output.count)
+        var n = tokenEmbedding.residentBytes + outputNorm.count * 4 + (output === tokenEmbedding ? 0 : output.residentBytes)
         for l in layers {
-            n += l.attnNorm.count + l.wq.count + l.wk.count + l.wv.count + l.wo.count
-            n += l.ffnNorm.count + l.wGate.count + l.wUp.count + l.wDown.count
+            n += (l.attnNorm.count + l.ffnNorm.count) * 4
+            n += [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].reduce(0) { $0 + $1.residentBytes }
         }
-        return n * MemoryLayout<Float>.size
+        return n
+    }
+
+    /// Weight bytes one decode step reads: every layer's matrices and norms, and the output head (the
+    /// embedding lookup reads one row).
+    public var decodeWeightBytes: Int {
+        layers.reduce(output.residentBytes + outputNorm.count * 4) { n, l in
+            n + (l.attnNorm.count + l.ffnNorm.count) * 4 + [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].reduce(0) { $0 + $1.residentBytes }
+        }
     }
 
     /// Sees each layer's attention output (before the output projection): `[T][heads·headDim]` floats.
@@ -217,9 +240,7 @@ public final class LlamaModel: @unchecked Sendable {
         let att = FloatBuffer(count: T * qDim, zeroed: false)
         let gate = FloatBuffer(count: T * c.ffnDim, zeroed: false)
         let up = FloatBuffer(count: T * c.ffnDim, zeroed: false)
-        for t in 0..<T {
-            (x.pointer + t * dim).update(from: tokenEmbedding.pointer + Int(tokens[t]) * dim, count: dim)
-        }
+        for t in 0..<T { tokenEmbedding.row(Int(tokens[t]), into: x.pointer + t * dim) }
         // RoPE tables for these rows: [T][headDim/2] cos and sin.
         let half = c.headDim / 2
         var cosT = [Float](repeating: 0, count: T * half), sinT = cosT
@@ -246,9 +267,9 @@ public final class LlamaModel: @unchecked Sendable {
 
         for (li, L) in layers.enumerated() {
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.attnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
-            BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wq.pointer, outDim: qDim, q.pointer)
-            BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wk.pointer, outDim: kvDim, k.pointer)
-            BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wv.pointer, outDim: kvDim, v.pointer)
+            L.wq.linear(xb.pointer, rows: T, q.pointer)
+            L.wk.linear(xb.pointer, rows: T, k.pointer)
+            L.wv.linear(xb.pointer, rows: T, v.pointer)
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where s.cache.observations?.queries != nil {
                 s.cache.observations!.queries!.add(layer: li, q: q.pointer + o * qDim, positions: pos)
             }
@@ -261,14 +282,14 @@ public final class LlamaModel: @unchecked Sendable {
             }
             PagedAttention.attendBatch(items, layer: li, nHeads: c.heads)
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) { s.tap?(li, att.pointer + o * qDim, pos.count, qDim) }
-            BLAS.linear(att.pointer, rows: T, inDim: qDim, L.wo.pointer, outDim: dim, xb.pointer)
+            L.wo.linear(att.pointer, rows: T, xb.pointer)
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.ffnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
-            BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wGate.pointer, outDim: c.ffnDim, gate.pointer)
-            BLAS.linear(xb.pointer, rows: T, inDim: dim, L.wUp.pointer, outDim: c.ffnDim, up.pointer)
+            L.wGate.linear(xb.pointer, rows: T, gate.pointer)
+            L.wUp.linear(xb.pointer, rows: T, up.pointer)
             Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
-            BLAS.linear(gate.pointer, rows: T, inDim: c.ffnDim, L.wDown.pointer, outDim: dim, xb.pointer)
+            L.wDown.linear(gate.pointer, rows: T, xb.pointer)
             Vector.add(x.pointer, xb.pointer, count: T * dim)
         }
         for s in segments { s.cache.nextPosition += s.tokens.count }
@@ -291,9 +312,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         var logits = [Float](repeating: 0, count: rows * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer {
-            BLAS.linear(xb.pointer, rows: rows, inDim: dim, output.pointer, outDim: c.vocabSize, $0.baseAddress!)
-        }
+        logits.withUnsafeMutableBufferPointer { output.linear(xb.pointer, rows: rows, $0.baseAddress!) }
         var out: [[Float]] = [], start = 0
         for range in wanted {
             out.append(Array(logits[(start * c.vocabSize)..<((start + range.count) * c.vocabSize)]))

@@ -9,10 +9,10 @@ import TensorMath
 /// Loads a model for a run, turning every file problem into a one-line `RunError`: a missing, unreadable
 /// or non-regular path (a folder, a FIFO) is "no input" (66), a malformed file is "bad data" (65).
 public enum ModelLoader {
-    public static func load(path: String, threads: Int) throws -> LlamaModel {
+    public static func load(path: String, threads: Int, storage: WeightStorage = .f32) throws -> LlamaModel {
         Threads.set(threads)
         try checkReadable(path)
-        do { return try LlamaModel(path: path) } catch let e as GGUFError {
+        do { return try LlamaModel(path: path, storage: storage) } catch let e as GGUFError {
             if case .cannotOpen = e { throw RunError.noInput(e.description) }
             throw RunError.data(e.description)
         } catch let e as ModelError {

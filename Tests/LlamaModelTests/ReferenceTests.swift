@@ -8,7 +8,9 @@ import Testing
 
 /// The real model, loaded once for the whole suite.
 enum Real {
-    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try LlamaModel(path: TestSupport.modelPath) }
+    /// The weights stay in their GGUF blocks (the quantized path); `float32StorageAgreesWithNativeBlocks`
+    /// checks the Float32 reference path against it.
+    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try LlamaModel(path: TestSupport.modelPath, storage: .native) }
     /// Throws (failing the test that asks, with the fix) when the model file is missing or broken.
     static var model: LlamaModel { get throws { try loaded.get() } }
 }
@@ -75,5 +77,24 @@ enum Real {
         let ref = try #require(try Self.llama[prompt]), text = try Real.model.tokenizer.decode(ours)
         #expect(ours == ref.greedy16_ids, "ours: \(text.debugDescription)")
         #expect(text == ref.greedy16_text)
+    }
+
+    /// The Float32 storage (`--weights f32`, weights dequantized at load) stays selectable and agrees with
+    /// the native blocks: same greedy tokens, logits equal up to summation order; and it holds ~5.8× the bytes.
+    @Test func float32StorageAgreesWithNativeBlocks() throws {
+        let native = try Real.model
+        let dense = try LlamaModel(path: TestSupport.modelPath, storage: .f32)
+        #expect(native.storage == .native)
+        let a = try #require(try Self.llama["passkey300"]).token_ids!
+        let gn = try native.generate(prompt: a, cache: native.makeCache(), maxTokens: 8, stopAtEOS: false, keepLogits: true)
+        let gd = try dense.generate(prompt: a, cache: dense.makeCache(), maxTokens: 8, stopAtEOS: false, keepLogits: true)
+        #expect(gn.tokens == gd.tokens)
+        for (x, y) in zip(gn.stepLogits, gd.stepLogits) {
+            let (cos, maxAbs) = TestSupport.compare(x, y)
+            #expect(cos >= 0.999999 && maxAbs <= 0.01, "cosine \(cos), max abs \(maxAbs)")
+        }
+        print("weights resident: native \(native.weightBytes) B, f32 \(dense.weightBytes) B")
+        #expect(native.storage == .native && dense.storage == .f32)
+        #expect(Double(dense.weightBytes) > 5 * Double(native.weightBytes))
     }
 }

@@ -294,3 +294,62 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         #expect(pool.livePages == 0 && pool.freePages.count == pool.capacityPages, "every page released exactly once")
     }
 }
+
+/// The rotated codecs (`rot2`, `rot3`, `rot4`): their parts checked against known values, and their
+/// round trip against the Lloyd–Max distortion they are designed for.
+@Suite struct RotatedCodecTests {
+    @Test func lloydMaxLevelsAreMaxsTable() {
+        // Max (1960), Table I, positive output levels for a unit Gaussian.
+        let published: [Int: [Float]] = [2: [0.4528, 1.510], 3: [0.2451, 0.7560, 1.344, 2.152],
+                                         4: [0.1284, 0.3881, 0.6568, 0.9424, 1.256, 1.618, 2.069, 2.733]]
+        for (bits, positive) in published {
+            let levels = LloydMax.table[bits]
+            #expect(levels.count == 1 << bits)
+            for (ours, theirs) in zip(levels.suffix(positive.count), positive) { #expect(abs(ours - theirs) < 2e-3, "\(bits) bits: \(ours) vs \(theirs)") }
+            for (a, b) in zip(levels, levels.reversed()) { #expect(abs(a + b) < 1e-5, "symmetric") }
+        }
+    }
+
+    @Test func hadamardIsOrthonormalAndItsOwnInverse() {
+        var rng = SplitMix64(seed: 3)
+        for d in [64, 80, 128] {  // 80: blocks of 16
+            let x = (0..<d).map { _ in Float.random(in: -2...2, using: &rng) }
+            var y = x
+            y.withUnsafeMutableBufferPointer { RotatedCodec.hadamard($0.baseAddress!, count: d) }
+            let ex = x.reduce(0) { $0 + $1 * $1 }, ey = y.reduce(0) { $0 + $1 * $1 }
+            #expect(abs(ex - ey) < 1e-3 * ex, "norm kept at d=\(d)")
+            y.withUnsafeMutableBufferPointer { RotatedCodec.hadamard($0.baseAddress!, count: d) }
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) < 1e-5 }, "H·H = I at d=\(d)")
+        }
+        // A spike spreads evenly: H e₀ = (1/√n, …, 1/√n).
+        var e = [Float](repeating: 0, count: 64); e[0] = 1
+        e.withUnsafeMutableBufferPointer { RotatedCodec.hadamard($0.baseAddress!, count: 64) }
+        #expect(e.allSatisfy { abs($0 - 0.125) < 1e-6 })
+    }
+
+    @Test(arguments: [(2, 0.1175), (3, 0.03454), (4, 0.009497)])
+    func roundTripErrorIsTheLloydMaxDistortion(bits: Int, distortion: Double) throws {
+        let c = try codec("rot\(bits)")
+        var rng = SplitMix64(seed: 17)
+        let rows = 64, hd = 64
+        let x = kvRows(rows, hd, &rng)  // two outlier channels 12× the others: the rotation spreads them
+        let bytes = c.keys.packedBytes(rows: rows, headDim: hd)
+        #expect(bytes == rows * (2 + 8 * bits))
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16); defer { buf.deallocate() }
+        var y = [Float](repeating: .nan, count: rows * hd)
+        x.withUnsafeBufferPointer { c.keys.encode($0.baseAddress!, rows: rows, headDim: hd, into: buf) }
+        y.withUnsafeMutableBufferPointer { c.keys.decode(buf, rows: rows, headDim: hd, into: $0.baseAddress!) }
+        var err = 0.0, energy = 0.0
+        for i in 0..<(rows * hd) { err += Double((x[i] - y[i]) * (x[i] - y[i])); energy += Double(x[i] * x[i]) }
+        let relative = err / energy
+        print("rot\(bits): \(bytes) bytes for \(rows)×\(hd), relative squared error \(String(format: "%.4f", relative)) (Lloyd–Max \(distortion))")
+        #expect(relative < distortion * 1.35 && relative > distortion * 0.6)
+        // Pure function of the input and seed: the same bytes twice, other bytes for another seed.
+        let again = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16); defer { again.deallocate() }
+        x.withUnsafeBufferPointer { c.keys.encode($0.baseAddress!, rows: rows, headDim: hd, into: again) }
+        #expect(memcmp(buf, again, bytes) == 0)
+        let other = try codec("rot\(bits):seed=1")
+        x.withUnsafeBufferPointer { other.keys.encode($0.baseAddress!, rows: rows, headDim: hd, into: again) }
+        #expect(memcmp(buf, again, bytes) != 0)
+    }
+}

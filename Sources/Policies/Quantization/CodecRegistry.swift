@@ -39,7 +39,8 @@ public struct ResidualSettings: Configurable {
 /// values; the larger residual of the two applies).
 public typealias CodecRegistry = Registry<CodecInfo>
 
-private let sharedCodecs = CodecRegistry([FP32Codec.info, FP16Codec.info, Int8Codec.info, Int4Codec.info, KIVICodec.info2, KIVICodec.info4])
+private let sharedCodecs = CodecRegistry([FP32Codec.info, FP16Codec.info, Int8Codec.info, Int4Codec.info, KIVICodec.info2, KIVICodec.info4,
+                                                RotatedCodec.info(bits: 2), RotatedCodec.info(bits: 3), RotatedCodec.info(bits: 4)])
 
 extension Registry where Entry == CodecInfo {
     public static var shared: CodecRegistry { sharedCodecs }

@@ -1,0 +1,254 @@
+import Foundation
+import ModelFile
+import TensorMath
+
+/// How a model holds its weight matrices in memory.
+public enum WeightStorage: String, CaseIterable, Sendable {
+    /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit).
+    case native
+    /// Dequantized to Float32 once at load: the reference path (plain sgemv/sgemm), 4–8× the memory.
+    case f32
+}
+
+/// One `[out][in]` weight matrix (GGML order: `in` contiguous), as `y[T][out] = x[T][in] · Wᵀ`.
+///
+/// `native` keeps the GGUF blocks where the file's memory map put them. A few rows of input (decode, the
+/// batched forks of a probe) take a block dot product per output row: each block is dequantized into
+/// registers (SIMD for Q4_0, Q4_1, Q8_0, F16, BF16; the scalar dequantizer for K-quants) and multiplied
+/// by the Float32 activations — the "dequantize and FMA" choice, exact up to Float32 summation order,
+/// where llama.cpp's 8-bit activation quantization would add an error of its own. Many rows (prefill)
+/// dequantize panels of output rows into a per-thread Float32 scratch and hand them to sgemm, so prefill
+/// keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
+final class Weights: @unchecked Sendable {
+    let type: GGMLType
+    let out: Int, inDim: Int
+    private let blocks: UnsafeRawPointer?
+    private let dense: FloatBuffer?
+    private let rowBytes: Int
+
+    /// Rows of input at or below which the block dot product runs instead of panels + sgemm.
+    static let dotRows = 4
+    /// Output rows per dequantized panel for sgemm.
+    static let panelRows = 64
+
+    init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
+        self.type = type; self.out = out; self.inDim = inDim
+        rowBytes = type.byteCount(elements: inDim)!
+        if storage == .f32 {
+            let buf = FloatBuffer(count: out * inDim, zeroed: false)
+            Dequantize.run(type, bytes, buf.pointer, count: out * inDim)
+            dense = buf; blocks = nil
+        } else {
+            dense = nil; blocks = bytes
+        }
+    }
+
+    /// Bytes this matrix keeps resident (its blocks are pages of the mapped file, or its Float32 copy).
+    var residentBytes: Int { dense.map { $0.count * 4 } ?? out * rowBytes }
+
+    /// The matrix as Float32 without a copy: the dequantized copy, or an F32 tensor's mapped bytes.
+    var floats: UnsafePointer<Float>? {
+        if let dense { return UnsafePointer(dense.pointer) }
+        return type == .f32 ? blocks!.assumingMemoryBound(to: Float.self) : nil
+    }
+
+    /// Row `o` as Float32 (an embedding lookup).
+    func row(_ o: Int, into y: UnsafeMutablePointer<Float>) {
+        if let dense { y.update(from: dense.pointer + o * inDim, count: inDim); return }
+        Dequantize.run(type, blocks! + o * rowBytes, y, count: inDim)
+    }
+
+    /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
+    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+        if let w = floats { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y); return }
+        if T <= Self.dotRows { dotRows(x, rows: T, y) } else { panels(x, rows: T, y) }
+    }
+
+    /// Block dot products, output rows split across threads. Q4_0, Q4_1 and Q8_0 use the fused kernel on
+    /// activations permuted once per call; other types dequantize each block to a scratch, then dot.
+    private func dotRows(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let chunk = 32, tasks = (out + chunk - 1) / chunk
+        let bs = type.blockSize, bb = type.bytesPerBlock, nb = inDim / bs
+        let fused = BlockKernels.fused(type)
+        let xp = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * inDim : 1), sums = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * nb : 1)
+        defer { xp.deallocate(); sums.deallocate() }
+        if fused { for t in 0..<T { BlockKernels.permute(x + t * inDim, count: inDim, into: xp + t * inDim, sums: sums + t * nb) } }
+        let src = UnsafeSendable((x, y, blocks!, xp, sums))
+        Threads.parallelFor(tasks) { task in
+            let (x, y, blocks, xp, sums) = src.value
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: bs); defer { scratch.deallocate() }
+            for o in (task * chunk)..<min(out, (task + 1) * chunk) {
+                let rowp = blocks + o * rowBytes
+                if fused {
+                    for t in 0..<T { y[t * out + o] = BlockKernels.fusedDot(type, rowp, xp + t * inDim, sums + t * nb, blocks: nb) }
+                    continue
+                }
+                var acc: (Float, Float, Float, Float) = (0, 0, 0, 0)
+                for b in 0..<nb {
+                    BlockKernels.dequantize(type, rowp + b * bb, scratch, count: bs)
+                    let xb = x + b * bs
+                    acc.0 += BlockKernels.dot(scratch, xb, bs)
+                    if T > 1 { acc.1 += BlockKernels.dot(scratch, xb + inDim, bs) }
+                    if T > 2 { acc.2 += BlockKernels.dot(scratch, xb + 2 * inDim, bs) }
+                    if T > 3 { acc.3 += BlockKernels.dot(scratch, xb + 3 * inDim, bs) }
+                }
+                y[o] = acc.0
+                if T > 1 { y[out + o] = acc.1 }
+                if T > 2 { y[2 * out + o] = acc.2 }
+                if T > 3 { y[3 * out + o] = acc.3 }
+            }
+        }
+    }
+
+    /// Panels of `panelRows` output rows dequantized to Float32, one sgemm each.
+    private func panels(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let P = Self.panelRows, tasks = (out + P - 1) / P
+        let src = UnsafeSendable((x, y, blocks!))
+        Threads.parallelFor(tasks) { task in
+            let (x, y, blocks) = src.value
+            let o0 = task * P, n = min(P, out - o0)
+            let panel = UnsafeMutablePointer<Float>.allocate(capacity: n * inDim); defer { panel.deallocate() }
+            for r in 0..<n { BlockKernels.dequantize(type, blocks + (o0 + r) * rowBytes, panel + r * inDim, count: inDim) }
+            BLAS.gemm(m: T, n: n, k: inDim, x, lda: inDim, panel, ldb: inDim, transB: true, beta: 0, y + o0, ldc: out)
+        }
+    }
+}
+
+/// Block dequantization with SIMD for the 32-value formats, and a SIMD dot product.
+enum BlockKernels {
+    /// Dequantizes `count` values (whole blocks) of `type` at `p` into `y`.
+    @inline(__always) static func dequantize(_ type: GGMLType, _ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        switch type {
+        case .q4_1:
+            for b in 0..<(count / 32) {
+                let q = p + b * 20
+                let d = half(q.loadUnaligned(as: UInt16.self))
+                let m = half(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                let v = q.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v & 0x0F)), hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v &>> 4))
+                let out = UnsafeMutableRawPointer(y + b * 32)
+                out.storeBytes(of: lo * d + m, as: SIMD16<Float>.self)
+                out.storeBytes(of: hi * d + m, toByteOffset: 64, as: SIMD16<Float>.self)
+            }
+        case .q4_0:
+            for b in 0..<(count / 32) {
+                let q = p + b * 18
+                let d = half(q.loadUnaligned(as: UInt16.self))
+                let v = q.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+                let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v & 0x0F) &- 8), hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v &>> 4) &- 8)
+                let out = UnsafeMutableRawPointer(y + b * 32)
+                out.storeBytes(of: lo * d, as: SIMD16<Float>.self)
+                out.storeBytes(of: hi * d, toByteOffset: 64, as: SIMD16<Float>.self)
+            }
+        case .q8_0:
+            for b in 0..<(count / 32) {
+                let q = p + b * 34
+                let d = half(q.loadUnaligned(as: UInt16.self))
+                let a = q.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self), c = q.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
+                let out = UnsafeMutableRawPointer(y + b * 32)
+                out.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: a)) * d, as: SIMD16<Float>.self)
+                out.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: c)) * d, toByteOffset: 64, as: SIMD16<Float>.self)
+            }
+        case .f32:
+            UnsafeMutableRawPointer(y).copyMemory(from: p, byteCount: count * 4)
+        case .f16:
+            var i = 0
+            while i + 8 <= count {
+                let h = p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+                for k in 0..<8 { y[i + k] = half(h[k]) }
+                i += 8
+            }
+            while i < count { y[i] = Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))); i += 1 }
+        case .bf16:
+            var i = 0
+            while i + 8 <= count {
+                let h = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)) &<< 16
+                UnsafeMutableRawPointer(y + i).storeBytes(of: unsafeBitCast(h, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { y[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16); i += 1 }
+        default:
+            Dequantize.run(type, p, y, count: count)
+        }
+    }
+
+    /// Float16 bits to Float: exact for every finite value (normals and subnormals scale by 2¹¹²), without
+    /// the library call Swift emits for `Float(Float16)` on baseline x86-64.
+    @inline(__always) static func half(_ h: UInt16) -> Float {
+        if h & 0x7C00 == 0x7C00 { return Float(Float16(bitPattern: h)) }  // inf, NaN
+        let f = Float(bitPattern: UInt32(h & 0x7FFF) << 13) * 0x1p112
+        return h & 0x8000 != 0 ? -f : f
+    }
+
+    /// Whether `fusedDot` handles `type`.
+    static func fused(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+
+    /// Activations in the order the fused kernels read codes: in each 32-value block, group g = 4h + k holds
+    /// elements 16h + 4i + k (i = 0…3), so that one 4-lane integer shift and mask of the block's packed
+    /// bytes gives the codes of one group. With each block's sum (Q4_1's offset term).
+    static func permute(_ x: UnsafePointer<Float>, count: Int, into xp: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 32) {
+            let src = x + b * 32, dst = xp + b * 32
+            var s: Float = 0
+            for h in 0..<2 { for k in 0..<4 { for i in 0..<4 { dst[(h * 4 + k) * 4 + i] = src[16 * h + 4 * i + k] } } }
+            for j in 0..<32 { s += src[j] }
+            sums[b] = s
+        }
+    }
+
+    /// One row's dot product with permuted activations `xp` (see `permute`), codes turned into floats in
+    /// registers: 4-lane integer shifts and masks, then the 2²³ float trick (exact for codes below 2²³).
+    /// The same products as dequantize-then-dot, summed in another order. Q4_0, Q4_1 and Q8_0 only.
+    @inline(__always) static func fusedDot(_ type: GGMLType, _ row: UnsafeRawPointer, _ xp: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks nb: Int) -> Float {
+        let xr = UnsafeRawPointer(xp)
+        let magic = SIMD4<UInt32>(repeating: 0x4B00_0000)
+        var acc = SIMD4<Float>(), offsets: Float = 0
+        switch type {
+        case .q4_1, .q4_0:
+            let q41 = type == .q4_1, stride = q41 ? 20 : 18
+            let nibble = SIMD4<UInt32>(repeating: 0xF), bias: Float = q41 ? 8_388_608 : 8_388_616
+            for b in 0..<nb {
+                let q = row + b * stride, xb = xr + b * 128
+                let d = half(q.loadUnaligned(as: UInt16.self))
+                let w = q.loadUnaligned(fromByteOffset: q41 ? 4 : 2, as: SIMD4<UInt32>.self)
+                var s = SIMD4<Float>()
+                for g in 0..<8 {
+                    let n = (w &>> UInt32(8 * (g & 3) + 4 * (g >> 2))) & nibble
+                    s += (unsafeBitCast(n | magic, to: SIMD4<Float>.self) - bias) * xb.loadUnaligned(fromByteOffset: g * 16, as: SIMD4<Float>.self)
+                }
+                acc += s * d
+                if q41 { offsets += half(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sums[b] }
+            }
+        case .q8_0:
+            let byte = SIMD4<UInt32>(repeating: 0xFF), sign = SIMD4<UInt32>(repeating: 0x80)
+            for b in 0..<nb {
+                let q = row + b * 34, xb = xr + b * 128
+                let d = half(q.loadUnaligned(as: UInt16.self))
+                let w0 = q.loadUnaligned(fromByteOffset: 2, as: SIMD4<UInt32>.self), w1 = q.loadUnaligned(fromByteOffset: 18, as: SIMD4<UInt32>.self)
+                var s = SIMD4<Float>()
+                for g in 0..<8 {
+                    // Signed bytes biased by 128 (xor the sign bit), then the float trick minus 2²³ + 128.
+                    let n = (((g < 4 ? w0 : w1) &>> UInt32(8 * (g & 3))) & byte) ^ sign
+                    s += (unsafeBitCast(n | magic, to: SIMD4<Float>.self) - 8_388_736) * xb.loadUnaligned(fromByteOffset: g * 16, as: SIMD4<Float>.self)
+                }
+                acc += s * d
+            }
+        default:
+            preconditionFailure("fusedDot: \(type) is not a fused type")
+        }
+        return acc.sum() + offsets
+    }
+
+    /// Σ a[i]·b[i] over n values (16 lanes at a time).
+    @inline(__always) static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            acc += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+}

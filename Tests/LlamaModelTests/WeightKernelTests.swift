@@ -1,0 +1,80 @@
+import Foundation
+import KVKitTestSupport
+import ModelFile
+import TensorMath
+import Testing
+@testable import LlamaModel
+
+/// The quantized weight kernels against the plain path: dequantize the whole matrix, then dot in Double.
+@Suite struct WeightKernelTests {
+    /// Random blocks of `type` whose scales are sane (random bytes elsewhere: every code pattern occurs).
+    static func randomMatrix(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> [UInt8] {
+        var rng = SplitMix64(seed: seed)
+        let bytes = type.byteCount(elements: rows * cols)!
+        var m = (0..<bytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        func half(_ at: Int, _ v: Float) { let b = Float16(v).bitPattern; m[at] = UInt8(b & 0xFF); m[at + 1] = UInt8(b >> 8) }
+        let bb = type.bytesPerBlock
+        for b in 0..<(bytes / bb) {
+            let o = b * bb, scale = Float.random(in: 0.005...0.05, using: &rng)
+            switch type {
+            case .q4_0, .q8_0: half(o, scale)
+            case .q4_1: half(o, scale); half(o + 2, -scale * 8)
+            case .q4_K: half(o, scale); half(o + 2, scale / 2)
+            case .q6_K: half(o + 208, scale / 8)
+            case .f16: half(o, Float.random(in: -1...1, using: &rng))
+            case .bf16: let v = Float.random(in: -1...1, using: &rng).bitPattern >> 16; m[o] = UInt8(v & 0xFF); m[o + 1] = UInt8(v >> 8)
+            case .f32: withUnsafeBytes(of: Float.random(in: -1...1, using: &rng)) { for k in 0..<4 { m[o + k] = $0[k] } }
+            default: break
+            }
+        }
+        return m
+    }
+
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K, .f16, .bf16, .f32]
+
+    @Test(arguments: types)
+    func simdDequantizationIsBitExact(type: GGMLType) {
+        let cols = 512, m = Self.randomMatrix(type, rows: 3, cols: cols, seed: 1)
+        var a = [Float](repeating: 0, count: 3 * cols), b = a
+        m.withUnsafeBytes { p in
+            a.withUnsafeMutableBufferPointer { Dequantize.run(type, p.baseAddress!, $0.baseAddress!, count: 3 * cols) }
+            b.withUnsafeMutableBufferPointer { BlockKernels.dequantize(type, p.baseAddress!, $0.baseAddress!, count: 3 * cols) }
+        }
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(type)")
+    }
+
+    /// Block dot products (1 and 3 rows) and panels + sgemm (9 rows) within Float32 summation error of
+    /// the Double reference: |y − ref| ≤ 2⁻¹⁸ · Σ|w·x| (about 16 ulp of the absolute sum), any type.
+    @Test(arguments: types)
+    func linearMatchesDequantizeThenDot(type: GGMLType) {
+        let out = 70, cols = 512  // 70 rows: a partial thread chunk and a partial panel
+        let m = Self.randomMatrix(type, rows: out, cols: cols, seed: 2)
+        var rng = SplitMix64(seed: 3)
+        var w = [Float](repeating: 0, count: out * cols)
+        m.withUnsafeBytes { p in w.withUnsafeMutableBufferPointer { Dequantize.run(type, p.baseAddress!, $0.baseAddress!, count: out * cols) } }
+        m.withUnsafeBytes { p in
+            let native = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .native)
+            let dense = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .f32)
+            for T in [1, 3, 9] {
+                let x = (0..<(T * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+                var y = [Float](repeating: .nan, count: T * out), yd = y
+                Threads.with(2) {
+                    x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { native.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                        yd.withUnsafeMutableBufferPointer { dense.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    }
+                }
+                var worst = 0.0
+                for t in 0..<T { for o in 0..<out {
+                    var ref = 0.0, mag = 0.0
+                    for i in 0..<cols { let p = Double(w[o * cols + i]) * Double(x[t * cols + i]); ref += p; mag += abs(p) }
+                    let bound = mag / 262_144 + 1e-30
+                    #expect(abs(Double(y[t * out + o]) - ref) <= bound, "\(type) T=\(T) row \(o): \(y[t * out + o]) vs \(ref)")
+                    #expect(abs(Double(yd[t * out + o]) - ref) <= bound, "\(type) f32 T=\(T) row \(o)")
+                    worst = max(worst, abs(Double(y[t * out + o]) - ref) / bound)
+                } }
+                if T == 1 { print("\(type): worst error \(String(format: "%.3f", worst)) of the bound (1 row)") }
+            }
+        }
+    }
+}
