@@ -29,4 +29,5 @@ HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv
 python3 side_by_side.py results > results/side_by_side.md
 cp results/agreement.csv agreement.csv
 cp results/accuracy.csv accuracy.csv
+python3 figure.py
 cat results/side_by_side.md
