@@ -69,6 +69,7 @@ public enum Threads {
         defer { openblas_set_num_threads(Int32(current)) }
         let workers = min(width, n)
         withoutActuallyEscaping(body) { body in
+            if WorkerPool.shared.run(n, helpers: workers - 1, body) { return }
             let box = UnsafeSendable(body)
             let next = AtomicCounter()
             DispatchWorkers.run(workers) {

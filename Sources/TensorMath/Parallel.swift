@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,4 +34,76 @@ enum DispatchWorkers {
     static func run(_ n: Int, _ work: @escaping @Sendable () -> Void) {
         DispatchQueue.concurrentPerform(iterations: n) { _ in work() }
     }
+}
+
+/// Persistent worker threads for `Threads.parallelFor`: a decode step makes ~200 short parallel calls
+/// (each weight matrix, each attention layer), and waking dispatch workers for each cost more than the
+/// work itself. Workers spin briefly on an epoch counter after a job (the next call usually comes within
+/// microseconds), then sleep on a condition variable; the caller takes items too. One job at a time:
+/// a call made while the pool is busy (a nested or concurrent `parallelFor`) runs on dispatch workers.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+
+    private let epoch = Atomic<Int>(0)
+    private let next = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let sleep = NSCondition()
+    // Written by the caller before `epoch` is bumped (release), read by workers after they see it (acquire).
+    private var job: UnsafeSendable<(Int) -> Void>?
+    private var items = 0
+    private var threads = 0
+
+    /// Runs `body(i)` for i in 0..<n on the caller and `helpers` pool threads; false (nothing run) when
+    /// the pool is already running a job.
+    func run(_ n: Int, helpers: Int, _ body: @escaping (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { busy.store(false, ordering: .releasing) }
+        while threads < helpers { start() }
+        job = UnsafeSendable(body)
+        items = n
+        next.store(0, ordering: .relaxed)
+        pending.store(threads, ordering: .relaxed)
+        epoch.add(1, ordering: .releasing)
+        sleep.lock(); sleep.broadcast(); sleep.unlock()
+        work(body, n)
+        while pending.load(ordering: .acquiring) > 0 { spinHint() }
+        job = nil
+        return true
+    }
+
+    private func work(_ body: (Int) -> Void, _ n: Int) {
+        while true {
+            let i = next.add(1, ordering: .relaxed).oldValue
+            if i >= n { return }
+            body(i)
+        }
+    }
+
+    private func start() {
+        threads += 1
+        let seen = epoch.load(ordering: .acquiring)
+        Thread.detachNewThread { [self] in
+            var last = seen
+            while true {
+                var spins = 0
+                while epoch.load(ordering: .acquiring) == last {
+                    spins += 1
+                    if spins < 20_000 { spinHint(); continue }
+                    sleep.lock()
+                    while epoch.load(ordering: .acquiring) == last { sleep.wait() }
+                    sleep.unlock()
+                }
+                last = epoch.load(ordering: .acquiring)
+                if let job { work(job.value, items) }
+                pending.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+}
+
+@inline(__always) private func spinHint() {
+    #if arch(x86_64)
+    _ = 0  // a plain loop iteration; Swift has no portable pause intrinsic
+    #endif
 }
