@@ -22,6 +22,7 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp(RunPlan.help("shard"))) var shard: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads"))) var threads: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size"))) var pageSize: String?
+    @Option(help: ArgumentHelp(RunPlan.help("weights"))) var weights: String?
     @Option(help: ArgumentHelp(RunPlan.help("offload"))) var offload: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hot-pages"))) var hotPages: String?
     @Option(help: ArgumentHelp(RunPlan.help("offload-dir"))) var offloadDir: String?
@@ -31,7 +32,7 @@ struct Run: ParsableCommand {
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [
             ("policy", policy), ("budget", budget), ("quant", quant), ("max-answer-tokens", maxAnswerTokens), ("out", out),
-            ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize),
+            ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize), ("weights", weights),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]
         let flags: [(String, Bool)] = [("query-aware", queryAware), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines)]
@@ -41,7 +42,7 @@ struct Run: ParsableCommand {
     func run() throws {
         try runReporting {
             let plan = try RunPlan(options: given)
-            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads)
+            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads, storage: plan.weights)
             try Self.execute(plan, model: model, showProgress: !noProgress, printSummary: true)
         }
     }

@@ -101,9 +101,9 @@ struct Sweep: ParsableCommand {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")
                 if dryRun { continue }
-                let path = ModelLocation.path(plan.model)
-                if models[path] == nil { models[path] = try ModelLoader.load(path: path, threads: plan.threads) }
-                try Run.execute(plan, model: models[path]!, showProgress: !noProgress, printSummary: false)
+                let path = ModelLocation.path(plan.model), key = path + "|" + plan.weights.rawValue
+                if models[key] == nil { models[key] = try ModelLoader.load(path: path, threads: plan.threads, storage: plan.weights) }
+                try Run.execute(plan, model: models[key]!, showProgress: !noProgress, printSummary: false)
             }
         }
     }

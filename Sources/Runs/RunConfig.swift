@@ -28,10 +28,13 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var codeVersion: String
     /// `I/N` when this run holds one shard of the grid's cases (nil: all of them).
     public var shard: String?
+    /// The weights' storage when not the Float32 reference (`native`); nil: f32 (older runs too).
+    public var weights: String?
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
                 seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
-                model: ModelIdentity, codeVersion: String, shard: String? = nil) {
+                model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil) {
+        self.weights = weights
         self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
         self.hops = hops; self.wording = wording
         self.samples = samples; self.seed = seed; self.queryAware = queryAware; self.maxAnswerTokens = maxAnswerTokens

@@ -1,5 +1,6 @@
 import Foundation
 import KVCache
+import LlamaModel
 import Policies
 import Probes
 
@@ -35,6 +36,8 @@ public struct RunPlan: Equatable, Sendable {
     /// The GGUF file (nil: the one `make setup` fetched).
     public var model: String?
     public var threads = 2
+    /// How the model holds its weight matrices (`f32`, the reference, or `native` GGUF blocks).
+    public var weights = WeightStorage.f32
     public var pageSize: Int?
     /// The cold tier (`lz4`), its hot pages per stream and its folder.
     public var offload: String?
@@ -151,6 +154,10 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
         Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
+        Option(name: "weights", help: "How weight matrices are held: f32 (dequantized at load, the reference) or native (their GGUF blocks, memory-mapped).", isFlag: false) {
+            guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use f32 or native") }
+            $0.weights = w
+        },
         Option(name: "page-size", help: "Tokens per KV page (default 16; with a KIVI codec, its key group).", isFlag: false) { $0.pageSize = try integer($1, "--page-size", 1...4096) },
         Option(name: "offload", help: "Move pages beyond --hot-pages per stream to a compressed store: lz4.", isFlag: false) {
             guard $1 == "lz4" else { throw RunError.usage("--offload '\($1)' is unknown; the cold tier supports: lz4") }
@@ -174,7 +181,7 @@ public struct RunPlan: Equatable, Sendable {
         return ["budget": p.budgets.joined(separator: ","), "quant": p.quants.joined(separator: ","), "probe": p.probes.joined(separator: ","),
                 "lengths": p.lengths.map(String.init).joined(separator: ","), "depths": p.depths.map { Value.number($0) }.joined(separator: ","),
                 "hops": p.hops.map(String.init).joined(separator: ","), "wording": p.wording.rawValue, "samples": "\(p.samples)", "seed": "\(p.seed)",
-"haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)"]
+"haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)", "weights": p.weights.rawValue]
     }
 
     /// The help text of an option with its default (for the command line's declarations).
