@@ -17,9 +17,11 @@ import Testing
         for b in 0..<(bytes / bb) {
             let o = b * bb, scale = Float.random(in: 0.005...0.05, using: &rng)
             switch type {
-            case .q4_0, .q8_0: half(o, scale)
-            case .q4_1: half(o, scale); half(o + 2, -scale * 8)
-            case .q4_K: half(o, scale); half(o + 2, scale / 2)
+            case .q4_0, .q8_0, .q5_0: half(o, scale)
+            case .q4_1, .q5_1: half(o, scale); half(o + 2, -scale * 8)
+            case .q4_K, .q5_K: half(o, scale); half(o + 2, scale / 2)
+            case .q2_K: half(o + 80, scale); half(o + 82, scale / 2)
+            case .q3_K: half(o + 108, scale / 4)
             case .q6_K: half(o + 208, scale / 8)
             case .f16: half(o, Float.random(in: -1...1, using: &rng))
             case .bf16: let v = Float.random(in: -1...1, using: &rng).bitPattern >> 16; m[o] = UInt8(v & 0xFF); m[o + 1] = UInt8(v >> 8)
@@ -30,7 +32,7 @@ import Testing
         return m
     }
 
-    static let types: [GGMLType] = [.q4_0, .q4_1, .q8_0, .q4_K, .q6_K, .f16, .bf16, .f32]
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .f16, .bf16, .f32]
 
     @Test(arguments: types)
     func simdDequantizationIsBitExact(type: GGMLType) {

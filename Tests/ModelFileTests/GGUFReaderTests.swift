@@ -159,11 +159,14 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
         // tensor entry: name 8+1, n_dims 4, dim 8 → type code at 24 + 9 + 4 + 8 = 45
         bytes[45] = 77
         try expectError(bytes, { $0 == .unsupportedTensorType(name: "t", type: 77) }, "tensor type 77")
-        // A known type KVKit cannot dequantize (Q5_0) opens, but reading it is a typed error.
+        // A known type KVKit cannot dequantize (Q8_K, llama.cpp's intermediate type) opens, but reading it
+        // is a typed error naming the type and every supported one.
         var w2 = GGUFWriter()
-        w2.addTensor("t", shape: [32], type: .q5_0, data: [UInt8](repeating: 0, count: 22))
+        w2.addTensor("t", shape: [256], type: .q8_K, data: [UInt8](repeating: 0, count: 292))
         let g = try GGUFFile(path: tempFile(w2.encoded()))
-        #expect(throws: GGUFError.unsupportedTensorType(name: "t", type: 6)) { try g.floats("t") }
+        #expect(throws: GGUFError.unsupportedTensorType(name: "t", type: 15)) { try g.floats("t") }
+        let message = "\(GGUFError.unsupportedTensorType(name: "t", type: 15))"
+        #expect(message.contains("q8_K") && message.contains("Q5_0") && message.contains("Q3_K") && !message.contains("\n"), "\(message)")
     }
 
     @Test func tensorOffsetsOutsideTheFile() throws {
