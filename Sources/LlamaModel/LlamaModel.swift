@@ -21,7 +21,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A Llama-architecture transformer whose attention reads K and V from a `PagedKVCache`.
+/// A decoder-only transformer whose attention reads K and V from a `PagedKVCache`: the Llama block, with
+/// what a family changes switched on by its `Architecture` (llama/mistral, gemma3, qwen2, qwen3; see
+/// `Architecture.registry`), so runs, probes and benchmarks never name a family.
 ///
 /// Weight matrices stay in their GGUF blocks in the memory-mapped file (`WeightStorage.native`, 93 MB
 /// for SmolLM2-135M's Q4_1 file) and are multiplied block by block (`Weights`), or are dequantized once
@@ -33,6 +35,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate
     public let file: GGUFFile
+    /// The family's switches (norms, activation, RoPE pairing, windows).
+    public let architecture: Architecture
 
     struct Layer {
         let attnNorm: FloatBuffer   // [dim]
@@ -44,6 +48,12 @@ public final class LlamaModel: @unchecked Sendable {
         let wGate: Weights          // [ffn][dim]
         let wUp: Weights            // [ffn][dim]
         let wDown: Weights          // [dim][ffn]
+        // Family options (nil where the family has none).
+        var qNorm: FloatBuffer? = nil, kNorm: FloatBuffer? = nil          // [headDim], per-head RMS norm
+        var postAttnNorm: FloatBuffer? = nil, postFfnNorm: FloatBuffer? = nil  // [dim]
+        var bq: FloatBuffer? = nil, bk: FloatBuffer? = nil, bv: FloatBuffer? = nil
+        /// RoPE inverse frequencies of this layer ([headDim/2]).
+        var invFreq: [Double] = []
     }
     let layers: [Layer]
     let tokenEmbedding: Weights      // [vocab][dim]
@@ -51,7 +61,7 @@ public final class LlamaModel: @unchecked Sendable {
     let output: Weights              // [vocab][dim]; the embedding itself when the head is tied
     /// How the weight matrices are held.
     public let storage: WeightStorage
-    let invFreq: [Double]            // [headDim/2] RoPE inverse frequencies
+    let invFreq: [Double]            // [headDim/2] RoPE inverse frequencies of global layers
 
     /// Tokens per forward chunk during prefill: bounds activation memory (≈ ubatch × (2·ffn + 6·dim) floats).
     public var prefillChunk = 512
@@ -63,6 +73,7 @@ public final class LlamaModel: @unchecked Sendable {
     public init(gguf: GGUFFile, storage: WeightStorage = .f32) throws {
         file = gguf
         self.storage = storage
+        architecture = try Architecture.of(gguf)
         config = try LlamaConfig(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
         chatTemplate = ChatTemplate(gguf: gguf)
@@ -85,10 +96,19 @@ public final class LlamaModel: @unchecked Sendable {
             return Weights(type: info.type, out: shape[1], inDim: shape[0], bytes: gguf.file.base + info.fileOffset, storage: storage)
         }
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
+        let a = architecture
+        // RoPE: base^(-2i/d) per rotated pair, divided by `rope_freqs` factors where the file has them
+        // (Llama 3.1's long-context scaling), windowed layers with their own base where the family has one.
+        var factors = [Double](repeating: 1, count: c.headDim / 2)
+        if gguf.tensorsByName["rope_freqs.weight"] != nil { factors = try load("rope_freqs.weight", [c.headDim / 2]).array.map(Double.init) }
+        func frequencies(_ base: Double) -> [Double] {
+            (0..<(c.headDim / 2)).map { Foundation.pow(base, -2.0 * Double($0) / Double(c.headDim)) / factors[$0] }
+        }
+        let global = frequencies(c.ropeBase), local = c.localRopeBase.map(frequencies) ?? global
         var ls: [Layer] = []
         for i in 0..<c.layers {
             let p = "blk.\(i)."
-            ls.append(Layer(
+            var layer = Layer(
                 attnNorm: try load(p + "attn_norm.weight", [c.dim]),
                 wq: try matrix(p + "attn_q.weight", [c.dim, qDim]),
                 wk: try matrix(p + "attn_k.weight", [c.dim, kvDim]),
@@ -97,22 +117,39 @@ public final class LlamaModel: @unchecked Sendable {
                 ffnNorm: try load(p + "ffn_norm.weight", [c.dim]),
                 wGate: try matrix(p + "ffn_gate.weight", [c.dim, c.ffnDim]),
                 wUp: try matrix(p + "ffn_up.weight", [c.dim, c.ffnDim]),
-                wDown: try matrix(p + "ffn_down.weight", [c.ffnDim, c.dim])))
+                wDown: try matrix(p + "ffn_down.weight", [c.ffnDim, c.dim]))
+            if a.qkNorm { layer.qNorm = try load(p + "attn_q_norm.weight", [c.headDim]); layer.kNorm = try load(p + "attn_k_norm.weight", [c.headDim]) }
+            if a.postNorms {
+                layer.postAttnNorm = try load(p + "post_attention_norm.weight", [c.dim])
+                layer.postFfnNorm = try load(p + "post_ffw_norm.weight", [c.dim])
+            }
+            if a.qkvBias {
+                layer.bq = try load(p + "attn_q.bias", [qDim]); layer.bk = try load(p + "attn_k.bias", [kvDim]); layer.bv = try load(p + "attn_v.bias", [kvDim])
+            }
+            layer.invFreq = c.window(layer: i) != nil ? local : global
+            ls.append(layer)
         }
         layers = ls
         tokenEmbedding = try matrix("token_embd.weight", [c.dim, c.vocabSize])
         outputNorm = try load("output_norm.weight", [c.dim])
         output = gguf.tensorsByName["output.weight"] != nil ? try matrix("output.weight", [c.dim, c.vocabSize]) : tokenEmbedding
-        // GGML "normal" RoPE: adjacent pairs (x[2i], x[2i+1]) rotate by pos · base^(-2i/headDim).
-        invFreq = (0..<(c.headDim / 2)).map { Foundation.pow(c.ropeBase, -2.0 * Double($0) / Double(c.headDim)) }
+        invFreq = global
     }
 
-    /// The model's rotary embedding (GGML "normal" RoPE: adjacent pairs), for policies that rotate query statistics.
-    public var rope: RoPEInfo { RoPEInfo(frequencies: invFreq) }
+    /// The model's rotary embedding (pairing and per-layer frequencies, positions scaled as the model
+    /// scales them), for policies that rotate query statistics.
+    public var rope: RoPEInfo {
+        let s = config.ropePositionScale ?? 1
+        let perLayer = layers.map { $0.invFreq.map { $0 * s } }
+        return RoPEInfo(frequencies: invFreq.map { $0 * s }, halves: architecture.ropePairs == .halves,
+                        layerFrequencies: Set(perLayer.map { $0 }).count > 1 ? perLayer : nil)
+    }
 
-    /// A fresh paged cache shaped for this model.
+    /// A fresh paged cache shaped for this model, with its layers' sliding windows.
     public func makeCache(pageSize: Int = 16) -> PagedKVCache {
-        PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
+        let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
+        cache.windows = (0..<config.layers).map { config.window(layer: $0) }
+        return cache
     }
 
     /// Bytes of weights the model keeps resident (matrices in their storage, norms in Float32; the tied
@@ -241,28 +278,47 @@ public final class LlamaModel: @unchecked Sendable {
         let gate = FloatBuffer(count: T * c.ffnDim, zeroed: false)
         let up = FloatBuffer(count: T * c.ffnDim, zeroed: false)
         for t in 0..<T { tokenEmbedding.row(Int(tokens[t]), into: x.pointer + t * dim) }
-        // RoPE tables for these rows: [T][headDim/2] cos and sin.
-        let half = c.headDim / 2
-        var cosT = [Float](repeating: 0, count: T * half), sinT = cosT
-        for t in 0..<T {
-            for i in 0..<half {
-                let a = Double(positions[t]) * invFreq[i]
-                cosT[t * half + i] = Float(Foundation.cos(a))
-                sinT[t * half + i] = Float(Foundation.sin(a))
-            }
+        let a = architecture
+        if a.scalesEmbedding {
+            let s = Float(dim).squareRoot()
+            for i in 0..<(T * dim) { x.pointer[i] *= s }
         }
-        func rope(_ buf: FloatBuffer, heads: Int) {
+        // RoPE tables for these rows, [T][headDim/2] cos and sin, per distinct frequency set (local/global).
+        let half = c.headDim / 2, positionScale = c.ropePositionScale ?? 1
+        var tables: [[Double]: (cos: [Float], sin: [Float])] = [:]
+        for L in layers where tables[L.invFreq] == nil {
+            var cosT = [Float](repeating: 0, count: T * half), sinT = cosT
+            for t in 0..<T {
+                for i in 0..<half {
+                    let angle = Double(positions[t]) * positionScale * L.invFreq[i]
+                    cosT[t * half + i] = Float(Foundation.cos(angle))
+                    sinT[t * half + i] = Float(Foundation.sin(angle))
+                }
+            }
+            tables[L.invFreq] = (cosT, sinT)
+        }
+        // GGML "normal" RoPE rotates adjacent pairs (x[2i], x[2i+1]); NEOX mode the halves (x[i], x[i + d/2]).
+        let stride = a.ropePairs == .halves ? 1 : 2, partner = a.ropePairs == .halves ? half : 1
+        func rope(_ buf: FloatBuffer, heads: Int, _ table: (cos: [Float], sin: [Float])) {
             for t in 0..<T {
                 for h in 0..<heads {
                     let p = buf.pointer + (t * heads + h) * c.headDim
                     for i in 0..<half {
-                        let cs = cosT[t * half + i], sn = sinT[t * half + i]
-                        let a = p[2 * i], b = p[2 * i + 1]
-                        p[2 * i] = a * cs - b * sn
-                        p[2 * i + 1] = a * sn + b * cs
+                        let cs = table.cos[t * half + i], sn = table.sin[t * half + i]
+                        let j = stride * i, a = p[j], b = p[j + partner]
+                        p[j] = a * cs - b * sn
+                        p[j + partner] = a * sn + b * cs
                     }
                 }
             }
+        }
+        func addBias(_ buf: FloatBuffer, _ bias: FloatBuffer?, width: Int) {
+            guard let bias else { return }
+            for t in 0..<T { Vector.add(buf.pointer + t * width, bias.pointer, count: width) }
+        }
+        func headNorm(_ buf: FloatBuffer, _ w: FloatBuffer?, heads: Int) {
+            guard let w else { return }
+            for r in 0..<(T * heads) { Vector.rmsNorm(buf.pointer + r * c.headDim, w.pointer, buf.pointer + r * c.headDim, count: c.headDim, eps: c.rmsEps) }
         }
 
         for (li, L) in layers.enumerated() {
@@ -270,26 +326,38 @@ public final class LlamaModel: @unchecked Sendable {
             L.wq.linear(xb.pointer, rows: T, q.pointer)
             L.wk.linear(xb.pointer, rows: T, k.pointer)
             L.wv.linear(xb.pointer, rows: T, v.pointer)
+            addBias(q, L.bq, width: qDim); addBias(k, L.bk, width: kvDim); addBias(v, L.bv, width: kvDim)
+            headNorm(q, L.qNorm, heads: c.heads); headNorm(k, L.kNorm, heads: c.kvHeads)
+            // Query statistics before RoPE (after the QK norm, as the model sees them).
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where s.cache.observations?.queries != nil {
                 s.cache.observations!.queries!.add(layer: li, q: q.pointer + o * qDim, positions: pos)
             }
-            rope(q, heads: c.heads)
-            rope(k, heads: c.kvHeads)
+            let table = tables[L.invFreq]!
+            rope(q, heads: c.heads, table)
+            rope(k, heads: c.kvHeads, table)
             var items: [PagedAttention.BatchItem] = []
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) {
                 s.cache.append(layer: li, keys: k.pointer + o * kvDim, values: v.pointer + o * kvDim, positions: pos, tokens: s.tokens)
                 items.append(.init(cache: s.cache, q: q.pointer + o * qDim, positions: pos, out: att.pointer + o * qDim, reads: s.reads))
             }
             PagedAttention.attendBatch(items, layer: li, nHeads: c.heads)
+            if c.window(layer: li) != nil {
+                for (s, pos) in zip(segments, positionsBySegment) { s.cache.releaseOutsideWindow(layer: li, next: Int(pos.last!) + 1) }
+            }
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) { s.tap?(li, att.pointer + o * qDim, pos.count, qDim) }
             L.wo.linear(att.pointer, rows: T, xb.pointer)
+            if let n = L.postAttnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.ffnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
             L.wGate.linear(xb.pointer, rows: T, gate.pointer)
             L.wUp.linear(xb.pointer, rows: T, up.pointer)
-            Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
+            switch a.activation {
+            case .silu: Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
+            case .geluTanh: Vector.geluTanhMul(gate.pointer, up.pointer, count: T * c.ffnDim)
+            }
             L.wDown.linear(gate.pointer, rows: T, xb.pointer)
+            if let n = L.postFfnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
         }
         for s in segments { s.cache.nextPosition += s.tokens.count }

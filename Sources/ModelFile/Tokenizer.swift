@@ -1,7 +1,16 @@
-/// Byte-level BPE tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata (GPT-2 style, as llama.cpp's
-/// `llm_tokenizer_bpe`): special tokens are matched atomically first, the rest is pre-tokenized with the
-/// model's pre-tokenizer, mapped byte→unicode, and merged by rank.
+import Foundation
+
+/// The tokenizer of a GGUF file's `tokenizer.ggml.*` metadata, in one of llama.cpp's two BPE kinds:
+/// - `gpt2` (byte-level BPE, llama.cpp's `llm_tokenizer_bpe`: SmolLM2, Llama 3, Qwen): special tokens are
+///   matched atomically first, the rest is pre-tokenized with the model's pre-tokenizer, mapped
+///   byte→unicode, and merged by rank;
+/// - `llama` (SentencePiece-style BPE, `llm_tokenizer_spm`: Gemma, Llama 2, Mistral): spaces become "▁",
+///   adjacent symbols merge while their concatenation is a token, highest score first (ties: leftmost), and
+///   what no token covers falls back to byte tokens `<0xNN>`.
 public final class Tokenizer: @unchecked Sendable {
+    /// Which of llama.cpp's tokenizer algorithms the file asks for (`tokenizer.ggml.model`).
+    public enum Kind: String, Sendable { case gpt2, sentencePiece = "llama" }
+    public let kind: Kind
     public let tokens: [String]
     public let tokenTypes: [Int32]
     public let preTokenizer: PreTokenizer
@@ -14,6 +23,10 @@ public final class Tokenizer: @unchecked Sendable {
 
     private let tokenToId: [String: Int32]
     private let mergeRanks: [String: Int]           // "left right" → rank
+    private let scores: [Float]                     // SentencePiece merge priority per token
+    private let byteTokens: [Int32]                 // SentencePiece byte fallback: `<0xNN>` per byte (-1: none)
+    /// Whether SentencePiece text gets a leading "▁" (`tokenizer.ggml.add_space_prefix`).
+    public let addSpacePrefix: Bool
     private let specialTokens: [(text: [UInt8], id: Int32)]  // longest first
     private let byteToScalar: [Unicode.Scalar]      // GPT-2 bytes_to_unicode
     private let scalarToByte: [UInt32: UInt8]
@@ -32,7 +45,7 @@ public final class Tokenizer: @unchecked Sendable {
         case unsupportedModel(String), unsupportedPre(String), missing(String), invalid(key: String, reason: String)
         public var description: String {
             switch self {
-            case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads byte-level BPE, 'gpt2')"
+            case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads 'gpt2', byte-level BPE, and 'llama', SentencePiece BPE)"
             case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, smollm, starcoder, refact, default)"
             case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
             case let .invalid(k, r): return "tokenizer metadata '\(k)' is invalid: \(r); the file is corrupt"
@@ -42,7 +55,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     public convenience init(gguf: GGUFFile) throws {
         let model = (try? gguf.string("tokenizer.ggml.model")) ?? "gpt2"
-        guard model == "gpt2" else { throw Error.unsupportedModel(model) }
+        guard let kind = Kind(rawValue: model) else { throw Error.unsupportedModel(model) }
         func strings(_ key: String) throws -> [String] {
             guard let items = gguf.metadata[key]?.array else { throw Error.missing(key) }
             let s = items.compactMap(\.string)
@@ -50,7 +63,17 @@ public final class Tokenizer: @unchecked Sendable {
             guard !s.isEmpty else { throw Error.invalid(key: key, reason: "is empty") }
             return s
         }
-        let toks = try strings("tokenizer.ggml.tokens"), merges = try strings("tokenizer.ggml.merges")
+        let toks = try strings("tokenizer.ggml.tokens")
+        let merges = kind == .gpt2 ? try strings("tokenizer.ggml.merges") : []
+        var scores: [Float] = []
+        if kind == .sentencePiece {
+            guard let raw = gguf.metadata["tokenizer.ggml.scores"]?.array else { throw Error.missing("tokenizer.ggml.scores") }
+            scores = try raw.map { v in
+                guard let f = v.double, f.isFinite else { throw Error.invalid(key: "tokenizer.ggml.scores", reason: "\(v.summary) is not a finite number") }
+                return Float(f)
+            }
+            guard scores.count == toks.count else { throw Error.invalid(key: "tokenizer.ggml.scores", reason: "\(scores.count) scores for \(toks.count) tokens") }
+        }
         func id(_ key: String) throws -> Int32? {
             guard let v = gguf.metadata[key] else { return nil }
             guard let i = v.int, i >= 0, i < toks.count else { throw Error.invalid(key: key, reason: "\(v.summary) is not a token id below \(toks.count)") }
@@ -66,7 +89,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         let preName = (try? gguf.string("tokenizer.ggml.pre")) ?? "default"
         let pre: PreTokenizer
-        switch preName {
+        switch kind == .sentencePiece ? "default" : preName {
         case "smollm", "starcoder", "refact": pre = .smollm
         case "gpt2", "default", "gpt-2": pre = .gpt2
         default: throw Error.unsupportedPre(preName)
@@ -74,10 +97,16 @@ public final class Tokenizer: @unchecked Sendable {
         let eos = try id("tokenizer.ggml.eos_token_id") ?? 2
         let bos = try id("tokenizer.ggml.bos_token_id")
         let addBOS = (gguf.metadata["tokenizer.ggml.add_bos_token"]?.int ?? 0) == 1
-        self.init(tokens: toks, types: types, merges: merges, pre: pre, eos: eos, bos: bos, addBOS: addBOS)
+        let spacePrefix = (gguf.metadata["tokenizer.ggml.add_space_prefix"]?.int ?? (kind == .sentencePiece ? 1 : 0)) == 1
+        self.init(kind: kind, tokens: toks, types: types, merges: merges, scores: scores, pre: pre, eos: eos, bos: bos,
+                  addBOS: addBOS, addSpacePrefix: spacePrefix)
     }
 
-    public init(tokens: [String], types: [Int32], merges: [String], pre: PreTokenizer, eos: Int32, bos: Int32?, addBOS: Bool) {
+    public init(kind: Kind = .gpt2, tokens: [String], types: [Int32], merges: [String], scores: [Float] = [], pre: PreTokenizer,
+                eos: Int32, bos: Int32?, addBOS: Bool, addSpacePrefix: Bool = false) {
+        self.kind = kind
+        self.scores = scores
+        self.addSpacePrefix = addSpacePrefix
         self.tokens = tokens
         self.tokenTypes = types
         self.preTokenizer = pre
@@ -92,6 +121,11 @@ public final class Tokenizer: @unchecked Sendable {
         ranks.reserveCapacity(merges.count)
         for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = i }
         mergeRanks = ranks
+        var bytes = [Int32](repeating: -1, count: 256)
+        if kind == .sentencePiece {
+            for b in 0..<256 { bytes[b] = t2i[String(format: "<0x%02X>", b)] ?? -1 }
+        }
+        byteTokens = bytes
         // CONTROL (3) and USER_DEFINED (4) tokens are matched atomically, as llama.cpp does with parse_special.
         var specials: [(text: [UInt8], id: Int32)] = []
         for (i, t) in tokens.enumerated() where i < types.count && (types[i] == 3 || types[i] == 4) && !t.isEmpty {
@@ -99,7 +133,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         specialTokens = specials.sorted { $0.text.count > $1.text.count }
         var stops: Set<Int32> = [eos]
-        for name in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>"] { if let id = t2i[name] { stops.insert(id) } }
+        for name in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "<end_of_turn>"] { if let id = t2i[name] { stops.insert(id) } }
         stopIds = stops
         // GPT-2 bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
         var b2s = [Unicode.Scalar](repeating: " ", count: 256)
@@ -117,14 +151,20 @@ public final class Tokenizer: @unchecked Sendable {
 
     // MARK: Encoding
 
-    /// Token ids for `text`. With `parseSpecial`, special-token text such as `<|im_start|>` becomes its id.
-    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int32] {
-        var out: [Int32] = []
-        if addBOS, let bos = bosId { out.append(bos) }
+    /// The tokens a sequence starts with: BOS when the file asks for it (`tokenizer.ggml.add_bos_token`).
+    public var beginning: [Int32] { addBOS ? bosId.map { [$0] } ?? [] : [] }
+
+    /// Token ids for `text`, with `beginning` first when `addBOS` (a whole prompt; pieces of a context are
+    /// encoded without it). With `parseSpecial`, special-token text such as `<|im_start|>` becomes its id.
+    public func encode(_ text: String, parseSpecial: Bool = true, addBOS: Bool = false) -> [Int32] {
+        var out: [Int32] = addBOS ? beginning : []
         let bytes = Array(text.utf8)
         var start = 0, i = 0
+        var previousSpecial = true  // SentencePiece: a space prefix goes before text that starts the input or follows a special token
         func flush(_ end: Int) {
-            if end > start { encodeOrdinary(bytes[start..<end], into: &out) }
+            guard end > start else { return }
+            if kind == .sentencePiece { encodeSentencePiece(bytes[start..<end], spacePrefix: addSpacePrefix && previousSpecial, into: &out) } else { encodeOrdinary(bytes[start..<end], into: &out) }
+            previousSpecial = false
         }
         if parseSpecial && !specialTokens.isEmpty {
             while i < bytes.count {
@@ -133,6 +173,7 @@ public final class Tokenizer: @unchecked Sendable {
                    }) {
                     flush(i)
                     out.append(match.id)
+                    previousSpecial = true
                     i += match.text.count
                     start = i
                 } else {
@@ -152,6 +193,72 @@ public final class Tokenizer: @unchecked Sendable {
             cacheLock.withLock { if wordCache.count < 100_000 { wordCache[word] = ids } }
             out.append(contentsOf: ids)
         }
+    }
+
+    /// SentencePiece BPE (llama.cpp's `llm_tokenizer_spm`): UTF-8 characters as symbols, spaces as "▁";
+    /// repeatedly merge the adjacent pair whose concatenation is the highest-scoring token (ties: the
+    /// leftmost pair), then emit each symbol's token, or its bytes' `<0xNN>` tokens when it has none.
+    private func encodeSentencePiece(_ bytes: ArraySlice<UInt8>, spacePrefix: Bool, into out: inout [Int32]) {
+        var text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: " ", with: "\u{2581}")
+        if spacePrefix { text = "\u{2581}" + text }
+        if let cached = cacheLock.withLock({ wordCache[text] }) { out.append(contentsOf: cached); return }
+        // Symbols: (text, prev, next) as a linked list over the characters; a merged-away symbol is empty.
+        var sym: [String] = text.map { String($0) }
+        let n = sym.count
+        guard n > 0 else { return }
+        var prev = Array(-1..<(n - 1)), next = Array(1...n)
+        next[n - 1] = -1
+        struct Bigram: Comparable {
+            let score: Float, left: Int, right: Int, size: Int
+            static func < (a: Bigram, b: Bigram) -> Bool { a.score != b.score ? a.score < b.score : a.left > b.left }
+        }
+        var heap: [Bigram] = []  // binary max-heap
+        func push(_ b: Bigram) {
+            heap.append(b); var i = heap.count - 1
+            while i > 0, heap[(i - 1) / 2] < heap[i] { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+        }
+        func pop() -> Bigram {
+            let top = heap[0]; let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last; var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1; var m = i
+                    if l < heap.count, heap[m] < heap[l] { m = l }
+                    if r < heap.count, heap[m] < heap[r] { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m); i = m
+                }
+            }
+            return top
+        }
+        func tryAdd(_ l: Int, _ r: Int) {
+            guard l >= 0, r >= 0 else { return }
+            let joined = sym[l] + sym[r]
+            guard let id = tokenToId[joined], Int(id) < scores.count else { return }
+            push(Bigram(score: scores[Int(id)], left: l, right: r, size: joined.utf8.count))
+        }
+        for i in 1..<n { tryAdd(i - 1, i) }
+        while !heap.isEmpty {
+            let b = pop()
+            // Stale: one side was merged since this pair was queued.
+            guard !sym[b.left].isEmpty, !sym[b.right].isEmpty, sym[b.left].utf8.count + sym[b.right].utf8.count == b.size,
+                  next[b.left] == b.right else { continue }
+            sym[b.left] += sym[b.right]; sym[b.right] = ""
+            next[b.left] = next[b.right]
+            if next[b.right] >= 0 { prev[next[b.right]] = b.left }
+            tryAdd(prev[b.left], b.left)
+            tryAdd(b.left, next[b.left])
+        }
+        var ids: [Int32] = []
+        var i = 0
+        while i >= 0 {
+            if let id = tokenToId[sym[i]] { ids.append(id) } else {
+                for byte in sym[i].utf8 { ids.append(byteTokens[Int(byte)] >= 0 ? byteTokens[Int(byte)] : 0) }
+            }
+            i = next[i]
+        }
+        cacheLock.withLock { if wordCache.count < 100_000 { wordCache[text] = ids } }
+        out.append(contentsOf: ids)
     }
 
     /// Byte-level BPE of one pre-tokenized word: merge the lowest-ranked adjacent pair until none applies.
@@ -260,6 +367,11 @@ public final class Tokenizer: @unchecked Sendable {
         guard id >= 0, Int(id) < tokens.count else { return [] }
         let t = tokens[Int(id)]
         if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 3 || tokenTypes[Int(id)] == 4 { return Array(t.utf8) }
+        if kind == .sentencePiece {
+            // Byte tokens stand for their byte; "▁" is a space.
+            if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 6, t.count == 6, t.hasPrefix("<0x"), let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) { return [b] }
+            return Array(t.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        }
         var out: [UInt8] = []
         for s in t.unicodeScalars {
             if let b = scalarToByte[s.value] { out.append(b) } else { out.append(contentsOf: Array(String(s).utf8)) }

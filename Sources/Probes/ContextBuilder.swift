@@ -7,7 +7,8 @@ struct ContextBuilder {
     var tokens: [Int32] = []
     var needles: [NeedleSpan] = []
 
-    init(tokenizer: Tokenizer) { self.tokenizer = tokenizer }
+    /// Starts with the tokenizer's `beginning` (BOS where the model wants one).
+    init(tokenizer: Tokenizer) { self.tokenizer = tokenizer; tokens = tokenizer.beginning }
 
     @discardableResult
     mutating func append(_ text: String) -> Range<Int> {

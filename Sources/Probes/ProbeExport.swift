@@ -8,8 +8,8 @@ import ModelFile
 public enum ProbeExport {
     /// One JSON line (no newline) for `c`.
     public static func line(_ c: ProbeCase, tokenizer: Tokenizer, chat: ChatTemplate) throws -> String {
-        let opening = tokenizer.encode(chat.openingOfFirstUserTurn()).count
-        guard c.context.count >= opening, Array(c.context.prefix(opening)) == tokenizer.encode(chat.openingOfFirstUserTurn()) else {
+        let openingTokens = tokenizer.encode(chat.openingOfFirstUserTurn(), addBOS: true), opening = openingTokens.count
+        guard c.context.count >= opening, Array(c.context.prefix(opening)) == openingTokens else {
             throw ExportError(reason: "case \(c.id) does not open with the model's chat template")
         }
         let body = Array(c.context[opening...])

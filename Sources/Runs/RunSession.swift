@@ -136,7 +136,7 @@ public struct RunSession {
         let (variants, _, _) = try plan.resolved()
         let all = try cases().cases
         let runner = runner(pageSize: plan.pageSize(for: [nil]))
-        let opening = model.tokenizer.encode(model.chatTemplate.openingOfFirstUserTurn()).count
+        let opening = model.tokenizer.encode(model.chatTemplate.openingOfFirstUserTurn(), addBOS: true).count
         var text = "", lines = 0
         let clock = ContinuousClock(), t0 = clock.now
         for (i, c) in all.enumerated() {

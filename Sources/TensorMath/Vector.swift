@@ -19,6 +19,15 @@ public enum Vector {
         }
     }
 
+    /// `gate = gelu(gate) * up` with GELU's tanh form, 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))) (Gemma's GeGLU).
+    public static func geluTanhMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count n: Int) {
+        let c: Float = 0.797_884_56  // √(2/π)
+        for i in 0..<n {
+            let g = gate[i]
+            gate[i] = 0.5 * g * (1 + Foundation.tanh(c * (g + 0.044715 * g * g * g))) * up[i]
+        }
+    }
+
     /// `y += x`.
     public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
         for i in 0..<n { y[i] += x[i] }

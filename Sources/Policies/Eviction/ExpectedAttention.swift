@@ -32,7 +32,7 @@ public struct ExpectedAttentionPolicy: EvictionPolicy, Configurable {
         var keys = [Float](repeating: 0, count: m * d)
         for j in 0..<m { keys.replaceSubrange((j * d)..<(j * d + d), with: s.key(first + j)) }
         let next = Int(s.positions.max() ?? -1) + 1
-        let rotation = AverageRotation(moments.rope, headDim: d, positions: next..<(next + future))
+        let rotation = AverageRotation(moments.rope.layer(s.layer), headDim: d, positions: next..<(next + future))
         var total = [Double](repeating: 0, count: m)
         var projected = [Float](repeating: 0, count: m * d)
         let scale = 1 / Double(d).squareRoot()
