@@ -102,7 +102,7 @@ struct Generate: ParsableCommand {
         prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
         prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
         policy \(spec) budget \(budget): \(g.compressions) compression(s), \(String(format: "%.1f", g.compressSeconds * 1000)) ms\(statsBox.last.map { ", last kept \($0.slotsAfter) of \($0.slotsBefore) slots" } ?? "")
-        \(storageLine(cache))\(readLine(g.reads))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))
+        \(storageLine(cache))\(readLine(g.reads))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))\(cache.windows.contains { $0 != nil } ? ", freed by sliding windows \(formatBytes(cache.windowFreedBytes))" : "")
         """
         FileHandle.standardError.write(Data((stats + "\n").utf8))
         if let path = report {

@@ -3,21 +3,34 @@ import Foundation
 /// How a model's prompts are written: the only place that knows a format's markers. Probes and the runner
 /// ask it for turn openings and endings, so no format literal appears anywhere else.
 ///
-/// ChatML (`<|im_start|>role\n…<|im_end|>\n`) is the template SmolLM2 ships in its GGUF. KVKit renders the
-/// format directly rather than interpreting Jinja; the default system prompt is read from the file's
-/// `tokenizer.chat_template` so a conversation without one matches the model's template.
+/// The format is recognised from the file's `tokenizer.chat_template` (KVKit renders the format directly
+/// rather than interpreting Jinja): ChatML (`<|im_start|>role\n…<|im_end|>\n`: SmolLM2, Qwen), Llama 3
+/// (`<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`), Gemma turns
+/// (`<start_of_turn>user\n…<end_of_turn>\n<start_of_turn>model\n`), and plain completion for a base model
+/// whose file has no template (Gemma 3 270M): turns are paragraphs, and probes rely on their answer prefix.
+/// ChatML's default system prompt is read from the template, so a conversation without one matches it.
 public struct ChatTemplate: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case chatml, llama3, gemma, plain }
+    public var format: Format
     public var defaultSystem: String?
 
-    public init(defaultSystem: String?) { self.defaultSystem = defaultSystem }
+    public init(defaultSystem: String?, format: Format = .chatml) { self.defaultSystem = defaultSystem; self.format = format }
 
     public init(gguf: GGUFFile) {
         defaultSystem = nil
-        if let t = gguf.metadata["tokenizer.chat_template"]?.string,
-           let start = t.range(of: "<|im_start|>system\n"),
-           let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) {
-            let s = String(t[start.upperBound..<end.lowerBound])
-            if !s.contains("{") { defaultSystem = s }
+        guard let t = gguf.metadata["tokenizer.chat_template"]?.string else { format = .plain; return }
+        if t.contains("<|im_start|>") {
+            format = .chatml
+            if let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) {
+                let s = String(t[start.upperBound..<end.lowerBound])
+                if !s.contains("{") { defaultSystem = s }
+            }
+        } else if t.contains("<|start_header_id|>") {
+            format = .llama3
+        } else if t.contains("<start_of_turn>") {
+            format = .gemma
+        } else {
+            format = .plain  // a template KVKit does not know: plain text works with any model
         }
     }
 
@@ -26,12 +39,31 @@ public struct ChatTemplate: Sendable {
         public init(role: String, content: String) { self.role = role; self.content = content }
     }
 
-    /// The text that opens a turn of `role`.
-    public func header(_ role: String) -> String { "<|im_start|>\(role)\n" }
-    /// The marker that ends a turn (a special token the model emits when it ends its answer).
-    public var endOfTurn: String { "<|im_end|>" }
+    /// The text that opens a turn of `role` ("user", "assistant", "system").
+    public func header(_ role: String) -> String {
+        switch format {
+        case .chatml: return "<|im_start|>\(role)\n"
+        case .llama3: return "<|start_header_id|>\(role)<|end_header_id|>\n\n"
+        case .gemma: return "<start_of_turn>\(role == "assistant" ? "model" : role)\n"
+        case .plain: return ""
+        }
+    }
+    /// The marker that ends a turn (a special token the model emits when it ends its answer; empty in plain text).
+    public var endOfTurn: String {
+        switch format {
+        case .chatml: return "<|im_end|>"
+        case .llama3: return "<|eot_id|>"
+        case .gemma: return "<end_of_turn>"
+        case .plain: return ""
+        }
+    }
     /// What follows the end-of-turn marker before the next turn opens.
-    public var turnSeparator: String { "\n" }
+    public var turnSeparator: String {
+        switch format {
+        case .chatml, .gemma, .plain: return "\n"
+        case .llama3: return ""
+        }
+    }
     /// A whole closed turn.
     public func turn(_ role: String, _ content: String) -> String { header(role) + content + endOfTurn + turnSeparator }
 
@@ -44,11 +76,18 @@ public struct ChatTemplate: Sendable {
     /// Closes an open user turn and opens the assistant's answer.
     public var userToAssistant: String { endOfTurn + turnSeparator + header("assistant") }
 
-    /// The prompt text, ending with the assistant header when `addGenerationPrompt` (default).
+    /// The prompt text, ending with the assistant header when `addGenerationPrompt` (default). Gemma has no
+    /// system role: a system message opens the first user turn, as Gemma's template does.
     public func render(_ messages: [Message], addGenerationPrompt: Bool = true) -> String {
         var out = ""
+        var pendingSystem: String?
         if messages.first?.role != "system", let sys = defaultSystem { out += turn("system", sys) }
-        for m in messages { out += turn(m.role, m.content) }
+        for m in messages {
+            if m.role == "system" && (format == .gemma || format == .plain) { pendingSystem = m.content; continue }
+            let content = pendingSystem.map { $0 + "\n\n" + m.content } ?? m.content
+            pendingSystem = nil
+            out += turn(m.role, content)
+        }
         if addGenerationPrompt { out += header("assistant") }
         return out
     }

@@ -36,6 +36,9 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var keptSlots: Int
     public var liveBytes: Int
     public var fullLiveBytes: Int
+    /// K/V bytes the prompt's sliding-window layers freed because no later token could attend to them
+    /// (Gemma 3's local layers; 0 for a model without windows; nil in results written before it existed).
+    public var windowFreedBytes: Int?
     /// Live bytes of the full cache over this variant's.
     public var compressionRatio: Double
     /// K/V data bytes as stored after compression (codes, scales, zero points, Float32 residual, compressed

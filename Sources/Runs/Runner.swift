@@ -216,7 +216,7 @@ public struct Runner {
         }
         let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", fork: Fork(cache: fullCache, promptLogits: fullLogits), prefill: fullPrefill, compress: 0,
                                     survival: Self.survival(c, cache: fullCache), live: fullLive,
-                                    kept: prompt.count * model.config.layers * model.config.kvHeads, bytes: fullCache.byteBreakdown)
+                                    kept: fullCache.totalSlots, bytes: fullCache.byteBreakdown)
         // fp16 bytes of the full cache's K/V: what every ratio against fp16 divides.
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
@@ -257,7 +257,7 @@ public struct Runner {
                 survivalByLayerHead: s.byLayerHead, firstTokenKL: Self.kl(full.firstLogits, outcome.firstLogits),
                 attentionCosineByLayer: zip(full.firstAttention, outcome.firstAttention).map { Self.cosine($0, $1) },
                 attentionRelativeErrorByLayer: zip(full.firstAttention, outcome.firstAttention).map { Self.relativeError($0, $1) },
-                contextTokens: prompt.count, keptSlots: p.kept, liveBytes: p.live, fullLiveBytes: fullLive,
+                contextTokens: prompt.count, keptSlots: p.kept, liveBytes: p.live, fullLiveBytes: fullLive, windowFreedBytes: fullCache.windowFreedBytes,
                 compressionRatio: Double(fullLive) / Double(max(p.live, 1)),
                 kvDataBytes: p.bytes.raw + p.bytes.packed + p.bytes.cold,
                 ratioVsFP16: Double(fp16Bytes) / Double(max(p.bytes.raw + p.bytes.packed + p.bytes.cold, 1)),
