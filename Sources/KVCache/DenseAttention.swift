@@ -5,7 +5,7 @@ import Foundation
 public enum DenseAttention {
     /// - q: `[T][nHeads][hd]`; k, v: `[N][kvHeads][hd]`; keyPositions `[N]`; returns `[T][nHeads][hd]`.
     public static func attend(q: [Float], queryPositions: [Int32], k: [Float], v: [Float], keyPositions: [Int32],
-                              nHeads: Int, kvHeads: Int, headDim hd: Int) -> [Float] {
+                              nHeads: Int, kvHeads: Int, headDim hd: Int, window: Int? = nil) -> [Float] {
         let T = queryPositions.count, N = keyPositions.count, G = nHeads / kvHeads
         var out = [Float](repeating: 0, count: T * nHeads * hd)
         let scale = 1 / Double(hd).squareRoot()
@@ -13,7 +13,7 @@ public enum DenseAttention {
             for head in 0..<nHeads {
                 let kvh = head / G
                 var scores = [Double](repeating: -.infinity, count: N)
-                for j in 0..<N where keyPositions[j] <= queryPositions[t] {
+                for j in 0..<N where keyPositions[j] <= queryPositions[t] && window.map({ Int(queryPositions[t] - keyPositions[j]) < $0 }) ?? true {
                     var s = 0.0
                     for d in 0..<hd { s += Double(q[(t * nHeads + head) * hd + d]) * Double(k[(j * kvHeads + kvh) * hd + d]) }
                     scores[j] = s * scale

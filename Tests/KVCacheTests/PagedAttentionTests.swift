@@ -10,9 +10,11 @@ func randomFloats(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float
 
 /// Runs the paged kernel over `steps` appends (a prefill of `steps[0]` tokens, then more chunks) and
 /// returns the max abs error against the dense oracle on every step's queries.
-func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: [Int], seed: UInt64) -> Float {
+/// With `window`, layer 1 is a sliding-window layer whose expired pages are freed after every step.
+func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: [Int], seed: UInt64, window: Int? = nil) -> Float {
     var rng = SplitMix64(seed: seed)
     let cache = PagedKVCache(layers: 2, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize)
+    cache.windows[1] = window
     var allK: [Float] = [], allV: [Float] = [], allPos: [Int32] = []
     var worst: Float = 0
     for T in steps {
@@ -29,8 +31,9 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
                 PagedAttention.attend(cache: cache, layer: 1, q: qp.baseAddress!, positions: pos, nHeads: heads, out: op.baseAddress!)
             }
         }
+        if window != nil { cache.releaseOutsideWindow(layer: 1, next: cache.nextPosition) }
         let ref = DenseAttention.attend(q: q, queryPositions: pos, k: allK, v: allV, keyPositions: allPos,
-                                        nHeads: heads, kvHeads: kvHeads, headDim: headDim)
+                                        nHeads: heads, kvHeads: kvHeads, headDim: headDim, window: window)
         for i in ref.indices { worst = max(worst, abs(out[i] - ref[i])) }
         if out.contains(where: { $0.isNaN }) { return .infinity }
     }
@@ -53,6 +56,38 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
             let err = Threads.with(threads) { pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed)) }
             #expect(err <= 1e-5, "heads \(heads)/\(kvHeads) hd \(headDim) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
         }
+    }
+
+    /// Sliding-window layers (Gemma 3's local layers): the same random shapes with a window of 1–120
+    /// tokens, expired pages freed between steps; the kernel equals the dense oracle with the window mask.
+    @Test(arguments: 0..<12)
+    func slidingWindowMatchesDenseOracle(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed) &* 104_729)
+        let kvHeads = Int.random(in: 1...2, using: &rng), heads = kvHeads * Int.random(in: 1...4, using: &rng)
+        let headDim = [8, 16, 32].randomElement(using: &rng)!, pageSize = [1, 4, 16].randomElement(using: &rng)!
+        let window = Int.random(in: 1...120, using: &rng)
+        let steps = [Int.random(in: 1...300, using: &rng)] + (0..<5).map { _ in Int.random(in: 1...40, using: &rng) }
+        for threads in [1, 2] {
+            let err = Threads.with(threads) { pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed), window: window) }
+            #expect(err <= 1e-5, "window \(window) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
+        }
+    }
+
+    /// Pages wholly outside a layer's window are freed (whole pages only, global layers untouched) and
+    /// counted; a fork keeps its parent's pages.
+    @Test func expiredWindowPagesAreFreed() {
+        let hd = 8, cache = PagedKVCache(layers: 2, kvHeads: 1, headDim: hd, pageSize: 16)
+        cache.windows = [40, nil]
+        let pos = (0..<100).map(Int32.init), kv = [Float](repeating: 1, count: 100 * hd)
+        for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+        cache.nextPosition = 100
+        let parent = cache.fork()
+        // Next query at 100 sees positions 61...100: pages ending at 15, 31, 47 go; the page ending at 63 stays.
+        #expect(cache.releaseOutsideWindow(layer: 0, next: 100) == 48 * 2 * hd * 4)
+        #expect(cache.releaseOutsideWindow(layer: 1, next: 100) == 0)
+        #expect(cache.count(layer: 0, head: 0) == 52 && cache.slots(layer: 0, head: 0).first?.position == 48)
+        #expect(cache.count(layer: 1, head: 0) == 100 && cache.windowFreedBytes == 48 * 2 * hd * 4)
+        #expect(parent.count(layer: 0, head: 0) == 100 && parent.windows == [40, nil])
     }
 
     @Test func bothKernelPathsAreExercised() {
