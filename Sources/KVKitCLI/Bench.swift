@@ -20,9 +20,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Decode steps timed after each prefill.")
     var decodeSteps: Int = 32
 
+    @Option(help: "Also write the prompt's token ids (JSON array, the longest length) to this file, so other engines run the same tokens.")
+    var savePrompt: String?
+
     func run() throws {
         let model = try modelOptions.load()
         let ids = benchPrompt(model, tokens: lengths.max() ?? 512)
+        if let path = savePrompt {
+            do { try JSONEncoder().encode(ids).write(to: URL(fileURLWithPath: path)) } catch {
+                throw fail("cannot write --save-prompt \(path): \(error.localizedDescription); choose a writable path", code: ExitCodes.cantCreate)
+            }
+        }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
         let perToken = model.decodeWeightBytes
         print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head)")

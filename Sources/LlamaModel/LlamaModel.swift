@@ -25,10 +25,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// what a family changes switched on by its `Architecture` (llama/mistral, gemma3, qwen2, qwen3; see
 /// `Architecture.registry`), so runs, probes and benchmarks never name a family.
 ///
-/// Weight matrices stay in their GGUF blocks in the memory-mapped file (`WeightStorage.native`, 93 MB
-/// for SmolLM2-135M's Q4_1 file) and are multiplied block by block (`Weights`), or are dequantized once
-/// at load (`.f32`, ≈540 MB) for plain sgemm/sgemv: the reference the quantized path is tested against,
-/// and still the default while the native path's batched decode is slower (README, "Speed").
+/// Weight matrices stay in their GGUF blocks in the memory-mapped file (`WeightStorage.native`, the
+/// default: 93 MB for SmolLM2-135M's Q4_1 file) and are multiplied block by block (`Weights`), or are
+/// dequantized once at load (`.f32`, ≈540 MB) for plain sgemm/sgemv: the reference the quantized path is
+/// tested against.
 /// Norm weights are always Float32 (a few KB).
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
@@ -66,11 +66,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// Tokens per forward chunk during prefill: bounds activation memory (≈ ubatch × (2·ffn + 6·dim) floats).
     public var prefillChunk = 512
 
-    public convenience init(path: String, storage: WeightStorage = .f32) throws {
+    public convenience init(path: String, storage: WeightStorage = .native) throws {
         try self.init(gguf: GGUFFile(path: path), storage: storage)
     }
 
-    public init(gguf: GGUFFile, storage: WeightStorage = .f32) throws {
+    public init(gguf: GGUFFile, storage: WeightStorage = .native) throws {
         file = gguf
         self.storage = storage
         architecture = try Architecture.of(gguf)

@@ -28,7 +28,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var codeVersion: String
     /// `I/N` when this run holds one shard of the grid's cases (nil: all of them).
     public var shard: String?
-    /// The weights' storage when not the Float32 reference (`native`); nil: f32 (older runs too).
+    /// The weights' storage when not the Float32 reference (`native`, the default since 2026-12-05); nil: f32
+    /// (runs made before then, when f32 was the default, and `--weights f32` runs).
     public var weights: String?
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,

@@ -37,7 +37,7 @@ public struct RunPlan: Equatable, Sendable {
     public var model: String?
     public var threads = 2
     /// How the model holds its weight matrices (`f32`, the reference, or `native` GGUF blocks).
-    public var weights = WeightStorage.f32
+    public var weights = WeightStorage.native
     public var pageSize: Int?
     /// The cold tier (`lz4`), its hot pages per stream and its folder.
     public var offload: String?
@@ -154,7 +154,7 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
         Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
-        Option(name: "weights", help: "How weight matrices are held: f32 (dequantized at load, the reference) or native (their GGUF blocks, memory-mapped).", isFlag: false) {
+        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped) or f32 (dequantized at load, the reference).", isFlag: false) {
             guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use f32 or native") }
             $0.weights = w
         },

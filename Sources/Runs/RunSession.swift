@@ -9,7 +9,7 @@ import TensorMath
 /// Loads a model for a run, turning every file problem into a one-line `RunError`: a missing, unreadable
 /// or non-regular path (a folder, a FIFO) is "no input" (66), a malformed file is "bad data" (65).
 public enum ModelLoader {
-    public static func load(path: String, threads: Int, storage: WeightStorage = .f32) throws -> LlamaModel {
+    public static func load(path: String, threads: Int, storage: WeightStorage = .native) throws -> LlamaModel {
         Threads.set(threads)
         try checkReadable(path)
         do { return try LlamaModel(path: path, storage: storage) } catch let e as GGUFError {
