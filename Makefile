@@ -9,7 +9,7 @@ SWIFT_RELEASE = swift build -c release
 # the run/sweep suites).
 SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest --no-parallel
 
-.PHONY: setup build run test slurm-test docs bench notebooks crosscheck clean
+.PHONY: setup build run test slurm-test docs bench bench-engines notebooks crosscheck clean
 
 setup:
 	@MODELS="$(MODELS)" bash scripts/setup.sh
@@ -51,6 +51,12 @@ bench: build
 	@.build/release/kvkit bench-policies
 	@.build/release/kvkit bench-run
 	@.build/release/kvkit bench-quant
+
+# KVKit, llama.cpp and OpenVINO GenAI on the same GGUF and prompt tokens, 2 threads, 5 alternating rounds
+# (VENV: a venv with llama-cpp-python==0.3.36 and openvino-genai==2026.4.1; MODEL defaults to SmolLM2).
+bench-engines:
+	@test -n "$(VENV)" || { echo "bench-engines: give VENV=/path/to/venv (see Experiments/engines-bench/README.md)" >&2; exit 64; }
+	@bash Experiments/engines-bench/run.sh "$(VENV)" $(MODEL)
 
 # Executes the study notebooks against Experiments/*/results and exports them (Python venv, pinned packages).
 notebooks:

@@ -303,5 +303,23 @@ public enum ModelLocation {
         return NSHomeDirectory() + "/.cache/kvkit"
     }
 
-    public static func path(_ given: String?) -> String { given ?? "\(kvkitHome)/\(defaultFileName)" }
+    /// Model files `make setup` can fetch, by file name, with the command that fetches each.
+    public static let fetchable: [String: String] = [
+        defaultFileName: "make setup",
+        "gemma-3-270m-q4_k_m.gguf": "make setup MODELS=gemma3",
+    ]
+
+    /// The default model, or `given`; a bare file name (no "/") that is not in the current folder is
+    /// looked up in $KVKIT_HOME, where `make setup` puts models (`--model gemma-3-270m-q4_k_m.gguf`).
+    public static func path(_ given: String?) -> String {
+        guard let given else { return "\(kvkitHome)/\(defaultFileName)" }
+        if !given.contains("/") && !FileManager.default.fileExists(atPath: given) { return "\(kvkitHome)/\(given)" }
+        return given
+    }
+
+    /// How to get the model file at `path`: its fetch command when `make setup` knows it.
+    public static func fix(for path: String) -> String {
+        let name = (path as NSString).lastPathComponent
+        return fetchable[name].map { "run '\($0)' to fetch it" } ?? "pass --model PATH of a GGUF file (\(fetchable.values.sorted().joined(separator: "; ")) fetch the known ones)"
+    }
 }

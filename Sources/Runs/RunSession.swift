@@ -28,7 +28,7 @@ public enum ModelLoader {
     public static func checkReadable(_ path: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw RunError.noInput("model file not found at \(path); run 'make setup' to fetch it, or pass --model PATH")
+            throw RunError.noInput("model file not found at \(path); \(ModelLocation.fix(for: path))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw RunError.noInput("\(path) is not a regular file (a folder, FIFO or device); pass --model PATH of a .gguf file")
