@@ -7,7 +7,7 @@ let package = Package(
     name: "KVKit",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "KVKit", targets: ["PluginRegistry", "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "LlamaModel", "Runs"]),
+        .library(name: "KVKit", targets: ["PluginRegistry", "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Models", "Runs"]),
         .library(name: "KVKitCLI", targets: ["KVKitCLI"]),
         .library(name: "PolicyConformance", targets: ["PolicyConformance"]),
         .executable(name: "kvkit", targets: ["kvkit"]),
@@ -40,14 +40,14 @@ let package = Package(
         .target(name: "PolicyConformance", dependencies: ["Policies", "KVCache", "TensorMath", "Probes", "ModelFile"]),
         // Needle and multi-hop probe generators, haystacks, bring-your-own probe files.
         .target(name: "Probes", dependencies: ["ModelFile", "TensorMath", "PluginRegistry"]),
-        // Llama-architecture forward pass reading weights from a GGUF file and K/V through KVCache.
-        .target(name: "LlamaModel", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
+        // Decoder forward pass (every registered family) reading weights from a GGUF file and K/V through KVCache.
+        .target(name: "Models", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
-        .target(name: "Runs", dependencies: ["Probes", "Policies", "LlamaModel", "KVCache", "ModelFile", "TensorMath",
+        .target(name: "Runs", dependencies: ["Probes", "Policies", "Models", "KVCache", "ModelFile", "TensorMath",
                                             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
         .target(name: "KVKitCLI", dependencies: [
-            "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "LlamaModel",
+            "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),
@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
         .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "KVKitTestSupport"]),
-        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Models", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

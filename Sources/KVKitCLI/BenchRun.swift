@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LlamaModel
+import Models
 import Policies
 import Probes
 import Runs

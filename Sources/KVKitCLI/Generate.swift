@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVCache
-import LlamaModel
+import Models
 import Runs
 
 struct Generate: ParsableCommand {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LlamaModel
+import Models
 import Runs
 
 /// `kvkit run`: the flags become a `RunPlan` (through the same option table a sweep config uses), the
@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
     }
 
     /// Runs a plan with a progress line; shared with `kvkit sweep`.
-    static func execute(_ plan: RunPlan, model: LlamaModel, showProgress: Bool, printSummary: Bool) throws {
+    static func execute(_ plan: RunPlan, model: DecoderModel, showProgress: Bool, printSummary: Bool) throws {
         let session = RunSession(plan: plan, model: model)
         var progress: Progress?
         let outcome = try session.execute(out: plan.out ?? plan.defaultOut()) { done, total, elapsed, label in

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LlamaModel
+import Models
 import Runs
 
 /// `kvkit merge`: the folders of a sharded run into one, with its summary and figures.
@@ -96,7 +96,7 @@ struct Sweep: ParsableCommand {
                 return
             }
             // One model for every job that names the same file (loaded on first use).
-            var models: [String: LlamaModel] = [:]
+            var models: [String: DecoderModel] = [:]
             for (k, job) in jobs.enumerated() {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")

@@ -1,5 +1,5 @@
 import KVCache
-import LlamaModel
+import Models
 import Probes
 import TensorMath
 
@@ -49,7 +49,7 @@ final class Conversation {
     }
 
     /// The attention tap for the next pass: only the first pass after the context is recorded.
-    var tap: LlamaModel.AttentionTap? {
+    var tap: DecoderModel.AttentionTap? {
         guard tapping else { return nil }
         return { [unowned self] layer, p, rows, width in captured[layer] = Array(UnsafeBufferPointer(start: p, count: rows * width)) }
     }

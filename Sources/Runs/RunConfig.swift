@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import LlamaModel
+import Models
 
 /// Everything needed to rerun a `kvkit run`: written to `config.json` before the first case.
 public struct RunConfig: Codable, Equatable, Sendable {
@@ -54,9 +54,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
 public struct ModelIdentity: Codable, Equatable, Sendable {
     public var file: String
     public var sha256: String
-    public var config: LlamaConfig
+    public var config: ModelConfig
 
-    public init(model: LlamaModel) {
+    public init(model: DecoderModel) {
         file = (model.file.path as NSString).lastPathComponent
         let bytes = UnsafeRawBufferPointer(start: model.file.file.base, count: model.file.file.size)
         sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()

@@ -1,6 +1,6 @@
 import Foundation
 import KVCache
-import LlamaModel
+import Models
 import Policies
 import Probes
 

@@ -1,5 +1,5 @@
 import Foundation
-import LlamaModel
+import Models
 import PasskeyProbe
 import PolicyConformance
 import Probes
@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func passesKVKitsProbeConformanceKit() throws {
-        let model = try LlamaModel(path: Self.modelPath)
+        let model = try DecoderModel(path: Self.modelPath)
         let failures = ProbeConformance.check(PasskeyProbe(), tokenizer: model.tokenizer, chat: model.chatTemplate)
         #expect(failures.isEmpty, "\(failures.prefix(5))")
     }

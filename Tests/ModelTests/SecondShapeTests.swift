@@ -4,7 +4,7 @@ import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
-@testable import LlamaModel
+@testable import Models
 
 /// A second Llama shape, written by the test as a small random-weight GGUF, checked against a plain
 /// dense forward pass written here independently of the model code (loops, Double accumulation).
@@ -148,11 +148,11 @@ struct TinyLlama {
 }
 
 @Suite struct SecondShapeTests {
-    static func load(seed: UInt64) throws -> (TinyLlama, LlamaModel) {
+    static func load(seed: UInt64) throws -> (TinyLlama, DecoderModel) {
         let tiny = TinyLlama(seed: seed)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-tiny-\(UUID().uuidString).gguf").path
         try tiny.write(to: path)
-        return (tiny, try LlamaModel(path: path))
+        return (tiny, try DecoderModel(path: path))
     }
 
     @Test func readsEverySizeFromMetadata() throws {

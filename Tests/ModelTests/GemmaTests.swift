@@ -4,15 +4,15 @@ import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
-@testable import LlamaModel
+@testable import Models
 
 /// Gemma 3 270M (base, Q4_K_M: Q8_0 embedding, Q5_0 / Q4_K / Q6_K / Q8_0 matrices) against llama.cpp's
 /// tokenization, logits and greedy continuations on the same file (`Tests/Fixtures/reference-gemma3`,
 /// tolerances as for SmolLM2). `make test` fetches the file; without it these tests skip, saying why.
 @Suite(.serialized) struct GemmaTests {
     static let present = FileManager.default.fileExists(atPath: TestSupport.gemmaPath)
-    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try LlamaModel(path: TestSupport.gemmaPath, storage: .native) }
-    static var model: LlamaModel { get throws { try loaded.get() } }
+    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try DecoderModel(path: TestSupport.gemmaPath, storage: .native) }
+    static var model: DecoderModel { get throws { try loaded.get() } }
     static let dir = TestSupport.gemmaReferenceDirectory()
     static let anchors = Result { try TestSupport.anchors(directory: dir) }
     /// A float64 NumPy forward pass on the same file (`make_float64.py`): the exact answer near ties.

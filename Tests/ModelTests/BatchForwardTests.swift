@@ -4,7 +4,7 @@ import KVKitTestSupport
 import Policies
 import Testing
 import TensorMath
-@testable import LlamaModel
+@testable import Models
 
 /// `forwardBatch` (several sequences, each on its own cache, in one pass) against `forward` per sequence.
 @Suite(.serialized) struct BatchForwardTests {

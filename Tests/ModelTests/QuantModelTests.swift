@@ -1,7 +1,7 @@
 import Foundation
 import KVCache
 import KVKitTestSupport
-import LlamaModel
+import Models
 import Policies
 import Testing
 @testable import Runs

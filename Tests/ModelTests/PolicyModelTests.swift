@@ -3,7 +3,7 @@ import KVCache
 import KVKitTestSupport
 import Policies
 import Testing
-@testable import LlamaModel
+@testable import Models
 
 /// Policies on the real model.
 @Suite(.serialized) struct PolicyModelTests {

@@ -3,7 +3,7 @@ import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
-@testable import LlamaModel
+@testable import Models
 
 /// The quantized weight kernels against the plain path: dequantize the whole matrix, then dot in Double.
 @Suite struct WeightKernelTests {

@@ -1,7 +1,7 @@
 import ModelFile
 
 /// What a model family's decoder does differently from the Llama block, read by the one forward pass in
-/// `LlamaModel`: the shared pieces (attention block over the paged cache, RMS norms, gated MLPs, RoPE
+/// `DecoderModel`: the shared pieces (attention block over the paged cache, RMS norms, gated MLPs, RoPE
 /// variants) are switched on here, so a family is one file declaring its `Architecture` plus one line in
 /// `Architecture.registry`. Everything else (sizes, RoPE bases, windows) is read from the GGUF metadata.
 public struct Architecture: Sendable {

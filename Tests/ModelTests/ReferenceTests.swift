@@ -4,15 +4,15 @@ import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
-@testable import LlamaModel
+@testable import Models
 
 /// The real model, loaded once for the whole suite.
 enum Real {
     /// The weights stay in their GGUF blocks (the quantized path); `float32StorageAgreesWithNativeBlocks`
     /// checks the Float32 reference path against it.
-    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try LlamaModel(path: TestSupport.modelPath, storage: .native) }
+    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try DecoderModel(path: TestSupport.modelPath, storage: .native) }
     /// Throws (failing the test that asks, with the fix) when the model file is missing or broken.
-    static var model: LlamaModel { get throws { try loaded.get() } }
+    static var model: DecoderModel { get throws { try loaded.get() } }
 }
 
 /// Agreement with llama.cpp and with a plain float32 forward pass, on the reference prompts
@@ -83,7 +83,7 @@ enum Real {
     /// the native blocks: same greedy tokens, logits equal up to summation order; and it holds ~5.8× the bytes.
     @Test func float32StorageAgreesWithNativeBlocks() throws {
         let native = try Real.model
-        let dense = try LlamaModel(path: TestSupport.modelPath, storage: .f32)
+        let dense = try DecoderModel(path: TestSupport.modelPath, storage: .f32)
         #expect(native.storage == .native)
         let a = try #require(try Self.llama["passkey300"]).token_ids!
         let gn = try native.generate(prompt: a, cache: native.makeCache(), maxTokens: 8, stopAtEOS: false, keepLogits: true)

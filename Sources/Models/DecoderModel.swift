@@ -30,8 +30,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// dequantized once at load (`.f32`, ≈540 MB) for plain sgemm/sgemv: the reference the quantized path is
 /// tested against.
 /// Norm weights are always Float32 (a few KB).
-public final class LlamaModel: @unchecked Sendable {
-    public let config: LlamaConfig
+public final class DecoderModel: @unchecked Sendable {
+    public let config: ModelConfig
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate
     public let file: GGUFFile
@@ -74,7 +74,7 @@ public final class LlamaModel: @unchecked Sendable {
         file = gguf
         self.storage = storage
         architecture = try Architecture.of(gguf)
-        config = try LlamaConfig(gguf: gguf)
+        config = try ModelConfig(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
         chatTemplate = ChatTemplate(gguf: gguf)
         let c = config
