@@ -39,6 +39,11 @@ public final class Tokenizer: @unchecked Sendable {
         case gpt2
         /// "smollm" (also starcoder, refact): every `\p{N}` is split off alone first, then GPT-2's regex.
         case smollm
+        /// "llama-bpe" (Llama 3): `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+        /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+        case llama3
+        /// "qwen2": Llama 3's regex with single digits (`\p{N}` for `\p{N}{1,3}`).
+        case qwen2
     }
 
     public enum Error: Swift.Error, CustomStringConvertible {
@@ -46,7 +51,7 @@ public final class Tokenizer: @unchecked Sendable {
         public var description: String {
             switch self {
             case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads 'gpt2', byte-level BPE, and 'llama', SentencePiece BPE)"
-            case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, smollm, starcoder, refact, default)"
+            case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, default, smollm, starcoder, refact, llama-bpe, llama3, qwen2)"
             case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
             case let .invalid(k, r): return "tokenizer metadata '\(k)' is invalid: \(r); the file is corrupt"
             }
@@ -92,6 +97,8 @@ public final class Tokenizer: @unchecked Sendable {
         switch kind == .sentencePiece ? "default" : preName {
         case "smollm", "starcoder", "refact": pre = .smollm
         case "gpt2", "default", "gpt-2": pre = .gpt2
+        case "llama-bpe", "llama3", "llama-v3": pre = .llama3
+        case "qwen2": pre = .qwen2
         default: throw Error.unsupportedPre(preName)
         }
         let eos = try id("tokenizer.ggml.eos_token_id") ?? 2
@@ -264,6 +271,9 @@ public final class Tokenizer: @unchecked Sendable {
     /// Byte-level BPE of one pre-tokenized word: merge the lowest-ranked adjacent pair until none applies.
     private func bpe(_ word: String) -> [Int32] {
         var symbols: [String] = word.utf8.map { String(Character(byteToScalar[Int($0)])) }
+        // Llama 3's tokenizer takes a word that is itself a token whole, before any merge (llama.cpp's
+        // `ignore_merges`): " and" is one token even where the merges would not build it.
+        if preTokenizer == .llama3, symbols.count > 1, let id = tokenToId[symbols.joined()] { return [id] }
         while symbols.count > 1 {
             var best = Int.max, bestAt = -1
             for j in 0..<(symbols.count - 1) {
@@ -311,7 +321,13 @@ public final class Tokenizer: @unchecked Sendable {
         }
         var words: [String] = []
         for piece in pieces {
-            for r in gpt2Split(scalars, piece) {
+            let ranges: [Range<Int>]
+            switch preTokenizer {
+            case .gpt2, .smollm: ranges = gpt2Split(scalars, piece)
+            case .llama3: ranges = llama3Split(scalars, piece, maxDigits: 3)
+            case .qwen2: ranges = llama3Split(scalars, piece, maxDigits: 1)
+            }
+            for r in ranges {
                 var w = String.UnicodeScalarView()
                 w.append(contentsOf: scalars[r])
                 words.append(String(w))
@@ -356,6 +372,61 @@ public final class Tokenizer: @unchecked Sendable {
             if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }  // \s+(?!\S)
             if ws > 0 { pos += ws; add(pos); continue }                              // \s+
             pos += 1; add(pos)                                                       // unassigned code point
+        }
+        return out
+    }
+
+    /// Llama 3's pre-tokenizer regex (and Qwen 2's, with `maxDigits` 1), hand-written as llama.cpp's
+    /// `unicode_regex_split_custom_llama3`; the piece boundary acts as end of text for the lookahead.
+    private func llama3Split(_ cp: [Unicode.Scalar], _ piece: Range<Int>, maxDigits: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let end = piece.upperBound
+        func cls(_ i: Int) -> CharClass? { i < end ? CharClass(cp[i]) : nil }
+        func ch(_ i: Int) -> UInt32? { i < end ? cp[i].value : nil }
+        func lower(_ v: UInt32?) -> UInt32? { v.map { (0x41...0x5A).contains($0) ? $0 + 32 : $0 } }
+        var pos = piece.lowerBound, prev = pos
+        func add(_ e: Int) { if e > prev { out.append(prev..<e) }; prev = e }
+        let cr: UInt32 = 0x0D, lf: UInt32 = 0x0A
+        while pos < end {
+            let c = cp[pos].value, k = CharClass(cp[pos])
+            if c == 0x27, pos + 1 < end {  // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+                let n = lower(ch(pos + 1))!
+                if [0x73, 0x74, 0x6D, 0x64].contains(n) { pos += 2; add(pos); continue }
+                if pos + 2 < end, let nn = lower(ch(pos + 2)),
+                   (n == 0x72 && nn == 0x65) || (n == 0x76 && nn == 0x65) || (n == 0x6C && nn == 0x6C) { pos += 3; add(pos); continue }
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if !(c == cr || c == lf || k == .number), k == .letter || cls(pos + 1) == .letter {
+                pos += 1
+                while cls(pos) == .letter { pos += 1 }
+                add(pos); continue
+            }
+            // \p{N}{1,maxDigits}
+            if k == .number {
+                var start = pos
+                while cls(pos) == .number {
+                    pos += 1
+                    if pos - start >= maxDigits { add(pos); start = pos }
+                }
+                add(pos); continue
+            }
+            // ' '?[^\s\p{L}\p{N}]+[\r\n]*
+            let k2 = c == 0x20 ? cls(pos + 1) : k
+            if k2 == .other {
+                if c == 0x20 { pos += 1 }
+                while cls(pos) == .other { pos += 1 }
+                while ch(pos) == cr || ch(pos) == lf { pos += 1 }
+                add(pos); continue
+            }
+            var ws = 0, lastNewline = -1
+            while cls(pos + ws) == .whitespace {
+                if ch(pos + ws) == cr || ch(pos + ws) == lf { lastNewline = pos + ws + 1 }
+                ws += 1
+            }
+            if lastNewline > 0 { pos = lastNewline; add(pos); continue }                  // \s*[\r\n]+
+            if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }        // \s+(?!\S)
+            if ws > 0 { pos += ws; add(pos); continue }                                   // \s+
+            pos += 1; add(pos)                                                            // unassigned code point
         }
         return out
     }
