@@ -57,6 +57,10 @@ public struct StreamView {
     let text: (@Sendable (Int32) -> String)?
     let cache: PagedKVCache
 
+    /// The layer's sliding window in tokens (Gemma 3's local layers), nil for a global layer: such a stream
+    /// holds only what the layer can still attend to, so a budget is a share of that.
+    public var slidingWindow: Int? { cache.windows[layer] }
+
     /// The text of a slot's token (empty when the compression context has no tokenizer).
     public func tokenText(_ slot: Int) -> String { text?(tokenIds[slot]) ?? "" }
 

@@ -55,4 +55,24 @@ import Testing
         #expect(tmpl.prompt(user: "Hi") == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
         #expect(tmpl.prompt(user: "Hi", system: "Be brief.").hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n"))
     }
+
+    /// The format is recognised from the file's template; each renders its own turns, and a file without
+    /// a template (a base model) gets plain completion text.
+    @Test func promptFormatsFollowTheFilesTemplate() throws {
+        func template(_ t: String?) throws -> ChatTemplate {
+            var w = GGUFWriter()
+            if let t { w.set("tokenizer.chat_template", .string(t)) }
+            w.addTensor("t", shape: [1], floats: [0])
+            return ChatTemplate(gguf: try GGUFFile(path: tempFile(w.encoded())))
+        }
+        let llama3 = try template("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}")
+        #expect(llama3.format == .llama3)
+        #expect(llama3.prompt(user: "Hi") == "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        let gemma = try template("{{ '<start_of_turn>' + role + '\n' }}")
+        #expect(gemma.format == .gemma)
+        #expect(gemma.prompt(user: "Hi", system: "Be brief.") == "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n")
+        let plain = try template(nil)
+        #expect(plain.format == .plain && plain.prompt(user: "Hi") == "Hi\n" && plain.userToAssistant == "\n")
+        #expect(try template("{% some other template %}").format == .plain)
+    }
 }

@@ -30,6 +30,8 @@ import Testing
         ("an EOS id of 0xFFFFFFFF", "eos_token_id' is invalid"),
         ("a BOS id of 2^40", "bos_token_id' is invalid"),
         ("a huge token type", "token_type' is invalid"),
+        ("an unknown architecture", "'mamba' is not a supported model family (supported: gemma3, llama, mistral, qwen2, qwen3)"),
+        ("a missing block count", "llama.block_count"),
     ])
     func isRefused(fault: String, needle: String) throws {
         let e = try Self.load { w in
@@ -45,6 +47,8 @@ import Testing
             case "a BOS id of 2^40": w.update("tokenizer.ggml.bos_token_id", .uint64(1 << 40))
             case "a huge token type":
                 w.update("tokenizer.ggml.token_type", .array(elementType: 11, TinyLlama(seed: 3).vocab.indices.map { .int64($0 == 5 ? 1 << 40 : 1) }))
+            case "an unknown architecture": w.update("general.architecture", .string("mamba"))
+            case "a missing block count": w.update("llama.block_count", nil)
             default: Issue.record("no edit for \(fault)")
             }
         }
