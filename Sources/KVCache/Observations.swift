@@ -21,6 +21,10 @@ public struct Observations: Sendable, Equatable {
     public var windows: [Window]
     /// Moments of the queries before RoPE (Expected Attention's query statistics), when requested.
     public var queries: QueryMoments?
+    /// [layer·kvHeads + head] → [position][group]: the most attention any query gave the key at each
+    /// position below `maxima.count / group` (KVzip's reconstruction score), when requested. Indexed by
+    /// position, not slot, so slots freed or moved meanwhile do not shift it.
+    public var maxima: [[Float]]?
 
     /// Attention summed over the queries at or after `start`.
     public struct Window: Sendable, Equatable {

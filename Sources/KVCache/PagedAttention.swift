@@ -46,7 +46,7 @@ public enum PagedAttention {
         }
         let qBox = UnsafeSendable(q), oBox = UnsafeSendable(out)
         // Per (token, query head): the softmax max and normaliser, kept for the observation pass.
-        let observe = cache.observations.map { o in o.accumulate || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
+        let observe = cache.observations.map { o in o.accumulate || o.maxima != nil || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
         let stats = observe ? RowStats(count: T * nHeads) : nil
         defer { stats?.free() }
         if splits == 1 {
@@ -113,7 +113,7 @@ public enum PagedAttention {
             }
         }
         let observing = items.contains { it in
-            it.cache.observations.map { o in o.accumulate || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false } ?? false
+            it.cache.observations.map { o in o.accumulate || o.maxima != nil || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false } ?? false
         }
         if items.count == 1 || observing || blocks.count < 4 * Threads.count {
             for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads) }
@@ -324,7 +324,7 @@ extension PagedAttention {
         let scale = 1 / Float(hd).squareRoot()
         let ws = obs.windowStart ?? .max
         let starts = obs.windows.map(\.start)
-        let rows = positions.indices.filter { obs.accumulate || positions[$0] >= ws }
+        let rows = positions.indices.filter { obs.accumulate || obs.maxima != nil || positions[$0] >= ws }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
         func buffers(_ on: Bool, _ arrays: [[Float]]) -> [UnsafeMutablePointer<Float>?] {
@@ -337,8 +337,9 @@ extension PagedAttention {
             }
         }
         let acc = buffers(obs.accumulate, obs.accumulated), win = obs.windows.map { buffers(true, $0.totals) }
-        defer { for p in acc + win.flatMap({ $0 }) { p?.deallocate() } }
-        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win)
+        let mx = buffers(obs.maxima != nil, obs.maxima ?? []), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
+        defer { for p in acc + mx + win.flatMap({ $0 }) { p?.deallocate() } }
+        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx)
         let tileCap = max(keyTile / ps, 1) * ps
         let window = cache.windows[layer].map { Int32(clamping: $0) }
         Threads.parallelFor(kvHeads * G) { item in
@@ -393,6 +394,9 @@ extension PagedAttention {
                         _ = expShiftSum(s, n, shift: 0)
                         let inv = 1 / l
                         if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] * inv } }
+                        if let x = mxBox.value[h] {
+                            for j in 0..<n where Pt[j] < maxPositions { let at = Int(Pt[j]) * G + g; x[at] = max(x[at], s[j] * inv) }
+                        }
                         for (wi, start) in starts.enumerated() where qp >= start {
                             if let w = winBox.value[wi][h] { for j in 0..<n { w[(base + j) * G + g] += s[j] * inv } }
                         }
@@ -404,6 +408,7 @@ extension PagedAttention {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
             if let a = acc[h] { obs.accumulated[i] = Array(UnsafeBufferPointer(start: a, count: obs.accumulated[i].count)) }
+            if let x = mx[h] { obs.maxima![i] = Array(UnsafeBufferPointer(start: x, count: obs.maxima![i].count)) }
             for wi in win.indices {
                 if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }
             }

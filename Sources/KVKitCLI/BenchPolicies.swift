@@ -46,7 +46,13 @@ struct BenchPolicies: ParsableCommand {
         var promptLogits: [Float] = []
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds
-        let context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
+        var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
+        if needs.reconstruction {
+            do {
+                let seconds = try clock.measure { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: ids) }.seconds
+                print(String(format: "kvzip's reconstruction pass (the prompt re-read in chunks of %d on a fork): %.3f s, %.2f× the prefill", Reconstruction.chunk, seconds, seconds / max(prefill, 1e-9)))
+            } catch let e as RunError { print("kvzip: n/a (\(e.description))") }
+        }
         let plain = model.makeCache(pageSize: modelOptions.pageSize)
         let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
@@ -56,6 +62,7 @@ struct BenchPolicies: ParsableCommand {
         print(String(format: "fork of the whole cache (%@ in %d pages): %.3f ms", formatBytes(cache.pageBytes), cache.uniquePages, median(forkTimes) * 1000))
         print("policy           select+compact_ms  of_prefill  kept_slots  live_after  decode_tok/s  pages_read" + (hotPages > 0 ? "  with_lz4_tok/s" : ""))
         for (name, policy) in policies {
+            if policy.needs.reconstruction && context.reconstruction == nil { print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + " n/a (no room to re-read the prompt)"); continue }
             var times: [Double] = []
             var last = CompressionStats.init()
             for _ in 0..<repeats {

@@ -46,7 +46,8 @@ struct PolicyOptions: ParsableArguments {
         return CompressionHooks(
             prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end, rope: rope) },
             compress: { cache in
-                let context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
+                var context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
+                if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }
                 let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads

@@ -11,9 +11,12 @@ public struct CompressionContext: Sendable {
     public var tokenText: (@Sendable (Int32) -> String)?
     /// Indexed by position: −log p(token | tokens before it) in nats under the model (nil: not measured).
     public var selfInformation: [Float]?
+    /// [layer·kvHeads + head] → [position][group]: the most attention each prompt key received while the
+    /// model reconstructed the prompt (KVzip; nil: not measured).
+    public var reconstruction: [[Float]]?
 
-    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil) {
-        self.tokenText = tokenText; self.selfInformation = selfInformation
+    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil, reconstruction: [[Float]]? = nil) {
+        self.tokenText = tokenText; self.selfInformation = selfInformation; self.reconstruction = reconstruction
     }
 }
 

@@ -78,6 +78,12 @@ public enum Compressor {
         let uniform = meanCounts.map { budget.tokens(for: $0) }
         let layerBudgets = policy.layerBudgets(uniform: uniform, counts: meanCounts)
         var plan = Plan(keep: [], budgets: [])
+        // A policy ranking across layers sees every stream at once; the kept total stays the uniform one.
+        let allBudgets = (0..<L).map { l in (0..<H).map { min(layerBudgets[l], counts[l][$0]) } }
+        let allViews = (0..<L).map { l in (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context, window: policy.needs.window) } }
+        if let keep = policy.selectAll(layers: allViews, budgets: allBudgets) {
+            return Plan(keep: keep, budgets: keep.map { $0.map(\.count) })
+        }
         for l in 0..<L {
             let budgets = (0..<H).map { min(layerBudgets[l], counts[l][$0]) }
             let source = policy.selectionSource(layer: l)
@@ -90,8 +96,7 @@ public enum Compressor {
                     return Array(slots.suffix(budgets[h]))
                 })
             } else {
-                let views = (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context, window: policy.needs.window) }
-                plan.keep.append(policy.select(layer: views, budgets: budgets))
+                plan.keep.append(policy.select(layer: allViews[l], budgets: budgets))
             }
             plan.budgets.append(budgets)
         }
@@ -105,13 +110,18 @@ public enum Compressor {
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
-        return StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: obs?.group ?? group,
+        var v = StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: obs?.group ?? group,
                           headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
                           accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
                           window: obs.flatMap { $0.window(size: window)?[i] },
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
                           queries: obs?.queries,
                           seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
+        if let r = context.reconstruction?[i] {
+            let g = obs?.group ?? group, known = r.count / max(g, 1)
+            v.reconstruction = slots.flatMap { s in Int(s.position) < known ? Array(r[(Int(s.position) * g)..<(Int(s.position) * g + g)]) : [Float](repeating: 0, count: g) }
+        }
+        return v
     }
 }
 

@@ -14,14 +14,17 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// Moments of the prompt's queries before RoPE, over the rows at or after this position (Expected
     /// Attention leaves its sink rows out); nil = none. Policies wanting different starts share the earliest.
     public var queriesFrom: Int?
-    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
+    /// The most attention each prompt key receives while the model reconstructs the prompt (KVzip): a
+    /// second pass over "repeat the previous context" and the context itself, on a throw-away fork.
+    public var reconstruction = false
+    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil, reconstruction: Bool = false) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
-        self.selfInformation = selfInformation; self.queriesFrom = queriesFrom
+        self.selfInformation = selfInformation; self.queriesFrom = queriesFrom; self.reconstruction = reconstruction
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
         var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation,
-                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min())
+                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min(), reconstruction: reconstruction || o.reconstruction)
         u.windows = windows.union(o.windows)
         return u
     }
@@ -52,6 +55,9 @@ public struct StreamView {
     public let selfInformation: [Float]?
     /// Moments of the layer's queries before RoPE (every query head), when requested through `ObservationNeeds`.
     public let queries: QueryMoments?
+    /// `[slot][group]`: the most attention the slot's key received while the model reconstructed the
+    /// prompt (KVzip), when requested through `ObservationNeeds.reconstruction`.
+    public var reconstruction: [Float]? = nil
     /// A seed for this stream, derived from the run's seed, layer and head.
     public let seed: UInt64
     let text: (@Sendable (Int32) -> String)?
@@ -128,6 +134,9 @@ public protocol EvictionPolicy: Sendable {
     func layerBudgets(uniform: [Int], counts: [Int]) -> [Int]
     /// The kept slots (ascending) of every KV head of one layer, given each head's budget.
     func select(layer views: [StreamView], budgets: [Int]) -> [[Int]]
+    /// The kept slots of every stream of every layer at once, given the uniform budgets `[layer][head]`
+    /// (a policy ranking across layers, as KVzip's global threshold); nil (the default): layer by layer.
+    func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]?
     /// The earlier layer whose kept positions this layer reuses instead of selecting its own (layer-wise
     /// index reuse, as in ChunkKV); `layer` itself (the default) selects afresh.
     func selectionSource(layer: Int) -> Int
@@ -158,6 +167,7 @@ extension EvictionPolicy {
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { [] }
     public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { uniform }
     public func selectionSource(layer: Int) -> Int { layer }
+    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? { nil }
     public var evicts: Bool { true }
     public var compresses: Bool { true }
     public func reads(_ cache: PagedKVCache, budget: Budget) -> (any PageSelector)? { nil }

@@ -21,7 +21,8 @@ public enum PolicyConformance {
         for seed in seeds {
             for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
                 let cache = randomCache(seed: seed, group: 2)
-                let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed)
+                let context = randomContext(cache, seed: seed, group: 2)
+                let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed, context: context)
                 let tag = "\(policy.name) seed \(seed) budget \(budget)"
                 if policy.compresses && policy.evicts {
                     let allowed = (0..<cache.layers).reduce(0) { acc, l in
@@ -34,7 +35,7 @@ public enum PolicyConformance {
                 }
                 for l in 0..<cache.layers {
                     for h in 0..<cache.kvHeads {
-                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed, window: policy.needs.window)
+                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed, context: context, window: policy.needs.window)
                         let keep = plan.keep[l][h]
                         if keep != keep.sorted() || Set(keep).count != keep.count || keep.contains(where: { $0 < 0 || $0 >= v.count }) {
                             failures.append("\(tag) (\(l),\(h)): kept slots are not ascending, unique and in range")
@@ -45,12 +46,12 @@ public enum PolicyConformance {
                         }
                     }
                 }
-                if try Compressor.plan(cache, policy: policy, budget: budget, seed: seed) != plan {
+                if try Compressor.plan(cache, policy: policy, budget: budget, seed: seed, context: context) != plan {
                     failures.append("\(tag): not deterministic for a seed")
                 }
                 let fork = cache.fork()
-                try Compressor.compress(fork, policy: policy, budget: budget, seed: seed)
-                let compression = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed)
+                try Compressor.compress(fork, policy: policy, budget: budget, seed: seed, context: context)
+                let compression = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
                 // A read-side policy: every stream's page choice for a random query fits the budget in pages.
                 if let selector = compression.reads {
                     var rng = SplitMix64(seed: seed &+ 99)
@@ -78,6 +79,15 @@ public enum PolicyConformance {
                 }
             }
         }
+    }
+
+    /// What the prefill would give a policy besides the cache: per-position self-information and
+    /// reconstruction maxima (KVzip), random and seeded.
+    public static func randomContext(_ cache: PagedKVCache, seed: UInt64, group: Int) -> CompressionContext {
+        var rng = SplitMix64(seed: seed &+ 0xFACADE)
+        let n = cache.nextPosition
+        let maxima = (0..<(cache.layers * cache.kvHeads)).map { _ in (0..<(n * group)).map { _ in Float.random(in: 0...1, using: &rng) } }
+        return CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) }, reconstruction: maxima)
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,

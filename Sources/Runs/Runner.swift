@@ -175,7 +175,10 @@ public struct Runner {
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
-        return (cache, (clock.now - t).seconds, logits, CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation))
+        var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
+        // KVzip's reconstruction pass counts as prefill: it runs once per case for every kvzip variant.
+        if needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: prompt) }
+        return (cache, (clock.now - t).seconds, logits, context)
     }
 
     /// The prompt a case compresses: its context, and in query-aware mode the first question too.
