@@ -2,6 +2,7 @@ import Foundation
 import KVCache
 import KVKitTestSupport
 import Policies
+import Runs
 import Testing
 @testable import Models
 
@@ -16,7 +17,8 @@ import Testing
         let cache = m.makeCache()
         Compressor.prepare(cache, needs: policy.needs, group: m.config.heads / m.config.kvHeads, promptEnd: prompt.count)
         try m.forward(prompt, cache: cache)
-        try Compressor.compress(cache, policy: policy, budget: budget)
+        let context = CompressionContext(reconstruction: policy.needs.reconstruction ? try Reconstruction.scores(model: m, cache: cache, prompt: prompt) : nil)
+        try Compressor.compress(cache, policy: policy, budget: budget, context: context)
         return (try m.forward(next, cache: cache, allLogits: true), cache)
     }
 
@@ -29,6 +31,34 @@ import Testing
             let expected = (try Self.prompt.count + next.count) * 90
             #expect(cache.totalSlots == expected)
         }
+    }
+
+    /// KVzip's reconstruction pass on the real model: every prompt key gets a score that is a probability
+    /// (some query of the re-read gives it its largest attention), the cache it ran on is unchanged (the
+    /// pass runs on forks), and the keys the model copies from when it repeats the passkey sentence score
+    /// above the rest: the global ranking keeps more of the passkey's digits than `random`, concentrated in some streams.
+    @Test func kvzipScoresAreAttentionMaximaAndKeepThePasskey() throws {
+        let m = try Real.model, prompt = try Self.prompt
+        let cache = m.makeCache()
+        try m.forward(prompt, cache: cache)
+        let before = (cache.totalSlots, cache.nextPosition, cache.pool.livePages)
+        let scores = try Reconstruction.scores(model: m, cache: cache, prompt: prompt)
+        #expect((cache.totalSlots, cache.nextPosition, cache.pool.livePages) == before)
+        let G = m.config.heads / m.config.kvHeads
+        #expect(scores.count == 90 && scores.allSatisfy { $0.count == prompt.count * G })
+        #expect(scores.joined().allSatisfy { $0 >= 0 && $0 <= 1.0001 })
+        #expect(scores.joined().contains { $0 > 0.5 }, "some key draws most of a reconstruction query's attention")
+        // The passkey's digit tokens (68259, twice in the prompt) that survive keep 0.25, over the 90 streams.
+        let digits = Set(prompt.indices.filter { i in m.tokenizer.decode([prompt[i]]).allSatisfy(\.isNumber) && !m.tokenizer.decode([prompt[i]]).isEmpty }.map(Int32.init))
+        func streamsKeeping(_ policy: any EvictionPolicy) throws -> (digits: Int, streamsWithFourFifths: Int) {
+            let c = cache.fork()
+            try Compressor.compress(c, policy: policy, budget: .fraction(0.25), context: CompressionContext(reconstruction: scores))
+            let perStream = (0..<30).flatMap { l in (0..<3).map { Set(c.slots(layer: l, head: $0).map(\.position)).intersection(digits).count } }
+            return (perStream.reduce(0, +), perStream.filter { 5 * $0 >= 4 * digits.count }.count)
+        }
+        let kvzip = try streamsKeeping(KVzipPolicy()), random = try streamsKeeping(RandomPolicy())
+        print("keep 0.25: kvzip keeps \(kvzip.digits) passkey digit tokens over the 90 streams (≥ 4/5 of them in \(kvzip.streamsWithFourFifths) streams), random \(random.digits) (\(random.streamsWithFourFifths))")
+        #expect(kvzip.digits > random.digits && kvzip.streamsWithFourFifths > random.streamsWithFourFifths)
     }
 
     @Test func adakvSharesTheSnapKVBudgetUnevenlyAndFreesPages() throws {
