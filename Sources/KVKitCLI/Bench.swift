@@ -49,7 +49,7 @@ struct Bench: ParsableCommand {
 }
 
 /// Prompt tokens for speed measurements: the probe haystack's varied English, cut at `tokens`.
-func benchPrompt(_ model: DecoderModel, tokens: Int) -> [Int32] {
+func benchPrompt(_ model: any LanguageModel, tokens: Int) -> [Int32] {
     var ids = model.tokenizer.beginning
     var i = 0
     let hay = HaystackGenerator(seed: 1)
@@ -62,7 +62,7 @@ func benchPrompt(_ model: DecoderModel, tokens: Int) -> [Int32] {
 
 /// Greedy decode speed on `cache` in tokens/s: `tokens` steps starting from `logits`, the logits of the
 /// prompt the cache holds.
-func greedyDecodeRate(_ model: DecoderModel, cache: PagedKVCache, reads: (any PageSelector)? = nil, from logits: [Float], tokens: Int) throws -> Double {
+func greedyDecodeRate(_ model: any LanguageModel, cache: PagedKVCache, reads: (any PageSelector)? = nil, from logits: [Float], tokens: Int) throws -> Double {
     var logits = logits
     let t = try ContinuousClock().measure {
         for _ in 0..<tokens {

@@ -36,7 +36,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
-    func load() throws -> DecoderModel {
+    func load() throws -> any LanguageModel {
         do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
     }
 }

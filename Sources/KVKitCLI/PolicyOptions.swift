@@ -37,7 +37,7 @@ struct PolicyOptions: ParsableArguments {
 
     /// Hooks that compress with the policy after the prompt (and per the schedule flags).
     /// With a codec or offload settings, pages are stored that way once the prompt has run.
-    func hooks(model: DecoderModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox,
+    func hooks(model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox,
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }

@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
     }
 
     /// Runs a plan with a progress line; shared with `kvkit sweep`.
-    static func execute(_ plan: RunPlan, model: DecoderModel, showProgress: Bool, printSummary: Bool) throws {
+    static func execute(_ plan: RunPlan, model: any LanguageModel, showProgress: Bool, printSummary: Bool) throws {
         let session = RunSession(plan: plan, model: model)
         var progress: Progress?
         let outcome = try session.execute(out: plan.out ?? plan.defaultOut()) { done, total, elapsed, label in

@@ -96,7 +96,7 @@ struct Sweep: ParsableCommand {
                 return
             }
             // One model for every job that names the same file (loaded on first use).
-            var models: [String: DecoderModel] = [:]
+            var models: [String: any LanguageModel] = [:]
             for (k, job) in jobs.enumerated() {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")

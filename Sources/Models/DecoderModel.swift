@@ -30,7 +30,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// dequantized once at load (`.f32`, ≈540 MB) for plain sgemm/sgemv: the reference the quantized path is
 /// tested against.
 /// Norm weights are always Float32 (a few KB).
-public final class DecoderModel: @unchecked Sendable {
+public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public let config: ModelConfig
     public let tokenizer: Tokenizer
     public let chatTemplate: ChatTemplate
@@ -146,7 +146,7 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// A fresh paged cache shaped for this model, with its layers' sliding windows.
-    public func makeCache(pageSize: Int = 16) -> PagedKVCache {
+    public func makeCache(pageSize: Int) -> PagedKVCache {
         let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
         cache.windows = (0..<config.layers).map { config.window(layer: $0) }
         return cache
@@ -171,21 +171,9 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
-    /// Sees each layer's attention output (before the output projection): `[T][heads·headDim]` floats.
-    public typealias AttentionTap = (_ layer: Int, _ output: UnsafePointer<Float>, _ rows: Int, _ width: Int) -> Void
-
-    /// Sees every row's logits of a forward pass, one prefill chunk at a time: the chunk's tokens, the
-    /// position of its first token, and `[tokens.count][vocab]` logits (Selective Context's
-    /// self-information is read from them).
-    public typealias LogitsTap = (_ tokens: ArraySlice<Int32>, _ firstPosition: Int, _ logits: UnsafeBufferPointer<Float>) -> Void
-
-    /// Runs `tokens` through the model, appending their K/V to `cache` at positions starting from
-    /// `cache.nextPosition`, and returns the logits of the last token (`[vocab]`), or of every token
-    /// (`[T][vocab]`) when `allLogits`. `reads` limits the pages each attention block reads (Quest's
-    /// selector, owned by the caller beside the cache); `logitsTap` sees every row's logits.
-    @discardableResult
-    public func forward(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)? = nil, allLogits: Bool = false,
-                        attentionTap: AttentionTap? = nil, logitsTap: LogitsTap? = nil) throws -> [Float] {
+    /// `LanguageModel.forward`: the prompt in chunks of `prefillChunk` rows.
+    public func run(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)?, allLogits: Bool,
+                    attentionTap: AttentionTap?, logitsTap: LogitsTap?) throws -> [Float] {
         try validate(tokens, cache: cache)
         var logits: [Float] = []
         var start = 0
@@ -209,8 +197,8 @@ public final class DecoderModel: @unchecked Sendable {
     /// the rows of all sequences (sgemm instead of one sgemv per sequence), attention per sequence on
     /// its own cache. Returns each sequence's last-token logits. Sequences are packed into groups of at
     /// most `prefillChunk` rows; a longer input is first run on its own.
-    public func forwardBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]? = nil,
-                             attentionTaps: [AttentionTap?]? = nil) throws -> [[Float]] {
+    public func runBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]?,
+                         attentionTaps: [AttentionTap?]?) throws -> [[Float]] {
         precondition(inputs.count == caches.count && (reads?.count ?? inputs.count) == inputs.count, "one cache per input")
         precondition(Set(caches.map(ObjectIdentifier.init)).count == caches.count, "a cache may appear once per batch")
         for (t, c) in zip(inputs, caches) { try validate(t, cache: c) }

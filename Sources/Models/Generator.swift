@@ -32,7 +32,7 @@ public struct CompressionHooks {
     /// Compresses the cache; returns the page selector later passes read through (nil: every page).
     public var compress: (PagedKVCache) throws -> (any PageSelector)?
     /// Sees the prompt's logits, row by row (for policies that score tokens by the model's own surprise).
-    public var logitsTap: DecoderModel.LogitsTap?
+    public var logitsTap: LogitsTap?
     /// Prefill the prompt this many tokens at a time, compressing after each chunk (nil: all at once).
     public var prefillChunk: Int?
     /// Also compress after every N decode steps (nil: only after prefill).
@@ -42,12 +42,12 @@ public struct CompressionHooks {
     public var store: ((PagedKVCache) throws -> Void)?
 
     public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
-                logitsTap: DecoderModel.LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
+                logitsTap: LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
         self.prepare = prepare; self.compress = compress; self.logitsTap = logitsTap; self.prefillChunk = prefillChunk; self.every = every; self.store = store
     }
 }
 
-extension DecoderModel {
+extension LanguageModel {
     /// Prefills `prompt` into `cache`, then greedily generates up to `maxTokens` tokens (argmax of raw
     /// logits), stopping at an end-of-turn token unless `stopAtEOS` is false. `onToken` sees each token.
     /// With `hooks`, the cache is compressed after the prompt (or after each prefill chunk) and optionally

@@ -49,7 +49,7 @@ final class Conversation {
     }
 
     /// The attention tap for the next pass: only the first pass after the context is recorded.
-    var tap: DecoderModel.AttentionTap? {
+    var tap: AttentionTap? {
         guard tapping else { return nil }
         return { [unowned self] layer, p, rows, width in captured[layer] = Array(UnsafeBufferPointer(start: p, count: rows * width)) }
     }

@@ -17,7 +17,7 @@ public enum Reconstruction {
 
     /// The scores for a cache that still holds its whole prompt (read back from its slots): what
     /// `kvkit generate --policy kvzip` compresses with, once, right after the prompt.
-    public static func scores(model: DecoderModel, cache: PagedKVCache) throws -> [[Float]] {
+    public static func scores(model: any LanguageModel, cache: PagedKVCache) throws -> [[Float]] {
         let slots = cache.slots(layer: 0, head: 0)
         guard slots.count == cache.nextPosition, slots.enumerated().allSatisfy({ Int($0.element.position) == $0.offset }) else {
             throw RunError.usage("kvzip compresses once, right after the prompt (its score re-reads the whole prompt); drop --compress-every and --prefill-chunk")
@@ -27,7 +27,7 @@ public enum Reconstruction {
 
     /// `[layer·kvHeads + head][position][group]` for the prompt's positions; the cache holds exactly the
     /// prompt (its first `opening` tokens are the chat template's opening, which is not re-read).
-    public static func scores(model: DecoderModel, cache: PagedKVCache, prompt: [Int32]) throws -> [[Float]] {
+    public static func scores(model: any LanguageModel, cache: PagedKVCache, prompt: [Int32]) throws -> [[Float]] {
         let chat = model.chatTemplate, tokenizer = model.tokenizer
         let openingTokens = tokenizer.encode(chat.openingOfFirstUserTurn(), addBOS: true)
         let opening = prompt.starts(with: openingTokens) ? openingTokens.count : 0

@@ -56,7 +56,7 @@ public struct ModelIdentity: Codable, Equatable, Sendable {
     public var sha256: String
     public var config: ModelConfig
 
-    public init(model: DecoderModel) {
+    public init(model: any LanguageModel) {
         file = (model.file.path as NSString).lastPathComponent
         let bytes = UnsafeRawBufferPointer(start: model.file.file.base, count: model.file.file.size)
         sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()

@@ -9,7 +9,7 @@ import TensorMath
 /// Loads a model for a run, turning every file problem into a one-line `RunError`: a missing, unreadable
 /// or non-regular path (a folder, a FIFO) is "no input" (66), a malformed file is "bad data" (65).
 public enum ModelLoader {
-    public static func load(path: String, threads: Int, storage: WeightStorage = .native) throws -> DecoderModel {
+    public static func load(path: String, threads: Int, storage: WeightStorage = .native) throws -> any LanguageModel {
         Threads.set(threads)
         try checkReadable(path)
         do { return try DecoderModel(path: path, storage: storage) } catch let e as GGUFError {
@@ -42,11 +42,11 @@ public enum ModelLoader {
 /// A plan bound to a model: builds the case grid and runs it into a run folder, resuming what is there.
 public struct RunSession {
     public let plan: RunPlan
-    public let model: DecoderModel
+    public let model: any LanguageModel
     /// Room kept after a generated context for the question and the answer.
     public static let questionRoom = 64
 
-    public init(plan: RunPlan, model: DecoderModel) { self.plan = plan; self.model = model }
+    public init(plan: RunPlan, model: any LanguageModel) { self.plan = plan; self.model = model }
 
     /// Progress after each case: cases done, cases to do, seconds elapsed, a label.
     public typealias Progress = (_ done: Int, _ total: Int, _ elapsed: Double, _ label: String) -> Void

@@ -45,7 +45,7 @@ public struct Variant: Sendable {
 /// Runs probe cases against variants: one prefill per case with every statistic any variant needs, a
 /// copy-on-write fork per variant, compression, then the case's turns on the compressed fork.
 public struct Runner {
-    public let model: DecoderModel
+    public let model: any LanguageModel
     public var queryAware = false
     /// Answer tokens per turn (nil: by the turn, see `maxAnswerTokens(for:)`).
     public var maxAnswerTokens: Int?
@@ -62,7 +62,7 @@ public struct Runner {
     /// With `offload`: a folder for the cold store's file (one per case's pool; nil: memory).
     public var offloadDirectory: String?
 
-    public init(model: DecoderModel) { self.model = model }
+    public init(model: any LanguageModel) { self.model = model }
 
     /// Tokens of a turn's text after the context (or after the previous answer).
     func turnTokens(_ turn: Turn, index: Int, previous: String?) -> [Int32] {
