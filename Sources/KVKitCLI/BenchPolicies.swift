@@ -47,6 +47,10 @@ struct BenchPolicies: ParsableCommand {
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds
         var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
+        if needs.headCalibration {
+            let seconds = try clock.measure { context.headScores = try HeadCalibration.scores(model: model) }.seconds
+            print(String(format: "duo's head calibration (measured once per model file, then read from $KVKIT_HOME): %.3f s", seconds))
+        }
         if needs.reconstruction {
             do {
                 let seconds = try clock.measure { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: ids) }.seconds

@@ -48,6 +48,7 @@ struct PolicyOptions: ParsableArguments {
             compress: { cache in
                 var context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
                 if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }
+                if policy.needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
                 let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads

@@ -14,9 +14,12 @@ public struct CompressionContext: Sendable {
     /// [layer·kvHeads + head] → [position][group]: the most attention each prompt key received while the
     /// model reconstructed the prompt (KVzip; nil: not measured).
     public var reconstruction: [[Float]]?
+    /// [layer][kvHead]: how much a head retrieves from far back (DuoAttention's classification; nil: not measured).
+    public var headScores: [[Float]]?
 
-    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil, reconstruction: [[Float]]? = nil) {
-        self.tokenText = tokenText; self.selfInformation = selfInformation; self.reconstruction = reconstruction
+    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil, reconstruction: [[Float]]? = nil,
+                headScores: [[Float]]? = nil) {
+        self.tokenText = tokenText; self.selfInformation = selfInformation; self.reconstruction = reconstruction; self.headScores = headScores
     }
 }
 

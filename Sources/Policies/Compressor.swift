@@ -117,6 +117,7 @@ public enum Compressor {
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
                           queries: obs?.queries,
                           seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
+        if let hs = context.headScores, layer < hs.count, head < hs[layer].count { v.headScore = hs[layer][head] }
         if let r = context.reconstruction?[i] {
             let g = obs?.group ?? group, known = r.count / max(g, 1)
             v.reconstruction = slots.flatMap { s in Int(s.position) < known ? Array(r[(Int(s.position) * g)..<(Int(s.position) * g + g)]) : [Float](repeating: 0, count: g) }

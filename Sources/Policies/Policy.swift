@@ -17,14 +17,19 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// The most attention each prompt key receives while the model reconstructs the prompt (KVzip): a
     /// second pass over "repeat the previous context" and the context itself, on a throw-away fork.
     public var reconstruction = false
-    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil, reconstruction: Bool = false) {
+    /// A retrieval score per (layer, KV head) measured once per model (DuoAttention's head classification).
+    public var headCalibration = false
+    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil, reconstruction: Bool = false,
+                headCalibration: Bool = false) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
         self.selfInformation = selfInformation; self.queriesFrom = queriesFrom; self.reconstruction = reconstruction
+        self.headCalibration = headCalibration
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
         var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation,
-                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min(), reconstruction: reconstruction || o.reconstruction)
+                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min(), reconstruction: reconstruction || o.reconstruction,
+                                 headCalibration: headCalibration || o.headCalibration)
         u.windows = windows.union(o.windows)
         return u
     }
@@ -58,6 +63,8 @@ public struct StreamView {
     /// `[slot][group]`: the most attention the slot's key received while the model reconstructed the
     /// prompt (KVzip), when requested through `ObservationNeeds.reconstruction`.
     public var reconstruction: [Float]? = nil
+    /// The stream's retrieval score (DuoAttention's head classification), when requested through `ObservationNeeds.headCalibration`.
+    public var headScore: Float? = nil
     /// A seed for this stream, derived from the run's seed, layer and head.
     public let seed: UInt64
     let text: (@Sendable (Int32) -> String)?

@@ -87,7 +87,8 @@ public enum PolicyConformance {
         var rng = SplitMix64(seed: seed &+ 0xFACADE)
         let n = cache.nextPosition
         let maxima = (0..<(cache.layers * cache.kvHeads)).map { _ in (0..<(n * group)).map { _ in Float.random(in: 0...1, using: &rng) } }
-        return CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) }, reconstruction: maxima)
+        let heads = (0..<cache.layers).map { _ in (0..<cache.kvHeads).map { _ in Float.random(in: 0...1, using: &rng) } }
+        return CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) }, reconstruction: maxima, headScores: heads)
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,

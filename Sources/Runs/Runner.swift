@@ -178,6 +178,7 @@ public struct Runner {
         var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
         // KVzip's reconstruction pass counts as prefill: it runs once per case for every kvzip variant.
         if needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: prompt) }
+        if needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
         return (cache, (clock.now - t).seconds, logits, context)
     }
 
