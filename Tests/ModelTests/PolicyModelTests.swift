@@ -61,6 +61,21 @@ import Testing
         #expect(kvzip.digits > random.digits && kvzip.streamsWithFourFifths > random.streamsWithFourFifths)
     }
 
+    /// DuoAttention's head calibration on the real model: a share of attention per (layer, KV head) in
+    /// [0, 1], concentrated in a few heads (retrieval heads are rare: the best is far above the median),
+    /// and read back from its cache file unchanged.
+    @Test func duoHeadCalibrationFindsFewRetrievalHeadsAndIsCached() throws {
+        let m = try Real.model
+        let measured = try HeadCalibration.measure(model: m)
+        #expect(measured.count == 30 && measured.allSatisfy { $0.count == 3 })
+        let flat = measured.joined().sorted()
+        #expect(flat.allSatisfy { $0 >= 0 && $0 <= 1 })
+        let median = flat[flat.count / 2], best = flat.last!
+        print("duo head scores: median \(median), best \(best), heads above 0.1: \(flat.filter { $0 > 0.1 }.count) of 90")
+        #expect(best > 10 * median)
+        #expect(try HeadCalibration.scores(model: m) == measured)  // measured or read from $KVKIT_HOME: the same
+    }
+
     @Test func adakvSharesTheSnapKVBudgetUnevenlyAndFreesPages() throws {
         let (_, snap) = try Self.run(SnapKVPolicy(), budget: .fraction(0.25), next: [216])
         let (_, ada) = try Self.run(try PolicyRegistry.shared.make("adakv"), budget: .fraction(0.25), next: [216])

@@ -149,6 +149,27 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     }
 }
 
+@Suite struct DuoAttentionPolicyTests {
+    /// Two layers × two KV heads of 20 tokens with retrieval scores 0.9, 0.1 / 0.5, 0.2; sinks 2 + recent 3.
+    /// Budget 10 per stream (40 in all): every head streaming costs 20, the best head retrieving adds 15
+    /// (35), the next would pass 40. Budget 3 (12 in all) is below all-streaming: windows shrink to 3.
+    @Test func duoKeepsWholeStreamsForTheBestRetrievalHeadsWithinTheBudget() throws {
+        func keptBy(_ budget: Budget) throws -> [[Int32]] {
+            let cache = PagedKVCache(layers: 2, kvHeads: 2, headDim: 4, pageSize: 4)
+            let pos = (0..<20).map(Int32.init), kv = [Float](repeating: 1, count: 20 * 2 * 4)
+            for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+            cache.nextPosition = 20
+            let policy = DuoAttentionPolicy { $0.sinks = 2; $0.recent = 3 }
+            try Compressor.compress(cache, policy: policy, budget: budget, context: CompressionContext(headScores: [[0.9, 0.1], [0.5, 0.2]]))
+            return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map(\.position) } }
+        }
+        let streaming: [Int32] = [0, 1, 17, 18, 19]
+        #expect(try keptBy(.tokens(10)) == [Array(0..<20), streaming, streaming, streaming])
+        #expect(try keptBy(.tokens(3)) == [[0, 1, 19], [0, 1, 19], [0, 1, 19], [0, 1, 19]])
+        #expect(try keptBy(.fraction(1)) == Array(repeating: Array(0..<20), count: 4))
+    }
+}
+
 @Suite struct KeyOnlyPolicyTests {
     /// Twelve keys point along the first axis (lengths vary, cosine 1 with the mean direction); three
     /// point elsewhere. KeyDiff keeps the three, whatever their length; knorm would keep the shortest.
