@@ -51,6 +51,11 @@ extension Registry where Entry == PolicyInfo {
 
     /// Parses `NAME` or `NAME:param=value,param=value`, validating every parameter.
     public func parse(_ text: String) throws -> PolicySpec {
+        // `compose:A+B` is shorthand for `compose:first=A,then=B`.
+        var text = text
+        if text.hasPrefix("compose:"), !text.contains("="), case let parts = text.dropFirst(8).split(separator: "+"), parts.count == 2 {
+            text = "compose:first=\(parts[0]),then=\(parts[1])"
+        }
         let (info, values) = try resolve(
             text, badSpec: { PolicyError.badSpec(text) }, unknown: { PolicyError.unknownPolicy($0, accepted: $1) },
             unknownParameter: { PolicyError.unknownParameter(policy: $0.name, name: $1, accepted: $0.parameters.map(\.name)) },
@@ -69,7 +74,7 @@ extension Registry where Entry == PolicyInfo {
     /// The built-in policies, one line each; each file holds the policy and its `info`.
     static let builtIn: [PolicyInfo] = [
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
-        SnapKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, LagKVPolicy.info, ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info,
+        SnapKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, LagKVPolicy.info, ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]
 }

@@ -170,6 +170,26 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     }
 }
 
+@Suite struct ComposePolicyTests {
+    /// `compose:streaming+kvzip` on one layer of two 10-token streams, budget 8 each (16): streaming spends
+    /// half (its 4 sinks per stream), then KVzip ranks the 12 slots left across both streams by its
+    /// reconstruction scores and takes the best 8.
+    @Test func firstSpendsItsShareThenSecondRanksWhatIsLeft() throws {
+        let cache = PagedKVCache(layers: 1, kvHeads: 2, headDim: 4, pageSize: 4)
+        let pos = (0..<10).map(Int32.init), kv = [Float](repeating: 1, count: 10 * 2 * 4)
+        cache.append(layer: 0, keys: kv, values: kv, positions: pos, tokens: pos)
+        cache.nextPosition = 10
+        var s0 = [Float](repeating: 0.01, count: 10), s1 = s0
+        s0[5] = 0.9; s0[6] = 0.8
+        for (slot, v) in [(7, 0.7), (8, 0.6), (9, 0.5), (4, 0.4), (5, 0.3), (6, 0.2)] as [(Int, Float)] { s1[slot] = v }
+        let policy = try PolicyRegistry.shared.make("compose:streaming+kvzip")
+        #expect(try PolicyRegistry.shared.parse("compose:streaming+kvzip").description == "compose:first=streaming,share=0.5,then=kvzip")
+        try Compressor.compress(cache, policy: policy, budget: .tokens(8), context: CompressionContext(reconstruction: [s0, s1]))
+        #expect(cache.slots(layer: 0, head: 0).map(\.position) == [0, 1, 2, 3, 5, 6])
+        #expect(cache.slots(layer: 0, head: 1).map(\.position) == Array(0..<10))
+    }
+}
+
 @Suite struct KeyOnlyPolicyTests {
     /// Twelve keys point along the first axis (lengths vary, cosine 1 with the mean direction); three
     /// point elsewhere. KeyDiff keeps the three, whatever their length; knorm would keep the shortest.
