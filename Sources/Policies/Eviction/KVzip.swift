@@ -24,20 +24,19 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
         switch scope {
         case .head: return nil
-        case .layer: return zip(views, budgets).map { Self.pooled([$0], [$1], combine: gqa)[0] }
-        case .global: return Self.pooled(views, budgets, combine: gqa)
+        case .layer: return zip(views, budgets).map { pooled([$0], [$1])[0] }
+        case .global: return pooled(views, budgets)
         }
     }
 
     /// Every stream's best slot, then the highest scores of all streams until the summed budget is spent.
-    static func pooled(_ views: [[StreamView]], _ budgets: [[Int]], combine: GroupCombine = .max) -> [[[Int]]] {
-        let policy = { () -> KVzipPolicy in var p = KVzipPolicy(); p.gqa = combine; return p }()
+    private func pooled(_ views: [[StreamView]], _ budgets: [[Int]]) -> [[[Int]]] {
         var total = budgets.joined().reduce(0, +)
         var keep = views.map { $0.map { _ in [Int]() } }
         var pool: [(score: Float, layer: Int, head: Int, slot: Int)] = []
         for (l, layer) in views.enumerated() {
             for (h, v) in layer.enumerated() where v.count > 0 {
-                let s = policy.scores(v)
+                let s = scores(v)
                 let best = s.indices.max { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) }!
                 keep[l][h].append(best); total -= 1
                 for (i, x) in s.enumerated() where i != best { pool.append((x, l, h, i)) }
