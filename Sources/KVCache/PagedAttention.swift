@@ -327,17 +327,20 @@ extension PagedAttention {
         let rows = positions.indices.filter { obs.accumulate || obs.maxima != nil || positions[$0] >= ws }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
-        func buffers(_ on: Bool, _ arrays: [[Float]]) -> [UnsafeMutablePointer<Float>?] {
+        func buffers(_ on: Bool, _ arrays: [[Float]], perSlot: Bool = true) -> [UnsafeMutablePointer<Float>?] {
             (0..<kvHeads).map { h in
                 guard on else { return nil }
                 let a = arrays[layer * kvHeads + h]
+                // The kernel writes by slot index: totals out of step with the stream would write past them.
+                precondition(!perSlot || a.count == cache.count(layer: layer, head: h) * G,
+                             "attention statistics (\(a.count / max(G, 1)) slots) out of step with stream (\(layer), \(h)) of \(cache.count(layer: layer, head: h)) slots")
                 let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
                 a.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: a.count) }
                 return p
             }
         }
         let acc = buffers(obs.accumulate, obs.accumulated), win = obs.windows.map { buffers(true, $0.totals) }
-        let mx = buffers(obs.maxima != nil, obs.maxima ?? []), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
+        let mx = buffers(obs.maxima != nil, obs.maxima ?? [], perSlot: false), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
         defer { for p in acc + mx + win.flatMap({ $0 }) { p?.deallocate() } }
         let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx)
         let tileCap = max(keyTile / ps, 1) * ps

@@ -83,7 +83,7 @@ struct Generate: ParsableCommand {
             do { try out.write(contentsOf: Data(bytes)) } catch { writeError = error }
         }
         let statsBox = StatsBox()
-        let hooks = policyOptions.hooks(model: model, policy: policy, budget: budget, stats: statsBox, codec: codec, offload: offload)
+        let hooks = policyOptions.hooks(model: model, policy: policy, budget: budget, stats: statsBox, promptTokens: ids.count, codec: codec, offload: offload)
         let g: Generation
         do { g = try model.generate(prompt: ids, cache: cache, maxTokens: maxTokens, hooks: hooks) { token in
             if model.tokenizer.stopIds.contains(token) { return }

@@ -36,8 +36,11 @@ struct PolicyOptions: ParsableArguments {
     }
 
     /// Hooks that compress with the policy after the prompt (and per the schedule flags).
-    /// With a codec or offload settings, pages are stored that way once the prompt has run.
-    func hooks(model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox,
+    /// With a codec or offload settings, pages are stored that way once the prompt has run. While
+    /// decoding, a fractional budget means that share of the prompt's `promptTokens` (a fixed size, as
+    /// decode-time methods keep it), not of the cache as it stands: otherwise each compression would
+    /// shrink the cache again.
+    func hooks(model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox, promptTokens: Int,
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
@@ -49,7 +52,9 @@ struct PolicyOptions: ParsableArguments {
                 var context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
                 if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }
                 if policy.needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
-                let done = try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
+                let decoding = cache.nextPosition > promptTokens
+                let done = try Compressor.compress(cache, policy: policy, budget: decoding ? .tokens(budget.tokens(for: promptTokens)) : budget,
+                                                   seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads
             },

@@ -15,6 +15,8 @@ struct Run: ParsableCommand {
     @OptionGroup var grid: GridOptions
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("max-answer-tokens"))) var maxAnswerTokens: String?
     @Flag(help: ArgumentHelp(RunPlan.help("query-aware"))) var queryAware = false
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("compress-every"))) var compressEvery: String?
+    @Flag(help: ArgumentHelp(RunPlan.help("compress-between-turns"))) var compressBetweenTurns = false
     @Option(help: ArgumentHelp(RunPlan.help("out"))) var out: String?
     @Flag(help: ArgumentHelp(RunPlan.help("no-share-prefill"))) var noSharePrefill = false
     @Option(help: ArgumentHelp(RunPlan.help("probe-file"))) var probeFile: String?
@@ -31,11 +33,11 @@ struct Run: ParsableCommand {
     /// The options given, by their plan names.
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [
-            ("policy", policy), ("budget", budget), ("quant", quant), ("max-answer-tokens", maxAnswerTokens), ("out", out),
+            ("policy", policy), ("budget", budget), ("quant", quant), ("max-answer-tokens", maxAnswerTokens), ("compress-every", compressEvery), ("out", out),
             ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize), ("weights", weights),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]
-        let flags: [(String, Bool)] = [("query-aware", queryAware), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines)]
+        let flags: [(String, Bool)] = [("query-aware", queryAware), ("compress-between-turns", compressBetweenTurns), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines)]
         return grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } } + flags.filter(\.1).map { ($0.0, .flag(true)) }
     }
 

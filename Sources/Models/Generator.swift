@@ -83,6 +83,9 @@ extension LanguageModel {
             start = end
         }
         g.prefillSeconds += (clock.now - t0).seconds
+        // Each decode-time compression observes the queries of the passes just before it: the statistics
+        // restart right after a compression, with the window ending where the next one will happen.
+        if let every = hooks?.every { hooks?.prepare(cache, cache.nextPosition + every) }
         let t1 = clock.now
         for step in 0..<maxTokens {
             let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
@@ -92,10 +95,12 @@ extension LanguageModel {
             if stopAtEOS && tokenizer.stopIds.contains(next) { g.stoppedAtEOS = true; break }
             if step == maxTokens - 1 { break }
             let compressNow = hooks?.every.map { (step + 1) % $0 == 0 } ?? false
-            if compressNow { hooks?.prepare(cache, cache.nextPosition + 1) }
             logits = try forward([next], cache: cache, reads: g.reads)
             track()
-            if compressNow { try compress() }
+            if compressNow, let every = hooks?.every {
+                try compress()
+                hooks?.prepare(cache, cache.nextPosition + every)
+            }
         }
         g.decodeSeconds = (clock.now - t1).seconds
         return g

@@ -24,8 +24,13 @@ public enum Compressor {
             cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
                                               accumulate: needs.accumulated, windowStart: nil)
         }
-        cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
         let slots = (0..<cache.layers).flatMap { l in (0..<cache.kvHeads).map { cache.count(layer: l, head: $0) } }
+        // Turned on over a cache that already holds tokens (a compression while decoding): their totals
+        // start at zero, one per slot, so the statistics stay aligned with the slots.
+        if needs.accumulated && !cache.observations!.accumulate {
+            cache.observations!.accumulated = slots.map { [Float](repeating: 0, count: $0 * group) }
+        }
+        cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
         cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
         // Query moments keep accumulating across turns: they describe every query the model has seen.
         if let from = needs.queriesFrom, cache.observations!.queries == nil {

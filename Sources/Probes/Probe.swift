@@ -97,7 +97,7 @@ public typealias ProbeRegistry = Registry<ProbeInfo>
 
 private let sharedProbes = ProbeRegistry([
     NIAHProbe.info, NIAHMultikeyProbe.info, NIAHMultivalueProbe.info, NIAHMultiqueryProbe.info,
-    MultihopProbe.info, MultihopDirectProbe.info, VariableTrackingProbe.info,
+    MultihopProbe.info, MultihopDirectProbe.info, MultihopRecallProbe.info, VariableTrackingProbe.info,
 ])
 
 extension Registry where Entry == ProbeInfo {

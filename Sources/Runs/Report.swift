@@ -67,7 +67,7 @@ public enum Report {
         """
         if let c = config {
             s += "<p><code>model \(e(c.model.file)) (sha256 \(e(String(c.model.sha256.prefix(16))))…) · code \(e(c.codeVersion)) · seed \(c.seed) · haystack \(e(c.haystack)) · "
-            s += "\(c.queryAware ? "query-aware" : "query-agnostic") · max answer tokens \(c.maxAnswerTokens.map(String.init) ?? "by turn") · page size \(c.pageSize)\(c.shard.map { " · shard \($0)" } ?? "")</code></p>\n"
+            s += "\(c.queryAware ? "query-aware" : "query-agnostic") · max answer tokens \(c.maxAnswerTokens.map(String.init) ?? "by turn") · page size \(c.pageSize)\(c.compressEvery.map { " · compressed every \($0) tokens" } ?? "")\(c.compressBetweenTurns == true ? " · compressed between turns" : "")\(c.shard.map { " · shard \($0)" } ?? "")</code></p>\n"
         }
         s += "<h2>Summary</h2>\n<p>Accuracy is the mean case score with its 95% Wilson interval; needle survival is n/a where cases had no needle spans. Compare two variants on the same cases with <code>kvkit compare</code>.</p>\n"
         s += "<table><tr><th class=l>probe</th><th class=l>policy</th><th>budget</th><th>n</th><th>correct</th><th>accuracy %</th><th>95% CI</th><th>needle survival %</th><th>KL(1st)</th><th>attn cos</th><th>×fp16</th><th>read %</th></tr>\n"

@@ -53,6 +53,15 @@ public struct VariantResult: Codable, Sendable, Equatable {
     /// 1 for dense attention, the pages a read-side policy (quest) chose otherwise. Bytes read per step
     /// ≈ readFraction × liveBytes.
     public var readFraction: Double
+    /// Compressions while answering, after the one after the prompt (`--compress-every`,
+    /// `--compress-between-turns`); nil when the run compressed only after the prompt.
+    public var recompressions: Int?
+    /// Slots summed over every stream right after the last of those compressions (the budget held).
+    public var recompressedSlots: Int?
+    /// Fraction of the model's own earlier answers (every turn's but the last) still cached once the case
+    /// is answered, over their tokens, layers and KV heads: what a compression between turns kept of what
+    /// the model wrote. nil for a single-turn case.
+    public var ownAnswerSurvival: Double?
     public var prefillSeconds: Double
     public var compressSeconds: Double
     public var decodeSeconds: Double

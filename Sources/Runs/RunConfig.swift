@@ -31,11 +31,15 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// The weights' storage when not the Float32 reference (`native`, the default since 2026-12-05); nil: f32
     /// (runs made before then, when f32 was the default, and `--weights f32` runs).
     public var weights: String?
+    /// Compression while answering (`--compress-every`, `--compress-between-turns`); nil: only after the prompt.
+    public var compressEvery: Int?
+    public var compressBetweenTurns: Bool?
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
                 seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
-                model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil) {
-        self.weights = weights
+                model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil,
+                compressEvery: Int? = nil, compressBetweenTurns: Bool? = nil) {
+        self.weights = weights; self.compressEvery = compressEvery; self.compressBetweenTurns = compressBetweenTurns
         self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
         self.hops = hops; self.wording = wording
         self.samples = samples; self.seed = seed; self.queryAware = queryAware; self.maxAnswerTokens = maxAnswerTokens

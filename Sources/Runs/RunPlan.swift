@@ -25,6 +25,9 @@ public struct RunPlan: Equatable, Sendable {
     /// Answer tokens per turn (a probe-file line's `max_new_tokens` wins for its case); nil: by the turn
     /// (room for the values after an answer prefix, 48 tokens without one: `Runner.maxAnswerTokens(for:)`).
     public var maxAnswerTokens: Int?
+    /// Compress again while answering (`Runner.compressEvery`, `Runner.compressBetweenTurns`).
+    public var compressEvery: Int?
+    public var compressBetweenTurns = false
     /// The haystack: `essays` (Paul Graham's, as NIAH and RULER use: results comparable with the
     /// literature), `grammar` (KVKit's generated English) or the path of a text file.
     public var haystack = "essays"
@@ -142,6 +145,10 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096). Default: room for the values after an answer prefix, 48 tokens where a case has no prefix (so the sentence before the value can finish); decoding stops earlier once the score is settled.", isFlag: false) {
             $0.maxAnswerTokens = try integer($1, "--max-answer-tokens", 1...4096)
         },
+        Option(name: "compress-every", help: "Also compress while answering: each N tokens appended, back to the budget the prompt got (in tokens per stream), as decode-time methods such as rkv do (1–65,536; default: only after the prompt).", isFlag: false) {
+            $0.compressEvery = try integer($1, "--compress-every", 1...65_536)
+        },
+        Option(name: "compress-between-turns", help: "Also compress after each later turn's question is appended (the model's earlier answers included), back to the budget the prompt got.", isFlag: true) { p, _ in p.compressBetweenTurns = true },
         Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in p.queryAware = true },
         Option(name: "haystack", help: "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.", isFlag: false) {
             guard !$1.isEmpty else { throw RunError.usage("--haystack is empty; give essays, grammar or a text file's path") }

@@ -61,6 +61,13 @@ public struct Runner {
     public var offload: OffloadConfig?
     /// With `offload`: a folder for the cold store's file (one per case's pool; nil: memory).
     public var offloadDirectory: String?
+    /// Compress again while answering, back to the budget the prompt was given (a fixed token count per
+    /// stream, as decode-time methods such as R-KV keep it): each `compressEvery` tokens appended (nil:
+    /// never), and after each later turn's question is appended (`compressBetweenTurns`). Off, the cache
+    /// is compressed once, after the prompt, and grows with the turns.
+    public var compressEvery: Int?
+    public var compressBetweenTurns = false
+    var recompresses: Bool { compressEvery != nil || compressBetweenTurns }
 
     public init(model: any LanguageModel) { self.model = model }
 
@@ -92,6 +99,36 @@ public struct Runner {
         let cache: PagedKVCache
         var reads: (any PageSelector)?
         let promptLogits: [Float]
+        /// How to compress again while answering (nil: never; the full cache and read-side policies).
+        var recompress: Recompression? = nil
+    }
+
+    /// What compressing a fork again while it answers takes: the variant's policy, its budget fixed in
+    /// tokens at the prompt, what the prefill gave the policy, and how pages are stored afterwards.
+    struct Recompression {
+        let policy: any EvictionPolicy
+        let budget: Budget
+        let context: CompressionContext
+        let seed: UInt64
+        let codec: CacheCodec?
+        let offload: OffloadConfig?
+        let every: Int?
+        let betweenTurns: Bool
+        let group: Int
+        let rope: RoPEInfo
+
+        /// Compresses `cache` back to the budget and stores its pages as after the prompt.
+        func apply(_ cache: PagedKVCache) throws {
+            try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
+            try cache.quantize(codec)
+            if let offload { try cache.setOffload(offload) }
+        }
+
+        /// Restarts the attention statistics so that the queries up to position `end` (exclusive) are the
+        /// next compression's observation window.
+        func observe(_ cache: PagedKVCache, until end: Int) {
+            Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end, rope: rope)
+        }
     }
 
     /// Asks every case turn on each fork (the context already in it; in query-aware mode also the
@@ -106,7 +143,11 @@ public struct Runner {
             let logits = try model.forwardBatch(active.map(\.input), caches: active.map(\.fork.cache), reads: active.map(\.fork.reads),
                                                 attentionTaps: active.map(\.tap))
             let seconds = (clock.now - t0).seconds, rows = Double(active.reduce(0) { $0 + $1.input.count })
-            for (conv, l) in zip(active, logits) { conv.receive(l, seconds: seconds * Double(conv.input.count) / rows) }
+            for (conv, l) in zip(active, logits) {
+                let ran = conv.input.count
+                conv.receive(l, seconds: seconds * Double(ran) / rows)
+                try conv.recompressIfDue(appended: ran)
+            }
         }
         return conversations.map(\.outcome)
     }
@@ -228,13 +269,23 @@ public struct Runner {
             if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(prompt, needs: v.policy.needs) }
             let t = clock.now
             let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
-            cache.observations = nil
+            let recompress = recompresses && v.policy.compresses && v.policy.evicts && !v.budget.isFull
+            // Compressing again while answering keeps the statistics going (H2O's totals span every query).
+            if !recompress { cache.observations = nil }
             // Quantization and offload come after eviction, as in KIVI: the prompt ran in full precision.
             try cache.quantize(v.codec)
             if let offload { try cache.setOffload(offload) }
             try cache.pool.checkIntegrity()
+            var fork = Fork(cache: cache, reads: compression.reads, promptLogits: logits)
+            if recompress {
+                let r = Recompression(policy: v.policy, budget: .tokens(v.budget.tokens(for: prompt.count)), context: context, seed: seed, codec: v.codec,
+                                      offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns,
+                                      group: model.config.heads / model.config.kvHeads, rope: model.rope)
+                if let every = compressEvery { r.observe(cache, until: cache.nextPosition + every) }
+                fork.recompress = r
+            }
             return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant,
-                            fork: Fork(cache: cache, reads: compression.reads, promptLogits: logits), prefill: pre,
+                            fork: fork, prefill: pre,
                             compress: v.codec == nil && offload == nil ? compression.stats.seconds : (clock.now - t).seconds,
                             survival: Self.survival(c, cache: cache), live: cache.liveTokenBytes, kept: cache.totalSlots, bytes: cache.byteBreakdown)
         }
@@ -267,7 +318,8 @@ public struct Runner {
                 ratioVsFP16: Double(fp16Bytes) / Double(max(p.bytes.raw + p.bytes.packed + p.bytes.cold, 1)),
                 hotBytes: p.bytes.raw + p.bytes.packed, coldBytes: p.bytes.cold, coldUncompressedBytes: p.bytes.coldUncompressed,
                 readFraction: p.fork.reads?.readFraction ?? 1,
-                prefillSeconds: p.prefill, compressSeconds: p.compress, decodeSeconds: outcome.seconds)
+                recompressions: p.fork.recompress != nil ? outcome.recompressions : nil, recompressedSlots: outcome.recompressedSlots, ownAnswerSurvival: outcome.ownAnswerSurvival,
+                prefillSeconds: p.prefill, compressSeconds: p.compress + outcome.recompressSeconds, decodeSeconds: outcome.seconds)
         }
     }
 }

@@ -107,6 +107,39 @@ import Testing
         #expect(Self.untimed(forked) == Self.untimed(plain))
         #expect(Self.untimed(forked) == Self.untimed(try Runner(model: try Real.model).run(c, variants: variants)), "deterministic")
     }
+
+    /// Compressing while answering: between turns the cache goes back to the prompt's budget after every
+    /// later question (exactly B slots per stream), and only then can the model's own earlier answers be
+    /// evicted; compressed once after the prompt, every one of their tokens stays. `multihop-recall`'s later
+    /// questions point at those answers.
+    @Test func compressingBetweenTurnsHoldsTheBudgetAndCanEvictTheModelsOwnAnswers() throws {
+        var g = try RunnerTests.gen
+        g.hops = 3
+        let c = g.make(MultihopRecallProbe(), length: 512, depth: 0.5, sample: 0, seed: 1)
+        #expect(c.turns.count == 3 && c.turns[1].question.contains("your last answer") && !c.turns[1].question.contains("{previous}"))
+        let model = try Real.model
+        var r = Runner(model: model)
+        let v = try RunnerTests.variant("rkv", .fraction(0.1))
+        let once = try r.run(c, variants: [v])
+        #expect(once[1].recompressions == nil && once[1].recompressedSlots == nil)
+        #expect(once[1].ownAnswerSurvival == 1, "compressed only after the prompt, the model's answers all stay")
+        r.compressBetweenTurns = true
+        let between = try r.run(c, variants: [v])
+        #expect(between[0].recompressions == nil && between[0].ownAnswerSurvival == 1, "the full cache is never compressed")
+        #expect(between[1].recompressions == 2, "after the questions of turns 2 and 3")
+        let b = Budget.fraction(0.1).tokens(for: c.context.count)
+        #expect(between[1].recompressedSlots == b * model.config.layers * model.config.kvHeads)
+        #expect((between[1].ownAnswerSurvival ?? 1) < 1, "a budget of \(b) tokens per stream evicts some of the model's own answers")
+        #expect(between[1].keptSlots == once[1].keptSlots, "the first compression, after the prompt, is the same")
+        // Every 4 tokens appended (R-KV's schedule): many more compressions, the same budget after each.
+        r.compressBetweenTurns = false
+        r.compressEvery = 4
+        // H2O's totals, turned on again over the kept slots, stay aligned with them through every compression.
+        let every = try r.run(c, variants: [v, try RunnerTests.variant("h2o", .fraction(0.1))])
+        for e in every.dropFirst() {
+            #expect((e.recompressions ?? 0) > 2 && e.recompressedSlots == b * model.config.layers * model.config.kvHeads, "\(e.policy)")
+        }
+    }
 }
 
 @Suite(.serialized) struct RunCommandTests {
@@ -160,7 +193,7 @@ import Testing
         for (args, needle) in [(["--policy", "nope"], "unknown policy"), (["--policy", "h2o", "--probe", "haystack"], "--probe"),
                                (["--policy", "h2o", "--lengths", "9000"], "context"), (["--policy", "h2o", "--depths", "1.5"], "--depths"),
                                (["--policy", "h2o", "--budget", "2.0"], "budget"), (["--policy", "h2o", "--hops", "5"], "--hops"),
-                               (["--policy", "h2o", "--wording", "poetic"], "--wording")] {
+                               (["--policy", "h2o", "--wording", "poetic"], "--wording"), (["--policy", "rkv", "--compress-every", "0"], "--compress-every")] {
             let r = try runKVKit(["run"] + args + ["--out", FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-bad-\(UUID().uuidString)").path])
             #expect(r.status == 64 && r.stderr.contains(needle), "\(args): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")

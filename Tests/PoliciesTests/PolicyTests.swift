@@ -432,3 +432,34 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0; $0.future = 1 }, .tokens(1)) == [1])
     }
 }
+
+@Suite struct RKVPolicyTests {
+    /// Ten 5-dimensional keys: 0–5 are copies of one direction, 6 and 7 point elsewhere, 8–9 are the window
+    /// (always kept). Redundancy: a copy's row sums 5 (its five twins) minus its latest twin's 1, over 10
+    /// tokens: 0.4; a distinct key 0; softmax → 0.1152 for a copy, 0.0772 otherwise.
+    /// - λ = 0.5, the window's attention uniform (0.1 a token): redundancy decides, the two distinct keys stay.
+    /// - λ = 0.07 (the paper's), attention 0.9 on copy 1 and 0.1/9 elsewhere: copy 1 scores 0.07·0.9 −
+    ///   0.93·0.1152 = −0.044, the distinct keys 0.07·0.011 − 0.93·0.0772 = −0.071, the other copies −0.106.
+    @Test func rkvKeepsImportantTokensAndDropsRedundantOnes() throws {
+        var keys = (0..<10).map { _ in [Float](repeating: 0, count: 5) }
+        for i in 0..<6 { keys[i][0] = Float(1 + i) }
+        keys[6][1] = 1; keys[7][2] = 2; keys[8][3] = 1; keys[9][4] = 1
+        func cache(attention: [Float]) -> PagedKVCache {
+            let c = rowCache(keys)
+            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: 0)
+            obs.window = [attention]
+            c.observations = obs
+            return c
+        }
+        let uniform = [Float](repeating: 0.1, count: 10)
+        #expect(kept(cache(attention: uniform), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 0.5 }, .tokens(4)) == [6, 7, 8, 9])
+        var focused = [Float](repeating: 0.1 / 9, count: 10)
+        focused[1] = 0.9
+        #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1 }, .tokens(5)) == [1, 6, 7, 8, 9])
+        // Importance alone (λ = 1) is SnapKV's choice without pooling: the attended copy, then the latest ties.
+        #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 1 }, .tokens(3)) == [1, 8, 9])
+        // The redundancy term on its own, against the arithmetic above.
+        let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, group: 1, seed: 0, window: 0), threshold: 0.5)
+        #expect(abs(r[0] - 0.11519) < 1e-4 && abs(r[6] - 0.07721) < 1e-4 && abs(r.reduce(0, +) - 1) < 1e-5)
+    }
+}
