@@ -4,8 +4,20 @@ import TensorMath
 
 /// How a model holds its weight matrices in memory.
 public enum WeightStorage: String, CaseIterable, Sendable {
-    /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit).
+    /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit). Decode rows
+    /// of Q4_0, Q4_1 and Q8_0 matrices use integer dot products as llama.cpp does, with the activations
+    /// quantized per 32-value block to 16 bits (llama.cpp: 8), one float scale per block pair.
     case native
+    /// In their GGUF blocks, every product in Float32: each block dequantized in registers and multiplied
+    /// by the Float32 activations (no activation rounding; the reference for `native`'s 8-bit activations).
+    case exact
+
+    /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
+    /// 16-bit activations on 2026-12-06 and is recorded as `native-q16`; runs before then wrote `native` for
+    /// what is now `exact`, so a resumed old run refuses to mix the two.
+    public var recordedName: String? {
+        switch self { case .f32: return nil; case .native: return "native-q16"; case .exact: return "exact" }
+    }
     /// Dequantized to Float32 once at load: the reference path (plain sgemv/sgemm), 4–8× the memory.
     case f32
 }
@@ -31,8 +43,12 @@ final class Weights: @unchecked Sendable {
     /// Output rows per dequantized panel for sgemm.
     static let panelRows = 64
 
+    /// Whether decode rows use 8-bit activations and integer dot products (`native` on a type `IntKernels` covers).
+    let integerDecode: Bool
+
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
         self.type = type; self.out = out; self.inDim = inDim
+        integerDecode = storage == .native && IntKernels.covers(type) && inDim % 32 == 0
         rowBytes = type.byteCount(elements: inDim)!
         if storage == .f32 {
             let buf = FloatBuffer(count: out * inDim, zeroed: false)
@@ -61,7 +77,23 @@ final class Weights: @unchecked Sendable {
     /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
     func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
         if let w = floats { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y); return }
-        if T <= Self.dotRows { dotRows(x, rows: T, y) } else { panels(x, rows: T, y) }
+        if T <= Self.dotRows { if integerDecode { integerRows(x, rows: T, y) } else { dotRows(x, rows: T, y) } } else { panels(x, rows: T, y) }
+    }
+
+    /// Decode rows with 8-bit activations: each row of `x` quantized once per call, then an integer block
+    /// dot product per output row (output rows split across threads).
+    private func integerRows(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+        let chunk = 32, tasks = (out + chunk - 1) / chunk, nb = inDim / 32
+        let acts = IntKernels.Activations(rows: T, count: inDim)
+        for t in 0..<T { acts.quantize(row: t, x + t * inDim) }
+        let src = UnsafeSendable((y, blocks!, acts))
+        Threads.parallelFor(tasks) { task in
+            let (y, blocks, acts) = src.value
+            for o in (task * chunk)..<min(out, (task + 1) * chunk) {
+                let rowp = blocks + o * rowBytes
+                for t in 0..<T { y[t * out + o] = IntKernels.dot(type, rowp, acts, row: t, blocks: nb) }
+            }
+        }
     }
 
     /// Block dot products, output rows split across threads. Q4_0, Q4_1 and Q8_0 use the fused kernel on
@@ -250,5 +282,104 @@ enum BlockKernels {
         var s = acc.sum()
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
+    }
+}
+
+/// Integer decode kernels (`WeightStorage.native`): activations quantized per 32-value block to 16 bits
+/// (q = round(x / d), d = max|x| / 32767), so that SSE2's `pmaddwd` multiplies 8 Int16 pairs and adds them
+/// pairwise in one instruction. llama.cpp quantizes activations to 8 bits because its AVX2/VNNI kernels
+/// multiply bytes; `pmaddwd` multiplies 16-bit lanes either way, so 16 bits cost nothing more here and cut
+/// the rounding 258-fold: at most d/2 per value, 1/65534 of the block's largest (with 8 bits SmolLM2's
+/// greedy text left llama.cpp's at token 15 of a reference prompt). Sums stay far inside Int32: a lane
+/// adds 8 products of at most 127 · 32767. Each block's codes are laid out as [even 0…14][odd 1…15]
+/// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
+/// or bytes (Q8) with one shift and mask.
+enum IntKernels {
+    static func covers(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+
+    /// The quantized activations of a few rows, with each block's scale, float sum (Q4_1's offset term)
+    /// and code sum (Q4_0's −8 term).
+    final class Activations: @unchecked Sendable {
+        let rows: Int, count: Int, blocks: Int
+        let codes: UnsafeMutablePointer<Int16>
+        let scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>, codeSums: UnsafeMutablePointer<Int32>
+        init(rows: Int, count: Int) {
+            self.rows = rows; self.count = count; blocks = count / 32
+            codes = .allocate(capacity: rows * count)
+            scales = .allocate(capacity: rows * blocks); sums = .allocate(capacity: rows * blocks); codeSums = .allocate(capacity: rows * blocks)
+        }
+        deinit { codes.deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() }
+
+        func quantize(row t: Int, _ x: UnsafePointer<Float>) {
+            for b in 0..<blocks {
+                let src = x + b * 32, dst = codes + t * count + b * 32
+                var amax: Float = 0, s: Float = 0
+                for j in 0..<32 { amax = max(amax, abs(src[j])); s += src[j] }
+                let d = amax / 32767, inv: Float = d > 0 ? 1 / d : 0
+                var qs: Int32 = 0
+                for j in 0..<32 {
+                    // Round to nearest even by the 1.5·2²³ trick (|x·inv| ≤ 32767).
+                    let q = Int16((src[j] * inv + 12_582_912) - 12_582_912)
+                    let r = j & 15
+                    dst[(j & 16) + (r & 1) * 8 + (r >> 1)] = q
+                    qs += Int32(q)
+                }
+                scales[t * blocks + b] = d; sums[t * blocks + b] = s; codeSums[t * blocks + b] = qs
+            }
+        }
+    }
+
+    /// Float16 bits to Float for finite values without a branch (a valid file's scales are finite; an
+    /// infinite or NaN scale would read as a large finite one).
+    @inline(__always) static func halfFinite(_ h: UInt16) -> Float {
+        Float(bitPattern: UInt32(h & 0x7FFF) << 13) * 0x1p112 * (h & 0x8000 != 0 ? -1 : 1)
+    }
+
+    /// 8 Int16 products added pairwise into 4 Int32 lanes (one `pmaddwd`).
+    @inline(__always) static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+        return p.evenHalf &+ p.oddHalf
+    }
+
+    /// The nibble mask, read from memory: a constant lets LLVM narrow the masked lanes and lose `pmaddwd`.
+    nonisolated(unsafe) static var nibbles = SIMD4<UInt32>(repeating: 0x000F_000F)
+    nonisolated(unsafe) static var byteShift: Int16 = 8
+
+    /// One weight row's dot product with row `t` of `a`.
+    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, row t: Int, blocks nb: Int) -> Float {
+        let xr = UnsafeRawPointer(a.codes + t * a.count), sc = a.scales + t * nb, sums = a.sums + t * nb, qsums = a.codeSums + t * nb
+        var acc = SIMD4<Float>(), off: Float = 0
+        switch type {
+        case .q4_1, .q4_0:
+            let q41 = type == .q4_1, stride = q41 ? 20 : 18, m4 = nibbles
+            for b in 0..<nb {
+                let q = row + b &* stride, xb = xr + b &* 64
+                let w = q.loadUnaligned(fromByteOffset: q41 ? 4 : 2, as: SIMD4<UInt32>.self)
+                // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
+                var s = madd(unsafeBitCast(w & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(as: SIMD8<Int16>.self))
+                s &+= madd(unsafeBitCast((w &>> 8) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int16>.self))
+                s &+= madd(unsafeBitCast((w &>> 4) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int16>.self))
+                s &+= madd(unsafeBitCast((w &>> 12) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 48, as: SIMD8<Int16>.self))
+                let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * sc[b]
+                acc += SIMD4<Float>(s) * d
+                if q41 { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sums[b] } else { off -= 8 * d * Float(qsums[b]) }
+            }
+        case .q8_0:
+            let sh = byteShift
+            for b in 0..<nb {
+                let q = row + b &* 34, xb = xr + b &* 64
+                // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its high byte (2k+1) by the right shift alone.
+                let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+                let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+                var s = madd((w0 &<< sh) &>> sh, xb.loadUnaligned(as: SIMD8<Int16>.self))
+                s &+= madd(w0 &>> sh, xb.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int16>.self))
+                s &+= madd((w1 &<< sh) &>> sh, xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int16>.self))
+                s &+= madd(w1 &>> sh, xb.loadUnaligned(fromByteOffset: 48, as: SIMD8<Int16>.self))
+                acc += SIMD4<Float>(s) * (halfFinite(q.loadUnaligned(as: UInt16.self)) * sc[b])
+            }
+        default:
+            preconditionFailure("IntKernels.dot: \(type) is not covered")
+        }
+        return acc.sum() + off
     }
 }

@@ -161,8 +161,8 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
         Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
-        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped) or f32 (dequantized at load, the reference).", isFlag: false) {
-            guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use f32 or native") }
+        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products, 16-bit activations), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).", isFlag: false) {
+            guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use native, exact or f32") }
             $0.weights = w
         },
         Option(name: "page-size", help: "Tokens per KV page (default 16; with a KIVI codec, its key group).", isFlag: false) { $0.pageSize = try integer($1, "--page-size", 1...4096) },

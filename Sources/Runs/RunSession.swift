@@ -227,7 +227,7 @@ public struct RunSession {
             samples: plan.samples, seed: plan.seed, queryAware: plan.queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: pageSize,
             quants: codecs.map { $0?.name ?? "fp32" }, offload: plan.offloadConfig.map { "lz4:hot-pages=\($0.hotPages)" } ?? "none",
             threads: plan.threads, haystack: haystack, model: ModelIdentity(model: model), codeVersion: codeVersion(),
-            shard: plan.shard?.description, weights: plan.weights == .f32 ? nil : plan.weights.rawValue,
+            shard: plan.shard?.description, weights: plan.weights.recordedName,
             compressEvery: plan.compressEvery, compressBetweenTurns: plan.compressBetweenTurns ? true : nil)
         var cases = all
         if let s = plan.shard { cases = cases.enumerated().filter { $0.offset % s.count == s.index - 1 }.map(\.element) }
