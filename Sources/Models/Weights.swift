@@ -86,12 +86,12 @@ final class Weights: @unchecked Sendable {
         let chunk = 32, tasks = (out + chunk - 1) / chunk, nb = inDim / 32
         let acts = IntKernels.Activations(rows: T, count: inDim)
         for t in 0..<T { acts.quantize(row: t, x + t * inDim) }
+        let masks = IntKernels.Masks()
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
             for o in (task * chunk)..<min(out, (task + 1) * chunk) {
-                let rowp = blocks + o * rowBytes
-                for t in 0..<T { y[t * out + o] = IntKernels.dot(type, rowp, acts, row: t, blocks: nb) }
+                IntKernels.dot(type, blocks + o * rowBytes, acts, blocks: nb, masks, into: y + o, stride: out)
             }
         }
     }
@@ -298,17 +298,17 @@ enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
 
     /// The quantized activations of a few rows, with each block's scale, float sum (Q4_1's offset term)
-    /// and code sum (Q4_0's −8 term).
+    /// and code sum (Q4_0's −8 term). Codes are 64-byte aligned: each block's four 16-byte groups load aligned.
     final class Activations: @unchecked Sendable {
         let rows: Int, count: Int, blocks: Int
         let codes: UnsafeMutablePointer<Int16>
         let scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>, codeSums: UnsafeMutablePointer<Int32>
         init(rows: Int, count: Int) {
             self.rows = rows; self.count = count; blocks = count / 32
-            codes = .allocate(capacity: rows * count)
+            codes = UnsafeMutableRawPointer.allocate(byteCount: rows * count * 2, alignment: 64).bindMemory(to: Int16.self, capacity: rows * count)
             scales = .allocate(capacity: rows * blocks); sums = .allocate(capacity: rows * blocks); codeSums = .allocate(capacity: rows * blocks)
         }
-        deinit { codes.deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() }
+        deinit { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() }
 
         func quantize(row t: Int, _ x: UnsafePointer<Float>) {
             for b in 0..<blocks {
@@ -332,7 +332,8 @@ enum IntKernels {
     /// Float16 bits to Float for finite values without a branch (a valid file's scales are finite; an
     /// infinite or NaN scale would read as a large finite one).
     @inline(__always) static func halfFinite(_ h: UInt16) -> Float {
-        Float(bitPattern: UInt32(h & 0x7FFF) << 13) * 0x1p112 * (h & 0x8000 != 0 ? -1 : 1)
+        let magnitude = Float(bitPattern: UInt32(h & 0x7FFF) << 13) * 0x1p112
+        return Float(bitPattern: magnitude.bitPattern | UInt32(h & 0x8000) << 16)
     }
 
     /// 8 Int16 products added pairwise into 4 Int32 lanes (one `pmaddwd`).
@@ -341,44 +342,75 @@ enum IntKernels {
         return p.evenHalf &+ p.oddHalf
     }
 
-    /// The nibble mask, read from memory: a constant lets LLVM narrow the masked lanes and lose `pmaddwd`.
-    nonisolated(unsafe) static var nibbles = SIMD4<UInt32>(repeating: 0x000F_000F)
+    /// The nibble mask and byte shift, read from memory once per call: as constants LLVM narrows the
+    /// masked lanes (it knows their range) and turns `pmaddwd` into a shuffle-heavy multiply.
+    nonisolated(unsafe) static var nibbleMask = SIMD4<UInt32>(repeating: 0x000F_000F)
     nonisolated(unsafe) static var byteShift: Int16 = 8
+    struct Masks { let nibbles = IntKernels.nibbleMask; let shift = IntKernels.byteShift }
 
-    /// One weight row's dot product with row `t` of `a`.
-    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, row t: Int, blocks nb: Int) -> Float {
-        let xr = UnsafeRawPointer(a.codes + t * a.count), sc = a.scales + t * nb, sums = a.sums + t * nb, qsums = a.codeSums + t * nb
+    /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
+    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>) {
+        if type == .q8_0 {
+            // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its
+            // high byte (2k+1) by the right shift alone.
+            let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+            let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+            return ((w0 &<< m.shift) &>> m.shift, w0 &>> m.shift, (w1 &<< m.shift) &>> m.shift, w1 &>> m.shift)
+        }
+        // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
+        let w = q.loadUnaligned(fromByteOffset: type == .q4_1 ? 4 : 2, as: SIMD4<UInt32>.self), m4 = m.nibbles
+        return (unsafeBitCast(w & m4, to: SIMD8<Int16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<Int16>.self),
+                unsafeBitCast((w &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<Int16>.self))
+    }
+
+    /// Σ codes · activation codes of one block (4 Int32 lanes).
+    @inline(__always) static func blockSum(_ c: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
+        (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
+            &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
+    }
+
+    /// One weight row's dot products with every row of `a`, written to `y[t · stride]`.
+    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, blocks nb: Int, _ m: Masks,
+                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
+        if a.rows == 1 {
+            switch type {
+            case .q4_1: y[0] = dot1(.q4_1, row, a, nb, m)
+            case .q4_0: y[0] = dot1(.q4_0, row, a, nb, m)
+            case .q8_0: y[0] = dot1(.q8_0, row, a, nb, m)
+            default: preconditionFailure("IntKernels.dot: \(type) is not covered")
+            }
+            return
+        }
+        // Several rows (batched forks): each block's codes unpacked once, used for every row.
+        let stride0 = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
+        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: a.rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
+                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
+                for b in 0..<nb {
+                    let q = row + b &* stride0, c = codes(type, q, m)
+                    let dw = halfFinite(q.loadUnaligned(as: UInt16.self))
+                    let mw: Float = type == .q4_1 ? halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
+                    for t in 0..<a.rows {
+                        let i = t &* nb &+ b
+                        let d = dw * a.scales[i]
+                        acc[t] += SIMD4<Float>(blockSum(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64)) * d
+                        if type == .q4_1 { off[t] += mw * a.sums[i] } else if type == .q4_0 { off[t] -= 8 * d * Float(a.codeSums[i]) }
+                    }
+                }
+                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
+            }
+        }
+    }
+
+    /// One row: the type fixed at the call, no branch in the block loop.
+    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ nb: Int, _ m: Masks) -> Float {
+        let xr = UnsafeRawPointer(a.codes), stride = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
         var acc = SIMD4<Float>(), off: Float = 0
-        switch type {
-        case .q4_1, .q4_0:
-            let q41 = type == .q4_1, stride = q41 ? 20 : 18, m4 = nibbles
-            for b in 0..<nb {
-                let q = row + b &* stride, xb = xr + b &* 64
-                let w = q.loadUnaligned(fromByteOffset: q41 ? 4 : 2, as: SIMD4<UInt32>.self)
-                // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
-                var s = madd(unsafeBitCast(w & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(as: SIMD8<Int16>.self))
-                s &+= madd(unsafeBitCast((w &>> 8) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int16>.self))
-                s &+= madd(unsafeBitCast((w &>> 4) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int16>.self))
-                s &+= madd(unsafeBitCast((w &>> 12) & m4, to: SIMD8<Int16>.self), xb.loadUnaligned(fromByteOffset: 48, as: SIMD8<Int16>.self))
-                let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * sc[b]
-                acc += SIMD4<Float>(s) * d
-                if q41 { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sums[b] } else { off -= 8 * d * Float(qsums[b]) }
-            }
-        case .q8_0:
-            let sh = byteShift
-            for b in 0..<nb {
-                let q = row + b &* 34, xb = xr + b &* 64
-                // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its high byte (2k+1) by the right shift alone.
-                let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
-                let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
-                var s = madd((w0 &<< sh) &>> sh, xb.loadUnaligned(as: SIMD8<Int16>.self))
-                s &+= madd(w0 &>> sh, xb.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int16>.self))
-                s &+= madd((w1 &<< sh) &>> sh, xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int16>.self))
-                s &+= madd(w1 &>> sh, xb.loadUnaligned(fromByteOffset: 48, as: SIMD8<Int16>.self))
-                acc += SIMD4<Float>(s) * (halfFinite(q.loadUnaligned(as: UInt16.self)) * sc[b])
-            }
-        default:
-            preconditionFailure("IntKernels.dot: \(type) is not covered")
+        for b in 0..<nb {
+            let q = row + b &* stride
+            let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[b]
+            acc += SIMD4<Float>(blockSum(codes(type, q, m), xr + b &* 64)) * d
+            if type == .q4_1 { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.sums[b] } else if type == .q4_0 { off -= 8 * d * Float(a.codeSums[b]) }
         }
         return acc.sum() + off
     }
