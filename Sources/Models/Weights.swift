@@ -5,7 +5,7 @@ import TensorMath
 /// How a model holds its weight matrices in memory.
 public enum WeightStorage: String, CaseIterable, Sendable {
     /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit). Decode rows
-    /// of Q4_0, Q4_1 and Q8_0 matrices use integer dot products as llama.cpp does, with the activations
+    /// of Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 matrices use integer dot products as llama.cpp does, with the activations
     /// quantized per 32-value block to 16 bits (llama.cpp: 8), one float scale per block pair.
     case native
     /// In their GGUF blocks, every product in Float32: each block dequantized in registers and multiplied
@@ -25,12 +25,12 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 /// One `[out][in]` weight matrix (GGML order: `in` contiguous), as `y[T][out] = x[T][in] · Wᵀ`.
 ///
 /// `native` keeps the GGUF blocks where the file's memory map put them. A few rows of input (decode, the
-/// batched forks of a probe) take a block dot product per output row: each block is dequantized into
-/// registers (SIMD for Q4_0, Q4_1, Q8_0, F16, BF16; the scalar dequantizer for K-quants) and multiplied
-/// by the Float32 activations — the "dequantize and FMA" choice, exact up to Float32 summation order,
-/// where llama.cpp's 8-bit activation quantization would add an error of its own. Many rows (prefill)
-/// dequantize panels of output rows into a per-thread Float32 scratch and hand them to sgemm, so prefill
-/// keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
+/// batched forks of a probe) take a block dot product per output row: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 in
+/// integers against activations quantized per block to 16 bits (`IntKernels`), the other types (K-quants,
+/// F16, BF16) by dequantizing each block into registers and multiplying by the Float32 activations.
+/// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
+/// Many rows (prefill) dequantize panels of output rows into a per-thread Float32 scratch and hand them
+/// to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
 final class Weights: @unchecked Sendable {
     let type: GGMLType
     let out: Int, inDim: Int
@@ -295,7 +295,16 @@ enum BlockKernels {
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask.
 enum IntKernels {
-    static func covers(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) }
+
+    /// Bytes per 32-value block, and where the nibbles start.
+    @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
+        switch type { case .q4_0: return 18; case .q4_1: return 20; case .q5_0: return 22; case .q5_1: return 24; default: return 34 }
+    }
+    /// The code offset a type subtracts (Q4_0: 8, Q5_0: 16), applied through the activations' code sums.
+    @inline(__always) static func bias(_ type: GGMLType) -> Float { type == .q4_0 ? 8 : type == .q5_0 ? 16 : 0 }
+    /// Whether the block has a Float16 minimum after its scale (Q4_1, Q5_1), applied through the float sums.
+    @inline(__always) static func hasMin(_ type: GGMLType) -> Bool { type == .q4_1 || type == .q5_1 }
 
     /// The quantized activations of a few rows, with each block's scale, float sum (Q4_1's offset term)
     /// and code sum (Q4_0's −8 term). Codes are 64-byte aligned: each block's four 16-byte groups load aligned.
@@ -346,7 +355,12 @@ enum IntKernels {
     /// masked lanes (it knows their range) and turns `pmaddwd` into a shuffle-heavy multiply.
     nonisolated(unsafe) static var nibbleMask = SIMD4<UInt32>(repeating: 0x000F_000F)
     nonisolated(unsafe) static var byteShift: Int16 = 8
-    struct Masks { let nibbles = IntKernels.nibbleMask; let shift = IntKernels.byteShift }
+    /// Q5's fifth bits: lane k of the even groups tests bit 2k of a 16-bit half of `qh`, of the odd groups bit 2k+1.
+    nonisolated(unsafe) static var evenBits = SIMD8<UInt16>(1, 4, 16, 64, 256, 1024, 4096, 16384)
+    nonisolated(unsafe) static var oddBits = SIMD8<UInt16>(2, 8, 32, 128, 512, 2048, 8192, 32768)
+    struct Masks {
+        let nibbles = IntKernels.nibbleMask, shift = IntKernels.byteShift, even = IntKernels.evenBits, odd = IntKernels.oddBits
+    }
 
     /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
     @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>) {
@@ -358,9 +372,23 @@ enum IntKernels {
             return ((w0 &<< m.shift) &>> m.shift, w0 &>> m.shift, (w1 &<< m.shift) &>> m.shift, w1 &>> m.shift)
         }
         // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
-        let w = q.loadUnaligned(fromByteOffset: type == .q4_1 ? 4 : 2, as: SIMD4<UInt32>.self), m4 = m.nibbles
-        return (unsafeBitCast(w & m4, to: SIMD8<Int16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<Int16>.self),
-                unsafeBitCast((w &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<Int16>.self))
+        let five = type == .q5_0 || type == .q5_1
+        let at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
+        let w = q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self), m4 = m.nibbles
+        var c = (unsafeBitCast(w & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<UInt16>.self),
+                 unsafeBitCast((w &>> 4) & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<UInt16>.self))
+        if five {
+            // Element j's fifth bit is bit j of qh: 16 where set.
+            let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
+            let lo = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh)), hi = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh >> 16))
+            let zero = SIMD8<UInt16>(), sixteen = SIMD8<UInt16>(repeating: 16)
+            c.0 |= zero.replacing(with: sixteen, where: (lo & m.even) .!= zero)
+            c.1 |= zero.replacing(with: sixteen, where: (lo & m.odd) .!= zero)
+            c.2 |= zero.replacing(with: sixteen, where: (hi & m.even) .!= zero)
+            c.3 |= zero.replacing(with: sixteen, where: (hi & m.odd) .!= zero)
+        }
+        return (unsafeBitCast(c.0, to: SIMD8<Int16>.self), unsafeBitCast(c.1, to: SIMD8<Int16>.self),
+                unsafeBitCast(c.2, to: SIMD8<Int16>.self), unsafeBitCast(c.3, to: SIMD8<Int16>.self))
     }
 
     /// Σ codes · activation codes of one block (4 Int32 lanes).
@@ -376,25 +404,27 @@ enum IntKernels {
             switch type {
             case .q4_1: y[0] = dot1(.q4_1, row, a, nb, m)
             case .q4_0: y[0] = dot1(.q4_0, row, a, nb, m)
+            case .q5_0: y[0] = dot1(.q5_0, row, a, nb, m)
+            case .q5_1: y[0] = dot1(.q5_1, row, a, nb, m)
             case .q8_0: y[0] = dot1(.q8_0, row, a, nb, m)
             default: preconditionFailure("IntKernels.dot: \(type) is not covered")
             }
             return
         }
         // Several rows (batched forks): each block's codes unpacked once, used for every row.
-        let stride0 = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
+        let stride0 = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
         withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: a.rows) { acc in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
                 acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
                 for b in 0..<nb {
                     let q = row + b &* stride0, c = codes(type, q, m)
                     let dw = halfFinite(q.loadUnaligned(as: UInt16.self))
-                    let mw: Float = type == .q4_1 ? halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
+                    let mw: Float = hasMin ? halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
                     for t in 0..<a.rows {
                         let i = t &* nb &+ b
                         let d = dw * a.scales[i]
                         acc[t] += SIMD4<Float>(blockSum(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64)) * d
-                        if type == .q4_1 { off[t] += mw * a.sums[i] } else if type == .q4_0 { off[t] -= 8 * d * Float(a.codeSums[i]) }
+                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
                     }
                 }
                 for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
@@ -404,13 +434,13 @@ enum IntKernels {
 
     /// One row: the type fixed at the call, no branch in the block loop.
     @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ nb: Int, _ m: Masks) -> Float {
-        let xr = UnsafeRawPointer(a.codes), stride = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
+        let xr = UnsafeRawPointer(a.codes), stride = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
         var acc = SIMD4<Float>(), off: Float = 0
         for b in 0..<nb {
             let q = row + b &* stride
             let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[b]
             acc += SIMD4<Float>(blockSum(codes(type, q, m), xr + b &* 64)) * d
-            if type == .q4_1 { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.sums[b] } else if type == .q4_0 { off -= 8 * d * Float(a.codeSums[b]) }
+            if hasMin { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
         }
         return acc.sum() + off
     }
