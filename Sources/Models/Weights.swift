@@ -133,9 +133,19 @@ final class Weights: @unchecked Sendable {
     }
 
     /// Panels of `panelRows` output rows dequantized to Float32, one sgemm each.
+    /// With integer decode, the activations are rounded to their 16-bit codes first (x̂ = q · d), so that a
+    /// row gets the same products whether it runs alone (the integer kernel computes Σ w · x̂ exactly) or
+    /// stacked with others through sgemm: results do not depend on how many forks share a pass.
     private func panels(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
         let P = Self.panelRows, tasks = (out + P - 1) / P
-        let src = UnsafeSendable((x, y, blocks!))
+        var rounded: UnsafeMutablePointer<Float>?
+        if integerDecode {
+            let r = UnsafeMutablePointer<Float>.allocate(capacity: T * inDim)
+            for t in 0..<T { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+            rounded = r
+        }
+        defer { rounded?.deallocate() }
+        let src = UnsafeSendable((rounded.map { UnsafePointer($0) } ?? x, y, blocks!))
         Threads.parallelFor(tasks) { task in
             let (x, y, blocks) = src.value
             let o0 = task * P, n = min(P, out - o0)
@@ -335,6 +345,18 @@ enum IntKernels {
                 }
                 scales[t * blocks + b] = d; sums[t * blocks + b] = s; codeSums[t * blocks + b] = qs
             }
+        }
+    }
+
+    /// `x` rounded to its 16-bit codes and back (q · d per 32-value block, exactly as `Activations` codes
+    /// it): what the integer kernels multiply, for the sgemm path of the same storage.
+    static func round(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 32) {
+            let src = x + b * 32, dst = y + b * 32
+            var amax: Float = 0
+            for j in 0..<32 { amax = max(amax, abs(src[j])) }
+            let d = amax / 32767, inv: Float = d > 0 ? 1 / d : 0
+            for j in 0..<32 { dst[j] = ((src[j] * inv + 12_582_912) - 12_582_912) * d }
         }
     }
 

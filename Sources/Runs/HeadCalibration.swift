@@ -10,7 +10,8 @@ import Probes
 /// learns a gate per head on synthetic passkey data; KVKit measures the same property directly on the
 /// model: over a few synthetic needle cases (KVKit's generated haystack, one needle at depths 0.2, 0.5 and
 /// 0.8, the question in the prompt), the share of the question's attention each head puts on the needle's
-/// tokens. Computed once per model file and kept in `$KVKIT_HOME/duo-heads-<sha256 prefix>.json`.
+/// tokens. Computed once per model file and weight storage (the arithmetic differs in the last bits) and
+/// kept in `$KVKIT_HOME/duo-heads-<sha256 prefix>[-storage].json`.
 public enum HeadCalibration {
     /// Bumped when the measurement changes, so an old cached file is recomputed.
     static let version = 1
@@ -23,10 +24,12 @@ public enum HeadCalibration {
 
     /// `[layer][kvHead]` retrieval scores in [0, 1] for `model`, from memory, the cache file, or measured.
     public static func scores(model: any LanguageModel) throws -> [[Float]] {
-        let sha = ModelIdentity(model: model).sha256
+        let file = ModelIdentity(model: model).sha256
+        let storage = model.storage.recordedName.map { "-" + $0 } ?? "-f32"
+        let sha = file + storage
         lock.lock(); defer { lock.unlock() }
         if let m = memo[sha] { return m }
-        let path = ModelLocation.kvkitHome + "/duo-heads-\(sha.prefix(16)).json"
+        let path = ModelLocation.kvkitHome + "/duo-heads-\(file.prefix(16))\(storage).json"
         if let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(Cached.self, from: data),
            c.version == version, c.sha256 == sha, c.scores.count == model.config.layers, c.scores.allSatisfy({ $0.count == model.config.kvHeads }) {
             memo[sha] = c.scores

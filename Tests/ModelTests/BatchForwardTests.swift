@@ -42,7 +42,10 @@ import TensorMath
             }
         }
         #expect(seqTokens == batchTokens, "greedy tokens: \(seqTokens) vs \(batchTokens)")
-        #expect(worst < 2e-3, "max abs logit difference \(worst)")
+        // Stacked, the question rows go through sgemm at another size (other OpenBLAS tiles, last-bit
+        // differences) and native weights round activations to 16-bit codes, which can turn such a
+        // difference into one code step; over 30 layers and 7 passes that measured 0.011 (exact weights: < 2e-3).
+        #expect(worst < 0.03, "max abs logit difference \(worst)")
         for (a, b) in zip(one, batch) { #expect(a.nextPosition == b.nextPosition && a.totalSlots == b.totalSlots) }
     }
 

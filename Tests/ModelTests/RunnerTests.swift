@@ -91,9 +91,11 @@ import Testing
         for x in r.dropFirst() {
             #expect(x.answers == r[0].answers && x.score == r[0].score, "\(x.policy)")
             // The forks run in one batched product whose rounding may depend on a row's place in the batch
-            // (seen on AMD EPYC with OpenBLAS's Haswell kernels: KL ~1e-13), so "equal" is to 1e-9 nats.
-            #expect(x.needleSurvival == 1 && x.firstTokenKL < 1e-9, "\(x.policy) KL \(x.firstTokenKL)")
-            #expect(x.attentionCosineByLayer.count == 30 && x.attentionCosineByLayer.allSatisfy { abs($0 - 1) < 1e-9 }, "\(x.policy)")
+            // (seen on AMD EPYC with OpenBLAS's Haswell kernels: KL ~1e-13), and native weights round the
+            // activations to 16-bit codes, where a last-bit difference can land a value on the neighbouring
+            // code (a step of 1/32767 of its block's largest): measured KL ≤ 5e-9, so "equal" is to 1e-7 nats.
+            #expect(x.needleSurvival == 1 && x.firstTokenKL < 1e-7, "\(x.policy) KL \(x.firstTokenKL)")
+            #expect(x.attentionCosineByLayer.count == 30 && x.attentionCosineByLayer.allSatisfy { abs($0 - 1) < 1e-6 }, "\(x.policy)")
         }
     }
 
