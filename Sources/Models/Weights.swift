@@ -140,8 +140,12 @@ final class Weights: @unchecked Sendable {
         let P = Self.panelRows, tasks = (out + P - 1) / P
         var rounded: UnsafeMutablePointer<Float>?
         if integerDecode {
-            let r = UnsafeMutablePointer<Float>.allocate(capacity: T * inDim)
-            for t in 0..<T { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+            let r = UnsafeMutablePointer<Float>.allocate(capacity: T * inDim), inDim = inDim
+            let rows = UnsafeSendable((x, r))
+            Threads.parallelFor((T + 15) / 16) { task in
+                let (x, r) = rows.value
+                for t in (task * 16)..<min(T, task * 16 + 16) { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+            }
             rounded = r
         }
         defer { rounded?.deallocate() }
@@ -332,9 +336,9 @@ enum IntKernels {
         func quantize(row t: Int, _ x: UnsafePointer<Float>) {
             for b in 0..<blocks {
                 let src = x + b * 32, dst = codes + t * count + b * 32
-                var amax: Float = 0, s: Float = 0
-                for j in 0..<32 { amax = max(amax, abs(src[j])); s += src[j] }
-                let d = amax / 32767, inv: Float = d > 0 ? 1 / d : 0
+                var s: Float = 0
+                for j in 0..<32 { s += src[j] }
+                let d = absMax(UnsafeRawPointer(src)) / 32767, inv: Float = d > 0 ? 1 / d : 0
                 var qs: Int32 = 0
                 for j in 0..<32 {
                     // Round to nearest even by the 1.5·2²³ trick (|x·inv| ≤ 32767).
@@ -351,13 +355,27 @@ enum IntKernels {
     /// `x` rounded to its 16-bit codes and back (q · d per 32-value block, exactly as `Activations` codes
     /// it): what the integer kernels multiply, for the sgemm path of the same storage.
     static func round(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        let magic = SIMD16<Float>(repeating: 12_582_912)
         for b in 0..<(count / 32) {
-            let src = x + b * 32, dst = y + b * 32
-            var amax: Float = 0
-            for j in 0..<32 { amax = max(amax, abs(src[j])) }
-            let d = amax / 32767, inv: Float = d > 0 ? 1 / d : 0
-            for j in 0..<32 { dst[j] = ((src[j] * inv + 12_582_912) - 12_582_912) * d }
+            let src = UnsafeRawPointer(x + b * 32), dst = UnsafeMutableRawPointer(y + b * 32)
+            let v0 = src.loadUnaligned(as: SIMD16<Float>.self), v1 = src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let d = absMax(src) / 32767, inv: Float = d > 0 ? 1 / d : 0
+            dst.storeBytes(of: ((v0 * inv + magic) - magic) * d, as: SIMD16<Float>.self)
+            dst.storeBytes(of: ((v1 * inv + magic) - magic) * d, toByteOffset: 64, as: SIMD16<Float>.self)
         }
+    }
+
+    /// The largest |value| of the 32 floats at `p`: lane-wise maxima of the values and of their negations
+    /// (selects LLVM keeps in registers; SIMD's `pointwiseMax` and `.max()` are calls here).
+    @inline(__always) static func absMax(_ p: UnsafeRawPointer) -> Float {
+        @inline(__always) func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: a .< b) }
+        var hi = SIMD4<Float>(), lo = SIMD4<Float>()
+        for k in 0..<8 {
+            let v = p.loadUnaligned(fromByteOffset: 16 * k, as: SIMD4<Float>.self)
+            hi = vmax(hi, v); lo = vmax(lo, -v)
+        }
+        let m = vmax(hi, lo)
+        return Swift.max(Swift.max(m[0], m[1]), Swift.max(m[2], m[3]))
     }
 
     /// Float16 bits to Float for finite values without a branch (a valid file's scales are finite; an
