@@ -311,9 +311,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         for (li, L) in layers.enumerated() {
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.attnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
-            L.wq.linear(xb.pointer, rows: T, q.pointer)
-            L.wk.linear(xb.pointer, rows: T, k.pointer)
-            L.wv.linear(xb.pointer, rows: T, v.pointer)
+            let attnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
+            L.wq.linear(attnIn, q.pointer)
+            L.wk.linear(attnIn, k.pointer)
+            L.wv.linear(attnIn, v.pointer)
             addBias(q, L.bq, width: qDim); addBias(k, L.bk, width: kvDim); addBias(v, L.bv, width: kvDim)
             headNorm(q, L.qNorm, heads: c.heads); headNorm(k, L.kNorm, heads: c.kvHeads)
             // Query statistics before RoPE (after the QK norm, as the model sees them).
@@ -338,8 +339,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.ffnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
-            L.wGate.linear(xb.pointer, rows: T, gate.pointer)
-            L.wUp.linear(xb.pointer, rows: T, up.pointer)
+            let ffnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
+            L.wGate.linear(ffnIn, gate.pointer)
+            L.wUp.linear(ffnIn, up.pointer)
             switch a.activation {
             case .silu: Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
             case .geluTanh: Vector.geluTanhMul(gate.pointer, up.pointer, count: T * c.ffnDim)

@@ -74,18 +74,54 @@ final class Weights: @unchecked Sendable {
         Dequantize.run(type, blocks! + o * rowBytes, y, count: inDim)
     }
 
-    /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
-    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
-        if let w = floats { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y); return }
-        if T <= Self.dotRows { if integerDecode { integerRows(x, rows: T, y) } else { dotRows(x, rows: T, y) } } else { panels(x, rows: T, y) }
+    /// One input `[rows][inDim]` to one or several matrices (q, k and v; gate and up): its 16-bit codes
+    /// (decode) or its rounded copy (sgemm) are made once, on first use, for all of them.
+    final class Input {
+        let x: UnsafePointer<Float>, rows: Int, inDim: Int
+        init(_ x: UnsafePointer<Float>, rows: Int, inDim: Int) { self.x = x; self.rows = rows; self.inDim = inDim }
+        deinit { roundedRows?.deallocate() }
+        private(set) lazy var codes: IntKernels.Activations = {
+            let a = IntKernels.Activations(rows: rows, count: inDim)
+            for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
+            return a
+        }()
+        private var roundedRows: UnsafeMutablePointer<Float>?
+        /// `x` rounded to its 16-bit codes (q · d), rows split across threads.
+        var rounded: UnsafePointer<Float> {
+            if let r = roundedRows { return UnsafePointer(r) }
+            let r = UnsafeMutablePointer<Float>.allocate(capacity: rows * inDim), inDim = inDim, T = rows
+            let rows = UnsafeSendable((x, r))
+            Threads.parallelFor((T + 15) / 16) { task in
+                let (x, r) = rows.value
+                for t in (task * 16)..<min(T, task * 16 + 16) { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+            }
+            roundedRows = r
+            return UnsafePointer(r)
+        }
     }
 
-    /// Decode rows with 8-bit activations: each row of `x` quantized once per call, then an integer block
-    /// dot product per output row (output rows split across threads).
-    private func integerRows(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+    /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
+    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
+        linear(Input(x, rows: T, inDim: inDim), y)
+    }
+
+    /// `linear` on a shared input.
+    func linear(_ input: Input, _ y: UnsafeMutablePointer<Float>) {
+        let x = input.x, T = input.rows
+        precondition(input.inDim == inDim, "input width \(input.inDim) ≠ matrix width \(inDim)")
+        if let w = floats { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y); return }
+        if T <= Self.dotRows {
+            if integerDecode { integerRows(input.codes, y) } else { dotRows(x, rows: T, y) }
+        } else {
+            // With integer decode, sgemm multiplies the same 16-bit codes (see `panels`).
+            panels(integerDecode ? input.rounded : x, rows: T, y)
+        }
+    }
+
+    /// Decode rows: an integer block dot product per output row against the input's 16-bit codes
+    /// (output rows split across threads).
+    private func integerRows(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
         let chunk = 32, tasks = (out + chunk - 1) / chunk, nb = inDim / 32
-        let acts = IntKernels.Activations(rows: T, count: inDim)
-        for t in 0..<T { acts.quantize(row: t, x + t * inDim) }
         let masks = IntKernels.Masks()
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
@@ -133,23 +169,12 @@ final class Weights: @unchecked Sendable {
     }
 
     /// Panels of `panelRows` output rows dequantized to Float32, one sgemm each.
-    /// With integer decode, the activations are rounded to their 16-bit codes first (x̂ = q · d), so that a
-    /// row gets the same products whether it runs alone (the integer kernel computes Σ w · x̂ exactly) or
-    /// stacked with others through sgemm: results do not depend on how many forks share a pass.
+    /// With integer decode, `x` is the input rounded to its 16-bit codes (x̂ = q · d), so that a row gets the
+    /// same products whether it runs alone (the integer kernel computes Σ w · x̂ exactly) or stacked with
+    /// others through sgemm: results do not depend on how many forks share a pass.
     private func panels(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
         let P = Self.panelRows, tasks = (out + P - 1) / P
-        var rounded: UnsafeMutablePointer<Float>?
-        if integerDecode {
-            let r = UnsafeMutablePointer<Float>.allocate(capacity: T * inDim), inDim = inDim
-            let rows = UnsafeSendable((x, r))
-            Threads.parallelFor((T + 15) / 16) { task in
-                let (x, r) = rows.value
-                for t in (task * 16)..<min(T, task * 16 + 16) { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
-            }
-            rounded = r
-        }
-        defer { rounded?.deallocate() }
-        let src = UnsafeSendable((rounded.map { UnsafePointer($0) } ?? x, y, blocks!))
+        let src = UnsafeSendable((x, y, blocks!))
         Threads.parallelFor(tasks) { task in
             let (x, y, blocks) = src.value
             let o0 = task * P, n = min(P, out - o0)
