@@ -76,7 +76,7 @@ public enum Dequantize {
     }
 
     /// The 6-bit scale and min of sub-block `j` of a Q4_K / Q5_K block, packed in 12 bytes (`get_scale_min_k4`).
-    @inline(__always) static func scaleMinK4(_ j: Int, _ scales: UnsafeRawPointer) -> (Float, Float) {
+    @inline(__always) public static func scaleMinK4(_ j: Int, _ scales: UnsafeRawPointer) -> (Float, Float) {
         let s = { (i: Int) in scales.load(fromByteOffset: i, as: UInt8.self) }
         if j < 4 { return (Float(s(j) & 63), Float(s(j + 4) & 63)) }
         let sc = (s(j + 4) & 0xF) | ((s(j - 4) >> 6) << 4)

@@ -48,7 +48,7 @@ final class Weights: @unchecked Sendable {
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
         self.type = type; self.out = out; self.inDim = inDim
-        integerDecode = storage == .native && IntKernels.covers(type) && inDim % 32 == 0
+        integerDecode = storage == .native && IntKernels.covers(type) && inDim % (IntKernels.superBlock(type) ? 256 : 32) == 0
         rowBytes = type.byteCount(elements: inDim)!
         if storage == .f32 {
             let buf = FloatBuffer(count: out * inDim, zeroed: false)
@@ -127,7 +127,11 @@ final class Weights: @unchecked Sendable {
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
             for o in (task * chunk)..<min(out, (task + 1) * chunk) {
-                IntKernels.dot(type, blocks + o * rowBytes, acts, blocks: nb, masks, into: y + o, stride: out)
+                if IntKernels.superBlock(type) {
+                    IntKernels.dotK(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out)
+                } else {
+                    IntKernels.dot(type, blocks + o * rowBytes, acts, blocks: nb, masks, into: y + o, stride: out)
+                }
             }
         }
     }
@@ -334,7 +338,9 @@ enum BlockKernels {
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask.
 enum IntKernels {
-    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) }
+    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K].contains(type) }
+    /// The 256-value super-block types (their own kernel, `dotK`).
+    @inline(__always) static func superBlock(_ type: GGMLType) -> Bool { type == .q4_K || type == .q6_K }
 
     /// Bytes per 32-value block, and where the nibbles start.
     @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
@@ -423,8 +429,12 @@ enum IntKernels {
     /// Q5's fifth bits: lane k of the even groups tests bit 2k of a 16-bit half of `qh`, of the odd groups bit 2k+1.
     nonisolated(unsafe) static var evenBits = SIMD8<UInt16>(1, 4, 16, 64, 256, 1024, 4096, 16384)
     nonisolated(unsafe) static var oddBits = SIMD8<UInt16>(2, 8, 32, 128, 512, 2048, 8192, 32768)
+    /// Q6_K's two high bits: `twoBits` (0b11 per lane) before a shift into place, `twoBitsHigh` (0b11 << 4) after.
+    nonisolated(unsafe) static var twoBits = SIMD8<UInt16>(repeating: 3)
+    nonisolated(unsafe) static var twoBitsHigh = SIMD8<UInt16>(repeating: 0x30)
     struct Masks {
         let nibbles = IntKernels.nibbleMask, shift = IntKernels.byteShift, even = IntKernels.evenBits, odd = IntKernels.oddBits
+        let twoBits = IntKernels.twoBits, twoBitsHigh = IntKernels.twoBitsHigh
     }
 
     /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
@@ -493,6 +503,78 @@ enum IntKernels {
                     }
                 }
                 for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
+            }
+        }
+    }
+
+    /// Q4_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
+    /// Q4_K: sub-block j (32 values) is d · sc_j · code − dmin · m_j; its codes are the low (even j) or high
+    /// (odd j) nibbles of 32 bytes, which give the kernel's lane order directly. Q6_K: each 32 values take
+    /// 4 bits from `ql` and 2 from `qh`, minus 32 (subtracted in the lanes: codes stay in Int16), with an
+    /// int8 scale per 16 values: groups 0–1 of a block are its first 16 values, groups 2–3 the rest.
+    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+                     into y: UnsafeMutablePointer<Float>, stride: Int) {
+        let nsb = a.blocks / 8, rows = a.rows, m4 = m.nibbles
+        @inline(__always) func lanes(_ w: SIMD4<UInt32>) -> SIMD8<UInt16> { unsafeBitCast(w, to: SIMD8<UInt16>.self) }
+        @inline(__always) func i16(_ v: SIMD8<UInt16>) -> SIMD8<Int16> { unsafeBitCast(v, to: SIMD8<Int16>.self) }
+        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { off in
+                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
+                for sb in 0..<nsb {
+                    if type == .q4_K {
+                        let p = row + sb &* 144
+                        let d = halfFinite(p.loadUnaligned(as: UInt16.self)), dmin = halfFinite(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                        for pair in 0..<4 {
+                            let (sc0, mn0) = Dequantize.scaleMinK4(2 * pair, p + 4), (sc1, mn1) = Dequantize.scaleMinK4(2 * pair + 1, p + 4)
+                            let q = p + 16 + 32 * pair
+                            let w0 = q.loadUnaligned(as: SIMD4<UInt32>.self), w1 = q.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)
+                            let lo = (unsafeBitCast(w0 & m4, to: SIMD8<Int16>.self), unsafeBitCast((w0 &>> 8) & m4, to: SIMD8<Int16>.self),
+                                      unsafeBitCast(w1 & m4, to: SIMD8<Int16>.self), unsafeBitCast((w1 &>> 8) & m4, to: SIMD8<Int16>.self))
+                            let hi = (unsafeBitCast((w0 &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w0 &>> 12) & m4, to: SIMD8<Int16>.self),
+                                      unsafeBitCast((w1 &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w1 &>> 12) & m4, to: SIMD8<Int16>.self))
+                            let b0 = sb &* 8 &+ 2 &* pair
+                            for t in 0..<rows {
+                                let xr = UnsafeRawPointer(a.codes + t &* a.count), i = t &* a.blocks &+ b0
+                                acc[t] += SIMD4<Float>(blockSum(lo, xr + b0 &* 64)) * (d * sc0 * a.scales[i])
+                                acc[t] += SIMD4<Float>(blockSum(hi, xr + (b0 &+ 1) &* 64)) * (d * sc1 * a.scales[i &+ 1])
+                                off[t] -= dmin * (mn0 * a.sums[i] + mn1 * a.sums[i &+ 1])
+                            }
+                        }
+                    } else {
+                        let p = row + sb &* 210, d = halfFinite(p.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+                        let thirtyTwo = SIMD8<Int16>(repeating: 32)
+                        for half in 0..<2 {
+                            let ql = p + 64 * half, qh = p + 128 + 32 * half, sc = p + 192 + 8 * half
+                            // 16-bit lanes of qh[0…31], first and second 16 bytes.
+                            let h0 = lanes(qh.loadUnaligned(as: SIMD4<UInt32>.self)), h1 = lanes(qh.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self))
+                            let n = lanes(m4), three = m.twoBits, hiBits = m.twoBitsHigh
+                            // Sub-block k (0…3) of this half: low nibbles of ql[0…31] (k 0) or ql[32…63] (k 1), high
+                            // nibbles (k 2, 3); its 2 high bits are bits 2k, 2k+1 of qh[l].
+                            for k in 0..<4 {
+                                let at = k & 1 == 0 ? 0 : 32, shift = UInt16(k >= 2 ? 4 : 0), hs = UInt16(2 * k)
+                                let s0 = lanes(ql.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self))
+                                let s1 = lanes(ql.loadUnaligned(fromByteOffset: at + 16, as: SIMD4<UInt32>.self))
+                                @inline(__always) func even(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
+                                    i16(((s &>> shift) & n) | (((h &>> hs) & three) &<< 4)) &- thirtyTwo
+                                }
+                                @inline(__always) func odd(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
+                                    i16(((s &>> (shift + 8)) & n) | ((h &>> (hs + 4)) & hiBits)) &- thirtyTwo
+                                }
+                                let g = (even(s0, h0), odd(s0, h0), even(s1, h1), odd(s1, h1))
+                                let sc0 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k, as: UInt8.self))) * d
+                                let sc1 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k + 1, as: UInt8.self))) * d
+                                let b = sb &* 8 &+ half &* 4 &+ k
+                                for t in 0..<rows {
+                                    let xb = UnsafeRawPointer(a.codes + t &* a.count) + b &* 64
+                                    let first = madd(g.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(g.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self))
+                                    let second = madd(g.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(g.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self))
+                                    acc[t] += (SIMD4<Float>(first) * sc0 + SIMD4<Float>(second) * sc1) * a.scales[t &* a.blocks &+ b]
+                                }
+                            }
+                        }
+                    }
+                }
+                for t in 0..<rows { y[t * stride] = acc[t].sum() + off[t] }
             }
         }
     }
