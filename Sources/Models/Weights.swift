@@ -338,9 +338,9 @@ enum BlockKernels {
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask.
 enum IntKernels {
-    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K].contains(type) }
+    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
     /// The 256-value super-block types (their own kernel, `dotK`).
-    @inline(__always) static func superBlock(_ type: GGMLType) -> Bool { type == .q4_K || type == .q6_K }
+    @inline(__always) static func superBlock(_ type: GGMLType) -> Bool { type == .q4_K || type == .q5_K || type == .q6_K }
 
     /// Bytes per 32-value block, and where the nibbles start.
     @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
@@ -432,9 +432,12 @@ enum IntKernels {
     /// Q6_K's two high bits: `twoBits` (0b11 per lane) before a shift into place, `twoBitsHigh` (0b11 << 4) after.
     nonisolated(unsafe) static var twoBits = SIMD8<UInt16>(repeating: 3)
     nonisolated(unsafe) static var twoBitsHigh = SIMD8<UInt16>(repeating: 0x30)
+    /// Q5_K's fifth bit: `one` before the shift into place, `sixteen` after.
+    nonisolated(unsafe) static var oneBit = SIMD8<UInt16>(repeating: 1)
+    nonisolated(unsafe) static var sixteenBit = SIMD8<UInt16>(repeating: 16)
     struct Masks {
         let nibbles = IntKernels.nibbleMask, shift = IntKernels.byteShift, even = IntKernels.evenBits, odd = IntKernels.oddBits
-        let twoBits = IntKernels.twoBits, twoBitsHigh = IntKernels.twoBitsHigh
+        let twoBits = IntKernels.twoBits, twoBitsHigh = IntKernels.twoBitsHigh, one = IntKernels.oneBit, sixteen = IntKernels.sixteenBit
     }
 
     /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
@@ -507,9 +510,10 @@ enum IntKernels {
         }
     }
 
-    /// Q4_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
+    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
     /// Q4_K: sub-block j (32 values) is d · sc_j · code − dmin · m_j; its codes are the low (even j) or high
-    /// (odd j) nibbles of 32 bytes, which give the kernel's lane order directly. Q6_K: each 32 values take
+    /// (odd j) nibbles of 32 bytes, which give the kernel's lane order directly. Q5_K adds a fifth bit, bit j
+    /// of `qh[l]` for value l of sub-block j. Q6_K: each 32 values take
     /// 4 bits from `ql` and 2 from `qh`, minus 32 (subtracted in the lanes: codes stay in Int16), with an
     /// int8 scale per 16 values: groups 0–1 of a block are its first 16 values, groups 2–3 the rest.
     static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
@@ -521,22 +525,33 @@ enum IntKernels {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { off in
                 acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
                 for sb in 0..<nsb {
-                    if type == .q4_K {
-                        let p = row + sb &* 144
+                    if type == .q4_K || type == .q5_K {
+                        let five = type == .q5_K, p = row + sb &* (five ? 176 : 144)
                         let d = halfFinite(p.loadUnaligned(as: UInt16.self)), dmin = halfFinite(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                        // Q5_K's fifth bits: 16-bit lanes of qh[0…15] and qh[16…31].
+                        let h0 = five ? lanes(p.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
+                        let h1 = five ? lanes(p.loadUnaligned(fromByteOffset: 32, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
+                        let one = m.one, sixteen = m.sixteen
                         for pair in 0..<4 {
                             let (sc0, mn0) = Dequantize.scaleMinK4(2 * pair, p + 4), (sc1, mn1) = Dequantize.scaleMinK4(2 * pair + 1, p + 4)
-                            let q = p + 16 + 32 * pair
+                            let q = p + (five ? 48 : 16) + 32 * pair
                             let w0 = q.loadUnaligned(as: SIMD4<UInt32>.self), w1 = q.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)
-                            let lo = (unsafeBitCast(w0 & m4, to: SIMD8<Int16>.self), unsafeBitCast((w0 &>> 8) & m4, to: SIMD8<Int16>.self),
-                                      unsafeBitCast(w1 & m4, to: SIMD8<Int16>.self), unsafeBitCast((w1 &>> 8) & m4, to: SIMD8<Int16>.self))
-                            let hi = (unsafeBitCast((w0 &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w0 &>> 12) & m4, to: SIMD8<Int16>.self),
-                                      unsafeBitCast((w1 &>> 4) & m4, to: SIMD8<Int16>.self), unsafeBitCast((w1 &>> 12) & m4, to: SIMD8<Int16>.self))
+                            var lo = (lanes(w0 & m4), lanes((w0 &>> 8) & m4), lanes(w1 & m4), lanes((w1 &>> 8) & m4))
+                            var hi = (lanes((w0 &>> 4) & m4), lanes((w0 &>> 12) & m4), lanes((w1 &>> 4) & m4), lanes((w1 &>> 12) & m4))
+                            if five {
+                                // Bit j of a lane's low byte (even value) and of its high byte (odd value), as 16.
+                                @inline(__always) func even(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { ((h &>> j) & one) &<< 4 }
+                                @inline(__always) func odd(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { (h &>> (j + 4)) & sixteen }
+                                let j0 = UInt16(2 * pair), j1 = j0 + 1
+                                lo.0 |= even(h0, j0); lo.1 |= odd(h0, j0); lo.2 |= even(h1, j0); lo.3 |= odd(h1, j0)
+                                hi.0 |= even(h0, j1); hi.1 |= odd(h0, j1); hi.2 |= even(h1, j1); hi.3 |= odd(h1, j1)
+                            }
+                            let lo16 = (i16(lo.0), i16(lo.1), i16(lo.2), i16(lo.3)), hi16 = (i16(hi.0), i16(hi.1), i16(hi.2), i16(hi.3))
                             let b0 = sb &* 8 &+ 2 &* pair
                             for t in 0..<rows {
                                 let xr = UnsafeRawPointer(a.codes + t &* a.count), i = t &* a.blocks &+ b0
-                                acc[t] += SIMD4<Float>(blockSum(lo, xr + b0 &* 64)) * (d * sc0 * a.scales[i])
-                                acc[t] += SIMD4<Float>(blockSum(hi, xr + (b0 &+ 1) &* 64)) * (d * sc1 * a.scales[i &+ 1])
+                                acc[t] += SIMD4<Float>(blockSum(lo16, xr + b0 &* 64)) * (d * sc0 * a.scales[i])
+                                acc[t] += SIMD4<Float>(blockSum(hi16, xr + (b0 &+ 1) &* 64)) * (d * sc1 * a.scales[i &+ 1])
                                 off[t] -= dmin * (mn0 * a.sums[i] + mn1 * a.sums[i &+ 1])
                             }
                         }

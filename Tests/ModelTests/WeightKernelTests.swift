@@ -47,7 +47,7 @@ import Testing
 
     /// Block dot products (1 and 3 rows) and panels + sgemm (9 rows) within Float32 summation error of
     /// the Double reference: |y − ref| ≤ 2⁻¹⁸ · Σ|w·x| (about 16 ulp of the absolute sum), any type, for
-    /// `exact` and `f32`. `native`'s integer decode (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K) adds its activation rounding: each x
+    /// `exact` and `f32`. `native`'s integer decode (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) adds its activation rounding: each x
     /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block, so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
     /// on top, for 1 and 3 rows (integer kernels) and 9 (sgemm on the rounded activations); other types keep
     /// the tight bound.
