@@ -30,6 +30,10 @@ public enum Summary {
         public var attentionRelativeError: Double
         /// Per turn (per hop for multi-hop): needle survival of the needles it needs, and accuracy.
         public var turnSurvival: [Double], turnAccuracy: [Double]
+        /// Mean share of the model's own earlier answers still cached at the end, over the multi-turn cases
+        /// (nil: none), and mean compressions while answering (nil: the run compressed only after the prompt).
+        public var ownAnswerSurvival: Double? = nil
+        public var recompressions: Double? = nil
     }
 
     public static func rows(_ results: [VariantResult]) -> [Row] {
@@ -49,7 +53,8 @@ public enum Summary {
             let cold = g.map { Double($0.coldBytes) }.reduce(0, +), coldRaw = g.map { Double($0.coldUncompressedBytes) }.reduce(0, +)
             let correct = g.map(\.score).reduce(0, +), ci = Statistics.wilson(correct, g.count)!
             let measured = g.compactMap(\.needleSurvival)
-            return Row(probe: g[0].probe, policy: g[0].policy, budget: g[0].budget, quant: g[0].quant, cases: g.count,
+            let own = g.compactMap(\.ownAnswerSurvival), again = g.compactMap(\.recompressions)
+            var row = Row(probe: g[0].probe, policy: g[0].policy, budget: g[0].budget, quant: g[0].quant, cases: g.count,
                        correct: correct, accuracy: correct / n, ciLow: ci.low, ciHigh: ci.high,
                        survival: measured.isEmpty ? nil : measured.reduce(0, +) / Double(measured.count),
                        kl: g.map(\.firstTokenKL).reduce(0, +) / n, liveBytes: g.map { Double($0.liveBytes) }.reduce(0, +) / n,
@@ -60,6 +65,9 @@ public enum Summary {
                        attentionCosine: g.map { $0.attentionCosineByLayer.reduce(0, +) / Double(max($0.attentionCosineByLayer.count, 1)) }.reduce(0, +) / n,
                        attentionRelativeError: g.map { $0.attentionRelativeErrorByLayer.reduce(0, +) / Double(max($0.attentionRelativeErrorByLayer.count, 1)) }.reduce(0, +) / n,
                        turnSurvival: hops.allSatisfy { $0.isNaN } ? [] : hops, turnAccuracy: turns > 1 ? acc : [])
+            row.ownAnswerSurvival = own.isEmpty ? nil : own.reduce(0, +) / Double(own.count)
+            row.recompressions = again.isEmpty ? nil : Double(again.reduce(0, +)) / Double(again.count)
+            return row
         }.sorted { ($0.probe, $0.label == "full" ? "" : $0.label, $0.budget) < ($1.probe, $1.label == "full" ? "" : $1.label, $1.budget) }
     }
 
@@ -71,14 +79,15 @@ public enum Summary {
     }
 
     public static func csv(_ rows: [Row]) -> String {
-        var s = "probe,policy,budget,quant,n,correct,accuracy,ci_low,ci_high,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy\n"
+        var s = "probe,policy,budget,quant,n,correct,accuracy,ci_low,ci_high,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy,own_answer_survival,recompressions\n"
         for r in rows {
             let hops = r.turnSurvival.map { String(format: "%.4f", $0) }.joined(separator: ";")
             let turns = r.turnAccuracy.map { String(format: "%.4f", $0) }.joined(separator: ";")
             s += "\(r.probe),\"\(r.policy)\",\(r.budget),\"\(r.quant)\",\(r.cases),\(trimmed(r.correct)),\(String(format: "%.4f", r.accuracy)),\(String(format: "%.4f", r.ciLow)),\(String(format: "%.4f", r.ciHigh)),"
                 + "\(r.survival.map { String(format: "%.4f", $0) } ?? ""),\(String(format: "%.5f", r.kl)),\(Int(r.liveBytes)),\(String(format: "%.3f", r.ratio)),"
                 + "\(Int(r.kvDataBytes)),\(String(format: "%.3f", r.ratioVsFP16)),\(Int(r.hotBytes)),\(Int(r.coldBytes)),\(r.lz4Ratio.map { String(format: "%.3f", $0) } ?? ""),"
-                + "\(String(format: "%.4f", r.readFraction)),\(String(format: "%.5f", r.attentionCosine)),\(String(format: "%.5f", r.attentionRelativeError)),\(hops),\(turns)\n"
+                + "\(String(format: "%.4f", r.readFraction)),\(String(format: "%.5f", r.attentionCosine)),\(String(format: "%.5f", r.attentionRelativeError)),\(hops),\(turns),"
+                + "\(r.ownAnswerSurvival.map { String(format: "%.4f", $0) } ?? ""),\(r.recompressions.map { String(format: "%.2f", $0) } ?? "")\n"
         }
         return s
     }

@@ -133,6 +133,10 @@ import Testing
         #expect(between[1].recompressedSlots == b * model.config.layers * model.config.kvHeads)
         #expect((between[1].ownAnswerSurvival ?? 1) < 1, "a budget of \(b) tokens per stream evicts some of the model's own answers")
         #expect(between[1].keptSlots == once[1].keptSlots, "the first compression, after the prompt, is the same")
+        // summary.csv carries both figures per row (empty where nothing was measured).
+        let rows = Summary.rows(between), csv = Summary.csv(rows).split(separator: "\n")
+        #expect(rows.first { $0.policy.hasPrefix("rkv") }?.recompressions == 2 && rows.first { $0.policy == "full" }?.recompressions == nil)
+        #expect(csv[0].hasSuffix(",own_answer_survival,recompressions") && csv.contains { $0.hasPrefix("multihop-recall:k=3,\"rkv") && $0.hasSuffix(",2.00") })
         // Every 4 tokens appended (R-KV's schedule): many more compressions, the same budget after each.
         r.compressBetweenTurns = false
         r.compressEvery = 4
