@@ -76,8 +76,15 @@ public struct RKVPolicy: EvictionPolicy, Configurable {
                     for r in 0..<rows {
                         let i = r0 + r, row = t.baseAddress! + r * n
                         row[i] = 0
-                        var sum: Float = 0, last = 0
-                        for j in 0..<n { let v = row[j]; sum += v; if v > threshold { last = j } }
+                        // The row's sum (16 lanes at a time), and its latest key above the threshold found
+                        // by scanning back from the end (in prose one is usually near it).
+                        var acc = SIMD16<Float>(), j = 0
+                        let raw = UnsafeRawPointer(row)
+                        while j + 16 <= n { acc += raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self); j += 16 }
+                        var sum = acc.sum()
+                        while j < n { sum += row[j]; j += 1 }
+                        var last = n - 1
+                        while last > 0 && !(row[last] > threshold) { last -= 1 }
                         mean[i] = (sum - row[last]) / Float(n)
                     }
                     r0 += rows
