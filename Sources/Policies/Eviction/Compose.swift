@@ -7,7 +7,7 @@
 public struct ComposePolicy: EvictionPolicy, Configurable {
     /// The policies a composition can use, each with its default parameters.
     public enum Part: String, ParameterChoice {
-        case duo, kvzip, keydiff, knorm, snapkv, h2o, tova, streaming, selective, sentencekv, lagkv, random
+        case duo, kvzip, keydiff, knorm, snapkv, rkv, h2o, tova, streaming, selective, sentencekv, lagkv, random
         case expectedAttention = "expected-attention"
         var policy: any EvictionPolicy {
             switch self {
@@ -16,6 +16,7 @@ public struct ComposePolicy: EvictionPolicy, Configurable {
             case .keydiff: KeyDiffPolicy()
             case .knorm: KNormPolicy()
             case .snapkv: SnapKVPolicy()
+            case .rkv: RKVPolicy()
             case .h2o: H2OPolicy()
             case .tova: TOVAPolicy()
             case .streaming: StreamingLLMPolicy()
