@@ -369,11 +369,10 @@ enum IntKernels {
                 let src = x + b * 32, dst = codes + t * count + b * 32
                 var s: Float = 0
                 for j in 0..<32 { s += src[j] }
-                let d = absMax(UnsafeRawPointer(src)) / 32767, inv: Float = d > 0 ? 1 / d : 0
+                let (d, inv) = scale(UnsafeRawPointer(src))
                 var qs: Int32 = 0
                 for j in 0..<32 {
-                    // Round to nearest even by the 1.5·2²³ trick (|x·inv| ≤ 32767).
-                    let q = Int16((src[j] * inv + 12_582_912) - 12_582_912)
+                    let q = Int16(code(src[j], inv))
                     let r = j & 15
                     dst[(j & 16) + (r & 1) * 8 + (r >> 1)] = q
                     qs += Int32(q)
@@ -386,14 +385,27 @@ enum IntKernels {
     /// `x` rounded to its 16-bit codes and back (q · d per 32-value block, exactly as `Activations` codes
     /// it): what the integer kernels multiply, for the sgemm path of the same storage.
     static func round(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-        let magic = SIMD16<Float>(repeating: 12_582_912)
         for b in 0..<(count / 32) {
             let src = UnsafeRawPointer(x + b * 32), dst = UnsafeMutableRawPointer(y + b * 32)
             let v0 = src.loadUnaligned(as: SIMD16<Float>.self), v1 = src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            let d = absMax(src) / 32767, inv: Float = d > 0 ? 1 / d : 0
-            dst.storeBytes(of: ((v0 * inv + magic) - magic) * d, as: SIMD16<Float>.self)
-            dst.storeBytes(of: ((v1 * inv + magic) - magic) * d, toByteOffset: 64, as: SIMD16<Float>.self)
+            let (d, inv) = scale(src)
+            dst.storeBytes(of: code(v0, inv) * d, as: SIMD16<Float>.self)
+            dst.storeBytes(of: code(v1, inv) * d, toByteOffset: 64, as: SIMD16<Float>.self)
         }
+    }
+
+    /// A 32-value block's code step d = max|x| / 32767 and its inverse (0 for an all-zero block): the one
+    /// definition `Activations` (integer kernels) and `round` (sgemm) share, so both see the same codes.
+    @inline(__always) static func scale(_ p: UnsafeRawPointer) -> (d: Float, inv: Float) {
+        let d = absMax(p) / 32767
+        return (d, d > 0 ? 1 / d : 0)
+    }
+
+    /// x · inv rounded to the nearest integer, ties to even, by the 1.5·2²³ trick (exact for |x · inv| ≤ 2²²).
+    @inline(__always) static func code(_ x: Float, _ inv: Float) -> Float { (x * inv + 12_582_912) - 12_582_912 }
+    @inline(__always) static func code(_ x: SIMD16<Float>, _ inv: Float) -> SIMD16<Float> {
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        return (x * inv + magic) - magic
     }
 
     /// The largest |value| of the 32 floats at `p`: lane-wise maxima of the values and of their negations
