@@ -53,7 +53,7 @@ struct PolicyOptions: ParsableArguments {
                 if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }
                 if policy.needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
                 let decoding = cache.nextPosition > promptTokens
-                let done = try Compressor.compress(cache, policy: policy, budget: decoding ? .tokens(budget.tokens(for: promptTokens)) : budget,
+                let done = try Compressor.compress(cache, policy: policy, budget: decoding ? budget.fixed(atPrompt: promptTokens) : budget,
                                                    seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads

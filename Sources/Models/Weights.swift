@@ -121,7 +121,7 @@ final class Weights: @unchecked Sendable {
     /// Decode rows: an integer block dot product per output row against the input's 16-bit codes
     /// (output rows split across threads).
     private func integerRows(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
-        let chunk = 32, tasks = (out + chunk - 1) / chunk, nb = inDim / 32
+        let chunk = 32, tasks = (out + chunk - 1) / chunk
         let masks = IntKernels.Masks()
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
@@ -130,7 +130,7 @@ final class Weights: @unchecked Sendable {
                 if IntKernels.superBlock(type) {
                     IntKernels.dotK(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out)
                 } else {
-                    IntKernels.dot(type, blocks + o * rowBytes, acts, blocks: nb, masks, into: y + o, stride: out)
+                    IntKernels.dot(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out)
                 }
             }
         }
@@ -488,21 +488,21 @@ enum IntKernels {
     }
 
     /// One weight row's dot products with every row of `a`, written to `y[t · stride]`.
-    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, blocks nb: Int, _ m: Masks,
+    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
                                       into y: UnsafeMutablePointer<Float>, stride: Int) {
         if a.rows == 1 {
             switch type {
-            case .q4_1: y[0] = dot1(.q4_1, row, a, nb, m)
-            case .q4_0: y[0] = dot1(.q4_0, row, a, nb, m)
-            case .q5_0: y[0] = dot1(.q5_0, row, a, nb, m)
-            case .q5_1: y[0] = dot1(.q5_1, row, a, nb, m)
-            case .q8_0: y[0] = dot1(.q8_0, row, a, nb, m)
+            case .q4_1: y[0] = dot1(.q4_1, row, a, m)
+            case .q4_0: y[0] = dot1(.q4_0, row, a, m)
+            case .q5_0: y[0] = dot1(.q5_0, row, a, m)
+            case .q5_1: y[0] = dot1(.q5_1, row, a, m)
+            case .q8_0: y[0] = dot1(.q8_0, row, a, m)
             default: preconditionFailure("IntKernels.dot: \(type) is not covered")
             }
             return
         }
         // Several rows (batched forks): each block's codes unpacked once, used for every row.
-        let stride0 = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
+        let stride0 = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
         withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: a.rows) { acc in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
                 acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
@@ -607,10 +607,10 @@ enum IntKernels {
     }
 
     /// One row: the type fixed at the call, no branch in the block loop.
-    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ nb: Int, _ m: Masks) -> Float {
+    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
         let xr = UnsafeRawPointer(a.codes), stride = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
         var acc = SIMD4<Float>(), off: Float = 0
-        for b in 0..<nb {
+        for b in 0..<a.blocks {
             let q = row + b &* stride
             let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[b]
             acc += SIMD4<Float>(blockSum(codes(type, q, m), xr + b &* 64)) * d

@@ -27,6 +27,11 @@ public enum Budget: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
+    /// The budget a compression while decoding keeps: this budget resolved against the prompt's `count`
+    /// tokens, fixed in tokens per stream (R-KV's fixed cache size), so compressing again does not shrink
+    /// the cache further as a fraction of what it holds would.
+    public func fixed(atPrompt count: Int) -> Budget { .tokens(tokens(for: count)) }
+
     public var isFull: Bool { if case let .fraction(f) = self { return f >= 1 } else { return false } }
 
     public var description: String {

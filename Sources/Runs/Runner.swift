@@ -278,7 +278,7 @@ public struct Runner {
             try cache.pool.checkIntegrity()
             var fork = Fork(cache: cache, reads: compression.reads, promptLogits: logits)
             if recompress {
-                let r = Recompression(policy: v.policy, budget: .tokens(v.budget.tokens(for: prompt.count)), context: context, seed: seed, codec: v.codec,
+                let r = Recompression(policy: v.policy, budget: v.budget.fixed(atPrompt: prompt.count), context: context, seed: seed, codec: v.codec,
                                       offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns,
                                       group: model.config.heads / model.config.kvHeads, rope: model.rope)
                 if let every = compressEvery { r.observe(cache, until: cache.nextPosition + every) }
