@@ -1,13 +1,17 @@
 # KVKit: `make run` (set up, build, run the default probe) and `make test` (set up, all tests).
 KVKIT_HOME ?= $(HOME)/.cache/kvkit
 export KVKIT_HOME
-SWIFT_RELEASE = swift build -c release
+# Host build: Haswell code generation and the AVX2 integer decode kernels where the CPU has AVX2/FMA/F16C
+# (scripts/host-flags.sh; KVKIT_PORTABLE=1 for the baseline x86-64 build). Every target passes the same
+# flags, so build, test and bench share one .build.
+HOST_FLAGS := $(shell bash scripts/host-flags.sh)
+SWIFT_RELEASE = swift build -c release $(HOST_FLAGS)
 # Model-level tests are numeric: run the whole suite in release, with @testable imports enabled, one test
 # at a time: each model test already uses both cores, and the exact-equality checks (budget 1.0 = full
 # cache, sharded = whole, resumed = uninterrupted) must not depend on how suites interleave in one process
 # (OpenBLAS's thread count is process-wide). Measured faster than parallel here (38 s against 42-80 s for
 # the run/sweep suites).
-SWIFT_TEST = swift test -c release -Xswiftc -enable-testing --disable-xctest --no-parallel
+SWIFT_TEST = swift test -c release -Xswiftc -enable-testing $(HOST_FLAGS) --disable-xctest --no-parallel
 
 .PHONY: setup build run test slurm-test docs bench bench-engines notebooks crosscheck clean
 

@@ -8,5 +8,5 @@ venv="${1:?usage: run.sh VENV [MODEL] [bench.py args]}"; shift
 model="${1:-${KVKIT_HOME:-$HOME/.cache/kvkit}/SmolLM2-135M-Instruct.Q4_1.gguf}"; [ $# -gt 0 ] && shift
 "$venv/bin/python" -c "import llama_cpp, openvino_genai" 2>/dev/null || {
   echo "bench-engines: $venv lacks llama-cpp-python or openvino-genai; see Experiments/engines-bench/README.md" >&2; exit 1; }
-(cd "$root" && swift build -c release --product kvkit >/dev/null)
+(cd "$root" && swift build -c release $(bash scripts/host-flags.sh) --product kvkit >/dev/null)
 exec "$venv/bin/python" "$here/bench.py" "$root/.build/release/kvkit" "$model" "$@"

@@ -1,0 +1,301 @@
+import ModelFile
+
+/// Integer decode kernels (`WeightStorage.native`): activations quantized per 32-value block to 16 bits
+/// (q = round(x / d), d = max|x| / 32767), so that SSE2's `pmaddwd` multiplies 8 Int16 pairs and adds them
+/// pairwise in one instruction. llama.cpp quantizes activations to 8 bits because its AVX2/VNNI kernels
+/// multiply bytes; `pmaddwd` multiplies 16-bit lanes either way, so 16 bits cost nothing more here and cut
+/// the rounding 258-fold: at most d/2 per value, 1/65534 of the block's largest (with 8 bits SmolLM2's
+/// greedy text left llama.cpp's at token 15 of a reference prompt). Sums stay far inside Int32: a lane
+/// adds 8 products of at most 127 · 32767. Each block's codes are laid out as [even 0…14][odd 1…15]
+/// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
+/// or bytes (Q8) with one shift and mask.
+enum IntKernels {
+    static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
+    /// The 256-value super-block types (their own kernel, `dotK`).
+    @inline(__always) static func superBlock(_ type: GGMLType) -> Bool { type == .q4_K || type == .q5_K || type == .q6_K }
+
+    /// Bytes per 32-value block, and where the nibbles start.
+    @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
+        switch type { case .q4_0: return 18; case .q4_1: return 20; case .q5_0: return 22; case .q5_1: return 24; default: return 34 }
+    }
+    /// The code offset a type subtracts (Q4_0: 8, Q5_0: 16), applied through the activations' code sums.
+    @inline(__always) static func bias(_ type: GGMLType) -> Float { type == .q4_0 ? 8 : type == .q5_0 ? 16 : 0 }
+    /// Whether the block has a Float16 minimum after its scale (Q4_1, Q5_1), applied through the float sums.
+    @inline(__always) static func hasMin(_ type: GGMLType) -> Bool { type == .q4_1 || type == .q5_1 }
+
+    /// The quantized activations of a few rows, with each block's scale, float sum (Q4_1's offset term)
+    /// and code sum (Q4_0's −8 term). Codes are 64-byte aligned: each block's four 16-byte groups load aligned.
+    final class Activations: @unchecked Sendable {
+        let rows: Int, count: Int, blocks: Int
+        let codes: UnsafeMutablePointer<Int16>
+        let scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>, codeSums: UnsafeMutablePointer<Int32>
+        init(rows: Int, count: Int) {
+            self.rows = rows; self.count = count; blocks = count / 32
+            codes = UnsafeMutableRawPointer.allocate(byteCount: rows * count * 2, alignment: 64).bindMemory(to: Int16.self, capacity: rows * count)
+            scales = .allocate(capacity: rows * blocks); sums = .allocate(capacity: rows * blocks); codeSums = .allocate(capacity: rows * blocks)
+        }
+        deinit { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() }
+
+        func quantize(row t: Int, _ x: UnsafePointer<Float>) {
+            for b in 0..<blocks {
+                let src = x + b * 32, dst = codes + t * count + b * 32
+                var s: Float = 0
+                for j in 0..<32 { s += src[j] }
+                let (d, inv) = scale(UnsafeRawPointer(src))
+                var qs: Int32 = 0
+                for j in 0..<32 {
+                    let q = Int16(code(src[j], inv))
+                    dst[lane(j)] = q
+                    qs += Int32(q)
+                }
+                scales[t * blocks + b] = d; sums[t * blocks + b] = s; codeSums[t * blocks + b] = qs
+            }
+        }
+    }
+
+    /// `x` rounded to its 16-bit codes and back (q · d per 32-value block, exactly as `Activations` codes
+    /// it): what the integer kernels multiply, for the sgemm path of the same storage.
+    static func round(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 32) {
+            let src = UnsafeRawPointer(x + b * 32), dst = UnsafeMutableRawPointer(y + b * 32)
+            let v0 = src.loadUnaligned(as: SIMD16<Float>.self), v1 = src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let (d, inv) = scale(src)
+            dst.storeBytes(of: code(v0, inv) * d, as: SIMD16<Float>.self)
+            dst.storeBytes(of: code(v1, inv) * d, toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// A 32-value block's code step d = max|x| / 32767 and its inverse (0 for an all-zero block): the one
+    /// definition `Activations` (integer kernels) and `round` (sgemm) share, so both see the same codes.
+    @inline(__always) static func scale(_ p: UnsafeRawPointer) -> (d: Float, inv: Float) {
+        let d = absMax(p) / 32767
+        return (d, d > 0 ? 1 / d : 0)
+    }
+
+    /// x · inv rounded to the nearest integer, ties to even, by the 1.5·2²³ trick (exact for |x · inv| ≤ 2²²).
+    @inline(__always) static func code(_ x: Float, _ inv: Float) -> Float { (x * inv + 12_582_912) - 12_582_912 }
+    @inline(__always) static func code(_ x: SIMD16<Float>, _ inv: Float) -> SIMD16<Float> {
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        return (x * inv + magic) - magic
+    }
+
+    /// The largest |value| of the 32 floats at `p`: lane-wise maxima of the values and of their negations
+    /// (selects LLVM keeps in registers; SIMD's `pointwiseMax` and `.max()` are calls here).
+    @inline(__always) static func absMax(_ p: UnsafeRawPointer) -> Float {
+        @inline(__always) func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: a .< b) }
+        var hi = SIMD4<Float>(), lo = SIMD4<Float>()
+        for k in 0..<8 {
+            let v = p.loadUnaligned(fromByteOffset: 16 * k, as: SIMD4<Float>.self)
+            hi = vmax(hi, v); lo = vmax(lo, -v)
+        }
+        let m = vmax(hi, lo)
+        return Swift.max(Swift.max(m[0], m[1]), Swift.max(m[2], m[3]))
+    }
+
+    /// Float16 bits to Float for finite values without a branch (a valid file's scales are finite; an
+    /// infinite or NaN scale would read as a large finite one).
+    @inline(__always) static func halfFinite(_ h: UInt16) -> Float {
+        let magnitude = Float(bitPattern: UInt32(h & 0x7FFF) << 13) * 0x1p112
+        return Float(bitPattern: magnitude.bitPattern | UInt32(h & 0x8000) << 16)
+    }
+
+    #if !KVKIT_AVX2
+    /// Where value j of a block sits among its codes: [even 0…14][odd 1…15][even 16…30][odd 17…31].
+    @inline(__always) static func lane(_ j: Int) -> Int { let r = j & 15; return (j & 16) + (r & 1) * 8 + (r >> 1) }
+
+    /// 8 Int16 products added pairwise into 4 Int32 lanes (one `pmaddwd`).
+    @inline(__always) static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+        return p.evenHalf &+ p.oddHalf
+    }
+    #endif
+
+    /// The nibble mask and byte shift, read from memory once per call: as constants LLVM narrows the
+    /// masked lanes (it knows their range) and turns `pmaddwd` into a shuffle-heavy multiply.
+    nonisolated(unsafe) static var nibbleMask = SIMD4<UInt32>(repeating: 0x000F_000F)
+    nonisolated(unsafe) static var byteShift: Int16 = 8
+    /// Q5's fifth bits: lane k of the even groups tests bit 2k of a 16-bit half of `qh`, of the odd groups bit 2k+1.
+    nonisolated(unsafe) static var evenBits = SIMD8<UInt16>(1, 4, 16, 64, 256, 1024, 4096, 16384)
+    nonisolated(unsafe) static var oddBits = SIMD8<UInt16>(2, 8, 32, 128, 512, 2048, 8192, 32768)
+    /// Q6_K's two high bits: `twoBits` (0b11 per lane) before a shift into place, `twoBitsHigh` (0b11 << 4) after.
+    nonisolated(unsafe) static var twoBits = SIMD8<UInt16>(repeating: 3)
+    nonisolated(unsafe) static var twoBitsHigh = SIMD8<UInt16>(repeating: 0x30)
+    /// Q5_K's fifth bit: `one` before the shift into place, `sixteen` after.
+    nonisolated(unsafe) static var oneBit = SIMD8<UInt16>(repeating: 1)
+    nonisolated(unsafe) static var sixteenBit = SIMD8<UInt16>(repeating: 16)
+    /// The SSE2 kernels' constants, read once per call (the AVX2 build's kernels take no masks: their
+    /// intrinsics are not rewritten by LLVM).
+    struct Masks {
+        let nibbles = IntKernels.nibbleMask, shift = IntKernels.byteShift, even = IntKernels.evenBits, odd = IntKernels.oddBits
+        let twoBits = IntKernels.twoBits, twoBitsHigh = IntKernels.twoBitsHigh, one = IntKernels.oneBit, sixteen = IntKernels.sixteenBit
+    }
+    #if !KVKIT_AVX2
+
+    /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
+    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>) {
+        if type == .q8_0 {
+            // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its
+            // high byte (2k+1) by the right shift alone.
+            let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+            let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+            return ((w0 &<< m.shift) &>> m.shift, w0 &>> m.shift, (w1 &<< m.shift) &>> m.shift, w1 &>> m.shift)
+        }
+        // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
+        let five = type == .q5_0 || type == .q5_1
+        let at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
+        let w = q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self), m4 = m.nibbles
+        var c = (unsafeBitCast(w & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<UInt16>.self),
+                 unsafeBitCast((w &>> 4) & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<UInt16>.self))
+        if five {
+            // Element j's fifth bit is bit j of qh: 16 where set.
+            let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
+            let lo = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh)), hi = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh >> 16))
+            let zero = SIMD8<UInt16>(), sixteen = SIMD8<UInt16>(repeating: 16)
+            c.0 |= zero.replacing(with: sixteen, where: (lo & m.even) .!= zero)
+            c.1 |= zero.replacing(with: sixteen, where: (lo & m.odd) .!= zero)
+            c.2 |= zero.replacing(with: sixteen, where: (hi & m.even) .!= zero)
+            c.3 |= zero.replacing(with: sixteen, where: (hi & m.odd) .!= zero)
+        }
+        return (unsafeBitCast(c.0, to: SIMD8<Int16>.self), unsafeBitCast(c.1, to: SIMD8<Int16>.self),
+                unsafeBitCast(c.2, to: SIMD8<Int16>.self), unsafeBitCast(c.3, to: SIMD8<Int16>.self))
+    }
+
+    /// Σ codes · activation codes of one block (4 Int32 lanes).
+    @inline(__always) static func blockSum(_ c: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
+        (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
+            &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
+    }
+
+    /// One weight row's dot products with every row of `a`, written to `y[t · stride]`.
+    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
+        if a.rows == 1 {
+            switch type {
+            case .q4_1: y[0] = dot1(.q4_1, row, a, m)
+            case .q4_0: y[0] = dot1(.q4_0, row, a, m)
+            case .q5_0: y[0] = dot1(.q5_0, row, a, m)
+            case .q5_1: y[0] = dot1(.q5_1, row, a, m)
+            case .q8_0: y[0] = dot1(.q8_0, row, a, m)
+            default: preconditionFailure("IntKernels.dot: \(type) is not covered")
+            }
+            return
+        }
+        // Several rows (batched forks): each block's codes unpacked once, used for every row.
+        let stride0 = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
+        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: a.rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
+                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
+                for b in 0..<nb {
+                    let q = row + b &* stride0, c = codes(type, q, m)
+                    let dw = halfFinite(q.loadUnaligned(as: UInt16.self))
+                    let mw: Float = hasMin ? halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
+                    for t in 0..<a.rows {
+                        let i = t &* nb &+ b
+                        let d = dw * a.scales[i]
+                        acc[t] += SIMD4<Float>(blockSum(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64)) * d
+                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
+                    }
+                }
+                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
+            }
+        }
+    }
+
+    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
+    /// Q4_K: sub-block j (32 values) is d · sc_j · code − dmin · m_j; its codes are the low (even j) or high
+    /// (odd j) nibbles of 32 bytes, which give the kernel's lane order directly. Q5_K adds a fifth bit, bit j
+    /// of `qh[l]` for value l of sub-block j. Q6_K: each 32 values take
+    /// 4 bits from `ql` and 2 from `qh`, minus 32 (subtracted in the lanes: codes stay in Int16), with an
+    /// int8 scale per 16 values: groups 0–1 of a block are its first 16 values, groups 2–3 the rest.
+    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+                     into y: UnsafeMutablePointer<Float>, stride: Int) {
+        let nsb = a.blocks / 8, rows = a.rows, m4 = m.nibbles
+        @inline(__always) func lanes(_ w: SIMD4<UInt32>) -> SIMD8<UInt16> { unsafeBitCast(w, to: SIMD8<UInt16>.self) }
+        @inline(__always) func i16(_ v: SIMD8<UInt16>) -> SIMD8<Int16> { unsafeBitCast(v, to: SIMD8<Int16>.self) }
+        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { off in
+                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
+                for sb in 0..<nsb {
+                    if type == .q4_K || type == .q5_K {
+                        let five = type == .q5_K, p = row + sb &* (five ? 176 : 144)
+                        let d = halfFinite(p.loadUnaligned(as: UInt16.self)), dmin = halfFinite(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                        // Q5_K's fifth bits: 16-bit lanes of qh[0…15] and qh[16…31].
+                        let h0 = five ? lanes(p.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
+                        let h1 = five ? lanes(p.loadUnaligned(fromByteOffset: 32, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
+                        let one = m.one, sixteen = m.sixteen
+                        for pair in 0..<4 {
+                            let (sc0, mn0) = Dequantize.scaleMinK4(2 * pair, p + 4), (sc1, mn1) = Dequantize.scaleMinK4(2 * pair + 1, p + 4)
+                            let q = p + (five ? 48 : 16) + 32 * pair
+                            let w0 = q.loadUnaligned(as: SIMD4<UInt32>.self), w1 = q.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)
+                            var lo = (lanes(w0 & m4), lanes((w0 &>> 8) & m4), lanes(w1 & m4), lanes((w1 &>> 8) & m4))
+                            var hi = (lanes((w0 &>> 4) & m4), lanes((w0 &>> 12) & m4), lanes((w1 &>> 4) & m4), lanes((w1 &>> 12) & m4))
+                            if five {
+                                // Bit j of a lane's low byte (even value) and of its high byte (odd value), as 16.
+                                @inline(__always) func even(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { ((h &>> j) & one) &<< 4 }
+                                @inline(__always) func odd(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { (h &>> (j + 4)) & sixteen }
+                                let j0 = UInt16(2 * pair), j1 = j0 + 1
+                                lo.0 |= even(h0, j0); lo.1 |= odd(h0, j0); lo.2 |= even(h1, j0); lo.3 |= odd(h1, j0)
+                                hi.0 |= even(h0, j1); hi.1 |= odd(h0, j1); hi.2 |= even(h1, j1); hi.3 |= odd(h1, j1)
+                            }
+                            let lo16 = (i16(lo.0), i16(lo.1), i16(lo.2), i16(lo.3)), hi16 = (i16(hi.0), i16(hi.1), i16(hi.2), i16(hi.3))
+                            let b0 = sb &* 8 &+ 2 &* pair
+                            for t in 0..<rows {
+                                let xr = UnsafeRawPointer(a.codes + t &* a.count), i = t &* a.blocks &+ b0
+                                acc[t] += SIMD4<Float>(blockSum(lo16, xr + b0 &* 64)) * (d * sc0 * a.scales[i])
+                                acc[t] += SIMD4<Float>(blockSum(hi16, xr + (b0 &+ 1) &* 64)) * (d * sc1 * a.scales[i &+ 1])
+                                off[t] -= dmin * (mn0 * a.sums[i] + mn1 * a.sums[i &+ 1])
+                            }
+                        }
+                    } else {
+                        let p = row + sb &* 210, d = halfFinite(p.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+                        let thirtyTwo = SIMD8<Int16>(repeating: 32)
+                        for half in 0..<2 {
+                            let ql = p + 64 * half, qh = p + 128 + 32 * half, sc = p + 192 + 8 * half
+                            // 16-bit lanes of qh[0…31], first and second 16 bytes.
+                            let h0 = lanes(qh.loadUnaligned(as: SIMD4<UInt32>.self)), h1 = lanes(qh.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self))
+                            let n = lanes(m4), three = m.twoBits, hiBits = m.twoBitsHigh
+                            // Sub-block k (0…3) of this half: low nibbles of ql[0…31] (k 0) or ql[32…63] (k 1), high
+                            // nibbles (k 2, 3); its 2 high bits are bits 2k, 2k+1 of qh[l].
+                            for k in 0..<4 {
+                                let at = k & 1 == 0 ? 0 : 32, shift = UInt16(k >= 2 ? 4 : 0), hs = UInt16(2 * k)
+                                let s0 = lanes(ql.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self))
+                                let s1 = lanes(ql.loadUnaligned(fromByteOffset: at + 16, as: SIMD4<UInt32>.self))
+                                @inline(__always) func even(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
+                                    i16(((s &>> shift) & n) | (((h &>> hs) & three) &<< 4)) &- thirtyTwo
+                                }
+                                @inline(__always) func odd(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
+                                    i16(((s &>> (shift + 8)) & n) | ((h &>> (hs + 4)) & hiBits)) &- thirtyTwo
+                                }
+                                let g = (even(s0, h0), odd(s0, h0), even(s1, h1), odd(s1, h1))
+                                let sc0 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k, as: UInt8.self))) * d
+                                let sc1 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k + 1, as: UInt8.self))) * d
+                                let b = sb &* 8 &+ half &* 4 &+ k
+                                for t in 0..<rows {
+                                    let xb = UnsafeRawPointer(a.codes + t &* a.count) + b &* 64
+                                    let first = madd(g.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(g.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self))
+                                    let second = madd(g.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(g.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self))
+                                    acc[t] += (SIMD4<Float>(first) * sc0 + SIMD4<Float>(second) * sc1) * a.scales[t &* a.blocks &+ b]
+                                }
+                            }
+                        }
+                    }
+                }
+                for t in 0..<rows { y[t * stride] = acc[t].sum() + off[t] }
+            }
+        }
+    }
+
+    /// One row: the type fixed at the call, no branch in the block loop.
+    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
+        let xr = UnsafeRawPointer(a.codes), stride = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
+        var acc = SIMD4<Float>(), off: Float = 0
+        for b in 0..<a.blocks {
+            let q = row + b &* stride
+            let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[b]
+            acc += SIMD4<Float>(blockSum(codes(type, q, m), xr + b &* 64)) * d
+            if hasMin { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
+        }
+        return acc.sum() + off
+    }
+    #endif
+}
