@@ -214,6 +214,13 @@ public enum PagedAttention {
         let Vt = UnsafeMutablePointer<Float>.allocate(capacity: useGemm ? tileCap * hd : 1); defer { Vt.deallocate() }
         let Pt = UnsafeMutablePointer<Int32>.allocate(capacity: tileCap); defer { Pt.deallocate() }
         let rowPos = UnsafeMutablePointer<Int32>.allocate(capacity: R); defer { rowPos.deallocate() }
+        // The AVX2 build's register-blocked kernels for the few-row path (they take each row's rescale).
+        #if KVKIT_AVX2
+        let fast = !useGemm && AttentionAVX2.applies(headDim: hd)
+        #else
+        let fast = false
+        #endif
+        let alphas = UnsafeMutablePointer<Float>.allocate(capacity: R); defer { alphas.deallocate() }
         var maxQPos: Int32 = .min, minQPos: Int32 = .max
         // A key is visible to a row at qp iff qp − window < kpos ≤ qp.
         let window = cache.windows[layer].map { Int32(clamping: $0) }
@@ -247,6 +254,10 @@ public enum PagedAttention {
             if let w = window, Int(maxK) <= Int(minQPos) - Int(w) { return }  // every key is outside every query's window
             if useGemm {
                 BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, K, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
+            } else if fast {
+                #if KVKIT_AVX2
+                AttentionAVX2.scores(Qb, rows: R, headDim: hd, K, keys: n, S, ldS: tileCap)
+                #endif
             } else {
                 for j in 0..<n {
                     let kj = K + j * hd
@@ -266,6 +277,7 @@ public enum PagedAttention {
                 }
                 if mx == -.infinity {  // no visible key in this block for this row
                     for j in 0..<n { s[j] = 0 }
+                    alphas[r] = 1
                     continue
                 }
                 let mNew = max(m[r], mx)
@@ -273,11 +285,17 @@ public enum PagedAttention {
                 let sum = expShiftSum(s, n, shift: mNew)  // masked keys (−∞) become exactly 0
                 l[r] = l[r] * alpha + sum
                 m[r] = mNew
+                if fast { alphas[r] = alpha; continue }
                 let o = O + r * hd
                 if alpha != 1 { simdScale(o, alpha, hd) }
                 if !useGemm {
                     for j in 0..<n where s[j] != 0 { simdAxpy(o, s[j], V + j * hd, hd) }
                 }
+            }
+            if fast {
+                #if KVKIT_AVX2
+                AttentionAVX2.accumulate(O, rows: R, headDim: hd, alpha: alphas, S, ldP: tileCap, V, keys: n)
+                #endif
             }
             if useGemm {
                 BLAS.gemm(m: R, n: hd, k: n, S, lda: tileCap, V, ldb: hd, transB: false, beta: 1, O, ldc: hd)

@@ -20,10 +20,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Decode steps timed after each prefill.")
     var decodeSteps: Int = 32
 
+    @Option(help: "Page codec of the cache: fp32 (the default) or any codec 'kvkit policies' lists; fp16 stores K/V as llama.cpp's default cache does (half the bytes attention reads).")
+    var quant: String = "fp32"
+
     @Option(help: "Also write the prompt's token ids (JSON array, the longest length) to this file, so other engines run the same tokens.")
     var savePrompt: String?
 
     func run() throws {
+        let codecs = try StorageOptions.parse(["--quant", quant]).codecs()
+        guard codecs.count == 1 else { throw fail("bench takes one --quant codec (got \(codecs.count))", code: ExitCodes.usage) }
         let model = try modelOptions.load()
         let ids = benchPrompt(model, tokens: lengths.max() ?? 512)
         if let path = savePrompt {
@@ -33,13 +38,14 @@ struct Bench: ParsableCommand {
         }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
         let perToken = model.decodeWeightBytes
-        print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head)")
+        print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head); K/V pages: \(codecs[0]?.name ?? "fp32")")
         print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)  weights_GB_s")
         for th in threadCounts {
             Threads.set(th)
             for n in lengths {
                 guard n + decodeSteps <= model.config.contextLength else { continue }
-                let cache = model.makeCache(pageSize: modelOptions.pageSize)
+                let cache = model.makeCache(pageSize: modelOptions.pageSize(for: codecs))
+                try cache.quantize(codecs[0])
                 let g = try model.generate(prompt: Array(ids.prefix(n)), cache: cache, maxTokens: decodeSteps + 1, stopAtEOS: false)
                 print(String(format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
                              g.decodeTokensPerSecond * Double(perToken) / 1e9))
