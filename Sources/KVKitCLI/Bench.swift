@@ -39,6 +39,9 @@ struct Bench: ParsableCommand {
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
         let perToken = model.decodeWeightBytes
         print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head); K/V pages: \(codecs[0]?.name ?? "fp32")")
+        // Untimed warm-up, as bench-engines gives llama.cpp and OpenVINO: the first pass faults the mapped
+        // weight pages in (otherwise charged to the first prefill timed).
+        _ = try model.generate(prompt: Array(ids.prefix(8)), cache: model.makeCache(pageSize: modelOptions.pageSize(for: codecs)), maxTokens: 2, stopAtEOS: false)
         print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)  weights_GB_s")
         for th in threadCounts {
             Threads.set(th)

@@ -45,7 +45,7 @@ import Testing
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(type)")
     }
 
-    /// Block dot products (1 and 3 rows) and panels + sgemm (9 rows) within Float32 summation error of
+    /// Block dot products (1 and 3 rows; integer decode also 8) and panels + sgemm (9 rows) within Float32 summation error of
     /// the Double reference: |y − ref| ≤ 2⁻¹⁸ · Σ|w·x| (about 16 ulp of the absolute sum), any type, for
     /// `exact` and `f32`. `native`'s integer decode (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) adds its activation rounding: each x
     /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block, so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
@@ -63,7 +63,7 @@ import Testing
             let exact = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .exact)
             let dense = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .f32)
             #expect(native.integerDecode == IntKernels.covers(type) && !exact.integerDecode)
-            for T in [1, 3, 9] {
+            for T in [1, 3, 8, 9] {
                 let x = (0..<(T * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
                 var y = [Float](repeating: .nan, count: T * out), yd = y, ye = y
                 Threads.with(2) {
