@@ -474,31 +474,6 @@ extension PagedAttention {
 }
 
 
-/// e^x for 8 lanes (Cephes `expf` scheme: x = n·ln2 + r, degree-6 polynomial for e^r, 2^n by exponent
-/// bits), relative error ≲ 2e-7 over the range used here. Inputs below −87 (including −∞ for masked
-/// keys) give exactly 0, as the softmax needs. Only add, multiply, min/max, compare and integer shifts
-/// are used, so it stays vectorised on baseline x86-64 (no SSE4.1 rounding): n is rounded by adding
-/// 1.5·2²³, which leaves n in the low mantissa bits.
-@inline(__always) func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let v0 = x.replacing(with: -87, where: x .< -87).replacing(with: 88, where: x .> 88)
-    let magic = SIMD8<Float>(repeating: 12_582_912)  // 1.5 · 2^23
-    let t = v0 * 1.442_695_04 + magic
-    let n = t - magic                                // round(x · log2 e)
-    let r = v0 - n * 0.693_359_375 + n * 2.121_944_4e-4
-    let z = r * r
-    var y = SIMD8<Float>(repeating: 1.987_569_15e-4)
-    y = y * r + 1.398_199_95e-3
-    y = y * r + 8.333_451_9e-3
-    y = y * r + 4.166_579_59e-2
-    y = y * r + 1.666_666_55e-1
-    y = y * r + 5.000_000_12e-1
-    y = y * z + r + 1
-    let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000  // n as an integer
-    let pow2 = unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD8<Float>.self)
-    let keep = unsafeBitCast(x .>= -87, to: SIMD8<Int32>.self)  // all-ones lanes where not underflowing
-    return unsafeBitCast(unsafeBitCast(y * pow2, to: SIMD8<Int32>.self) & keep, to: SIMD8<Float>.self)
-}
-
 /// `s[j] = e^(s[j] − shift)` for j < n, returning the sum.
 @inline(__always) func expShiftSum(_ s: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
     var acc = SIMD8<Float>()

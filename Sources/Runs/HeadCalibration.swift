@@ -1,4 +1,5 @@
 import Foundation
+import TensorMath
 import KVCache
 import ModelFile
 import Models
@@ -11,7 +12,7 @@ import Probes
 /// model: over a few synthetic needle cases (KVKit's generated haystack, one needle at depths 0.2, 0.5 and
 /// 0.8, the question in the prompt), the share of the question's attention each head puts on the needle's
 /// tokens. Computed once per model file and weight storage (the arithmetic differs in the last bits) and
-/// kept in `$KVKIT_HOME/duo-heads-<sha256 prefix>[-storage].json`.
+/// kept in `$KVKIT_HOME/duo-heads-<sha256 prefix>[-storage][-avx2].json` (the host build's own file).
 public enum HeadCalibration {
     /// Bumped when the measurement changes, so an old cached file is recomputed.
     static let version = 1
@@ -25,7 +26,7 @@ public enum HeadCalibration {
     /// `[layer][kvHead]` retrieval scores in [0, 1] for `model`, from memory, the cache file, or measured.
     public static func scores(model: any LanguageModel) throws -> [[Float]] {
         let file = ModelIdentity(model: model).sha256
-        let storage = model.storage.recordedName.map { "-" + $0 } ?? "-f32"
+        let storage = (model.storage.recordedName.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? "")
         let sha = file + storage
         lock.lock(); defer { lock.unlock() }
         if let m = memo[sha] { return m }

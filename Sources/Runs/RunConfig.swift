@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Models
+import TensorMath
 
 /// Everything needed to rerun a `kvkit run`: written to `config.json` before the first case.
 public struct RunConfig: Codable, Equatable, Sendable {
@@ -34,11 +35,15 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Compression while answering (`--compress-every`, `--compress-between-turns`); nil: only after the prompt.
     public var compressEvery: Int?
     public var compressBetweenTurns: Bool?
+    /// The kernels of the binary that ran (`KernelBuild.name`: "avx2" for the host build; nil: portable,
+    /// as every run before 2026-12-06). Compared when resuming: the builds differ in the last bits.
+    public var kernels: String?
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
                 seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
                 model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil,
-                compressEvery: Int? = nil, compressBetweenTurns: Bool? = nil) {
+                compressEvery: Int? = nil, compressBetweenTurns: Bool? = nil, kernels: String? = KernelBuild.name) {
+        self.kernels = kernels
         self.weights = weights; self.compressEvery = compressEvery; self.compressBetweenTurns = compressBetweenTurns
         self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
         self.hops = hops; self.wording = wording

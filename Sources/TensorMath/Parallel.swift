@@ -107,3 +107,15 @@ final class WorkerPool: @unchecked Sendable {
     _ = 0  // a plain loop iteration; Swift has no portable pause intrinsic
     #endif
 }
+
+/// Which kernels this binary was built with: "avx2" for the host build (`scripts/host-flags.sh` passes
+/// `-DKVKIT_AVX2`: AVX2 integer decode and attention kernels), nil for the portable build. The two give
+/// the same results up to Float32 summation order, so runs record it and caches made from model outputs
+/// (duo's head scores) are kept apart by it.
+public enum KernelBuild {
+    #if KVKIT_AVX2
+    public static let name: String? = "avx2"
+    #else
+    public static let name: String? = nil
+    #endif
+}
