@@ -10,9 +10,17 @@ if [ ! -x .venv/bin/jupyter ] || ! cmp -s requirements.txt .venv/requirements.tx
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/requirements.txt
 fi
-for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction; do
-  if ! ls ../Experiments/$study/results/*/results.jsonl >/dev/null 2>&1; then
-    echo "notebooks: $study has no results yet; run Experiments/$study/run.sh first (skipped)" >&2
+# The first four read the per-case results.jsonl (not in git: run.sh makes them); the last two read only
+# the summary.csv files in git (needle-vs-budget's later jobs; multihop-vs-budget's turns jobs).
+for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction needle-vs-budget-later multihop-turns; do
+  case $study in
+    needle-vs-budget-later) need="../Experiments/needle-vs-budget/results/rkv/summary.csv" ;;
+    multihop-turns) need="../Experiments/multihop-vs-budget/results/turns-every-8/summary.csv" ;;
+    *) need="../Experiments/$study/results/*/results.jsonl" ;;
+  esac
+  # shellcheck disable=SC2086
+  if ! ls $need >/dev/null 2>&1; then
+    echo "notebooks: $study has no results here; run Experiments/${study%%-later}/run.sh first (skipped)" >&2
     continue
   fi
   .venv/bin/python src/make_ipynb.py "$study"

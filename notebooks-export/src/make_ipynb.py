@@ -79,6 +79,27 @@ STUDIES = {
          ("md", "## Attention fidelity per layer by codec (full cache, no eviction)"),
          ("code", 'fig, ax = plt.subplots(figsize=(8, 4))\nfor quant, g in a[a["name"] == "full"].groupby("quant"):\n    layers = pd.DataFrame(g["attentionCosineByLayer"].tolist()).mean(); ax.plot(layers.index, layers.values, label=quant)\nax.set_xlabel("layer"); ax.set_ylabel("attention output cosine vs fp32"); ax.legend(); plt.tight_layout(); plt.show()'),
          ]),
+    "needle-vs-budget-later": notebook(
+        "Needle accuracy: the methods papers now compare against",
+        "KVzip (query-agnostic reconstruction scores), DuoAttention (retrieval heads), R-KV (redundancy), "
+                "Expected Attention, key-only scores (KeyDiff, LagKV), composed policies, the keep-10 % attempts, and Gemma 3 270M; "
+                "each job's summary.csv (niah, 1,024 tokens, 50 cases per cell). Made by the jobs of `Experiments/needle-vs-budget/config.json`; "
+        "read from summary.csv (the per-case results.jsonl stay out of git).",
+        [("code", 'jobs = ["kvzip", "duo", "rkv", "expected-attention", "key-only", "compose", "keep-10", "gemma3", "gemma3-duo", "gemma3-kvzip"]\nlater = pd.concat([summary("needle-vs-budget", j).assign(job=j) for j in jobs])\nlater = later[later["probe"] == "niah"].copy()\nlater["accuracy (95% CI)"] = later.apply(lambda r: f"{r.accuracy * 100:.0f}% [{r.ci_low * 100:.0f}–{r.ci_high * 100:.0f}]", axis=1)\nlater[["job", "policy", "budget", "n", "accuracy (95% CI)", "needle_survival"]].round(3)'),
+         ("code", 'fig, axes = plt.subplots(2, 5, figsize=(16, 7), sharey=True)\nfor ax, (job, g) in zip(axes.flat, later.groupby("job", sort=False)):\n    full = g[g["policy"] == "full"]\n    for pol, h in g[g["policy"] != "full"].groupby("policy"):\n        h = h.sort_values("budget")\n        ax.errorbar(h["budget"], h["accuracy"] * 100, yerr=[(h["accuracy"] - h["ci_low"]) * 100, (h["ci_high"] - h["accuracy"]) * 100], marker="o", capsize=2, label=pol)\n    if len(full): ax.axhline(full["accuracy"].iloc[0] * 100, color="black", linestyle="--")\n    budget_axis(ax, g[g["policy"] != "full"]["budget"]); ax.set_title(job, fontsize=9); ax.legend(fontsize=5)\nfig.supxlabel("budget"); fig.supylabel("accuracy (%), 95% Wilson intervals; dashed: full cache"); plt.tight_layout(); plt.show()'),
+         ]),
+    "multihop-turns": notebook(
+        "Compressing while answering: multi-hop chains across turns",
+        "The same seven policies at budget 0.5 on `multihop` and `multihop-recall` (whose second question needs the "
+                "model's own first answer), 2-link chains at 512 tokens, 50 cases each, compressed after the prompt only, again between "
+                "turns (`--compress-between-turns`), or every 8 generated tokens (`--compress-every 8`, R-KV's schedule), back to the "
+                "prompt's budget. Jobs turns-prompt-only, turns-between, "
+        "turns-every-8 of `Experiments/multihop-vs-budget/config.json`, read from their summary.csv.",
+        [("code", 'sched = {"turns-prompt-only": "after the prompt", "turns-between": "between turns", "turns-every-8": "every 8 tokens"}\nt = pd.concat([summary("multihop-vs-budget", j).assign(schedule=s) for j, s in sched.items()])\nt["name"] = t["policy"].str.split(":").str[0]\n(t.pivot_table(index=["probe", "name"], columns="schedule", values="accuracy")[list(sched.values())] * 100).round(0)'),
+         ("code", 'fig, axes = plt.subplots(1, 2, figsize=(14, 4), sharey=True)\nfor ax, (probe, g) in zip(axes, t.groupby("probe")):\n    acc = g.pivot_table(index="name", columns="schedule", values="accuracy")[list(sched.values())] * 100\n    lo = acc - g.pivot_table(index="name", columns="schedule", values="ci_low")[list(sched.values())] * 100\n    hi = g.pivot_table(index="name", columns="schedule", values="ci_high")[list(sched.values())] * 100 - acc\n    acc.plot.bar(ax=ax, yerr=[[lo[c].values, hi[c].values] for c in acc.columns], capsize=2); ax.set_title(probe); ax.set_ylabel("chains completed (%), 95% Wilson intervals")\nplt.tight_layout(); plt.show()'),
+         ("md", "How much of the model's own first answer (its 7-digit number's tokens) stays cached for the second question:"),
+         ("code", 't[t["probe"] == "multihop-recall"].pivot_table(index="name", columns="schedule", values="own_answer_survival")[list(sched.values())].round(2)'),
+         ]),
 }
 
 def strip(name):
