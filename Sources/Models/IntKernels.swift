@@ -8,7 +8,8 @@ import ModelFile
 /// greedy text left llama.cpp's at token 15 of a reference prompt). Sums stay far inside Int32: a lane
 /// adds 8 products of at most 127 · 32767. Each block's codes are laid out as [even 0…14][odd 1…15]
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
-/// or bytes (Q8) with one shift and mask.
+/// or bytes (Q8) with one shift and mask. These are the portable kernels; the host build (`-DKVKIT_AVX2`)
+/// replaces `lane`, `dot` and `dotK` with those of `IntKernelsAVX2.swift` (codes in natural order).
 enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
     /// The 256-value super-block types (their own kernel, `dotK`).

@@ -5,11 +5,12 @@ import TensorMath
 /// How a model holds its weight matrices in memory.
 public enum WeightStorage: String, CaseIterable, Sendable {
     /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit). Decode rows
-    /// of Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 matrices use integer dot products as llama.cpp does, with the activations
-    /// quantized per 32-value block to 16 bits (llama.cpp: 8), one float scale per block pair.
+    /// of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K matrices use integer dot products as llama.cpp
+    /// does, with the activations quantized per 32-value block to 16 bits (llama.cpp: 8), one float scale
+    /// per block pair.
     case native
     /// In their GGUF blocks, every product in Float32: each block dequantized in registers and multiplied
-    /// by the Float32 activations (no activation rounding; the reference for `native`'s 8-bit activations).
+    /// by the Float32 activations (no activation rounding; the reference for `native`'s 16-bit activations).
     case exact
 
     /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
@@ -25,9 +26,10 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 /// One `[out][in]` weight matrix (GGML order: `in` contiguous), as `y[T][out] = x[T][in] · Wᵀ`.
 ///
 /// `native` keeps the GGUF blocks where the file's memory map put them. A few rows of input (decode, the
-/// batched forks of a probe) take a block dot product per output row: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 in
-/// integers against activations quantized per block to 16 bits (`IntKernels`), the other types (K-quants,
-/// F16, BF16) by dequantizing each block into registers and multiplying by the Float32 activations.
+/// batched forks of a probe) take a block dot product per output row: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+/// Q5_K and Q6_K in integers against activations quantized per block to 16 bits (`IntKernels`: SSE2 in the
+/// portable build, AVX2 in the host build), the other types (Q2_K, Q3_K, F16, BF16) by dequantizing each
+/// block and multiplying by the Float32 activations.
 /// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
 /// Many rows (prefill) dequantize panels of output rows into a per-thread Float32 scratch and hand them
 /// to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
@@ -46,7 +48,7 @@ final class Weights: @unchecked Sendable {
     /// Output rows per dequantized panel for sgemm.
     static let panelRows = 64
 
-    /// Whether decode rows use 8-bit activations and integer dot products (`native` on a type `IntKernels` covers).
+    /// Whether decode rows use 16-bit activation codes and integer dot products (`native` on a type `IntKernels` covers).
     let integerDecode: Bool
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
