@@ -9,7 +9,8 @@ import ModelFile
 /// adds 8 products of at most 127 · 32767. Each block's codes are laid out as [even 0…14][odd 1…15]
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask. These are the portable kernels; the host build (`-DKVKIT_AVX2`)
-/// replaces `lane`, `dot` and `dotK` with those of `IntKernelsAVX2.swift` (codes in natural order).
+/// replaces `lane`, the block primitives, `dot1` and `dotK` with those of `IntKernelsAVX2.swift` (codes in
+/// natural order); `dot` is shared.
 enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
     /// The 256-value super-block types (their own kernel, `dotK`).
@@ -130,10 +131,46 @@ enum IntKernels {
         let nibbles = IntKernels.nibbleMask, shift = IntKernels.byteShift, even = IntKernels.evenBits, odd = IntKernels.oddBits
         let twoBits = IntKernels.twoBits, twoBitsHigh = IntKernels.twoBitsHigh, one = IntKernels.oneBit, sixteen = IntKernels.sixteenBit
     }
+
+    /// One weight row's dot products with every row of `a`, written to `y[t · stride]`, for Q4_0, Q4_1, Q5_0,
+    /// Q5_1 and Q8_0. Both builds: each supplies `Codes`, `Lanes`, `codes`, `accumulate`, `half` and `dot1`.
+    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
+        if a.rows == 1 {
+            switch type {
+            case .q4_1: y[0] = dot1(.q4_1, row, a, m)
+            case .q4_0: y[0] = dot1(.q4_0, row, a, m)
+            case .q5_0: y[0] = dot1(.q5_0, row, a, m)
+            case .q5_1: y[0] = dot1(.q5_1, row, a, m)
+            case .q8_0: y[0] = dot1(.q8_0, row, a, m)
+            default: preconditionFailure("IntKernels.dot: \(type) is not covered")
+            }
+            return
+        }
+        // Several rows (batched forks): each block's codes unpacked once, used for every row.
+        let bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: a.rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
+                acc.initialize(repeating: Lanes()); off.initialize(repeating: 0)
+                for b in 0..<nb {
+                    let q = row + b &* bb, c = codes(type, q, m)
+                    let dw = half(q, 0), mw: Float = hasMin ? half(q, 2) : 0
+                    for t in 0..<a.rows {
+                        let i = t &* nb &+ b, d = dw * a.scales[i]
+                        acc[t] = accumulate(acc[t], c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64, d)
+                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
+                    }
+                }
+                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
+            }
+        }
+    }
     #if !KVKIT_AVX2
 
+    /// A block's 32 codes as unpacked by `codes`.
+    typealias Codes = (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>)
     /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
-    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>) {
+    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes {
         if type == .q8_0 {
             // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its
             // high byte (2k+1) by the right shift alone.
@@ -161,45 +198,18 @@ enum IntKernels {
                 unsafeBitCast(c.2, to: SIMD8<Int16>.self), unsafeBitCast(c.3, to: SIMD8<Int16>.self))
     }
 
-    /// Σ codes · activation codes of one block (4 Int32 lanes).
-    @inline(__always) static func blockSum(_ c: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
-        (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
-            &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
+    /// The float lanes a row's block products accumulate in.
+    typealias Lanes = SIMD4<Float>
+    @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { halfFinite(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
+    /// `acc + (Σ codes · activation codes of the block at xb) · d`.
+    @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes {
+        acc + SIMD4<Float>(blockSum(c, xb)) * d
     }
 
-    /// One weight row's dot products with every row of `a`, written to `y[t · stride]`.
-    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
-                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
-        if a.rows == 1 {
-            switch type {
-            case .q4_1: y[0] = dot1(.q4_1, row, a, m)
-            case .q4_0: y[0] = dot1(.q4_0, row, a, m)
-            case .q5_0: y[0] = dot1(.q5_0, row, a, m)
-            case .q5_1: y[0] = dot1(.q5_1, row, a, m)
-            case .q8_0: y[0] = dot1(.q8_0, row, a, m)
-            default: preconditionFailure("IntKernels.dot: \(type) is not covered")
-            }
-            return
-        }
-        // Several rows (batched forks): each block's codes unpacked once, used for every row.
-        let stride0 = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
-        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: a.rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
-                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
-                for b in 0..<nb {
-                    let q = row + b &* stride0, c = codes(type, q, m)
-                    let dw = halfFinite(q.loadUnaligned(as: UInt16.self))
-                    let mw: Float = hasMin ? halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) : 0
-                    for t in 0..<a.rows {
-                        let i = t &* nb &+ b
-                        let d = dw * a.scales[i]
-                        acc[t] += SIMD4<Float>(blockSum(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64)) * d
-                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
-                    }
-                }
-                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
-            }
-        }
+    /// Σ codes · activation codes of one block (4 Int32 lanes).
+    @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
+        (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
+            &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
     }
 
     /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
@@ -291,10 +301,9 @@ enum IntKernels {
         let xr = UnsafeRawPointer(a.codes), stride = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
         var acc = SIMD4<Float>(), off: Float = 0
         for b in 0..<a.blocks {
-            let q = row + b &* stride
-            let d = halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[b]
-            acc += SIMD4<Float>(blockSum(codes(type, q, m), xr + b &* 64)) * d
-            if hasMin { off += halfFinite(q.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
+            let q = row + b &* stride, d = half(q, 0) * a.scales[b]
+            acc = accumulate(acc, codes(type, q, m), xr + b &* 64, d)
+            if hasMin { off += half(q, 2) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
         }
         return acc.sum() + off
     }

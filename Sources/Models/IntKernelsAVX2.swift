@@ -45,6 +45,11 @@ extension IntKernels {
         return c
     }
 
+    typealias Lanes = __m256
+    /// `acc + (Σ codes · activation codes of the block at xb) · d`, one FMA.
+    @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes { fma(blockSum(c, xb), d, acc) }
+    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes { codes(type, q) }
+
     /// Σ codes · activation codes of one block, in 8 Int32 lanes, as floats.
     @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> __m256 {
         _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(c.0, xb.load(as: __m256i.self)),
@@ -53,47 +58,14 @@ extension IntKernels {
 
     @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
-    /// One weight row's dot products with every row of `a`, written to `y[t · stride]`.
-    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
-                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
-        if a.rows == 1 {
-            switch type {
-            case .q4_1: y[0] = dot1(.q4_1, row, a)
-            case .q4_0: y[0] = dot1(.q4_0, row, a)
-            case .q5_0: y[0] = dot1(.q5_0, row, a)
-            case .q5_1: y[0] = dot1(.q5_1, row, a)
-            case .q8_0: y[0] = dot1(.q8_0, row, a)
-            default: preconditionFailure("IntKernels.dot: \(type) is not covered")
-            }
-            return
-        }
-        // Several rows (batched forks): each block's codes unpacked once, used for every row.
-        let bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
-        withUnsafeTemporaryAllocation(of: __m256.self, capacity: a.rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
-                acc.initialize(repeating: _mm256_setzero_ps()); off.initialize(repeating: 0)
-                for b in 0..<nb {
-                    let q = row + b &* bb, c = codes(type, q)
-                    let dw = half(q, 0), mw: Float = hasMin ? half(q, 2) : 0
-                    for t in 0..<a.rows {
-                        let i = t &* nb &+ b, d = dw * a.scales[i]
-                        acc[t] = fma(blockSum(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64), d, acc[t])
-                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
-                    }
-                }
-                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
-            }
-        }
-    }
-
     /// One row, the type fixed at the call; two blocks per step into two accumulators (an FMA's latency
     /// would otherwise bound the loop).
-    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations) -> Float {
+    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
         let xr = UnsafeRawPointer(a.codes), bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
         var acc = (_mm256_setzero_ps(), _mm256_setzero_ps()), off: (Float, Float) = (0, 0)
         @inline(__always) func block(_ b: Int, _ acc: inout __m256, _ off: inout Float) {
             let q = row + b &* bb, d = half(q, 0) * a.scales[b]
-            acc = fma(blockSum(codes(type, q), xr + b &* 64), d, acc)
+            acc = accumulate(acc, codes(type, q), xr + b &* 64, d)
             if hasMin { off += half(q, 2) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
         }
         var b = 0
