@@ -41,13 +41,14 @@ struct Bench: ParsableCommand {
         print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head); K/V pages: \(codecs[0]?.name ?? "fp32")")
         // Untimed warm-up, as bench-engines gives llama.cpp and OpenVINO: the first pass faults the mapped
         // weight pages in (otherwise charged to the first prefill timed).
-        _ = try model.generate(prompt: Array(ids.prefix(8)), cache: model.makeCache(pageSize: modelOptions.pageSize(for: codecs)), maxTokens: 2, stopAtEOS: false)
+        let pageSize = modelOptions.pageSize(for: codecs)
+        _ = try model.generate(prompt: Array(ids.prefix(8)), cache: model.makeCache(pageSize: pageSize), maxTokens: 2, stopAtEOS: false)
         print("threads  prefill_len  prefill_tok_s  decode_tok_s(at len)  weights_GB_s")
         for th in threadCounts {
             Threads.set(th)
             for n in lengths {
                 guard n + decodeSteps <= model.config.contextLength else { continue }
-                let cache = model.makeCache(pageSize: modelOptions.pageSize(for: codecs))
+                let cache = model.makeCache(pageSize: pageSize)
                 try cache.quantize(codecs[0])
                 let g = try model.generate(prompt: Array(ids.prefix(n)), cache: cache, maxTokens: decodeSteps + 1, stopAtEOS: false)
                 print(String(format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
