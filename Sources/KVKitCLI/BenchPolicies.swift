@@ -42,7 +42,7 @@ struct BenchPolicies: ParsableCommand {
         let needs = policies.reduce(ObservationNeeds.none) { $0.union($1.1.needs) }
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
-        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: ids.count, rope: model.rope)
+        Compressor.prepare(cache, needs: needs, promptEnd: ids.count, rope: model.rope)
         var promptLogits: [Float] = []
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds

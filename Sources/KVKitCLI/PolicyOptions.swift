@@ -44,10 +44,10 @@ struct PolicyOptions: ParsableArguments {
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let group = model.config.heads / model.config.kvHeads, tokenizer = model.tokenizer, rope = model.rope
+        let tokenizer = model.tokenizer, rope = model.rope
         let selfInformation = policy.needs.selfInformation ? SelfInformation() : nil
         return CompressionHooks(
-            prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end, rope: rope) },
+            prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, promptEnd: end, rope: rope) },
             compress: { cache in
                 var context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
                 if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }

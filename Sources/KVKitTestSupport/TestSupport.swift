@@ -9,6 +9,16 @@ public enum TestSupport {
     /// Gemma 3 270M (base, Q4_K_M), fetched by `make setup MODELS=gemma3` (and by `make test`).
     public static var gemmaPath: String { home + "/gemma-3-270m-q4_k_m.gguf" }
 
+    /// Qwen2.5-Coder-0.5B-Instruct and -1.5B-Instruct, fetched by `make setup MODELS=qwen0.5b,qwen1.5b`
+    /// (`make test` fetches the 0.5B one).
+    public static var qwen05Path: String { home + "/qwen2.5-coder-0.5b-instruct.gguf" }
+    public static var qwen15Path: String { home + "/qwen2.5-coder-1.5b-instruct.gguf" }
+
+    /// llama.cpp's outputs on the Qwen2.5-Coder files (`Tests/Fixtures/reference-qwen2.5-coder`).
+    public static func qwenReferenceDirectory(file: String = #filePath) -> String {
+        repositoryRoot(file: file) + "/Tests/Fixtures/reference-qwen2.5-coder"
+    }
+
     /// $KVKIT_HOME, or ~/.cache/kvkit.
     public static var home: String {
         ProcessInfo.processInfo.environment["KVKIT_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache/kvkit"

@@ -147,7 +147,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     /// A fresh paged cache shaped for this model, with its layers' sliding windows.
     public func makeCache(pageSize: Int) -> PagedKVCache {
-        let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim, pageSize: pageSize)
+        let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim,
+                                 group: config.heads / config.kvHeads, pageSize: pageSize)
         cache.windows = (0..<config.layers).map { config.window(layer: $0) }
         return cache
     }
@@ -206,7 +207,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         var group: [(index: Int, segment: Segment)] = [], rows = 0
         func flush() {
             guard !group.isEmpty else { return }
-            let logits = forwardChunk(group.map(\.segment), logitRows: .last)
+            let logits = forwardChunk(group.map(\.segment), logitRows: .last, rowInvariant: true)
             for (g, l) in zip(group, logits) { out[g.index] = l }
             group = []; rows = 0
         }
@@ -247,7 +248,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     }
 
     /// Runs the segments' rows through every layer; returns per segment the logits `logitRows` asks for.
-    private func forwardChunk(_ segments: [Segment], logitRows: LogitRows) -> [[Float]] {
+    /// `rowInvariant` (batched forks): every segment's rows get the same arithmetic whatever other segments
+    /// share the pass (few-row weight kernels in fixed groups, unsplit attention), so a variant's answer is
+    /// the same alone as beside any other; a lone sequence (prefill) keeps sgemm and split-K.
+    private func forwardChunk(_ segments: [Segment], logitRows: LogitRows, rowInvariant: Bool = false) -> [[Float]] {
         let c = config, dim = c.dim
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
         let tokens = segments.flatMap(\.tokens), T = tokens.count
@@ -312,14 +316,16 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         for (li, L) in layers.enumerated() {
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.attnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
             let attnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
-            L.wq.linear(attnIn, q.pointer)
-            L.wk.linear(attnIn, k.pointer)
-            L.wv.linear(attnIn, v.pointer)
+            L.wq.linear(attnIn, q.pointer, rowInvariant: rowInvariant)
+            L.wk.linear(attnIn, k.pointer, rowInvariant: rowInvariant)
+            L.wv.linear(attnIn, v.pointer, rowInvariant: rowInvariant)
             addBias(q, L.bq, width: qDim); addBias(k, L.bk, width: kvDim); addBias(v, L.bv, width: kvDim)
             headNorm(q, L.qNorm, heads: c.heads); headNorm(k, L.kNorm, heads: c.kvHeads)
             // Query statistics before RoPE (after the QK norm, as the model sees them).
-            for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where s.cache.observations?.queries != nil {
-                s.cache.observations!.queries!.add(layer: li, q: q.pointer + o * qDim, positions: pos)
+            for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) {
+                for m in s.cache.observations?.queryMoments.indices ?? 0..<0 {
+                    s.cache.observations!.queryMoments[m].add(layer: li, q: q.pointer + o * qDim, positions: pos)
+                }
             }
             let table = tables[L.invFreq]!
             rope(q, heads: c.heads, table)
@@ -329,24 +335,24 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                 s.cache.append(layer: li, keys: k.pointer + o * kvDim, values: v.pointer + o * kvDim, positions: pos, tokens: s.tokens)
                 items.append(.init(cache: s.cache, q: q.pointer + o * qDim, positions: pos, out: att.pointer + o * qDim, reads: s.reads))
             }
-            PagedAttention.attendBatch(items, layer: li, nHeads: c.heads)
+            PagedAttention.attendBatch(items, layer: li, nHeads: c.heads, rowInvariant: rowInvariant)
             if c.window(layer: li) != nil {
                 for (s, pos) in zip(segments, positionsBySegment) { s.cache.releaseOutsideWindow(layer: li, next: Int(pos.last!) + 1) }
             }
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) { s.tap?(li, att.pointer + o * qDim, pos.count, qDim) }
-            L.wo.linear(att.pointer, rows: T, xb.pointer)
+            L.wo.linear(att.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant)
             if let n = L.postAttnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.ffnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
             let ffnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
-            L.wGate.linear(ffnIn, gate.pointer)
-            L.wUp.linear(ffnIn, up.pointer)
+            L.wGate.linear(ffnIn, gate.pointer, rowInvariant: rowInvariant)
+            L.wUp.linear(ffnIn, up.pointer, rowInvariant: rowInvariant)
             switch a.activation {
             case .silu: Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
             case .geluTanh: Vector.geluTanhMul(gate.pointer, up.pointer, count: T * c.ffnDim)
             }
-            L.wDown.linear(gate.pointer, rows: T, xb.pointer)
+            L.wDown.linear(gate.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant)
             if let n = L.postFfnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
         }
@@ -369,8 +375,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                 r += 1
             }
         }
+        // Every row's logits (self-information) take the few-row kernels as the last row alone does: the
+        // prompt's last logits must not depend on whether another variant asked for the others.
         var logits = [Float](repeating: 0, count: rows * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { output.linear(xb.pointer, rows: rows, $0.baseAddress!) }
+        logits.withUnsafeMutableBufferPointer { output.linear(xb.pointer, rows: rows, $0.baseAddress!, rowInvariant: rowInvariant || logitRows == .all) }
         var out: [[Float]] = [], start = 0
         for range in wanted {
             out.append(Array(logits[(start * c.vocabSize)..<((start + range.count) * c.vocabSize)]))

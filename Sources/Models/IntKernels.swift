@@ -9,7 +9,7 @@ import ModelFile
 /// adds 8 products of at most 127 · 32767. Each block's codes are laid out as [even 0…14][odd 1…15]
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask. These are the portable kernels; the host build (`-DKVKIT_AVX2`)
-/// replaces `lane`, the block primitives, `dot1` and `dotK` with those of `IntKernelsAVX2.swift` (codes in
+/// replaces `lane`, the block primitives and `dotK` with those of `IntKernelsAVX2.swift` (codes in
 /// natural order); `dot` is shared.
 enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
@@ -31,12 +31,20 @@ enum IntKernels {
         let rows: Int, count: Int, blocks: Int
         let codes: UnsafeMutablePointer<Int16>
         let scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>, codeSums: UnsafeMutablePointer<Int32>
+        /// The activations a view's rows belong to (nil: these own their memory).
+        private let owner: Activations?
         init(rows: Int, count: Int) {
-            self.rows = rows; self.count = count; blocks = count / 32
+            self.rows = rows; self.count = count; blocks = count / 32; owner = nil
             codes = UnsafeMutableRawPointer.allocate(byteCount: rows * count * 2, alignment: 64).bindMemory(to: Int16.self, capacity: rows * count)
             scales = .allocate(capacity: rows * blocks); sums = .allocate(capacity: rows * blocks); codeSums = .allocate(capacity: rows * blocks)
         }
-        deinit { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() }
+        /// Rows `range` of `a`, sharing its memory.
+        init(_ a: Activations, rows range: Range<Int>) {
+            rows = range.count; count = a.count; blocks = a.blocks; owner = a
+            codes = a.codes + range.lowerBound * a.count
+            scales = a.scales + range.lowerBound * a.blocks; sums = a.sums + range.lowerBound * a.blocks; codeSums = a.codeSums + range.lowerBound * a.blocks
+        }
+        deinit { if owner == nil { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); sums.deallocate(); codeSums.deallocate() } }
 
         func quantize(row t: Int, _ x: UnsafePointer<Float>) {
             for b in 0..<blocks {
@@ -133,7 +141,7 @@ enum IntKernels {
     }
 
     /// One weight row's dot products with every row of `a`, written to `y[t · stride]`, for Q4_0, Q4_1, Q5_0,
-    /// Q5_1 and Q8_0. Both builds: each supplies `Codes`, `Lanes`, `codes`, `accumulate`, `half` and `dot1`.
+    /// Q5_1 and Q8_0. Both builds: each supplies `Codes`, `Lanes`, `codes`, `accumulate`, `add` and `half`.
     @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
                                       into y: UnsafeMutablePointer<Float>, stride: Int) {
         if a.rows == 1 {
@@ -147,23 +155,41 @@ enum IntKernels {
             }
             return
         }
-        // Several rows (batched forks): each block's codes unpacked once, used for every row.
+        // Several rows (batched forks): each block's codes unpacked once, used for every row. Each row sums as
+        // `dot1` does (even blocks into one accumulator, odd ones into another), so a row's result does not
+        // depend on how many rows share the call: a fork answers the same alone as beside others.
         let bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: a.rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: a.rows) { off in
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 2 * a.rows) { acc in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * a.rows) { off in
                 acc.initialize(repeating: Lanes()); off.initialize(repeating: 0)
                 for b in 0..<nb {
                     let q = row + b &* bb, c = codes(type, q, m)
-                    let dw = half(q, 0), mw: Float = hasMin ? half(q, 2) : 0
+                    let dw = half(q, 0), mw: Float = hasMin ? half(q, 2) : 0, k = b & 1
                     for t in 0..<a.rows {
-                        let i = t &* nb &+ b, d = dw * a.scales[i]
-                        acc[t] = accumulate(acc[t], c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64, d)
-                        if hasMin { off[t] += mw * a.sums[i] } else if bias != 0 { off[t] -= bias * d * Float(a.codeSums[i]) }
+                        let i = t &* nb &+ b, d = dw * a.scales[i], j = 2 &* t &+ k
+                        acc[j] = accumulate(acc[j], c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 64, d)
+                        if hasMin { off[j] += mw * a.sums[i] } else if bias != 0 { off[j] -= bias * d * Float(a.codeSums[i]) }
                     }
                 }
-                for t in 0..<a.rows { y[t * stride] = acc[t].sum() + off[t] }
+                for t in 0..<a.rows { y[t * stride] = add(acc[2 * t], acc[2 * t + 1]).sum() + (off[2 * t] + off[2 * t + 1]) }
             }
         }
+    }
+
+    /// One row, the type fixed at the call; two blocks per step into two accumulators (an FMA's latency
+    /// would otherwise bound the loop). The arithmetic `dot` does for each of several rows.
+    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
+        let xr = UnsafeRawPointer(a.codes), bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
+        var acc = (Lanes(), Lanes()), off: (Float, Float) = (0, 0)
+        @inline(__always) func block(_ b: Int, _ acc: inout Lanes, _ off: inout Float) {
+            let q = row + b &* bb, d = half(q, 0) * a.scales[b]
+            acc = accumulate(acc, codes(type, q, m), xr + b &* 64, d)
+            if hasMin { off += half(q, 2) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
+        }
+        var b = 0
+        while b &+ 1 < nb { block(b, &acc.0, &off.0); block(b &+ 1, &acc.1, &off.1); b &+= 2 }
+        if b < nb { block(b, &acc.0, &off.0) }
+        return add(acc.0, acc.1).sum() + (off.0 + off.1)
     }
     #if !KVKIT_AVX2
 
@@ -200,6 +226,7 @@ enum IntKernels {
 
     /// The float lanes a row's block products accumulate in.
     typealias Lanes = SIMD4<Float>
+    @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { a + b }
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { halfFinite(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
     /// `acc + (Σ codes · activation codes of the block at xb) · d`.
     @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes {
@@ -296,16 +323,5 @@ enum IntKernels {
         }
     }
 
-    /// One row: the type fixed at the call, no branch in the block loop.
-    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
-        let xr = UnsafeRawPointer(a.codes), stride = blockBytes(type), bias = bias(type), hasMin = hasMin(type)
-        var acc = SIMD4<Float>(), off: Float = 0
-        for b in 0..<a.blocks {
-            let q = row + b &* stride, d = half(q, 0) * a.scales[b]
-            acc = accumulate(acc, codes(type, q, m), xr + b &* 64, d)
-            if hasMin { off += half(q, 2) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
-        }
-        return acc.sum() + off
-    }
     #endif
 }

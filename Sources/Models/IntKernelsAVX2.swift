@@ -46,6 +46,7 @@ extension IntKernels {
     }
 
     typealias Lanes = __m256
+    @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { _mm256_add_ps(a, b) }
     /// `acc + (Σ codes · activation codes of the block at xb) · d`, one FMA.
     @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes { fma(blockSum(c, xb), d, acc) }
     @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes { codes(type, q) }
@@ -57,22 +58,6 @@ extension IntKernels {
     }
 
     @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
-
-    /// One row, the type fixed at the call; two blocks per step into two accumulators (an FMA's latency
-    /// would otherwise bound the loop).
-    @inline(__always) static func dot1(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks) -> Float {
-        let xr = UnsafeRawPointer(a.codes), bb = blockBytes(type), bias = bias(type), hasMin = hasMin(type), nb = a.blocks
-        var acc = (_mm256_setzero_ps(), _mm256_setzero_ps()), off: (Float, Float) = (0, 0)
-        @inline(__always) func block(_ b: Int, _ acc: inout __m256, _ off: inout Float) {
-            let q = row + b &* bb, d = half(q, 0) * a.scales[b]
-            acc = accumulate(acc, codes(type, q), xr + b &* 64, d)
-            if hasMin { off += half(q, 2) * a.sums[b] } else if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
-        }
-        var b = 0
-        while b &+ 1 < nb { block(b, &acc.0, &off.0); block(b &+ 1, &acc.1, &off.1); b &+= 2 }
-        if b < nb { block(b, &acc.0, &off.0) }
-        return _mm256_add_ps(acc.0, acc.1).sum() + (off.0 + off.1)
-    }
 
     /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`
     /// (the layouts as in the SSE2 `dotK`; here each sub-block's 32 codes come out in order).

@@ -106,19 +106,30 @@ final class Weights: @unchecked Sendable {
     }
 
     /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
-    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {
-        linear(Input(x, rows: T, inDim: inDim), y)
+    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false) {
+        linear(Input(x, rows: T, inDim: inDim), y, rowInvariant: rowInvariant)
     }
 
-    /// `linear` on a shared input.
-    func linear(_ input: Input, _ y: UnsafeMutablePointer<Float>) {
+    /// `linear` on a shared input. `rowInvariant`: each row's result must not depend on the other rows of
+    /// the call (the batched forks of a run, whose answers must be the same alone as beside any other
+    /// variant): the few-row kernels, whose per-row arithmetic is fixed, in groups of their row count,
+    /// instead of sgemm (whose blocking, and the switch to it, depend on the row count).
+    func linear(_ input: Input, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false) {
         let x = input.x, T = input.rows
         precondition(input.inDim == inDim, "input width \(input.inDim) ≠ matrix width \(inDim)")
-        if let w = floats { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y); return }
-        if integerDecode && T <= Self.integerRowsMax {
-            integerRows(input.codes, y)
-        } else if !integerDecode && T <= Self.dotRows {
-            dotRows(x, rows: T, y)
+        if let w = floats {
+            if rowInvariant { for t in 0..<T { BLAS.linear(x + t * inDim, rows: 1, inDim: inDim, w, outDim: out, y + t * out) } }
+            else { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y) }
+            return
+        }
+        if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
+            let codes = input.codes
+            for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
+                let rows = t0..<min(T, t0 + Self.integerRowsMax)
+                integerRows(rows.count == T ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
+            }
+        } else if !integerDecode && (T <= Self.dotRows || rowInvariant) {
+            for t0 in stride(from: 0, to: T, by: Self.dotRows) { dotRows(x + t0 * inDim, rows: min(Self.dotRows, T - t0), y + t0 * out) }
         } else {
             // With integer decode, sgemm multiplies the same 16-bit codes (see `panels`).
             panels(integerDecode ? input.rounded : x, rows: T, y)

@@ -18,8 +18,10 @@ public enum Compressor {
     /// Turns on the observations `needs` asks for, for a prompt whose last token will be at position
     /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions. `rope` is the model's
     /// rotation, which query moments carry for the policies that rotate them (nil: the cache's model has none).
-    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, group: Int, promptEnd: Int, rope: RoPEInfo? = nil) {
-        guard needs.accumulated || needs.window > 0 || needs.queriesFrom != nil else { return }
+    /// Statistics are laid out by the cache's own query group (`PagedKVCache.group`, from the model).
+    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, promptEnd: Int, rope: RoPEInfo? = nil) {
+        let group = cache.group
+        guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty else { return }
         if cache.observations == nil {
             cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
                                               accumulate: needs.accumulated, windowStart: nil)
@@ -33,9 +35,9 @@ public enum Compressor {
         cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
         cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
         // Query moments keep accumulating across turns: they describe every query the model has seen.
-        if let from = needs.queriesFrom, cache.observations!.queries == nil {
-            cache.observations!.queries = QueryMoments(layers: cache.layers, heads: group * cache.kvHeads, headDim: cache.headDim,
-                                                       from: Int32(from), rope: rope ?? RoPEInfo(frequencies: []))
+        for from in needs.queryStarts.sorted() where cache.observations!.queries(from: Int32(from)) == nil {
+            cache.observations!.queryMoments.append(QueryMoments(layers: cache.layers, heads: group * cache.kvHeads, headDim: cache.headDim,
+                                                                 from: Int32(from), rope: rope ?? RoPEInfo(frequencies: [])))
         }
     }
 
@@ -77,7 +79,7 @@ public enum Compressor {
                             context: CompressionContext = .init()) throws -> Plan {
         try policy.checkParameters()
         let H = cache.kvHeads, L = cache.layers
-        let group = cache.observations?.group ?? 1
+        precondition(cache.observations.map { $0.group == cache.group } ?? true, "observations laid out for another query group than the cache's")
         let counts = (0..<L).map { l in (0..<H).map { cache.count(layer: l, head: $0) } }
         let meanCounts = counts.map { $0.reduce(0, +) / max(H, 1) }
         let uniform = meanCounts.map { budget.tokens(for: $0) }
@@ -85,7 +87,7 @@ public enum Compressor {
         var plan = Plan(keep: [], budgets: [])
         // A policy ranking across layers sees every stream at once; the kept total stays the uniform one.
         let allBudgets = (0..<L).map { l in (0..<H).map { min(layerBudgets[l], counts[l][$0]) } }
-        let allViews = (0..<L).map { l in (0..<H).map { view(cache, layer: l, head: $0, group: group, seed: seed, context: context, window: policy.needs.window) } }
+        let allViews = (0..<L).map { l in (0..<H).map { view(cache, layer: l, head: $0, seed: seed, context: context, window: policy.needs.window, queriesFrom: policy.needs.queriesFrom) } }
         if let keep = policy.selectAll(layers: allViews, budgets: allBudgets) {
             return Plan(keep: keep, budgets: keep.map { $0.map(\.count) })
         }
@@ -110,21 +112,25 @@ public enum Compressor {
 
     /// The policy's view of one stream.
     /// `window` is the policy's observation window (its `needs.window`): the view carries that window's totals.
-    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, group: Int, seed: UInt64,
-                            context: CompressionContext = .init(), window: Int) -> StreamView {
+    /// Every `[slot][group]` statistic is sliced by the cache's query group, whatever was tapped.
+    /// `queriesFrom` picks the query moments counted from the policy's own start (its `needs.queriesFrom`;
+    /// nil: the only set, for hand-built observations).
+    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, seed: UInt64,
+                            context: CompressionContext = .init(), window: Int, queriesFrom: Int? = nil) -> StreamView {
+        let group = cache.group
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
-        var v = StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: obs?.group ?? group,
+        var v = StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: group,
                           headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
                           accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
                           window: obs.flatMap { $0.window(size: window)?[i] },
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
-                          queries: obs?.queries,
+                          queries: queriesFrom.flatMap { obs?.queries(from: Int32($0)) } ?? (obs?.queryMoments.count == 1 ? obs?.queries : nil),
                           seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
         if let hs = context.headScores, layer < hs.count, head < hs[layer].count { v.headScore = hs[layer][head] }
         if let r = context.reconstruction?[i] {
-            let g = obs?.group ?? group, known = r.count / max(g, 1)
+            let g = group, known = r.count / g
             v.reconstruction = slots.flatMap { s in Int(s.position) < known ? Array(r[(Int(s.position) * g)..<(Int(s.position) * g + g)]) : [Float](repeating: 0, count: g) }
         }
         return v

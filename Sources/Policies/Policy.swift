@@ -12,8 +12,10 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// Each token's self-information under the model (Selective Context): the prompt's logits at every row.
     public var selfInformation = false
     /// Moments of the prompt's queries before RoPE, over the rows at or after this position (Expected
-    /// Attention leaves its sink rows out); nil = none. Policies wanting different starts share the earliest.
-    public var queriesFrom: Int?
+    /// Attention leaves its sink rows out); nil = none. The earliest of `queryStarts`.
+    public var queriesFrom: Int? { queryStarts.min() }
+    /// Every start asked for: policies sharing one prefill each get the moments from their own start.
+    public var queryStarts: Set<Int>
     /// The most attention each prompt key receives while the model reconstructs the prompt (KVzip): a
     /// second pass over "repeat the previous context" and the context itself, on a throw-away fork.
     public var reconstruction = false
@@ -22,15 +24,15 @@ public struct ObservationNeeds: Sendable, Equatable {
     public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil, reconstruction: Bool = false,
                 headCalibration: Bool = false) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
-        self.selfInformation = selfInformation; self.queriesFrom = queriesFrom; self.reconstruction = reconstruction
+        self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []; self.reconstruction = reconstruction
         self.headCalibration = headCalibration
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
         var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation,
-                                 queriesFrom: [queriesFrom, o.queriesFrom].compactMap { $0 }.min(), reconstruction: reconstruction || o.reconstruction,
-                                 headCalibration: headCalibration || o.headCalibration)
+                                 reconstruction: reconstruction || o.reconstruction, headCalibration: headCalibration || o.headCalibration)
         u.windows = windows.union(o.windows)
+        u.queryStarts = queryStarts.union(o.queryStarts)
         return u
     }
 }

@@ -35,7 +35,7 @@ public enum PolicyConformance {
                 }
                 for l in 0..<cache.layers {
                     for h in 0..<cache.kvHeads {
-                        let v = Compressor.view(cache, layer: l, head: h, group: 2, seed: seed, context: context, window: policy.needs.window)
+                        let v = Compressor.view(cache, layer: l, head: h, seed: seed, context: context, window: policy.needs.window)
                         let keep = plan.keep[l][h]
                         if keep != keep.sorted() || Set(keep).count != keep.count || keep.contains(where: { $0 < 0 || $0 >= v.count }) {
                             failures.append("\(tag) (\(l),\(h)): kept slots are not ascending, unique and in range")
@@ -96,7 +96,7 @@ public enum PolicyConformance {
     public static func randomCache(seed: UInt64, group: Int) -> PagedKVCache {
         var rng = SplitMix64(seed: seed &+ 0xC0FFEE)
         let layers = 3, heads = 2, hd = 8
-        let cache = PagedKVCache(layers: layers, kvHeads: heads, headDim: hd, pageSize: 5)
+        let cache = PagedKVCache(layers: layers, kvHeads: heads, headDim: hd, group: group, pageSize: 5)
         let n = Int.random(in: 40...90, using: &rng)
         let window = 16
         cache.observations = Observations(layers: layers, kvHeads: heads, group: group, accumulate: true, windowStart: Int32(n - window))

@@ -57,7 +57,7 @@ public enum HeadCalibration {
             let q = model.tokenizer.encode("\n\n" + turn.question + model.chatTemplate.userToAssistant + turn.answerPrefix)
             let prompt = c.context + q
             let cache = model.makeCache(pageSize: 16)
-            Compressor.prepare(cache, needs: ObservationNeeds(window: q.count), group: G, promptEnd: prompt.count)
+            Compressor.prepare(cache, needs: ObservationNeeds(window: q.count), promptEnd: prompt.count)
             try model.forward(prompt, cache: cache)
             let needle = Set(c.needles.flatMap { Int32($0.start)..<Int32($0.end) })
             guard let obs = cache.observations, let window = obs.window(size: q.count) else { continue }

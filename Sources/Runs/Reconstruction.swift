@@ -32,7 +32,7 @@ public enum Reconstruction {
         let openingTokens = tokenizer.encode(chat.openingOfFirstUserTurn(), addBOS: true)
         let opening = prompt.starts(with: openingTokens) ? openingTokens.count : 0
         let lead = tokenizer.encode("\n\n" + instruction + chat.userToAssistant)
-        let group = model.config.heads / model.config.kvHeads
+        let group = cache.group
         let room = model.config.contextLength - cache.nextPosition - lead.count
         guard room >= 64 else {
             throw RunError.usage("kvzip needs room after the prompt to re-read it (\(lead.count + 64) tokens at least; the prompt of \(prompt.count) leaves \(model.config.contextLength - cache.nextPosition)); use a shorter context")

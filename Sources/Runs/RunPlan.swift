@@ -314,6 +314,8 @@ public enum ModelLocation {
     public static let fetchable: [String: String] = [
         defaultFileName: "make setup",
         "gemma-3-270m-q4_k_m.gguf": "make setup MODELS=gemma3",
+        "qwen2.5-coder-0.5b-instruct.gguf": "make setup MODELS=qwen0.5b",
+        "qwen2.5-coder-1.5b-instruct.gguf": "make setup MODELS=qwen1.5b",
     ]
 
     /// The default model, or `given`; a bare file name (no "/") that is not in the current folder is

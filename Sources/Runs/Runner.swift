@@ -114,7 +114,6 @@ public struct Runner {
         let offload: OffloadConfig?
         let every: Int?
         let betweenTurns: Bool
-        let group: Int
         let rope: RoPEInfo
 
         /// Compresses `cache` back to the budget and stores its pages as after the prompt.
@@ -127,7 +126,7 @@ public struct Runner {
         /// Restarts the attention statistics so that the queries up to position `end` (exclusive) are the
         /// next compression's observation window.
         func observe(_ cache: PagedKVCache, until end: Int) {
-            Compressor.prepare(cache, needs: policy.needs, group: group, promptEnd: end, rope: rope)
+            Compressor.prepare(cache, needs: policy.needs, promptEnd: end, rope: rope)
         }
     }
 
@@ -212,7 +211,7 @@ public struct Runner {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
-        Compressor.prepare(cache, needs: needs, group: model.config.heads / model.config.kvHeads, promptEnd: prompt.count, rope: model.rope)
+        Compressor.prepare(cache, needs: needs, promptEnd: prompt.count, rope: model.rope)
         let selfInformation = needs.selfInformation ? SelfInformation() : nil
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
@@ -279,8 +278,7 @@ public struct Runner {
             var fork = Fork(cache: cache, reads: compression.reads, promptLogits: logits)
             if recompress {
                 let r = Recompression(policy: v.policy, budget: v.budget.fixed(atPrompt: prompt.count), context: context, seed: seed, codec: v.codec,
-                                      offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns,
-                                      group: model.config.heads / model.config.kvHeads, rope: model.rope)
+                                      offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns, rope: model.rope)
                 if let every = compressEvery { r.observe(cache, until: cache.nextPosition + every) }
                 fork.recompress = r
             }

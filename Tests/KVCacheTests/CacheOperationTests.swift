@@ -128,7 +128,7 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
     func accumulatedAndWindowAttentionMatchDense(pageSize: Int) {
         var rng = SplitMix64(seed: UInt64(pageSize))
         let H = 2, G = 3, nHeads = H * G, hd = 16
-        let cache = PagedKVCache(layers: 1, kvHeads: H, headDim: hd, pageSize: pageSize)
+        let cache = PagedKVCache(layers: 1, kvHeads: H, headDim: hd, group: G, pageSize: pageSize)
         cache.observations = Observations(layers: 1, kvHeads: H, group: G, accumulate: true, windowStart: 30)
         var allK: [Float] = [], allQ: [Float] = [], pos: [Int32] = []
         for T in [25, 1, 1, 7, 1] {  // prefill, decode steps, a chunk crossing the window start, decode

@@ -13,7 +13,7 @@ import TensorMath
         Threads.set(2)
         let prompt = try TestSupport.anchors()["passkey300"]!.token_ids!
         let base = m.makeCache()
-        Compressor.prepare(base, needs: SnapKVPolicy().needs.union(H2OPolicy().needs), group: 3, promptEnd: prompt.count)
+        Compressor.prepare(base, needs: SnapKVPolicy().needs.union(H2OPolicy().needs), promptEnd: prompt.count)
         try m.forward(prompt, cache: base)
         // Forks compressed differently: full, two policies at two budgets.
         func forks() throws -> [PagedKVCache] {

@@ -15,7 +15,7 @@ import Testing
     static func run(_ policy: any EvictionPolicy, budget: Budget, next: [Int32]) throws -> (logits: [Float], cache: PagedKVCache) {
         let m = try Real.model, prompt = try Self.prompt
         let cache = m.makeCache()
-        Compressor.prepare(cache, needs: policy.needs, group: m.config.heads / m.config.kvHeads, promptEnd: prompt.count)
+        Compressor.prepare(cache, needs: policy.needs, promptEnd: prompt.count)
         try m.forward(prompt, cache: cache)
         let context = CompressionContext(reconstruction: policy.needs.reconstruction ? try Reconstruction.scores(model: m, cache: cache, prompt: prompt) : nil)
         try Compressor.compress(cache, policy: policy, budget: budget, context: context)

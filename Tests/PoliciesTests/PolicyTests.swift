@@ -9,7 +9,7 @@ import Testing
 func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = nil,
                accumulated: [[Float]]? = nil, window: [[Float]]? = nil) -> PagedKVCache {
     let hd = 4
-    let cache = PagedKVCache(layers: 1, kvHeads: heads, headDim: hd, pageSize: 4)
+    let cache = PagedKVCache(layers: 1, kvHeads: heads, headDim: hd, group: group, pageSize: 4)
     var k = [Float](repeating: 0, count: n * heads * hd)
     for i in 0..<n { for h in 0..<heads { k[(i * heads + h) * hd] = keyNorms?[h][i] ?? 1 } }
     let pos = (0..<n).map(Int32.init)
@@ -345,7 +345,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
 
     @Test func keepSpansFillsTheBudgetExactly() {
         let c = handCache(n: 30)
-        let v = Compressor.view(c, layer: 0, head: 0, group: 1, seed: 0, window: 0)
+        let v = Compressor.view(c, layer: 0, head: 0, seed: 0, window: 0)
         let scores = (0..<30).map { Float($0 % 7) }
         for b in [0, 1, 5, 9, 13, 29, 30] {
             let k = keepSpans(v, spans: FixedChunks(size: 4).spans(v), tokenScores: scores, by: .sum, budget: b, pinned: [29])
@@ -459,7 +459,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         // Importance alone (λ = 1) is SnapKV's choice without pooling: the attended copy, then the latest ties.
         #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 1 }, .tokens(3)) == [1, 8, 9])
         // The redundancy term on its own, against the arithmetic above.
-        let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, group: 1, seed: 0, window: 0), threshold: 0.5)
+        let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, seed: 0, window: 0), threshold: 0.5)
         #expect(abs(r[0] - 0.11519) < 1e-4 && abs(r[6] - 0.07721) < 1e-4 && abs(r.reduce(0, +) - 1) < 1e-5)
     }
 }

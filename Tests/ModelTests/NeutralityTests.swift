@@ -1,0 +1,71 @@
+import Foundation
+import KVCache
+import KVKitTestSupport
+import Models
+import Policies
+import Probes
+import Testing
+@testable import KVKitCLI
+@testable import Runs
+
+/// Sharing a prefill (and a batched decode) with other variants is neutral: a variant keeps the same
+/// positions in every (layer, KV head) stream and gives the same answer, figures and survival alone as
+/// beside every other registered policy, on the real model and two essay cases. (A KVzip run alone once
+/// sliced its scores with the wrong query group because no other variant had tapped attention.)
+@Suite(.serialized) struct NeutralityTests {
+    /// Every registered policy at its defaults, plus settings that ask for other statistics than the
+    /// defaults (their own window, their own query rows) and compositions.
+    static var specs: [String] {
+        PolicyRegistry.shared.names + ["snapkv:window=8", "expected-attention:sinks=0", "compose:first=snapkv,then=rkv", "adakv:base=h2o"]
+    }
+
+    static func cases() throws -> [ProbeCase] {
+        let m = try Real.model
+        var g = ProbeGenerator(tokenizer: m.tokenizer, chat: m.chatTemplate, haystackSeed: 11)
+        g.haystackSentences = EssayHaystack.sentences(try EssayHaystack.files(in: TestSupport.home + "/" + EssayHaystack.folderName))
+        return [g.make(NIAHProbe(), length: 420, depth: 0.3, sample: 0, seed: 7), g.make(NIAHProbe(), length: 360, depth: 0.8, sample: 1, seed: 7)]
+    }
+
+    static func variants() throws -> [Variant] {
+        try specs.map { text in
+            let spec = try PolicyRegistry.shared.parse(text)
+            return Variant(spec: spec, policy: try PolicyRegistry.shared.make(spec), budget: spec.name == "full" ? .fraction(1) : .fraction(0.25))
+        }
+    }
+
+    @Test func everyPolicyIsTheSameAloneAsInCompany() throws {
+        let runner = Runner(model: try Real.model)
+        let all = try Self.variants()
+        for c in try Self.cases() {
+            let together = RunnerTests.untimed(try runner.run(c, variants: all))
+            let keptTogether = try runner.keptPositions(c, variants: all)
+            for (i, v) in all.enumerated() {
+                let alone = RunnerTests.untimed(try runner.run(c, variants: [v]))
+                let name = "\(v.spec) on \(c.id)"
+                // Row 0 is the full cache, then the variants in order.
+                #expect(alone[0] == together[0], "full cache beside \(name)")
+                #expect(alone[1] == together[i + 1], "\(name): alone \(alone[1].answers) \(alone[1].keptSlots), in company \(together[i + 1].answers) \(together[i + 1].keptSlots)")
+                #expect(try runner.keptPositions(c, variant: v) == keptTogether[i], "\(name): kept positions differ alone and in company")
+            }
+        }
+    }
+
+    /// `kvkit generate --policy P` compresses the prompt exactly as a run does (same kept positions in every
+    /// stream), whatever the run's company.
+    @Test func generateKeepsWhatARunKeeps() throws {
+        let m = try Real.model
+        let runner = Runner(model: m)
+        let c = try Self.cases()[0]
+        let all = try Self.variants()
+        let kept = try runner.keptPositions(c, variants: all)
+        for (i, v) in all.enumerated() where v.policy.compresses && v.policy.evicts {
+            let options = try PolicyOptions.parse(["--policy", v.spec.description, "--budget", "0.25"])
+            let cache = m.makeCache()
+            let hooks = options.hooks(model: m, policy: v.policy, budget: v.budget, stats: StatsBox(), promptTokens: c.context.count)
+            _ = try m.generate(prompt: c.context, cache: cache, maxTokens: 1, hooks: hooks)
+            // Generation appended its one answer token after compressing: compare the prompt's positions.
+            let got = (0..<cache.layers).map { l in (0..<cache.kvHeads).map { h in cache.slots(layer: l, head: h).map(\.position).filter { Int($0) < c.context.count } } }
+            #expect(got == kept[i], "generate --policy \(v.spec) keeps other positions than run")
+        }
+    }
+}
