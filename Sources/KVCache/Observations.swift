@@ -33,6 +33,23 @@ public struct Observations: Sendable, Equatable {
     /// position below `maxima.count / group` (KVzip's reconstruction score), when requested. Indexed by
     /// position, not slot, so slots freed or moved meanwhile do not shift it.
     public var maxima: [[Float]]?
+    /// Which keys a query's probabilities for `maxima` are taken over (nil: every key it sees, the
+    /// model's own softmax).
+    public var maximaKeys: MaximaKeys?
+
+    /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
+    /// probabilities over the attention sinks, the chunk of the prompt being re-read and the re-read tokens
+    /// themselves (causally), not over the whole prompt; only the chunk's keys are scored.
+    public struct MaximaKeys: Sendable, Equatable {
+        /// Keys at positions below this are the sinks.
+        public var sinks: Int32
+        /// The positions of the prompt chunk being re-read: the keys that are scored.
+        public var chunk: Range<Int32>
+        /// Keys at or after this position are the re-read tokens.
+        public var repeatFrom: Int32
+        public init(sinks: Int32, chunk: Range<Int32>, repeatFrom: Int32) { self.sinks = sinks; self.chunk = chunk; self.repeatFrom = repeatFrom }
+        @inline(__always) func admits(_ p: Int32) -> Bool { p < sinks || chunk.contains(p) || p >= repeatFrom }
+    }
 
     /// Attention summed over the queries at or after `start`.
     public struct Window: Sendable, Equatable {

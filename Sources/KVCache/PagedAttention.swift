@@ -348,6 +348,11 @@ extension PagedAttention {
     static func observeLayer(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
                              nHeads: Int, stats: RowStats) {
         guard var obs = cache.observations else { return }
+        if let keys = obs.maximaKeys, obs.maxima != nil {
+            precondition(!obs.accumulate && obs.windows.isEmpty, "restricted maxima (KVzip) are tapped alone")
+            restrictedMaxima(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, keys: keys)
+            return
+        }
         let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim
         let pool = cache.pool, ps = pool.pageSize
         let scale = 1 / Float(hd).squareRoot()
@@ -445,6 +450,74 @@ extension PagedAttention {
                 if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }
             }
         }
+        cache.observations = obs
+    }
+}
+
+extension PagedAttention {
+    /// `Observations.maxima` under `MaximaKeys`: per (KV head, query head), the admitted keys gathered once,
+    /// then per block of query rows their scores (sgemm), each row's softmax over the admitted keys it can
+    /// see (causal, and within a windowed layer's window), and the chunk keys' maxima.
+    static func restrictedMaxima(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32], nHeads: Int, keys: Observations.MaximaKeys) {
+        guard var obs = cache.observations, var maxima = obs.maxima else { return }
+        let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim, pool = cache.pool, ps = pool.pageSize
+        let scale = 1 / Float(hd).squareRoot(), T = positions.count
+        let window = cache.windows[layer].map { Int32(clamping: $0) }
+        let known = maxima[layer * kvHeads].count / G
+        var columns = [[Float]](repeating: [], count: kvHeads * G)
+        let out = UnsafeSendable(UnsafeMutablePointer<[Float]>.allocate(capacity: kvHeads * G)), qBox = UnsafeSendable(q)
+        defer { out.value.deinitialize(count: kvHeads * G); out.value.deallocate() }
+        out.value.initialize(repeating: [], count: kvHeads * G)
+        Threads.parallelFor(kvHeads * G) { item in
+            let h = item / G, g = item % G
+            let table = cache.table(layer: layer, head: h)
+            // The admitted keys of this stream, gathered once.
+            var K: [Float] = [], P: [Int32] = []
+            let scratch = PagePool.Scratch(pool)
+            for (pi, page) in table.pages.enumerated() {
+                let c = min(ps, table.count - pi * ps), pos = pool.positions(page)
+                guard (0..<c).contains(where: { keys.admits(pos[$0]) }) else { continue }
+                let r = pool.read(page, scratch, values: false)
+                for j in 0..<c where keys.admits(pos[j]) {
+                    if let r { K.append(contentsOf: UnsafeBufferPointer(start: r.keys + j * hd, count: hd)) } else { K.append(contentsOf: repeatElement(0, count: hd)) }
+                    P.append(pos[j])
+                }
+            }
+            let n = P.count
+            var col = [Float](repeating: 0, count: known)
+            // The chunk's keys: one run of the gathered keys (slots are in position order).
+            let chunkSlots = P.indices.filter { keys.chunk.contains(P[$0]) && Int(P[$0]) < known }
+            guard n > 0 else { out.value[item] = col; return }
+            let Qc = min(queryChunk, T)
+            var Qb = [Float](repeating: 0, count: Qc * hd), S = [Float](repeating: 0, count: Qc * n)
+            var t0 = 0
+            while t0 < T {
+                let R = min(Qc, T - t0)
+                for r in 0..<R { let row = (t0 + r) * nHeads + h * G + g; for d in 0..<hd { Qb[r * hd + d] = qBox.value[row * hd + d] * scale } }
+                Qb.withUnsafeBufferPointer { qb in K.withUnsafeBufferPointer { k in S.withUnsafeMutableBufferPointer { s in
+                    BLAS.gemm(m: R, n: n, k: hd, qb.baseAddress!, lda: hd, k.baseAddress!, ldb: hd, transB: true, beta: 0, s.baseAddress!, ldc: n)
+                } } }
+                S.withUnsafeMutableBufferPointer { sb in
+                    for r in 0..<R {
+                        let qp = positions[t0 + r], oldest = window.map { qp &- $0 } ?? .min
+                        let row = sb.baseAddress! + r * n
+                        var m = -Float.infinity
+                        for j in 0..<n { if P[j] <= qp && P[j] > oldest { m = max(m, row[j]) } else { row[j] = -.infinity } }
+                        guard m > -.infinity else { continue }
+                        let inv = 1 / expShiftSum(row, n, shift: m)
+                        for j in chunkSlots { let p = Int(P[j]); col[p] = max(col[p], row[j] * inv) }
+                    }
+                }
+                t0 += R
+            }
+            out.value[item] = col
+        }
+        for item in 0..<(kvHeads * G) { columns[item] = out.value[item] }
+        for h in 0..<kvHeads {
+            let i = layer * kvHeads + h
+            for g in 0..<G { let col = columns[h * G + g]; for p in 0..<min(known, col.count) { maxima[i][p * G + g] = max(maxima[i][p * G + g], col[p]) } }
+        }
+        obs.maxima = maxima
         cache.observations = obs
     }
 }

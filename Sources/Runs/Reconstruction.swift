@@ -3,17 +3,24 @@ import ModelFile
 import Models
 import Policies
 
-/// KVzip's context-reconstruction pass (Kim et al. 2025, arXiv:2505.23416): the score of each prompt KV
-/// pair is the most attention it receives while the model, after the prompt, is asked to repeat it and
-/// reads it again. Chunk by chunk (the paper's chunked scoring), each on a throw-away copy-on-write fork
-/// of the prefilled cache: "\n\nRepeat the previous context exactly." closing the user turn, the
-/// assistant's opening, then one chunk of the prompt's text; the chunk's queries attend to the whole
-/// cached prompt, and the fork (its pages for the chunk) is dropped before the next chunk, so memory
-/// stays at one chunk beyond the cache. The maximum is over queries and is kept per query head.
+/// KVzip's context-reconstruction pass (Kim et al. 2025, arXiv:2505.23416), as kvpress 0.5.5's `KVzipPress`
+/// computes it: the prompt after the chat template's opening is re-read in chunks of 2,048 tokens, each on
+/// a throw-away copy-on-write fork of the prefilled cache, after "\n\nRepeat the previous context exactly."
+/// (first chunk) or "\n\nRepeat the part of the previous context exactly, starting with" and the previous
+/// chunk's last 8 tokens (later chunks), then the turn's close and the assistant's opening. The model
+/// runs as usual (every query sees the whole cache); a key's score is the largest probability any re-read
+/// query of its chunk gives it in a softmax over the 4 sink tokens, the chunk and the re-read tokens only
+/// (`Observations.MaximaKeys`), kept per query head. Tokens of the opening (after the sinks) are never
+/// re-read and score 0; the sinks are pinned by the policy.
 public enum Reconstruction {
     public static let instruction = "Repeat the previous context exactly."
-    /// Prompt tokens re-read per pass (KVzip uses 2K; 512 keeps the extra activations at one prefill chunk).
-    public static let chunk = 512
+    public static let continuation = "Repeat the part of the previous context exactly, starting with"
+    /// Prompt tokens re-read per pass (kvpress's and the paper's `chunk_size`).
+    public static let chunk = 2048
+    /// Tokens of the previous chunk quoted after `continuation` (kvpress's `prev_postfix_size`).
+    public static let quoted = 8
+    /// Attention sinks: the first tokens, in every re-read query's softmax and never evicted (kvpress's `n_sink`).
+    public static let sinks = 4
 
     /// The scores for a cache that still holds its whole prompt (read back from its slots): what
     /// `kvkit generate --policy kvzip` compresses with, once, right after the prompt.
@@ -31,22 +38,28 @@ public enum Reconstruction {
         let chat = model.chatTemplate, tokenizer = model.tokenizer
         let openingTokens = tokenizer.encode(chat.openingOfFirstUserTurn(), addBOS: true)
         let opening = prompt.starts(with: openingTokens) ? openingTokens.count : 0
-        let lead = tokenizer.encode("\n\n" + instruction + chat.userToAssistant)
+        // Each piece tokenized on its own, as kvpress concatenates their ids.
+        let first = tokenizer.encode("\n\n" + instruction), later = tokenizer.encode("\n\n" + continuation)
+        let close = tokenizer.encode(chat.userToAssistant)
+        let longestLead = max(first.count, later.count + quoted) + close.count
         let group = cache.group
-        let room = model.config.contextLength - cache.nextPosition - lead.count
+        let room = model.config.contextLength - cache.nextPosition - longestLead
         guard room >= 64 else {
-            throw RunError.usage("kvzip needs room after the prompt to re-read it (\(lead.count + 64) tokens at least; the prompt of \(prompt.count) leaves \(model.config.contextLength - cache.nextPosition)); use a shorter context")
+            throw RunError.usage("kvzip needs room after the prompt to re-read it (\(longestLead + 64) tokens at least; the prompt of \(prompt.count) leaves \(model.config.contextLength - cache.nextPosition)); use a shorter context")
         }
         var maxima = Array(repeating: [Float](repeating: 0, count: prompt.count * group), count: cache.layers * cache.kvHeads)
         let body = Array(prompt[opening...])
         var start = 0
         while start < body.count {
             let end = min(body.count, start + min(chunk, room))
+            let lead = start == 0 ? first : later + body[max(0, start - quoted)..<start]
             let fork = cache.fork()
             var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group, accumulate: false, windowStart: nil)
             obs.maxima = maxima
+            obs.maximaKeys = .init(sinks: Int32(min(sinks, opening + start)), chunk: Int32(opening + start)..<Int32(opening + end),
+                                   repeatFrom: Int32(fork.nextPosition))
             fork.observations = obs
-            try model.forward(lead + body[start..<end], cache: fork)
+            try model.forward(lead + close + body[start..<end], cache: fork)
             maxima = fork.observations!.maxima!
             start = end
         }

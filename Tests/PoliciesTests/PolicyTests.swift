@@ -126,26 +126,36 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
 }
 
 @Suite struct KVzipPolicyTests {
-    /// Two layers × two KV heads of 10 tokens, reconstruction scores set by hand. Budget 2 per stream (8 in
-    /// all): `global` gives every stream its best token (1, 5, 0, 7), then the 4 best scores anywhere (0.8,
-    /// 0.7, 0.6 in stream (0,0), 0.5 in (1,1)); `layer` pools each layer's 4; `head` keeps each stream's 2.
+    /// Two layers × two KV heads of 10 tokens at positions `first`…, reconstruction scores set by hand.
+    static func keptBy(_ scope: KVzipPolicy.Scope, first: Int32, budget: Int) throws -> [[Int32]] {
+        var s = [[Float]](repeating: [Float](repeating: 0.01, count: Int(first) + 10), count: 4)
+        func set(_ i: Int, _ p: Int, _ v: Float) { s[i][Int(first) + p] = v }
+        set(0, 1, 0.9); set(0, 2, 0.8); set(0, 3, 0.7); set(0, 4, 0.6)
+        for p in 0..<10 { set(1, p, 0.02); set(2, p, 0.03) }
+        set(1, 5, 0.05); set(2, 0, 0.04); set(3, 7, 0.95); set(3, 8, 0.5)
+        let cache = PagedKVCache(layers: 2, kvHeads: 2, headDim: 4, pageSize: 4)
+        let pos = (first..<(first + 10)).map { $0 }, kv = [Float](repeating: 1, count: 10 * 2 * 4)
+        for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+        cache.nextPosition = Int(first) + 10
+        try Compressor.compress(cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(reconstruction: s))
+        return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map { $0.position - first } } }
+    }
+
+    /// Away from the sinks (positions 10…19), budget 2 per stream (8 in all): `global` gives every stream its
+    /// best token (1, 5, 0, 7), then the 4 best scores anywhere (0.8, 0.7, 0.6 in stream (0,0), 0.5 in (1,1));
+    /// `layer` pools each layer's 4; `head` keeps each stream's 2.
     @Test func kvzipRanksReconstructionScoresGloballyByLayerOrByHead() throws {
-        var s = [[Float]](repeating: [Float](repeating: 0.01, count: 10), count: 4)
-        s[0][1] = 0.9; s[0][2] = 0.8; s[0][3] = 0.7; s[0][4] = 0.6
-        s[1] = [Float](repeating: 0.02, count: 10); s[1][5] = 0.05
-        s[2] = [Float](repeating: 0.03, count: 10); s[2][0] = 0.04
-        s[3][7] = 0.95; s[3][8] = 0.5
-        func keptBy(_ scope: KVzipPolicy.Scope) throws -> [[Int32]] {
-            let cache = PagedKVCache(layers: 2, kvHeads: 2, headDim: 4, pageSize: 4)
-            let pos = (0..<10).map(Int32.init), kv = [Float](repeating: 1, count: 10 * 2 * 4)
-            for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
-            cache.nextPosition = 10
-            try Compressor.compress(cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(2), context: CompressionContext(reconstruction: s))
-            return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map(\.position) } }
-        }
-        #expect(try keptBy(.global) == [[1, 2, 3, 4], [5], [0], [7, 8]])
-        #expect(try keptBy(.layer) == [[1, 2, 3], [5], [0, 9], [7, 8]])
-        #expect(try keptBy(.head) == [[1, 2], [5, 9], [0, 9], [7, 8]])
+        #expect(try Self.keptBy(.global, first: 10, budget: 2) == [[1, 2, 3, 4], [5], [0], [7, 8]])
+        #expect(try Self.keptBy(.layer, first: 10, budget: 2) == [[1, 2, 3], [5], [0, 9], [7, 8]])
+        #expect(try Self.keptBy(.head, first: 10, budget: 2) == [[1, 2], [5, 9], [0, 9], [7, 8]])
+    }
+
+    /// The first 4 positions (attention sinks) are never evicted, as in kvpress's `KVzipPress`: with the
+    /// streams at positions 0…9 and 5 per stream (20 in all), the 16 sinks go first, then the 4 best other
+    /// scores anywhere (0.95 and 0.5 in stream (1,1), 0.6 in (0,0), 0.05 in (0,1)).
+    @Test func kvzipKeepsTheSinks() throws {
+        #expect(try Self.keptBy(.global, first: 0, budget: 5) == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 5], [0, 1, 2, 3], [0, 1, 2, 3, 7, 8]])
+        #expect(try Self.keptBy(.head, first: 0, budget: 2) == [[0, 1], [0, 1], [0, 1], [0, 1]])
     }
 }
 

@@ -7,7 +7,9 @@
 /// ranked across every head of every layer at once (`scope=global`: heads and layers get what their
 /// scores earn, the total stays the budget's, each stream keeps at least its best token); `scope=layer`
 /// ranks within each layer, `scope=head` keeps each stream's own top share. Query-agnostic: the score does
-/// not depend on any question, so one compressed cache serves them all. Parameters: `gqa`, `scope`.
+/// not depend on any question, so one compressed cache serves them all. The first 4 tokens (sinks) are
+/// always kept. Scores as kvpress 0.5.5's `KVzipPress` computes them (`Reconstruction` in Runs says how).
+/// Parameters: `gqa`, `scope`.
 public struct KVzipPolicy: EvictionPolicy, Configurable {
     public enum Scope: String, ParameterChoice { case global, layer, head }
     @Parameter("gqa", groupHelp) public var gqa = GroupCombine.max
@@ -16,9 +18,15 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     public var needs: ObservationNeeds { ObservationNeeds(reconstruction: true) }
     public init() {}
 
+    /// Attention sinks (the first tokens) are never evicted, as kvpress's `KVzipPress` (`n_sink`).
+    public static let sinks: Int32 = 4
+
     public func scores(_ s: StreamView) -> [Float] {
         guard let r = s.reconstruction else { preconditionFailure("kvzip needs reconstruction scores; the runner requests them from `needs`") }
-        return s.combine(r, gqa)
+        var c = s.combine(r, gqa)
+        // Above every score, the first sink first (so a budget below the sinks keeps the earliest).
+        for (i, p) in s.positions.enumerated() where p < Self.sinks { c[i] = .greatestFiniteMagnitude / Float(p + 1) }
+        return c
     }
 
     public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
