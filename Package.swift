@@ -30,8 +30,11 @@ let package = Package(
         .target(name: "ModelFile"),
         // The one registry every plug-in kind uses (policies, codecs, probes) and their typed parameters.
         .target(name: "PluginRegistry"),
+        // The CPU's name, and the host build's load-time check that the CPU has the kernels' instructions (C,
+        // compiled for the baseline CPU: exit 69 with one line instead of SIGILL mid-run).
+        .target(name: "CPUCheck"),
         // Float32 vector and matrix kernels over OpenBLAS, thread control.
-        .target(name: "TensorMath", dependencies: ["CBLAS"]),
+        .target(name: "TensorMath", dependencies: ["CBLAS", "CPUCheck"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables, codec pages, LZ4 cold tier) and the attention kernel.
         .target(name: "KVCache", dependencies: ["TensorMath", "CLZ4"]),
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.

@@ -8,4 +8,4 @@
 [ "$(uname -m)" = x86_64 ] || exit 0
 flags="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)"
 for f in avx2 fma f16c; do case " $flags " in *" $f "*) ;; *) exit 0 ;; esac; done
-echo "-Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DKVKIT_AVX2"
+echo "-Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DKVKIT_AVX2 -Xcc -DKVKIT_AVX2"

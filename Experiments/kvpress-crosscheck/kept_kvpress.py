@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 import kvpress
 from kvpress.presses import base_press
@@ -46,7 +46,11 @@ PRESSES = {
     "chunkkv:chunk=20,gqa=mean,kernel=5,pool=avg,reuse=1,window=64":
         lambda r: kvpress.ChunkKVPress(press=kvpress.SnapKVPress(compression_ratio=r, window_size=64, kernel_size=5), chunk_length=20),
     "h2o:gqa=mean,recent=0": lambda r: kvpress.ObservedAttentionPress(compression_ratio=r),
+    "kvzip:gqa=max,scope=global": lambda r: kvpress.KVzipPress(compression_ratio=r),
 }
+# Presses that mask keys (module.masked_key_indices, read by kvpress's attention patch) instead of removing
+# them: their kept sets are read from the masks; they need a non-eager attention and a cache passed in.
+MASKING = {"kvzip:gqa=max,scope=global"}
 
 captured = {}
 _original_hook = base_press.BasePress.forward_hook
@@ -103,6 +107,19 @@ def answer(model, tokenizer, cache, question, context_length, max_new_tokens):
     return tokenizer.decode(ids, skip_special_tokens=True)
 
 
+def masked_kept(model, n):
+    """Positions each (layer, KV head) keeps under a masking press: all but `masked_key_indices`."""
+    kept = {}
+    for layer in model.model.layers:
+        module = layer.self_attn
+        _, heads, seqs = module.masked_key_indices
+        dropped = [set() for _ in range(model.config.num_key_value_heads)]
+        for h, t in zip(heads.tolist(), seqs.tolist()):
+            dropped[h].add(t)
+        kept[module.layer_idx] = [sorted(set(range(n)) - d) for d in dropped]
+    return kept
+
+
 def main():
     kept_path, gguf, out = sys.argv[1:4]
     fixture = {"layers": [0, 15, 29], "cases": []} if len(sys.argv) > 4 else None
@@ -114,6 +131,10 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
                                                  attn_implementation="eager")
     model.eval()
+    # KVzipPress loads its tokenizer by the model's name, which a GGUF-loaded model does not have: hand it the
+    # GGUF tokenizer (its chat template gives the prefix KVzip does not re-read).
+    from kvpress.presses import kvzip_press
+    kvzip_press.AutoTokenizer = type("GGUFTokenizer", (), {"from_pretrained": staticmethod(lambda *a, **k: tokenizer)})
     per_method = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(list))
     answers = open(out / "kvpress_answers.jsonl", "w")
@@ -126,10 +147,19 @@ def main():
         captured.clear()
         ids = torch.tensor([r["tokens"]])
         t0 = time.perf_counter()
+        masking = r["policy"] in MASKING
+        if masking:
+            model.set_attn_implementation("sdpa")
         with torch.no_grad():
             with make(ratio)(model):
-                cache = model(ids, use_cache=True).past_key_values
+                cache = model(ids, past_key_values=DynamicCache(), use_cache=True).past_key_values
+            if masking:
+                captured.update(masked_kept(model, len(r["tokens"])))
             text = answer(model, tokenizer, cache, r["question_tokens"], len(r["tokens"]), r["max_new_tokens"]) if r.get("question_tokens") else None
+        if masking:
+            for layer in model.model.layers:
+                layer.self_attn.masked_key_indices = None
+            model.set_attn_implementation("eager")
         seconds = time.perf_counter() - t0
         score = None if text is None else sum(a in text for a in r["answers"]) / max(1, len(r["answers"]))
         answers.write(json.dumps({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "score": score, "answer": text,

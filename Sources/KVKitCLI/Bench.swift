@@ -37,6 +37,7 @@ struct Bench: ParsableCommand {
             }
         }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
+        print("cpu: \(KernelBuild.cpu); kernels: \(KernelBuild.description)")
         let perToken = model.decodeWeightBytes
         print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head); K/V pages: \(codecs[0]?.name ?? "fp32")")
         // Untimed warm-up, as bench-engines gives llama.cpp and OpenVINO: the first pass faults the mapped

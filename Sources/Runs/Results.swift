@@ -65,6 +65,10 @@ public struct VariantResult: Codable, Sendable, Equatable {
     public var prefillSeconds: Double
     public var compressSeconds: Double
     public var decodeSeconds: Double
+    /// The SHA-256 of the case's content (`ProbeCase.contentSHA256`: context tokens, needles, questions,
+    /// answers): rows of two runs pair only when their cases are the same, not merely their ids (nil: rows
+    /// written before 2026-12-06).
+    public var caseSHA256: String? = nil
 }
 
 /// An optional that JSON writes as `null` when absent (synthesized coding would leave the key out),

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Models
+import Probes
 import TensorMath
 
 /// Everything needed to rerun a `kvkit run`: written to `config.json` before the first case.
@@ -38,6 +39,13 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// The kernels of the binary that ran (`KernelBuild.name`: "avx2" for the host build; nil: portable,
     /// as every run before 2026-12-06). Compared when resuming: the builds differ in the last bits.
     public var kernels: String?
+    /// The SHA-256 of every input the run read, by name: `cases` (every case's content, in order: what a
+    /// probe file, seed or haystack became), `probe-file` (its bytes), `haystack` (the essays' or a file's
+    /// bytes). Compared when resuming: an input edited in place is a different experiment. nil: runs
+    /// before 2026-12-06, which cannot be resumed into by this version.
+    public var inputs: [String: String]?
+    /// The CPU that ran (its model name; not compared when resuming: `kernels` is what changes results).
+    public var cpu: String? = KernelBuild.cpu
 
     public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
                 seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
@@ -52,10 +60,53 @@ public struct RunConfig: Codable, Equatable, Sendable {
     }
 
     /// Whether results of `other` may be mixed with this run's (everything but the code version and threads).
-    public func sameExperiment(as other: RunConfig) -> Bool {
+    public func sameExperiment(as other: RunConfig) -> Bool { differences(from: other).isEmpty }
+
+    /// The settings and inputs in which `other` differs from this run (`inputs.probe-file`, `seed`, …;
+    /// the code version and threads are not compared), for messages that name what changed.
+    public func differences(from other: RunConfig) -> [String] {
         var a = self, b = other
-        a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0
-        return a == b
+        a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0; a.cpu = nil; b.cpu = nil
+        guard a != b else { return [] }
+        let enc = JSONEncoder()
+        guard let da = try? JSONSerialization.jsonObject(with: enc.encode(a)) as? [String: Any],
+              let db = try? JSONSerialization.jsonObject(with: enc.encode(b)) as? [String: Any] else { return ["config"] }
+        var out: [String] = []
+        for key in Set(da.keys).union(db.keys).sorted() {
+            let x = da[key], y = db[key]
+            if key == "inputs" {
+                let ix = x as? [String: String], iy = y as? [String: String]
+                if (ix == nil) != (iy == nil) { out.append("inputs (one of the runs was made before inputs were recorded)"); continue }
+                let a = ix ?? [:], b = iy ?? [:]
+                out += Set(a.keys).union(b.keys).sorted().filter { a[$0] != b[$0] }.map { "inputs.\($0)" }
+                continue
+            }
+            if !Self.same(x, y) { out.append(key) }
+        }
+        return out.isEmpty ? ["config"] : out
+    }
+
+    private static func same(_ x: Any?, _ y: Any?) -> Bool {
+        switch (x, y) {
+        case (nil, nil): return true
+        case let (x?, y?):
+            let o: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
+            return (try? JSONSerialization.data(withJSONObject: [x], options: o)) == (try? JSONSerialization.data(withJSONObject: [y], options: o))
+        default: return false
+        }
+    }
+}
+
+/// SHA-256 in lower-case hex.
+func sha256Hex<D: DataProtocol>(_ data: D) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+
+extension ProbeCase {
+    /// The SHA-256 of everything that makes the case (its JSON with sorted keys: id, context tokens, needle
+    /// spans, questions, answer prefixes, answers): two runs' rows with the same id pair only when this agrees.
+    public var contentSHA256: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return sha256Hex((try? e.encode(self)) ?? Data())
     }
 }
 

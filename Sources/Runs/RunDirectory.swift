@@ -41,8 +41,9 @@ public final class RunDirectory {
     /// Writes `config.json` and `cases.json`, or checks that the run already here is the same experiment.
     public func adopt(_ config: RunConfig, caseIds: [String]) throws {
         if let old = try Self.config(in: path, required: false) {
-            guard old.sameExperiment(as: config) else {
-                throw RunError.usage("\(path) holds results of a different run (config.json differs); choose another --out or delete it")
+            let changed = old.differences(from: config)
+            guard changed.isEmpty else {
+                throw RunError.usage("\(path) holds results of a different run (changed: \(changed.joined(separator: ", "))); choose another --out or delete it")
             }
         } else {
             try write(Self.prettyEncoder.encode(config), to: configPath)

@@ -76,6 +76,16 @@ public struct RunSession {
         return r
     }
 
+    /// The SHA-256 of the run's inputs: every case's content in order (what the probe file, seed and
+    /// haystack became), the probe file's bytes, and a haystack file's bytes (the essays' digest is in the
+    /// haystack's description).
+    func inputs(_ cases: [ProbeCase]) throws -> [String: String] {
+        var out = ["cases": sha256Hex(Data(cases.map(\.contentSHA256).joined(separator: "\n").utf8))]
+        if let path = plan.probeFile, let data = FileManager.default.contents(atPath: path) { out["probe-file"] = sha256Hex(data) }
+        if !["essays", "grammar"].contains(plan.haystack), let data = FileManager.default.contents(atPath: plan.haystack) { out["haystack"] = sha256Hex(data) }
+        return out
+    }
+
     /// Every case of the grid in order (all shards), the haystack's description, and skipped lines.
     public func cases() throws -> (cases: [ProbeCase], haystack: String, skipped: [String]) {
         let context = model.config.contextLength
@@ -220,7 +230,7 @@ public struct RunSession {
         }
         let (all, haystack, skipped) = try cases()
         let runner = runner(pageSize: pageSize)
-        let config = RunConfig(
+        var config = RunConfig(
             policies: ["full"] + variants.map(\.spec.description).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
             budgets: budgets.map(\.description), probes: plan.probeFile.map { ["file:" + ($0 as NSString).lastPathComponent] } ?? plan.probes,
             lengths: plan.lengths, depths: plan.depths, hops: plan.hops, wording: plan.wording.rawValue,
@@ -229,6 +239,7 @@ public struct RunSession {
             threads: plan.threads, haystack: haystack, model: ModelIdentity(model: model), codeVersion: codeVersion(),
             shard: plan.shard?.description, weights: plan.weights.recordedName,
             compressEvery: plan.compressEvery, compressBetweenTurns: plan.compressBetweenTurns ? true : nil)
+        config.inputs = try inputs(all)
         var cases = all
         if let s = plan.shard { cases = cases.enumerated().filter { $0.offset % s.count == s.index - 1 }.map(\.element) }
 

@@ -298,10 +298,10 @@ public struct Runner {
             answered += zip(batch, try askAll(c, forks: batch.map(\.fork))).map { ($0, $1) }
             batch = []
         }
-        let full = answered[0].1
+        let full = answered[0].1, digest = c.contentSHA256
         return answered.map { p, outcome in
             let s = p.survival
-            return VariantResult(
+            var r = VariantResult(
                 caseId: c.id, probe: c.probe, length: c.length, depth: c.depth, sample: c.sample, policy: p.spec, budget: p.budget,
                 quant: p.quant, queryAware: queryAware, score: Self.caseScore(outcome.scores),
                 turnScores: outcome.scores, answers: outcome.answers,
@@ -318,6 +318,8 @@ public struct Runner {
                 readFraction: p.fork.reads?.readFraction ?? 1,
                 recompressions: p.fork.recompress != nil ? outcome.recompressions : nil, recompressedSlots: outcome.recompressedSlots, ownAnswerSurvival: outcome.ownAnswerSurvival,
                 prefillSeconds: p.prefill, compressSeconds: p.compress + outcome.recompressSeconds, decodeSeconds: outcome.seconds)
+            r.caseSHA256 = digest
+            return r
         }
     }
 }

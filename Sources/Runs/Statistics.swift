@@ -141,6 +141,13 @@ extension PairedComparison {
             return ("\(side.policy) @ \(budget)", { $0.policy == side.policy && $0.budget == budget })
         }
         let (la, ma) = try matcher(a, resultsA, dir), (lb, mb) = try matcher(b, resultsB, bDir ?? dir)
+        // Rows pair by case id only where the cases are the same: another seed, probe file or haystack gives
+        // the same ids to other cases.
+        var digests: [String: String] = [:]
+        for r in resultsA where ma(r) { if let d = r.caseSHA256 { digests[r.caseId] = d } }
+        if let r = resultsB.first(where: { r in mb(r) && r.caseSHA256 != nil && digests[r.caseId].map { $0 != r.caseSHA256 } == true }) {
+            throw RunError.data("case \(r.caseId) is not the same case in \(dir) and \(bDir ?? dir) (its content differs: another seed, probe file or haystack); compare runs of the same cases")
+        }
         let c = bDir == nil ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
                             : PairedComparison(resultsA, resultsB, a: la + " (\(dir))", b: lb + " (\(bDir!))", matchA: ma, matchB: mb)
         guard c.n > 0 else { throw RunError.usage("\(a) and \(b) share no case in \(dir); compare variants of the same run") }

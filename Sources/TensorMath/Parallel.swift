@@ -1,3 +1,4 @@
+import CPUCheck
 import Dispatch
 import Foundation
 import Synchronization
@@ -118,4 +119,13 @@ public enum KernelBuild {
     #else
     public static let name: String? = nil
     #endif
+    /// The kernels in words, for benchmarks and run configs.
+    public static var description: String { name.map { "\($0) (host build)" } ?? "portable" }
+    /// The CPU's model name (/proc/cpuinfo), as every speed figure and run config names it. A host build
+    /// on a CPU without AVX2/FMA/F16C never gets here: `CPUCheck` stops it at load with exit 69.
+    public static let cpu: String = {
+        var buf = [CChar](repeating: 0, count: 256)
+        kvkit_cpu_name(&buf, Int32(buf.count))
+        return String(cString: buf)
+    }()
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KVKitTestSupport
+import TensorMath
 import Testing
 
 /// The faults found by trying bad input as a new user would, each a one-line error with the right exit
@@ -117,5 +118,21 @@ import Testing
         let lines = (try? String(contentsOfFile: out + "/results.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
         #expect(lines.count == 2 && lines.allSatisfy { $0.contains("len256") }, "the 256-token case is kept: \(lines.count) lines")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "no cold file left behind")
+    }
+}
+
+/// A host build (AVX2 kernels) started on a CPU without AVX2/FMA/F16C stops before any Swift code runs,
+/// with one line naming the fix and exit 69, never SIGILL mid-run (`KVKIT_FAKE_NO_AVX2` makes the load-time
+/// check in `CPUCheck` see such a CPU); the portable build has no such check and runs. Runs name the CPU.
+@Suite(.serialized) struct CPUCheckTests {
+    @Test func aHostBuildOnACPUWithoutAVX2SaysSoAndExits69() throws {
+        let r = try runKVKit(["policies"], env: ["KVKIT_FAKE_NO_AVX2": "1"])
+        if TensorMath.KernelBuild.name == "avx2" {
+            #expect(r.status == 69 && r.stderr.contains("AVX2") && r.stderr.contains("KVKIT_PORTABLE=1 make build"), "\(r.status): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stdout.isEmpty)
+        } else {
+            #expect(r.status == 0, "the portable build runs anywhere: \(r.stderr)")
+        }
+        #expect(!TensorMath.KernelBuild.cpu.isEmpty && TensorMath.KernelBuild.cpu != "unknown")
     }
 }
