@@ -101,12 +101,21 @@ public struct RunConfig: Codable, Equatable, Sendable {
 func sha256Hex<D: DataProtocol>(_ data: D) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 
 extension ProbeCase {
-    /// The SHA-256 of everything that makes the case (its JSON with sorted keys: id, context tokens, needle
-    /// spans, questions, answer prefixes, answers): two runs' rows with the same id pair only when this agrees.
+    /// The SHA-256 of what makes the case what it is for a run: its id, context tokens, needle spans, and
+    /// per turn the question, answer prefix, answers and answer cap (JSON with sorted keys). Labels that do
+    /// not change what runs or how it is scored (probe name, length, depth, sample, each turn's needle
+    /// labels) are left out, so a grid and its exported probe file have the same cases. Two runs' rows with
+    /// the same id pair only when this agrees.
     public var contentSHA256: String {
+        struct Content: Encodable {
+            struct T: Encodable { let question: String, answerPrefix: String, answers: [String], maxNewTokens: Int? }
+            let id: String, context: [Int32], needles: [NeedleSpan], turns: [T]
+        }
+        let c = Content(id: id, context: context, needles: needles,
+                        turns: turns.map { .init(question: $0.question, answerPrefix: $0.answerPrefix, answers: $0.answers, maxNewTokens: $0.maxNewTokens) })
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        return sha256Hex((try? e.encode(self)) ?? Data())
+        return sha256Hex((try? e.encode(c)) ?? Data())
     }
 }
 
