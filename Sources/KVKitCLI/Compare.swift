@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Runs
 
 /// `kvkit compare RUN_DIR A B`: the paired outcome table of two variants on the cases both ran, and an
@@ -14,10 +15,13 @@ struct Compare: ParsableCommand {
     @Option(help: "Only cases of this probe (default: every probe).") var probe: String?
     @Option(help: "The codec both variants ran with (default: fp32).") var quant = "fp32"
     @Option(help: "Read B from this run folder instead (another run of the same cases, e.g. a study's query-aware job); cases pair by id.") var bRun: String?
+    @Flag(help: ArgumentHelp(RunDirectory.dropBadRowsHelp)) var dropBadRows = false
 
     func run() throws {
         try runReporting {
-            print(try PairedComparison.load(dir: runDir, a: a, b: b, bDir: bRun, quant: quant, probe: probe).text, terminator: "")
+            let c = try PairedComparison.load(dir: runDir, a: a, b: b, bDir: bRun, quant: quant, probe: probe, badRows: dropBadRows ? .drop : .refuse)
+            for n in c.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
+            print(c.text, terminator: "")
         }
     }
 }

@@ -24,8 +24,20 @@ public struct KVKitCommand: ParsableCommand {
     /// standard output that failed (a full disk, a closed pipe, `> /dev/full`) exits 74 with a one-line
     /// error instead of 0, so a script never mistakes a lost result for a success.
     public static func main(_ arguments: [String]? = nil) {
+        var command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch {
+            // A mistake in the arguments is one line naming the fix, as every other error (ArgumentParser
+            // prints three to four with a usage block); --help and --version print as usual.
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            let first = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+            let message = first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first
+            let args = arguments ?? Array(CommandLine.arguments.dropFirst())
+            let sub = args.first.flatMap { a in configuration.subcommands.first { $0._commandName == a } }.map { " " + $0._commandName } ?? ""
+            let fix = message.hasSuffix("?") || message.hasSuffix(".") ? " See 'kvkit\(sub) --help'." : "; see 'kvkit\(sub) --help'"
+            FileHandle.standardError.write(Data("error: \(message)\(fix)\n".utf8))
+            Glibc.exit(ExitCodes.usage)
+        }
         do {
-            var command = try parseAsRoot(arguments)
             try command.run()
             guard fflush(stdout) == 0, ferror(stdout) == 0 else {
                 FileHandle.standardError.write(Data("error: cannot write to standard output (\(String(cString: strerror(errno)))); the output is incomplete\n".utf8))

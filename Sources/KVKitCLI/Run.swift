@@ -21,6 +21,7 @@ struct Run: ParsableCommand {
     @Flag(help: ArgumentHelp(RunPlan.help("no-share-prefill"))) var noSharePrefill = false
     @Option(help: ArgumentHelp(RunPlan.help("probe-file"))) var probeFile: String?
     @Flag(help: ArgumentHelp(RunPlan.help("skip-bad-lines"))) var skipBadLines = false
+    @Flag(help: ArgumentHelp(RunPlan.help("drop-bad-rows"))) var dropBadRows = false
     @Option(help: ArgumentHelp(RunPlan.help("shard"))) var shard: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads"))) var threads: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size"))) var pageSize: String?
@@ -37,7 +38,7 @@ struct Run: ParsableCommand {
             ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize), ("weights", weights),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]
-        let flags: [(String, Bool)] = [("query-aware", queryAware), ("compress-between-turns", compressBetweenTurns), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines)]
+        let flags: [(String, Bool)] = [("query-aware", queryAware), ("compress-between-turns", compressBetweenTurns), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines), ("drop-bad-rows", dropBadRows)]
         return grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } } + flags.filter(\.1).map { ($0.0, .flag(true)) }
     }
 

@@ -14,9 +14,12 @@ struct Merge: ParsableCommand {
     @Argument(help: "The shards' --out folders, every shard of the run once.")
     var shards: [String]
 
+    @Flag(help: ArgumentHelp(RunDirectory.dropBadRowsHelp)) var dropBadRows = false
+
     func run() throws {
         try runReporting {
-            let m = try RunDirectory.merge(shards, into: out)
+            let m = try RunDirectory.merge(shards, into: out, badRows: dropBadRows ? .drop : .refuse)
+            for n in m.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
             print(Summary.text(m.rows))
             print("merged \(m.shards) shard(s), \(m.cases) cases, \(m.results.count) results: \(out)/results.jsonl")
         }
@@ -67,7 +70,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Run (or merge) only these jobs, comma-separated.")
     var only: String?
 
-    @Flag(help: "Print each job's plan instead of running it.")
+    @Flag(help: "Check every job as the run would (model, probe file, haystack, cases, output folders, results already there) and print what would run, without running or writing anything.")
     var dryRun = false
 
     @Flag(help: "No progress line on stderr.")
@@ -90,7 +93,8 @@ struct Sweep: ParsableCommand {
             if submit { throw RunError.usage("--submit goes with --slurm") }
             if merge {
                 for job in jobs {
-                    let m = try study.merge(job, expected: shards)
+                    let m = try study.merge(job, expected: shards, badRows: job.plan.dropBadRows ? .drop : .refuse)
+                    for n in m.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
                     print("[\(study.name)] \(job.name): merged \(m.shards) shard(s), \(m.cases) cases into \(study.folder(job))")
                 }
                 return
@@ -100,9 +104,14 @@ struct Sweep: ParsableCommand {
             for (k, job) in jobs.enumerated() {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")
-                if dryRun { continue }
                 let path = ModelLocation.path(plan.model), key = path + "|" + plan.weights.rawValue
                 if models[key] == nil { models[key] = try ModelLoader.load(path: path, threads: plan.threads, storage: plan.weights) }
+                if dryRun {
+                    // Everything the run does before its first case, writing nothing.
+                    let (cases, finished) = try RunSession(plan: plan, model: models[key]!).check(out: plan.out!)
+                    print("  ok: \(cases) case(s)\(finished > 0 ? ", \(finished) already finished there" : ""); \(plan.policies.joined(separator: ","))")
+                    continue
+                }
                 try Run.execute(plan, model: models[key]!, showProgress: !noProgress, printSummary: false)
             }
         }

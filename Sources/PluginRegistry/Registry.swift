@@ -45,8 +45,8 @@ public struct ParameterSpec: Sendable {
     /// The values of `specs` given by `text` (`param=value,param=value`; nil or empty: none), defaults
     /// filled in. Mistakes are thrown as the caller words them (a policy's or a codec's errors).
     public static func resolve(_ text: String?, _ specs: [ParameterSpec], badSpec: () -> Error, unknown: (String) -> Error,
-                        badValue: (ParameterSpec, String) -> Error) throws -> [String: String] {
-        var values: [String: String] = [:]
+                        badValue: (ParameterSpec, String) -> Error, repeated: ((String) -> Error)? = nil) throws -> [String: String] {
+        var values: [String: String] = [:], given = Set<String>()
         for p in specs { values[p.name] = p.defaultValue }
         guard let text, !text.isEmpty else { return values }
         for kv in text.split(separator: ",") {
@@ -54,6 +54,8 @@ public struct ParameterSpec: Sendable {
             guard pair.count == 2, !pair[0].isEmpty else { throw badSpec() }
             guard let spec = specs.first(where: { $0.name == pair[0] }) else { throw unknown(pair[0]) }
             guard spec.accepts(pair[1]) else { throw badValue(spec, pair[1]) }
+            // `window=32,window=64` is a typo, not a choice: which one would a reader of the results think ran?
+            guard given.insert(pair[0]).inserted else { throw repeated?(pair[0]) ?? badSpec() }
             values[pair[0]] = pair[1]
         }
         return values
@@ -102,13 +104,15 @@ public final class Registry<Entry: RegistryEntry>: @unchecked Sendable {
     /// Splits `NAME[:param=value,...]`, finds the entry and checks every parameter; mistakes are thrown
     /// as the caller words them (a policy's, a codec's or a probe's errors).
     public func resolve(_ text: String, badSpec: () -> Error, unknown: (String, [String]) -> Error,
-                        unknownParameter: (Entry, String) -> Error, badValue: (Entry, ParameterSpec, String) -> Error) throws -> (Entry, [String: String]) {
+                        unknownParameter: (Entry, String) -> Error, badValue: (Entry, ParameterSpec, String) -> Error,
+                        repeated: ((Entry, String) -> Error)? = nil) throws -> (Entry, [String: String]) {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let name = parts[0].trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty else { throw badSpec() }
         guard let e = entry(name) else { throw unknown(name, names) }
         let values = try ParameterSpec.resolve(parts.count == 2 ? parts[1] : nil, e.parameters, badSpec: badSpec,
-                                               unknown: { unknownParameter(e, $0) }, badValue: { badValue(e, $0, $1) })
+                                               unknown: { unknownParameter(e, $0) }, badValue: { badValue(e, $0, $1) },
+                                               repeated: repeated.map { r in { r(e, $0) } })
         return (e, values)
     }
 }

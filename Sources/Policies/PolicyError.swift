@@ -4,6 +4,8 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     case unknownParameter(policy: String, name: String, accepted: [String])
     case badValue(policy: String, name: String, value: String, expected: String)
     case badSpec(String)
+    /// One parameter set twice (`snapkv:window=32,window=64`).
+    case repeatedParameter(spec: String, name: String)
     case badBudget(String)
     /// A `--quant` mistake, with its full one-line message.
     case badQuant(String)
@@ -18,6 +20,8 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
             return "policy '\(p)': \(n)=\(v) is invalid; expected \(e)"
         case let .badSpec(s):
             return "cannot parse policy '\(s)'; write NAME or NAME:param=value,param=value"
+        case let .repeatedParameter(spec, n):
+            return "'\(spec)' sets \(n) twice; give each parameter once"
         case let .badBudget(b):
             return "budget '\(b)' is invalid; give a fraction in (0, 1] such as 0.25, or a token count ≥ 1 such as 256"
         case let .badQuant(m):

@@ -59,7 +59,8 @@ extension Registry where Entry == PolicyInfo {
         let (info, values) = try resolve(
             text, badSpec: { PolicyError.badSpec(text) }, unknown: { PolicyError.unknownPolicy($0, accepted: $1) },
             unknownParameter: { PolicyError.unknownParameter(policy: $0.name, name: $1, accepted: $0.parameters.map(\.name)) },
-            badValue: { PolicyError.badValue(policy: $0.name, name: $1.name, value: $2, expected: $1.expected) })
+            badValue: { PolicyError.badValue(policy: $0.name, name: $1.name, value: $2, expected: $1.expected) },
+            repeated: { PolicyError.repeatedParameter(spec: text, name: $1) })
         return PolicySpec(name: info.name, parameters: PolicyParameters(values: values))
     }
 

@@ -28,8 +28,14 @@ public enum ProbeFile {
             case let .unreadable(p): return "cannot read probe file \(p); check the path"
             case let .notUTF8(p): return "probe file \(p) is not UTF-8 text; save it as UTF-8 (one JSON object per line)"
             case let .malformed(l, r): return "probe file line \(l): \(r); fix it, or pass --skip-bad-lines to skip such lines"
-            case let .empty(p): return "probe file \(p) holds no valid case"
+            case let .empty(p): return "probe file \(p) holds no valid case; write one JSON object per line with context, question and answers (see 'kvkit run --help')"
             }
+        }
+
+        /// How a skipped line is reported under `--skip-bad-lines` (without advising the flag already given).
+        public var skipNote: String {
+            if case let .malformed(l, r) = self { return "skipped probe file line \(l): \(r)" }
+            return description
         }
     }
 
@@ -129,6 +135,13 @@ public enum ProbeFile {
     }
 
     static func parse(_ raw: String, lineNo: Int, tokenizer: Tokenizer, chat: ChatTemplate) throws -> ProbeCase {
+        // Strict JSON first: a syntax error, a raw control character or a key given twice is named with its
+        // column (Foundation's reader keeps one of two equal keys and reports a NUL as a wrong type).
+        let tree: StrictJSON.Value
+        do { tree = try StrictJSON.parse(raw, maxDepth: 16) } catch let e as StrictJSON.Error {
+            throw Error.malformed(line: lineNo, reason: "column \(e.column): \(e.message)")
+        }
+        guard tree.members != nil else { throw Error.malformed(line: lineNo, reason: "\(tree.kind), not a JSON object with context, question and answers") }
         let l: Line
         do { l = try JSONDecoder().decode(Line.self, from: Data(raw.utf8)) } catch let e as FieldError {
             throw Error.malformed(line: lineNo, reason: e.reason)

@@ -1,4 +1,5 @@
 import Foundation
+import Policies
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,6 +32,25 @@ public final class RunDirectory {
         lockFD = fd
     }
 
+    /// Whether a run folder could be created at `path` (nothing is created): every name within the
+    /// file system's limit, and the nearest existing folder above it writable.
+    public static func checkCreatable(_ path: String) throws {
+        for part in path.split(separator: "/") where part.utf8.count > 255 {
+            throw RunError.cantCreate("cannot create \(shown(path)): the name '\(shown(String(part)))' is longer than 255 bytes; choose a shorter name")
+        }
+        guard path.utf8.count < 4000 else { throw RunError.cantCreate("cannot create a folder at a path of \(path.utf8.count) bytes; choose a shorter one") }
+        var at = (path as NSString).standardizingPath
+        var isDir: ObjCBool = false
+        while !FileManager.default.fileExists(atPath: at, isDirectory: &isDir) {
+            let up = (at as NSString).deletingLastPathComponent
+            if up == at || up.isEmpty { at = "."; break }
+            at = up
+        }
+        _ = FileManager.default.fileExists(atPath: at, isDirectory: &isDir)
+        guard isDir.boolValue else { throw RunError.cantCreate("cannot create \(path): \(at) is a file, not a folder; choose another place") }
+        guard access(at, W_OK) == 0 else { throw RunError.cantCreate("cannot create \(path): \(at) is not writable; choose a writable place") }
+    }
+
     deinit {
         try? handle?.close()
         if lockFD >= 0 { flock(lockFD, LOCK_UN); close(lockFD) }
@@ -43,7 +63,7 @@ public final class RunDirectory {
         if let old = try Self.config(in: path, required: false) {
             let changed = old.differences(from: config)
             guard changed.isEmpty else {
-                throw RunError.usage("\(path) holds results of a different run (changed: \(changed.joined(separator: ", "))); choose another --out or delete it")
+                throw RunError.usage("\(path) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')")
             }
         } else {
             try write(Self.prettyEncoder.encode(config), to: configPath)
@@ -77,14 +97,21 @@ public final class RunDirectory {
     /// the bytes of a last line that was cut off (a run killed or out of disk mid-write), if any.
     public struct ResultsFile {
         public var lines: [(text: String, result: VariantResult)] = []
+        /// Each line's number in the file (1-based), for messages.
+        public var lineNumbers: [Int] = []
         public var partialTail: Int = 0
         public var results: [VariantResult] { lines.map(\.result) }
     }
 
     /// Reads `results.jsonl` in `dir` (empty when absent). A malformed complete line is an error naming
-    /// it: the file was edited or damaged, and guessing would mix runs.
+    /// it: the file was edited or damaged, and guessing would mix runs. This is the raw reading; resume,
+    /// merge, compare and the summaries read through ``checkedResults(in:badRows:repairTail:)``.
     public static func readResults(in dir: String) throws -> ResultsFile {
         let path = dir + "/results.jsonl"
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw RunError.noInput("\(path) is a folder, not a results file; move it out of the run folder (a rerun with the same --out then starts the results again)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { return ResultsFile() }
         var file = ResultsFile()
         var pieces = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -98,41 +125,127 @@ public final class RunDirectory {
                 throw RunError.data("\(path) line \(i + 1) is not a result; the file was edited or damaged: delete that line (its case reruns on resume)")
             }
             file.lines.append((String(decoding: piece, as: UTF8.self), r))
+            file.lineNumbers.append(i + 1)
         }
         return file
+    }
+
+    /// The help of `--drop-bad-rows` (run, sweep, merge, compare).
+    public static let dropBadRowsHelp = "Drop rows of results.jsonl that do not belong to the run (a case or variant it does not list, two different results for one case and variant) with a note, instead of refusing the file."
+
+    /// What a reader does with rows that do not belong to the run: refuse the file (the default), or drop
+    /// them with a note (`--drop-bad-rows`).
+    public enum BadRows: Sendable { case refuse, drop }
+
+    /// The one rule for a run's results file, shared by resume, merge, compare and the summaries:
+    /// - a malformed complete line is refused (65), a folder in place of the file too (66);
+    /// - a cut-off last line (a killed run, or one still writing) is refused, except by the run's own
+    ///   resume (`repairTail`), which removes it;
+    /// - a foreign row (a case id not in `cases.json`, or a variant the run's `config.json` does not list)
+    ///   and conflicting duplicates (one case and variant, two different lines) are refused, or under
+    ///   `badRows: .drop` dropped with a note (every line of a conflict: that case and variant reruns);
+    /// - an identical duplicate line is dropped with a note (it says nothing new).
+    /// Returns the lines that stand, in file order, and a sentence per line dropped or repaired.
+    public static func checkedResults(in dir: String, badRows: BadRows = .refuse, repairTail: Bool = false) throws -> (lines: [(text: String, result: VariantResult)], notes: [String]) {
+        let path = dir + "/results.jsonl"
+        let file = try readResults(in: dir)
+        var notes: [String] = []
+        if file.partialTail > 0 {
+            guard repairTail else {
+                throw RunError.data("\(path) ends in a cut-off line (a run was killed, or is still writing); rerun that run with the same --out (it repairs and resumes), or wait for it to finish")
+            }
+            notes.append("removed a cut-off last line (\(file.partialTail) bytes) from \(path)")
+        }
+        guard !file.lines.isEmpty else { return ([], notes) }
+        let known = Set(try caseIds(in: dir))
+        let expected = try config(in: dir).flatMap(expectedVariants)
+        // Why each line does not belong (nil: it does), by index.
+        var why = [String?](repeating: nil, count: file.lines.count)
+        var first: [String: Int] = [:], identical = Set<Int>()
+        for (i, l) in file.lines.enumerated() {
+            let r = l.result, key = variantKey(r)
+            if !known.contains(r.caseId) {
+                why[i] = "case '\(Self.shown(r.caseId))' is not one of the run's cases (cases.json)"
+            } else if let expected, !expected.contains(key) {
+                why[i] = "variant \(Self.shown(r.policy))@\(Self.shown(r.budget)) (\(Self.shown(r.quant))) is not one the run's config.json lists"
+            } else if let j = first[r.caseId + "\u{1}" + key] {
+                if file.lines[j].text == l.text || file.lines[j].result == r { identical.insert(i); continue }
+                let conflict = "lines \(file.lineNumbers[j]) and \(file.lineNumbers[i]) give case \(Self.shown(r.caseId)), variant \(Self.shown(r.policy))@\(r.budget), different results"
+                why[i] = conflict
+                if why[j] == nil { why[j] = conflict }
+            } else {
+                first[r.caseId + "\u{1}" + key] = i
+            }
+        }
+        let bad = why.indices.filter { why[$0] != nil }
+        if let b = bad.first {
+            guard badRows == .drop else {
+                throw RunError.data("\(path) line \(file.lineNumbers[b]): \(why[b]!); delete the line(s), or pass --drop-bad-rows to drop such rows with a note\(bad.count > 1 ? " (\(bad.count) rows in all)" : "")")
+            }
+            notes.append("dropped \(bad.count) row(s) of \(path) that do not belong to the run (first: line \(file.lineNumbers[b]): \(why[b]!))")
+        }
+        if !identical.isEmpty { notes.append("removed \(identical.count) duplicate result line(s) from \(path)") }
+        let kept = file.lines.indices.filter { why[$0] == nil && !identical.contains($0) }.map { file.lines[$0] }
+        return (kept, notes)
+    }
+
+    /// The (policy|budget|codec) keys a run's config lists: the full cache, and every policy × budget ×
+    /// codec. nil when a policy or codec is not registered in this binary (a plug-in's run read by plain
+    /// kvkit): only case ids are checked then.
+    static func expectedVariants(_ c: RunConfig) -> Set<String>? {
+        guard let (variants, _) = try? Variant.grid(policies: c.policies, budgets: c.budgets, quants: c.quants) else { return nil }
+        var keys: Set<String> = ["full|\(Budget.fraction(1).description)|fp32"]
+        for v in variants { keys.insert("\(v.spec.description)|\(v.budget.description)|\(v.quant)") }
+        return keys
+    }
+
+    /// A name from a file as a message shows it: one line, at most 80 characters.
+    static func shown(_ s: String) -> String {
+        let one = s.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : String($0) }.joined()
+        return one.count > 80 ? String(one.prefix(77)) + "..." : one
+    }
+
+    /// Runs `body` while no kvkit run or merge writes into `dir` (a shared hold on its lock); a folder in
+    /// use is refused (73), as a reader would otherwise see a run's partial results.
+    public static func readingLocked<T>(_ dir: String, _ body: () throws -> T) throws -> T {
+        let fd = open(dir + "/.lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return try body() }  // never run into (or read-only): nobody writes there
+        defer { close(fd) }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else {
+            throw RunError.cantCreate("\(dir) is in use by a kvkit run or merge that is still writing; wait for it to finish, then read it")
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
     }
 
     /// The variant a result line is for: lines of one case with the same key are duplicates.
     static func variantKey(_ r: VariantResult) -> String { "\(r.policy)|\(r.budget)|\(r.quant)" }
 
-    /// Lines grouped by case in first-seen order, duplicates (same variant twice) dropped.
-    static func byCase(_ lines: [(text: String, result: VariantResult)]) -> (order: [String], lines: [String: [(text: String, result: VariantResult)]], duplicates: Int) {
-        var order: [String] = [], out: [String: [(text: String, result: VariantResult)]] = [:], seen = Set<String>(), dup = 0
+    /// Lines grouped by case in first-seen order (the lines already checked: no duplicates).
+    static func byCase(_ lines: [(text: String, result: VariantResult)]) -> (order: [String], lines: [String: [(text: String, result: VariantResult)]]) {
+        var order: [String] = [], out: [String: [(text: String, result: VariantResult)]] = [:]
         for l in lines {
-            guard seen.insert(l.result.caseId + "\u{1}" + variantKey(l.result)).inserted else { dup += 1; continue }
             if out[l.result.caseId] == nil { order.append(l.result.caseId) }
             out[l.result.caseId, default: []].append(l)
         }
-        return (order, out, dup)
+        return (order, out)
     }
 
-    /// Makes `results.jsonl` ready to append to: a cut-off last line is removed, and so are the lines of
-    /// cases that lack some of their `linesPerCase` variants (those cases run again). Returns the cases
-    /// that are finished and a sentence per repair.
-    public func resume(linesPerCase: Int) throws -> (done: Set<String>, repairs: [String]) {
+    /// Makes `results.jsonl` ready to append to, by ``checkedResults(in:badRows:repairTail:)``: a cut-off
+    /// last line is removed, and so are the lines of cases that lack some of their `linesPerCase`
+    /// variants (those cases run again). Returns the cases that are finished and a sentence per repair.
+    public func resume(linesPerCase: Int, badRows: BadRows = .refuse) throws -> (done: Set<String>, repairs: [String]) {
         let file = try Self.readResults(in: path)
-        let (order, groups, duplicates) = Self.byCase(file.lines)
+        var (lines, repairs) = try Self.checkedResults(in: path, badRows: badRows, repairTail: true)
+        let (order, groups) = Self.byCase(lines)
         let complete = order.filter { groups[$0]!.count >= linesPerCase }
         let incomplete = order.filter { groups[$0]!.count < linesPerCase }
-        var repairs: [String] = []
-        if file.partialTail > 0 { repairs.append("removed a cut-off last line (\(file.partialTail) bytes) from \(resultsPath)") }
-        if duplicates > 0 { repairs.append("removed \(duplicates) duplicate result line(s)") }
         if !incomplete.isEmpty {
             repairs.append("\(incomplete.count) case(s) had only some of their \(linesPerCase) results (first: \(incomplete[0])); they run again")
         }
-        if !repairs.isEmpty {
-            let kept = complete.flatMap { groups[$0]!.map(\.text) }
-            try write(Data(kept.map { $0 + "\n" }.joined().utf8), to: resultsPath)
+        lines = complete.flatMap { groups[$0]! }
+        if lines.count != file.lines.count || file.partialTail > 0 {
+            try write(Data(lines.map { $0.text + "\n" }.joined().utf8), to: resultsPath)
         }
         return (Set(complete), repairs)
     }
@@ -162,8 +275,8 @@ public final class RunDirectory {
         }
     }
 
-    /// Every result in the folder, read strictly.
-    public func results() throws -> [VariantResult] { try Self.readResults(in: path).results }
+    /// Every result in the folder, read by the one rule (``checkedResults(in:badRows:repairTail:)``).
+    public func results() throws -> [VariantResult] { try Self.checkedResults(in: path).lines.map(\.result) }
 
     /// Writes `summary.csv` and the figures for `results`, and returns the summary rows.
     @discardableResult
@@ -171,6 +284,9 @@ public final class RunDirectory {
         let rows = Summary.rows(results)
         try write(Data(Summary.csv(rows).utf8), to: path + "/summary.csv")
         do { try Figures.write(results, to: path + "/figures") } catch {
+            if [ENOSPC, EDQUOT, EIO, EFBIG].contains(Self.posixCode(error)) {
+                throw RunError.io("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept: free space, then rerun with the same --out")
+            }
             throw RunError.cantCreate("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept")
         }
         // Accuracy against budget with interval bars, per probe, beside the heatmaps.
@@ -198,8 +314,22 @@ public final class RunDirectory {
     /// Writes a file atomically (a temporary file renamed over it); a failure is a one-line "cannot create".
     public static func write(_ data: Data, to file: String) throws {
         do { try data.write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+            // A full disk or a failing device mid-run is an I/O error (74); a folder that cannot take the
+            // file at all is "cannot create" (73).
+            if [ENOSPC, EDQUOT, EIO, EFBIG].contains(posixCode(error)) {
+                throw RunError.io("cannot write \(file) (\(Self.reason(error))); finished results are kept: free space, then rerun with the same --out")
+            }
             throw RunError.cantCreate("cannot write \(file) (\(Self.reason(error))); free space or choose a writable --out")
         }
+    }
+
+    /// The POSIX error number behind a Foundation error, if any.
+    static func posixCode(_ error: Error) -> Int32? {
+        let ns = error as NSError
+        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return Int32(u.code) }
+        if ns.domain == NSPOSIXErrorDomain { return Int32(ns.code) }
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileWriteOutOfSpaceError { return ENOSPC }
+        return nil
     }
 
     /// The reason of a Foundation error in words (the POSIX error's text where there is one).
@@ -217,12 +347,14 @@ public final class RunDirectory {
         public var shards: Int, cases: Int
         public var results: [VariantResult]
         public var rows: [Summary.Row]
+        /// Rows dropped under `--drop-bad-rows`, a sentence per shard.
+        public var notes: [String] = []
     }
 
     /// Merges the folders of a sharded run into `out`: the same lines, in the grid's case order, as the
     /// unsharded run writes. Refuses a folder given twice, `out` being one of the shards, shards of
     /// another run, a missing shard, a shard holding one twice, and unfinished cases.
-    public static func merge(_ shards: [String], into out: String) throws -> MergeOutcome {
+    public static func merge(_ shards: [String], into out: String, badRows: BadRows = .refuse) throws -> MergeOutcome {
         guard !shards.isEmpty else { throw RunError.usage("give the shards' folders to merge") }
         func canonical(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
         var seen: [String: String] = [:]
@@ -252,24 +384,24 @@ public final class RunDirectory {
         let missing = (1...n).map { "\($0)/\(n)" }.filter { holder[$0] == nil }
         guard missing.isEmpty else { throw RunError.usage("shard(s) \(missing.joined(separator: ", ")) missing; run them and merge every shard") }
 
-        // Lines per case, kept verbatim (each shard wrote them in case order).
-        var lines: [String: [(text: String, result: VariantResult)]] = [:], counts: [String: Int] = [:]
+        // Lines per case, kept verbatim (each shard wrote them in case order), each shard read by the one
+        // rule while no run writes into it.
+        var lines: [String: [(text: String, result: VariantResult)]] = [:], counts: [String: Int] = [:], notes: [String] = []
         for d in shards {
-            let file = try readResults(in: d)
-            if file.partialTail > 0 {
-                throw RunError.data("\(d)/results.jsonl ends in a cut-off line; rerun that shard with the same --out (it repairs and resumes)")
-            }
-            let (order, groups, _) = byCase(file.lines)
+            let (checked, n) = try readingLocked(d) { try checkedResults(in: d, badRows: badRows) }
+            notes += n
+            let (order, groups) = byCase(checked)
             for id in order {
-                if lines[id] != nil { throw RunError.usage("case \(id) has results in more than one shard; the shards overlap") }
+                if lines[id] != nil { throw RunError.usage("case \(shown(id)) has results in more than one shard; the shards overlap") }
                 lines[id] = groups[id]!; counts[id] = groups[id]!.count
             }
         }
         let ids = caseLists[0]
-        let perCase = counts.values.max() ?? 0
+        let perCase = expectedVariants(base)?.count ?? counts.values.max() ?? 0
         let unfinished = ids.filter { (counts[$0] ?? 0) < perCase || perCase == 0 }
         guard unfinished.isEmpty else {
-            throw RunError.usage("\(unfinished.count) case(s) have no complete results yet (first: \(unfinished[0])); finish their shard (rerun it with the same --out: it resumes)")
+            let dropped = notes.isEmpty ? "" : " (rows --drop-bad-rows dropped were among theirs)"
+            throw RunError.usage("\(unfinished.count) case(s) have no complete results yet\(dropped) (first: \(shown(unfinished[0]))); finish their shard (rerun it with the same --out: it resumes)")
         }
         let dir = try RunDirectory(path: out)
         try dir.adopt(base, caseIds: ids)
@@ -277,6 +409,6 @@ public final class RunDirectory {
         try dir.write(Data(merged.map { $0.text + "\n" }.joined().utf8), to: dir.resultsPath)
         let all = merged.map(\.result)  // the lines just written, already parsed
         let rows = try dir.writeReport(all)
-        return MergeOutcome(shards: shards.count, cases: ids.count, results: all, rows: rows)
+        return MergeOutcome(shards: shards.count, cases: ids.count, results: all, rows: rows, notes: notes)
     }
 }

@@ -34,6 +34,9 @@ public struct RunPlan: Equatable, Sendable {
     /// Bring-your-own cases (JSONL) instead of the generated grid.
     public var probeFile: String?
     public var skipBadLines = false
+    /// Resume drops rows of the folder's results.jsonl that do not belong to the run, with a note, instead
+    /// of refusing it (`RunDirectory.checkedResults`).
+    public var dropBadRows = false
     /// Fork one prefill per case (true), or prefill again per variant (for benchmarks).
     public var sharePrefill = true
     /// The GGUF file (nil: the one `make setup` fetched).
@@ -158,6 +161,7 @@ public struct RunPlan: Equatable, Sendable {
             $0.probeFile = $1
         },
         Option(name: "skip-bad-lines", help: "With --probe-file: report malformed lines (and cases that do not fit the context) and skip them instead of stopping.", isFlag: true) { p, _ in p.skipBadLines = true },
+        Option(name: "drop-bad-rows", help: RunDirectory.dropBadRowsHelp, isFlag: true) { p, _ in p.dropBadRows = true },
         Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
         Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },

@@ -95,14 +95,13 @@ public struct RunSession {
                 loaded = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: plan.skipBadLines)
             } catch let e as ProbeFile.Error {
                 if case .unreadable = e { throw RunError.noInput(e.description) }
-                if case .notUTF8 = e { throw RunError.data(e.description) }
-                throw RunError.usage(e.description)
+                throw RunError.data(e.description)
             }
-            var skipped = loaded.skipped.map(\.description), cases: [ProbeCase] = [], ids = Set<String>()
+            var skipped = loaded.skipped.map(\.skipNote), cases: [ProbeCase] = [], ids = Set<String>()
             let runner = runner(pageSize: 16)
             for c in loaded.cases {
                 guard ids.insert(c.id).inserted else {
-                    throw RunError.usage("probe file \(path) holds case id '\(c.id)' twice; give each case its own id")
+                    throw RunError.data("probe file \(path) holds case id '\(RunDirectory.shown(c.id))' twice; give each case its own id")
                 }
                 // The context, every turn's question and answer prefix, and room for each answer.
                 let needed = c.context.count + c.turns.enumerated().reduce(0) { sum, t in
@@ -110,13 +109,15 @@ public struct RunSession {
                 }
                 if needed > context {
                     let message = "probe file case \(c.id) needs \(needed) tokens with its question and answer, beyond the model's context of \(context); shorten it"
-                    guard plan.skipBadLines else { throw RunError.usage(message + ", or pass --skip-bad-lines") }
-                    skipped.append(message)
+                    guard plan.skipBadLines else { throw RunError.data(message + ", or pass --skip-bad-lines") }
+                    skipped.append("skipped " + message)
                     continue
                 }
                 cases.append(c)
             }
-            guard !cases.isEmpty else { throw RunError.usage("probe file \(path) holds no case that fits the model's context of \(context) tokens") }
+            guard !cases.isEmpty else {
+                throw RunError.data("probe file \(path) holds no case that fits the model's context of \(context) tokens; shorten its contexts or use a model with a longer context")
+            }
             return (cases, "file \((path as NSString).lastPathComponent)", skipped)
         }
         if let n = plan.lengths.first(where: { $0 > context - Self.questionRoom }) {
@@ -220,9 +221,19 @@ public struct RunSession {
         }
     }
 
-    /// Runs the plan's cases (its shard's) into `out`, resuming finished cases, then writes the summary
-    /// and figures over every result in the folder.
-    public func execute(out: String, progress: Progress? = nil) throws -> Outcome {
+    /// A run made ready: its config as `config.json` records it, every case of the grid (all shards), the
+    /// cases of this shard, the variants and notes on skipped probe-file lines.
+    struct Prepared {
+        var config: RunConfig
+        var all: [ProbeCase], cases: [ProbeCase]
+        var variants: [Variant]
+        var runner: Runner
+        var skipped: [String]
+    }
+
+    /// Everything a run does before its first case: the variants and codecs resolved, the cold tier's
+    /// folder, the cases built, the config with every input's SHA-256.
+    func prepare() throws -> Prepared {
         let (variants, budgets, codecs) = try plan.resolved()
         let pageSize = plan.pageSize(for: codecs)
         if let dir = plan.offloadDir {
@@ -242,10 +253,43 @@ public struct RunSession {
         config.inputs = try inputs(all)
         var cases = all
         if let s = plan.shard { cases = cases.enumerated().filter { $0.offset % s.count == s.index - 1 }.map(\.element) }
+        return Prepared(config: config, all: all, cases: cases, variants: variants, runner: runner, skipped: skipped)
+    }
 
+    /// What `sweep --dry-run` checks: everything the run would do before its first case (every input read
+    /// and checked, the cases built), and that `out` can take it: a folder holding another run, results
+    /// the one rule refuses, or a path that cannot be created is named now, not after an hour. Writes
+    /// nothing. Returns the number of cases the run would run (its shard's, minus those finished).
+    public func check(out: String) throws -> (cases: Int, finished: Int) {
+        let p = try prepare()
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw RunError.cantCreate("\(out) is a file, not a folder; choose another --out") }
+            if let old = try RunDirectory.config(in: out, required: false) {
+                let changed = old.differences(from: p.config)
+                guard changed.isEmpty else {
+                    throw RunError.usage("\(out) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it or write the results elsewhere")
+                }
+                let (lines, _) = try RunDirectory.readingLocked(out) { try RunDirectory.checkedResults(in: out, badRows: plan.dropBadRows ? .drop : .refuse, repairTail: true) }
+                let per = p.variants.count + 1
+                let done = Dictionary(grouping: lines, by: \.result.caseId).filter { $0.value.count >= per }
+                return (p.cases.count, p.cases.filter { done[$0.id] != nil }.count)
+            }
+            guard access(out, W_OK) == 0 else { throw RunError.cantCreate("cannot write in \(out); choose a writable folder") }
+            return (p.cases.count, 0)
+        }
+        try RunDirectory.checkCreatable(out)
+        return (p.cases.count, 0)
+    }
+
+    /// Runs the plan's cases (its shard's) into `out`, resuming finished cases, then writes the summary
+    /// and figures over every result in the folder.
+    public func execute(out: String, progress: Progress? = nil) throws -> Outcome {
+        let p = try prepare()
+        let (config, all, cases, variants, runner, skipped) = (p.config, p.all, p.cases, p.variants, p.runner, p.skipped)
         let dir = try RunDirectory(path: out)
         try dir.adopt(config, caseIds: all.map(\.id))
-        let (done, repairs) = try dir.resume(linesPerCase: variants.count + 1)
+        let (done, repairs) = try dir.resume(linesPerCase: variants.count + 1, badRows: plan.dropBadRows ? .drop : .refuse)
         let todo = cases.filter { !done.contains($0.id) }
         let clock = ContinuousClock(), t0 = clock.now
         for (i, c) in todo.enumerated() {

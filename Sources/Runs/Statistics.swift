@@ -45,6 +45,8 @@ public struct PairedComparison: Sendable {
     public var accuracyA: Double { n == 0 ? .nan : Double(both + onlyA) / Double(n) }
     public var accuracyB: Double { n == 0 ? .nan : Double(both + onlyB) / Double(n) }
     public var pValue: Double { Statistics.mcnemarExact(onlyA, onlyB) }
+    /// Rows the reading dropped (`--drop-bad-rows`), a sentence each.
+    public var notes: [String] = []
 
     /// Pairs the results of variants `a` and `b` (each a filter) by case id.
     public init(_ results: [VariantResult], a: String, b: String, matchA: (VariantResult) -> Bool, matchB: (VariantResult) -> Bool) {
@@ -113,12 +115,16 @@ extension PairedComparison {
     /// Compares variants `a` and `b` (each `POLICY[:params][@BUDGET]`) on the cases of the run folder
     /// `dir` both ran, optionally only probe `probe` and codec `quant`. With `bDir`, B is read from that
     /// folder (another run of the same cases, such as the query-aware job of a study) and paired by case id.
-    public static func load(dir: String, a: String, b: String, bDir: String? = nil, quant: String = "fp32", probe: String? = nil) throws -> PairedComparison {
+    public static func load(dir: String, a: String, b: String, bDir: String? = nil, quant: String = "fp32", probe: String? = nil,
+                            badRows: RunDirectory.BadRows = .refuse) throws -> PairedComparison {
+        var allNotes: [String] = []
         func read(_ dir: String) throws -> [VariantResult] {
             guard FileManager.default.fileExists(atPath: dir + "/results.jsonl") else {
                 throw RunError.noInput("no results.jsonl in \(dir); give the folder a kvkit run or merge wrote")
             }
-            let results = try RunDirectory.readResults(in: dir).results.filter { r in r.quant == quant && (probe.map { r.probe == $0 } ?? true) }
+            let (lines, notes) = try RunDirectory.readingLocked(dir) { try RunDirectory.checkedResults(in: dir, badRows: badRows) }
+            allNotes += notes
+            let results = lines.map(\.result).filter { r in r.quant == quant && (probe.map { r.probe == $0 } ?? true) }
             guard !results.isEmpty else {
                 throw RunError.usage("\(dir) holds no results\(probe.map { " for probe \($0)" } ?? "") with codec \(quant); check --probe and --quant")
             }
@@ -148,9 +154,10 @@ extension PairedComparison {
         if let r = resultsB.first(where: { r in mb(r) && r.caseSHA256 != nil && digests[r.caseId].map { $0 != r.caseSHA256 } == true }) {
             throw RunError.data("case \(r.caseId) is not the same case in \(dir) and \(bDir ?? dir) (its content differs: another seed, probe file or haystack); compare runs of the same cases")
         }
-        let c = bDir == nil ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
+        var c = bDir == nil ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
                             : PairedComparison(resultsA, resultsB, a: la + " (\(dir))", b: lb + " (\(bDir!))", matchA: ma, matchB: mb)
         guard c.n > 0 else { throw RunError.usage("\(a) and \(b) share no case in \(dir); compare variants of the same run") }
+        c.notes = allNotes
         return c
     }
 }

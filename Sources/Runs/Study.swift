@@ -1,4 +1,5 @@
 import Foundation
+import ModelFile
 import Yams
 
 /// A study: one or more `kvkit run` jobs with shared and per-job options, read from JSON or YAML, every
@@ -25,55 +26,95 @@ public struct Study {
         public var plan: RunPlan
     }
 
-    struct File: Decodable {
+    /// A config as read: keys checked, values as the command line writes them.
+    struct File {
         var study: String
         var results: String?
-        var common: [String: RunPlan.Value]?
-        var jobs: [FileJob]
-        struct FileJob: Decodable { var name: String; var options: [String: RunPlan.Value]? }
+        var common: [(String, RunPlan.Value)]
+        var jobs: [(name: String, options: [(String, RunPlan.Value)])]
     }
 
-    /// Reads and checks a study config (`.yaml` / `.yml` as YAML, anything else as JSON).
+    /// The most a config may hold before it is parsed (a study's config is a few KB).
+    static let maxBytes = 1 << 20
+    /// The deepest nesting a config may have (a study's is 4 levels).
+    static let maxDepth = 32
+
+    /// Reads and checks a study config (`.yaml` / `.yml` as YAML, anything else as JSON): at most 1 MiB
+    /// and 32 levels deep, checked before parsing (a YAML parser recurses); UTF-8 (a leading BOM is
+    /// skipped in both); a key given twice, an unknown key or a value of the wrong kind refused with its
+    /// place; numbers kept as written (`budget: 2.0` is the fraction 2.0, refused, not 2 tokens).
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw RunError.noInput("sweep config \(path) is a folder; give the config file (.json, .yaml or .yml)")
+        }
+        guard var data = FileManager.default.contents(atPath: path) else {
             throw RunError.noInput("cannot read sweep config \(path); check the path")
         }
-        let file: File
-        do {
-            if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
-                file = try YAMLDecoder().decode(File.self, from: String(decoding: data, as: UTF8.self))
-            } else {
-                file = try JSONDecoder().decode(File.self, from: data)
-            }
-        } catch {
-            throw RunError.data("sweep config \(path) is malformed (\(Self.describe(error))); see 'kvkit sweep --help' for the format")
+        guard data.count <= Self.maxBytes else {
+            throw RunError.data("sweep config \(path) is \(data.count) bytes; a config is at most \(Self.maxBytes) bytes (list the jobs, not the cases)")
         }
-        try self.init(file, path: path)
+        if data.starts(with: [0xEF, 0xBB, 0xBF]) { data.removeFirst(3) }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw RunError.data("sweep config \(path) is not UTF-8 text; save it as UTF-8")
+        }
+        let tree: StrictJSON.Value
+        do {
+            tree = path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? try ConfigYAML.tree(text, maxDepth: Self.maxDepth)
+                                                                   : try StrictJSON.parse(data, maxDepth: Self.maxDepth)
+        } catch let e as StrictJSON.Error {
+            throw RunError.data("sweep config \(path) is malformed (\(e.description)); see 'kvkit sweep --help' for the format")
+        } catch let e as ConfigYAML.Error {
+            throw RunError.data("sweep config \(path) is malformed (\(e.description)); see 'kvkit sweep --help' for the format")
+        }
+        do { try self.init(File(tree), path: path) } catch let e as ConfigYAML.Error {
+            throw RunError.usage("sweep config \(path): \(e.description)")
+        }
     }
 
     init(_ file: File, path: String) throws {
+        let here = (path as NSString).deletingLastPathComponent
+        try Self.checkName(file.study, what: "study name", path: path)
         name = file.study
         configPath = path
         let results = file.results ?? "results"
         guard !results.isEmpty else { throw RunError.usage("sweep config \(path): 'results' is empty; name a folder") }
-        resultsRoot = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(results)
+        // Relative to the config's folder, so a study runs the same from any directory; absolute as given.
+        resultsRoot = Self.resolve(results, from: here)
         guard !file.jobs.isEmpty else { throw RunError.usage("sweep config \(path) has no jobs; add at least one under \"jobs\"") }
         var names = Set<String>()
         jobs = []
         for job in file.jobs {
-            // A job's name is a folder under the results: one plain name, never a path.
-            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
-            guard !job.name.isEmpty, job.name.unicodeScalars.allSatisfy(allowed.contains), job.name != ".", job.name != "..", !job.name.hasPrefix("shard-") else {
-                throw RunError.usage("job name '\(job.name)' in \(path) must be a plain folder name (letters, digits, - _ .), not a path")
+            try Self.checkName(job.name, what: "job name", path: path)
+            guard !job.name.hasPrefix("shard-") else {
+                throw RunError.usage("job name '\(job.name)' in \(path) starts with 'shard-', which names shard folders; choose another")
             }
             guard names.insert(job.name).inserted else { throw RunError.usage("job '\(job.name)' appears twice in \(path); give each job its own name") }
-            var options = file.common ?? [:]
-            for (k, v) in job.options ?? [:] { options[k] = v }
+            var options: [String: RunPlan.Value] = [:]
+            for (k, v) in file.common + job.options { options[k] = v }
             for reserved in ["out", "shard"] where options[reserved] != nil {
                 throw RunError.usage("job \(job.name): '\(reserved)' is set by kvkit sweep; remove it from the config")
             }
+            // Paths in a config are relative to the config's folder (a bare model name is looked up in
+            // $KVKIT_HOME, as on the command line).
+            for key in ["probe-file", "offload-dir"] { if case let .text(t)? = options[key], !t.isEmpty { options[key] = .text(Self.resolve(t, from: here)) } }
+            if case let .text(t)? = options["haystack"], !["essays", "grammar", ""].contains(t) { options["haystack"] = .text(Self.resolve(t, from: here)) }
+            if case let .text(t)? = options["model"], t.contains("/") { options["model"] = .text(Self.resolve(t, from: here)) }
             let plan = try RunPlan(options: options.keys.sorted().map { ($0, options[$0]!) }, context: "job \(job.name)")
             jobs.append(Job(name: job.name, plan: plan))
+        }
+    }
+
+    /// `path` as given when absolute, else under `folder`.
+    static func resolve(_ path: String, from folder: String) -> String {
+        path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)
+    }
+
+    /// A study or job name names a folder or a script: one plain name of at most 100 characters.
+    static func checkName(_ name: String, what: String, path: String) throws {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+        guard !name.isEmpty, name.count <= 100, name.unicodeScalars.allSatisfy(allowed.contains), name != ".", name != ".." else {
+            throw RunError.usage("\(what) '\(RunDirectory.shown(name))' in \(path) must be a plain folder name of at most 100 characters (letters, digits, - _ .), not a path")
         }
     }
 
@@ -81,7 +122,7 @@ public struct Study {
     public func select(_ only: [String]?) throws -> [Job] {
         guard let only else { return jobs }
         if let bad = only.first(where: { n in !jobs.contains { $0.name == n } }) {
-            throw RunError.usage("--only: no job '\(bad)' in \(configPath); jobs: \(jobs.map(\.name).joined(separator: ", "))")
+            throw RunError.usage("--only: no job '\(RunDirectory.shown(bad))' in \(configPath); jobs: \(jobs.map(\.name).joined(separator: ", "))")
         }
         return jobs.filter { only.contains($0.name) }
     }
@@ -104,7 +145,7 @@ public struct Study {
     /// Merges a job's shard folders into its folder. With `expected` (N), every shard 1…N must be
     /// there: a missing folder is named.
     @discardableResult
-    public func merge(_ job: Job, expected: Int? = nil) throws -> RunDirectory.MergeOutcome {
+    public func merge(_ job: Job, expected: Int? = nil, badRows: RunDirectory.BadRows = .refuse) throws -> RunDirectory.MergeOutcome {
         let dir = folder(job)
         var shards = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("shard-") }.sorted()
         if let n = expected {
@@ -115,16 +156,6 @@ public struct Study {
             shards = want
         }
         guard !shards.isEmpty else { throw RunError.usage("job \(job.name): no shard folders in \(dir) to merge") }
-        return try RunDirectory.merge(shards.map { (dir as NSString).appendingPathComponent($0) }, into: dir)
-    }
-
-    static func describe(_ e: Error) -> String {
-        switch e {
-        case let DecodingError.keyNotFound(k, _): return "missing '\(k.stringValue)'"
-        case let DecodingError.typeMismatch(_, c), let DecodingError.dataCorrupted(c), let DecodingError.valueNotFound(_, c):
-            let at = c.codingPath.map(\.stringValue).joined(separator: ".")
-            return (at.isEmpty ? "" : at + ": ") + c.debugDescription
-        default: return String("\(e)".prefix(200))
-        }
+        return try RunDirectory.merge(shards.map { (dir as NSString).appendingPathComponent($0) }, into: dir, badRows: badRows)
     }
 }

@@ -82,13 +82,13 @@ import Testing
         let huge = String(repeating: "Why is the sky blue and the grass so very green today? ", count: 700)
         try (line("fits", ctx) + "\n" + line("too-long", ctx, huge) + "\n").write(toFile: long, atomically: true, encoding: .utf8)
         let stop = try runKVKit(["run", "--policy", "streaming", "--probe-file", long, "--out", dir + "/long-run"])
-        #expect(stop.status == 64 && stop.stderr.contains("case too-long needs") && stop.stderr.contains("--skip-bad-lines"), "\(stop.stderr)")
+        #expect(stop.status == 65 && stop.stderr.contains("case too-long needs") && stop.stderr.contains("--skip-bad-lines"), "\(stop.stderr)")
         let skip = try runKVKit(["run", "--policy", "streaming", "--probe-file", long, "--skip-bad-lines", "--out", dir + "/long-run", "--no-progress"])
         #expect(skip.status == 0 && skip.stderr.contains("case too-long needs"), "\(skip.stderr)")
         let dup = dir + "/dup.jsonl"
         try (line("same", ctx) + "\n" + line("same", ctx) + "\n").write(toFile: dup, atomically: true, encoding: .utf8)
         let twice = try runKVKit(["run", "--policy", "streaming", "--probe-file", dup, "--out", dir + "/dup-run"])
-        #expect(twice.status == 64 && twice.stderr.contains("'same' twice"), "\(twice.stderr)")
+        #expect(twice.status == 65 && twice.stderr.contains("'same' twice"), "\(twice.stderr)")
     }
 
     /// A full --offload-dir (a 12 MiB tmpfs): generate and run stop with exit 74 and one line, the cold file

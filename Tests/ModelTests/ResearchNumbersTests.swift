@@ -63,7 +63,7 @@ import Testing
             try #"{"context": "The code is 4417.", "question": "What is the code?", "answers": ["4417"], \#(extra)}"#
                 .write(toFile: file, atomically: true, encoding: .utf8)
             let r = try runKVKit(["run", "--policy", "full", "--probe-file", file, "--out", dir + "/\(UUID().uuidString)"])
-            #expect(r.status == 64 && r.stderr.contains(needle) && r.stderr.contains("line 1"), "\(extra): \(r.stderr)")
+            #expect(r.status == 65 && r.stderr.contains(needle) && r.stderr.contains("line 1"), "\(extra): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         }
     }

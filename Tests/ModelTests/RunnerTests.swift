@@ -218,7 +218,7 @@ import Testing
         try [good, #"{"context": "x", "question": }"#, #"{"context": "abc", "question": "q", "answers": ["a"], "needles": [[1, 9]]}"#]
             .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
         let rejected = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe-file", file, "--out", dir.path + "/a"])
-        #expect(rejected.status == 64 && rejected.stderr.contains("line 2") && rejected.stderr.contains("--skip-bad-lines"), "\(rejected.stderr)")
+        #expect(rejected.status == 65 && rejected.stderr.contains("line 2") && rejected.stderr.contains("--skip-bad-lines"), "\(rejected.stderr)")
         let skipped = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe-file", file, "--skip-bad-lines", "--out", dir.path + "/b"])
         #expect(skipped.status == 0, "\(skipped.stderr)")
         #expect(skipped.stderr.contains("line 2") && skipped.stderr.contains("line 3"))

@@ -128,7 +128,7 @@ import Testing
     @Test func sweepConfigMistakesAreCaughtBeforeAnythingRuns() throws {
         let root = try Self.tempDir("config")
         let cases: [(String, String)] = [
-            ("{\"study\": 1}", "malformed"),
+            ("{\"study\": 1}", "'study' must be text"),
             ("{\"study\": \"x\", \"jobs\": []}", "has no jobs"),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"j\", \"options\": {\"policy\": \"h2o\", \"lenghts\": 5}}]}", "'lenghts' is not a kvkit run option"),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"j\", \"options\": {\"policy\": \"h2o\", \"samples\": false}}]}", "'samples' takes a value"),

@@ -60,7 +60,8 @@ extension Registry where Entry == CodecInfo {
             text, badSpec: { PolicyError.badQuant("cannot parse codec '\(text)'; write NAME or NAME:param=value") },
             unknown: { PolicyError.badQuant("unknown codec '\($0)'; accepted: \($1.joined(separator: ", ")) (see 'kvkit policies')") },
             unknownParameter: { PolicyError.badQuant("codec '\($0.name)' has no parameter '\($1)'; accepted: \($0.parameters.map(\.name).joined(separator: ", "))") },
-            badValue: { PolicyError.badQuant("codec '\($0.name)': \($1.name)=\($2) is invalid; expected \($1.expected)") })
+            badValue: { PolicyError.badQuant("codec '\($0.name)': \($1.name)=\($2) is invalid; expected \($1.expected)") },
+            repeated: { PolicyError.repeatedParameter(spec: text, name: $1) })
         return try info.make(PolicyParameters(values: values))
     }
 }
