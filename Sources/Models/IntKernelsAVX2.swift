@@ -60,70 +60,104 @@ extension IntKernels {
     @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
     /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`
-    /// (the layouts as in the SSE2 `dotK`; here each sub-block's 32 codes come out in order).
+    /// (the layouts as in the SSE2 `dotK`; here each sub-block's 32 codes come out in order). Each row of
+    /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share
+    /// the call (batched forks answer alone as beside others); the weight row, a few hundred bytes, is read
+    /// from memory once and from L1 for the other rows.
     static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
                      into y: UnsafeMutablePointer<Float>, stride: Int) {
-        let nsb = a.blocks / 8, rows = a.rows
-        let nibble = _mm256_set1_epi16(0x0F), one = _mm256_set1_epi16(1), three = _mm256_set1_epi16(3), thirtyTwo = _mm256_set1_epi16(32)
-        @inline(__always) func shr(_ v: __m256i, _ n: Int) -> __m256i { _mm256_srl_epi16(v, _mm_cvtsi32_si128(Int32(n))) }
-        withUnsafeTemporaryAllocation(of: __m256.self, capacity: 2 * rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { off in
-                acc.initialize(repeating: _mm256_setzero_ps()); off.initialize(repeating: 0)
-                for sb in 0..<nsb {
-                    if type == .q4_K || type == .q5_K {
-                        let five = type == .q5_K, p = row + sb &* (five ? 176 : 144)
-                        let d = half(p, 0), dmin = half(p, 2)
-                        // Q5_K's fifth bits: qh[l] bit j for value l of sub-block j.
-                        let h = five ? (widen(p, 16), widen(p, 32)) : (_mm256_setzero_si256(), _mm256_setzero_si256())
-                        for pair in 0..<4 {
-                            let (sc0, mn0) = Dequantize.scaleMinK4(2 * pair, p + 4), (sc1, mn1) = Dequantize.scaleMinK4(2 * pair + 1, p + 4)
-                            let q = p + (five ? 48 : 16) + 32 * pair
-                            let w = (widen(q, 0), widen(q, 16))
-                            var lo = (_mm256_and_si256(w.0, nibble), _mm256_and_si256(w.1, nibble))
-                            var hi = (_mm256_srli_epi16(w.0, 4), _mm256_srli_epi16(w.1, 4))
-                            if five {
-                                @inline(__always) func bit(_ v: __m256i, _ j: Int) -> __m256i { _mm256_slli_epi16(_mm256_and_si256(shr(v, j), one), 4) }
-                                lo = (_mm256_or_si256(lo.0, bit(h.0, 2 * pair)), _mm256_or_si256(lo.1, bit(h.1, 2 * pair)))
-                                hi = (_mm256_or_si256(hi.0, bit(h.0, 2 * pair + 1)), _mm256_or_si256(hi.1, bit(h.1, 2 * pair + 1)))
-                            }
-                            let b0 = sb &* 8 &+ 2 &* pair
-                            for t in 0..<rows {
-                                let xr = UnsafeRawPointer(a.codes + t &* a.count), i = t &* a.blocks &+ b0
-                                acc[2 &* t] = fma(blockSum(lo, xr + b0 &* 64), d * sc0 * a.scales[i], acc[2 &* t])
-                                acc[2 &* t &+ 1] = fma(blockSum(hi, xr + (b0 &+ 1) &* 64), d * sc1 * a.scales[i &+ 1], acc[2 &* t &+ 1])
-                                off[t] -= dmin * (mn0 * a.sums[i] + mn1 * a.sums[i &+ 1])
-                            }
-                        }
-                    } else {
-                        let p = row + sb &* 210, d = half(p, 208)
-                        for part in 0..<2 {
-                            let ql = p + 64 * part, qh = p + 128 + 32 * part, sc = p + 192 + 8 * part
-                            let h = (widen(qh, 0), widen(qh, 16))
-                            // Sub-block k of this half: low (k 0, 1) or high (k 2, 3) nibbles of ql[0…31] (k even)
-                            // or ql[32…63] (k odd), and bits 2k, 2k+1 of qh[l] as bits 4, 5; minus 32.
-                            for k in 0..<4 {
-                                let at = k & 1 == 0 ? 0 : 32, shift = k >= 2 ? 4 : 0
-                                @inline(__always) func code(_ l: __m256i, _ h: __m256i) -> __m256i {
-                                    let low = _mm256_and_si256(shr(l, shift), nibble), high = _mm256_slli_epi16(_mm256_and_si256(shr(h, 2 * k), three), 4)
-                                    return _mm256_sub_epi16(_mm256_or_si256(low, high), thirtyTwo)
-                                }
-                                let c0 = code(widen(ql, at), h.0), c1 = code(widen(ql, at + 16), h.1)
-                                // An int8 scale per 16 values: values 0–15 (c0) and 16–31 (c1).
-                                let sc0 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k, as: UInt8.self))) * d
-                                let sc1 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k + 1, as: UInt8.self))) * d
-                                let b = sb &* 8 &+ part &* 4 &+ k
-                                for t in 0..<rows {
-                                    let xb = UnsafeRawPointer(a.codes + t &* a.count) + b &* 64, xs = a.scales[t &* a.blocks &+ b]
-                                    acc[2 &* t] = fma(_mm256_cvtepi32_ps(_mm256_madd_epi16(c0, xb.load(as: __m256i.self))), sc0 * xs, acc[2 &* t])
-                                    acc[2 &* t &+ 1] = fma(_mm256_cvtepi32_ps(_mm256_madd_epi16(c1, xb.load(fromByteOffset: 32, as: __m256i.self))), sc1 * xs, acc[2 &* t &+ 1])
-                                }
-                            }
-                        }
+        switch type {
+        case .q4_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t) }
+        case .q5_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t) }
+        default: for t in 0..<a.rows { y[t &* stride] = rowQ6K(row, a, t) }
+        }
+    }
+
+    /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
+    /// layout) as 8 float scales and 8 float minimums, unpacked with four 32-bit word operations (as
+    /// llama.cpp's AVX2 kernel does) instead of sixteen byte extractions.
+    @inline(__always) static func scalesMins(_ p: UnsafeRawPointer) -> (__m256, __m256) {
+        let m1: UInt32 = 0x3F3F_3F3F, m2: UInt32 = 0x0F0F_0F0F, m3: UInt32 = 0x0303_0303
+        let u0 = p.loadUnaligned(as: UInt32.self), u1 = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self), u2 = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        let sc = UInt64(u0 & m1) | UInt64((u2 & m2) | (((u0 >> 6) & m3) << 4)) << 32
+        let mn = UInt64(u1 & m1) | UInt64(((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4)) << 32
+        @inline(__always) func floats(_ v: UInt64) -> __m256 { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(Int64(bitPattern: v)))) }
+        return (floats(sc), floats(mn))
+    }
+
+    /// Lane `j` of `v` in every lane.
+    @inline(__always) static func broadcast(_ v: __m256, _ j: Int) -> __m256 { _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(Int32(j))) }
+
+    /// One Q4_K / Q5_K row against row `t` of `a`. Per super-block the eight sub-block factors d · scale ·
+    /// activation scale are one vector product and the minimums' term one FMA; per 32 values two
+    /// `vpmaddwd`, one convert and one FMA into two register accumulators (even and odd sub-blocks).
+    @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: Activations, _ t: Int) -> Float {
+        let nsb = a.blocks / 8, bytes = five ? 176 : 144
+        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* a.blocks, xsum = a.sums + t &* a.blocks
+        let nibble = _mm256_set1_epi16(0x0F), one = _mm256_set1_epi16(1)
+        var even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(), mins = _mm256_setzero_ps()
+        for sb in 0..<nsb {
+            let p = row + sb &* bytes, x = xr + sb &* 512
+            let (sc, mn) = scalesMins(p + 4)
+            let fac = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(half(p, 0))), _mm256_loadu_ps(xs + sb &* 8))
+            mins = _mm256_fmadd_ps(_mm256_mul_ps(mn, _mm256_set1_ps(half(p, 2))), _mm256_loadu_ps(xsum + sb &* 8), mins)
+            // Q5_K's fifth bits: qh[l] bit j for value l of sub-block j.
+            let h = five ? (widen(p, 16), widen(p, 32)) : (_mm256_setzero_si256(), _mm256_setzero_si256())
+            for pair in 0..<4 {
+                let q = p + (five ? 48 : 16) + 32 &* pair
+                let w = (widen(q, 0), widen(q, 16))
+                var lo = (_mm256_and_si256(w.0, nibble), _mm256_and_si256(w.1, nibble))
+                var hi = (_mm256_srli_epi16(w.0, 4), _mm256_srli_epi16(w.1, 4))
+                if five {
+                    @inline(__always) func bit(_ v: __m256i, _ j: Int) -> __m256i {
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(Int32(j))), one), 4)
                     }
+                    lo = (_mm256_or_si256(lo.0, bit(h.0, 2 &* pair)), _mm256_or_si256(lo.1, bit(h.1, 2 &* pair)))
+                    hi = (_mm256_or_si256(hi.0, bit(h.0, 2 &* pair &+ 1)), _mm256_or_si256(hi.1, bit(h.1, 2 &* pair &+ 1)))
                 }
-                for t in 0..<rows { y[t * stride] = _mm256_add_ps(acc[2 * t], acc[2 * t + 1]).sum() + off[t] }
+                even = _mm256_fmadd_ps(blockSum(lo, x + (128 &* pair)), broadcast(fac, 2 &* pair), even)
+                odd = _mm256_fmadd_ps(blockSum(hi, x + (128 &* pair &+ 64)), broadcast(fac, 2 &* pair &+ 1), odd)
             }
         }
+        return _mm256_add_ps(even, odd).sum() - mins.sum()
+    }
+
+    /// One Q6_K row against row `t` of `a`: per 32 values (one activation block, two 16-value weight
+    /// scales) the codes are multiplied by their int8 scales in 16 bits (|code · scale| ≤ 32 · 128), so
+    /// one `vpmaddwd` pair, one convert and one FMA cover both halves; two register accumulators.
+    @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: Activations, _ t: Int) -> Float {
+        let nsb = a.blocks / 8
+        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* a.blocks
+        let nibble = _mm256_set1_epi16(0x0F), three = _mm256_set1_epi16(3), thirtyTwo = _mm256_set1_epi16(32)
+        var acc = (_mm256_setzero_ps(), _mm256_setzero_ps())
+        for sb in 0..<nsb {
+            let p = row + sb &* 210, d = half(p, 208)
+            let fac = _mm256_mul_ps(_mm256_loadu_ps(xs + sb &* 8), _mm256_set1_ps(d))
+            for part in 0..<2 {
+                let ql = p + 64 &* part, qh = p + 128 + 32 &* part, sc = p + 192 + 8 &* part
+                let h = (widen(qh, 0), widen(qh, 16))
+                // Sub-block k of this half: low (k 0, 1) or high (k 2, 3) nibbles of ql[0…31] (k even) or
+                // ql[32…63] (k odd), and bits 2k, 2k+1 of qh[l] as bits 4, 5; minus 32.
+                for k in 0..<4 {
+                    let at = k & 1 == 0 ? 0 : 32, shift = Int32(k >= 2 ? 4 : 0)
+                    @inline(__always) func code(_ l: __m256i, _ h: __m256i) -> __m256i {
+                        let low = _mm256_and_si256(_mm256_srl_epi16(l, _mm_cvtsi32_si128(shift)), nibble)
+                        let high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(Int32(2 &* k))), three), 4)
+                        return _mm256_sub_epi16(_mm256_or_si256(low, high), thirtyTwo)
+                    }
+                    // An int8 scale per 16 values: values 0–15 (first lanes) and 16–31.
+                    let s0 = Int16(Int8(bitPattern: sc.load(fromByteOffset: 2 &* k, as: UInt8.self)))
+                    let s1 = Int16(Int8(bitPattern: sc.load(fromByteOffset: 2 &* k &+ 1, as: UInt8.self)))
+                    let c0 = _mm256_mullo_epi16(code(widen(ql, at), h.0), _mm256_set1_epi16(s0))
+                    let c1 = _mm256_mullo_epi16(code(widen(ql, at &+ 16), h.1), _mm256_set1_epi16(s1))
+                    let b = part &* 4 &+ k, xb = UnsafeRawPointer(xr) + (sb &* 8 &+ b) &* 64
+                    let sum = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(c0, xb.load(as: __m256i.self)),
+                                                                  _mm256_madd_epi16(c1, xb.load(fromByteOffset: 32, as: __m256i.self))))
+                    if k & 1 == 0 { acc.0 = _mm256_fmadd_ps(sum, broadcast(fac, b), acc.0) } else { acc.1 = _mm256_fmadd_ps(sum, broadcast(fac, b), acc.1) }
+                }
+            }
+        }
+        return _mm256_add_ps(acc.0, acc.1).sum()
     }
 }
 #endif

@@ -95,3 +95,31 @@ import Testing
         }
     }
 }
+
+/// Batched forks take the row-invariant kernels: a row's result is bitwise the same alone as beside
+/// other rows, for every integer-decode type (the K-quant kernels included).
+@Suite struct RowInvarianceTests {
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
+    func aRowIsTheSameAloneAndInCompany(type: GGMLType) {
+        let out = 40, cols = 768
+        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 5)
+        var rng = SplitMix64(seed: 6)
+        m.withUnsafeBytes { p in
+            let native = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .native)
+            for T in [2, 8, 9] {
+                let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
+                var together = [Float](repeating: .nan, count: T * out)
+                Threads.with(2) {
+                    x.withUnsafeBufferPointer { xp in
+                        together.withUnsafeMutableBufferPointer { native.linear(xp.baseAddress!, rows: T, $0.baseAddress!, rowInvariant: true) }
+                        for t in 0..<T {
+                            var alone = [Float](repeating: .nan, count: out)
+                            alone.withUnsafeMutableBufferPointer { native.linear(xp.baseAddress! + t * cols, rows: 1, $0.baseAddress!) }
+                            #expect(alone == Array(together[(t * out)..<((t + 1) * out)]), "\(type): row \(t) of \(T)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
