@@ -117,7 +117,8 @@ public enum ProbeFile {
     public static func load(_ path: String, tokenizer: Tokenizer, chat: ChatTemplate, skipBadLines: Bool)
         throws -> (cases: [ProbeCase], skipped: [Error]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw Error.unreadable(path) }
-        guard let text = String(data: data, encoding: .utf8) else { throw Error.notUTF8(path) }
+        // A leading byte-order mark is skipped (as in sweep configs); other invalid UTF-8 is refused.
+        guard let text = String(validating: data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...], as: UTF8.self) else { throw Error.notUTF8(path) }
         var cases: [ProbeCase] = [], skipped: [Error] = []
         // "\r\n" is one Character in Swift: split on both so Windows line endings read as lines.
         for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {

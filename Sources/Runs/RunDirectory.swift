@@ -372,7 +372,10 @@ public final class RunDirectory {
         var base = configs[0]; base.shard = nil
         for (d, c) in zip(shards, configs) {
             var x = c; x.shard = nil
-            guard x.sameExperiment(as: base) else { throw RunError.usage("\(d) is a shard of a different run (config.json differs from \(shards[0])'s)") }
+            let changed = base.differences(from: x)
+            guard changed.isEmpty else {
+                throw RunError.usage("\(d) is a shard of a different run (its config.json differs from \(shards[0])'s in: \(changed.joined(separator: ", "))); merge the shards of one run")
+            }
         }
         guard caseLists.allSatisfy({ $0 == caseLists[0] }) else { throw RunError.usage("the shards list different cases; they come from different runs") }
         var holder: [String: String] = [:]

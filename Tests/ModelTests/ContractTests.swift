@@ -177,6 +177,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/results"), "a dry run writes nothing")
     }
 
+    /// A probe-file line with a key given twice or a raw control character is refused with its line and
+    /// column (Foundation's reader kept one of the keys, and called a NUL "context must be a string");
+    /// a leading BOM is skipped.
+    @Test func probeFileLinesAreReadStrictly() throws {
+        let model = try DecoderModel(path: TestSupport.modelPath, storage: .native)
+        let dir = Self.tempDir("lines"), path = dir + "/p.jsonl"
+        let good = #"{"id": "a", "context": "The code is 4417.", "question": "What is the code?", "answers": ["4417"]}"#
+        for (line, needle) in [(#"{"id": "a", "context": "x", "context": "The code is 4417.", "question": "q?", "answers": ["4417"]}"#, "\"context\" appears twice"),
+                               ("{\"id\": \"a\", \"context\": \"The code\u{0} is 4417.\", \"question\": \"q?\", \"answers\": [\"4417\"]}", "control character (U+0000)")] {
+            try line.write(toFile: path, atomically: true, encoding: .utf8)
+            do { _ = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: false); Issue.record("accepted: \(line)") } catch let e as ProbeFile.Error {
+                #expect(e.description.contains(needle) && e.description.contains("line 1") && e.description.contains("column"), "\(e)")
+            }
+        }
+        try Data([0xEF, 0xBB, 0xBF] + Array(good.utf8)).write(to: URL(fileURLWithPath: path))
+        #expect(try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: false).cases.count == 1)
+    }
+
     /// Argument mistakes are one line naming the fix and exit 64, like every other error.
     @Test func argumentErrorsAreOneLine() throws {
         for args in [["run", "--polcy", "full"], ["run", "--policy"], ["sweep"], ["nonsense"], ["run", "--policy", "snapkv:window=32,window=64"]] {
