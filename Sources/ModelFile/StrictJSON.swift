@@ -18,7 +18,7 @@ public enum StrictJSON {
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
         public let message: String
         public let line: Int, column: Int
-        public var description: String { "line \(line), column \(column): \(message)" }
+        public var description: String { "line \(line), column \(column): \(message.withoutLineBreaks)" }
     }
 
     /// Parses one JSON value (surrounding whitespace allowed, nothing after it).
@@ -71,7 +71,7 @@ public enum StrictJSON {
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
                     let at = i
                     let key = try string()
-                    guard seen.insert(key).inserted else { throw error("key \"\(key.prefix(60))\" appears twice in one object", at: at) }
+                    guard seen.insert(key).inserted else { throw error("key \"\(key.shownOnOneLine(limit: 60))\" appears twice in one object", at: at) }
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
                     i += 1
@@ -174,7 +174,7 @@ public enum StrictJSON {
                     }
                     out.append(contentsOf: Array(String(Character(UnicodeScalar(scalar)!)).utf8))
                 default:
-                    throw error("unknown escape '\\\(Character(UnicodeScalar(e)))' in a string")
+                    throw error("unknown escape '\\\(String(Character(UnicodeScalar(e))).shownOnOneLine())' in a string")
                 }
             }
             guard let s = String(validating: out, as: UTF8.self) else { throw error("a string is not valid UTF-8") }

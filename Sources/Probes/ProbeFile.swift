@@ -23,7 +23,8 @@ public enum ProbeFile {
         case notUTF8(String)
         case malformed(line: Int, reason: String)
         case empty(String)
-        public var description: String {
+        public var description: String { text.withoutLineBreaks }
+        private var text: String {
             switch self {
             case let .unreadable(p): return "cannot read probe file \(p); check the path"
             case let .notUTF8(p): return "probe file \(p) is not UTF-8 text; save it as UTF-8 (one JSON object per line)"
@@ -34,7 +35,7 @@ public enum ProbeFile {
 
         /// How a skipped line is reported under `--skip-bad-lines` (without advising the flag already given).
         public var skipNote: String {
-            if case let .malformed(l, r) = self { return "skipped probe file line \(l): \(r)" }
+            if case let .malformed(l, r) = self { return "skipped probe file line \(l): \(r)".withoutLineBreaks }
             return description
         }
     }
@@ -170,7 +171,7 @@ public enum ProbeFile {
         if Set(spans.map(\.1)).count != spans.count { throw Error.malformed(line: lineNo, reason: "needle_labels repeat a label; give each needle its own") }
         for t in l.turns {
             if let unknown = t.needles?.first(where: { label in !spans.contains { $0.1 == label } }) {
-                throw Error.malformed(line: lineNo, reason: "a turn needs needle '\(unknown)', which no needle_labels entry names")
+                throw Error.malformed(line: lineNo, reason: "a turn needs needle '\(unknown.shownOnOneLine())', which no needle_labels entry names")
             }
         }
         return build(l, spans: spans, lineNo: lineNo, tokenizer: tokenizer, chat: chat)

@@ -64,7 +64,7 @@ enum ConfigYAML {
         }
     }
 
-    static func where_(_ mark: Mark?) -> String { mark.map { "line \($0.line)" } ?? "" }
+    static func place(_ mark: Mark?) -> String { mark.map { "line \($0.line)" } ?? "" }
 
     static func value(_ node: Node) throws -> StrictJSON.Value {
         switch node {
@@ -84,9 +84,9 @@ enum ConfigYAML {
         case let .mapping(map):
             var members: [(key: String, value: StrictJSON.Value)] = [], seen = Set<String>()
             for (k, v) in map {
-                guard case let .scalar(ks) = k else { throw Error(description: "\(where_(map.mark)): a key must be plain text") }
+                guard case let .scalar(ks) = k else { throw Error(description: "\(place(map.mark)): a key must be plain text") }
                 guard seen.insert(ks.string).inserted else {
-                    throw Error(description: "\(where_(ks.mark)): key '\(RunDirectory.shown(ks.string))' appears twice in one mapping")
+                    throw Error(description: "\(place(ks.mark)): key '\(RunDirectory.shown(ks.string))' appears twice in one mapping")
                 }
                 members.append((ks.string, try value(v)))
             }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFile
 import Policies
 #if canImport(Glibc)
 import Glibc
@@ -200,10 +201,7 @@ public final class RunDirectory {
     }
 
     /// A name from a file as a message shows it: one line, at most 80 characters.
-    static func shown(_ s: String) -> String {
-        let one = s.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : String($0) }.joined()
-        return one.count > 80 ? String(one.prefix(77)) + "..." : one
-    }
+    static func shown(_ s: String) -> String { s.shownOnOneLine() }
 
     /// Runs `body` while no kvkit run or merge writes into `dir` (a shared hold on its lock); a folder in
     /// use is refused (73), as a reader would otherwise see a run's partial results.

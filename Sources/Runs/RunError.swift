@@ -1,3 +1,5 @@
+import ModelFile
+
 /// A run, sweep or merge that cannot go on: a one-line message naming the fix, and the sysexits.h
 /// category the command line exits with. Finished results are never lost when one is thrown.
 public enum RunError: Error, CustomStringConvertible, Equatable {
@@ -16,7 +18,7 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .usage(m), let .data(m), let .noInput(m), let .unavailable(m), let .cantCreate(m), let .io(m): return m
+        case let .usage(m), let .data(m), let .noInput(m), let .unavailable(m), let .cantCreate(m), let .io(m): return m.withoutLineBreaks
         }
     }
 

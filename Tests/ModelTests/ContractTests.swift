@@ -195,6 +195,23 @@ import Testing
         #expect(try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: false).cases.count == 1)
     }
 
+    /// A disk that fills while the summary and figures are written (after every case finished) is an I/O
+    /// error mid-run (74, not 73), and the results are kept.
+    @Test func aDiskThatFillsWhileWritingFiguresIsAnIOError() throws {
+        let dir = Self.tempDir("tiny")
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=48k", "tmpfs", dir]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run(); mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else { print("skipped: cannot mount a small tmpfs here (needs root)"); return }
+        defer { let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [dir]; try? u.run(); u.waitUntilExit() }
+        let r = try runKVKit(["run", "--probe", "niah", "--lengths", "256", "--depths", "0.5", "--samples", "1", "--policy", "streaming", "--budget", "0.5",
+                              "--out", dir + "/run", "--no-progress"])
+        #expect(r.status == 74 && r.stderr.contains("results are kept") && r.stderr.split(separator: "\n").count == 1, "\(r.status) \(r.stderr)")
+        #expect(try RunDirectory.checkedResults(in: dir + "/run").lines.count == 2, "the finished case is kept")
+    }
+
     /// Argument mistakes are one line naming the fix and exit 64, like every other error.
     @Test func argumentErrorsAreOneLine() throws {
         for args in [["run", "--polcy", "full"], ["run", "--policy"], ["sweep"], ["nonsense"], ["run", "--policy", "snapkv:window=32,window=64"]] {
@@ -230,14 +247,17 @@ import Testing
         "\(e)".split(separator: "\n", omittingEmptySubsequences: false).count == 1 && !"\(e)".isEmpty
     }
 
-    /// Seeded mutations of probe files, sweep configs (JSON and YAML) and results files, ~30 s: every one
+    /// Seeded mutations of probe files, sweep configs (JSON and YAML) and results files, 1,500 of each
+    /// (~15 s on 2 cores): every one
     /// is read or refused with one line and an exit code the README lists; what is read obeys the rule
     /// (no case and variant twice, every case in cases.json). A crash fails the whole test run.
     @Test func fuzzedInputsKeepTheContract() throws {
         let model = try DecoderModel(path: TestSupport.modelPath, storage: .native)
         let dir = Self.tempDir("fuzz")
         var rng = SplitMix64(seed: 27)
-        let deadline = ContinuousClock.now + .seconds(30)
+        // A fixed number of mutations of each kind (the same inputs on every machine), with a time limit
+        // only as a guard on a very slow one.
+        let perKind = 1_500, deadline = ContinuousClock.now + .seconds(90)
         let codes: Set<Int32> = [64, 65, 66, 73, 74]
 
         let probeLine = #"{"id": "a", "context": "The harbour opens at dawn. The magic number is 4417. Boats leave at noon.", "question": "What is the magic number?", "answers": ["4417"], "answer_prefix": "The magic number is", "needles": [[27, 51]], "needle_labels": ["n"], "turns": [{"question": "And again?", "answers": ["4417"], "needles": ["n"]}]}"#
@@ -249,7 +269,7 @@ import Testing
         let known = Set(try RunDirectory.caseIds(in: base))
         var counts = [0, 0, 0], read = [0, 0, 0]
 
-        while ContinuousClock.now < deadline {
+        while counts.min()! < perKind && ContinuousClock.now < deadline {
             switch counts.firstIndex(of: counts.min()!)! {
             case 0:
                 let path = dir + "/p.jsonl"
@@ -292,7 +312,7 @@ import Testing
             }
         }
         print("fuzz: \(counts[0]) probe files (\(read[0]) read), \(counts[1]) configs (\(read[1]) read), \(counts[2]) results files (\(read[2]) read)")
-        #expect(counts.allSatisfy { $0 >= 50 }, "the fuzz ran too few cases in 30 s: \(counts)")
+        #expect(counts.allSatisfy { $0 >= 50 }, "the fuzz ran too few cases in 90 s: \(counts)")
         #expect(read.allSatisfy { $0 > 0 } && zip(read, counts).allSatisfy { $0 < $1 }, "both outcomes seen: \(read) of \(counts)")
     }
 }
