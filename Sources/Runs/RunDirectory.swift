@@ -233,16 +233,16 @@ public final class RunDirectory {
     /// last line is removed, and so are the lines of cases that lack some of their `linesPerCase`
     /// variants (those cases run again). Returns the cases that are finished and a sentence per repair.
     public func resume(linesPerCase: Int, badRows: BadRows = .refuse) throws -> (done: Set<String>, repairs: [String]) {
-        let file = try Self.readResults(in: path)
+        // Every line the rule removed (a cut-off tail, a duplicate, a dropped row) comes with a note.
         var (lines, repairs) = try Self.checkedResults(in: path, badRows: badRows, repairTail: true)
         let (order, groups) = Self.byCase(lines)
         let complete = order.filter { groups[$0]!.count >= linesPerCase }
         let incomplete = order.filter { groups[$0]!.count < linesPerCase }
         if !incomplete.isEmpty {
-            repairs.append("\(incomplete.count) case(s) had only some of their \(linesPerCase) results (first: \(incomplete[0])); they run again")
+            repairs.append("\(incomplete.count) case(s) had only some of their \(linesPerCase) results (first: \(Self.shown(incomplete[0]))); they run again")
         }
-        lines = complete.flatMap { groups[$0]! }
-        if lines.count != file.lines.count || file.partialTail > 0 {
+        if !repairs.isEmpty {
+            lines = complete.flatMap { groups[$0]! }
             try write(Data(lines.map { $0.text + "\n" }.joined().utf8), to: resultsPath)
         }
         return (Set(complete), repairs)
