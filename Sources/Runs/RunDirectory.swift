@@ -61,15 +61,19 @@ public final class RunDirectory {
 
     /// Writes `config.json` and `cases.json`, or checks that the run already here is the same experiment.
     public func adopt(_ config: RunConfig, caseIds: [String]) throws {
-        if let old = try Self.config(in: path, required: false) {
-            let changed = old.differences(from: config)
-            guard changed.isEmpty else {
-                throw RunError.usage("\(path) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')")
-            }
-        } else {
-            try write(Self.prettyEncoder.encode(config), to: configPath)
-        }
+        if try !Self.holdsSameRun(path, as: config) { try write(Self.prettyEncoder.encode(config), to: configPath) }
         try write(JSONEncoder().encode(caseIds), to: casesPath)
+    }
+
+    /// Whether `dir` already holds a run (false: no config.json there); a run of another experiment is
+    /// refused, naming what changed. Shared by `adopt` and `sweep --dry-run`'s check.
+    static func holdsSameRun(_ dir: String, as config: RunConfig) throws -> Bool {
+        guard let old = try Self.config(in: dir, required: false) else { return false }
+        let changed = old.differences(from: config)
+        guard changed.isEmpty else {
+            throw RunError.usage("\(dir) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')")
+        }
+        return true
     }
 
     /// The run config in `dir` (nil when absent and not `required`).

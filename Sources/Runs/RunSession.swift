@@ -265,11 +265,7 @@ public struct RunSession {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
             guard isDir.boolValue else { throw RunError.cantCreate("\(out) is a file, not a folder; choose another --out") }
-            if let old = try RunDirectory.config(in: out, required: false) {
-                let changed = old.differences(from: p.config)
-                guard changed.isEmpty else {
-                    throw RunError.usage("\(out) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it or write the results elsewhere")
-                }
+            if try RunDirectory.holdsSameRun(out, as: p.config) {
                 let (lines, _) = try RunDirectory.readingLocked(out) { try RunDirectory.checkedResults(in: out, badRows: plan.dropBadRows ? .drop : .refuse, repairTail: true) }
                 let per = p.variants.count + 1
                 let done = Dictionary(grouping: lines, by: \.result.caseId).filter { $0.value.count >= per }
