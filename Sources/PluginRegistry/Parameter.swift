@@ -16,6 +16,13 @@ extension Double: ParameterValue {
 public protocol ParameterChoice: ParameterValue, RawRepresentable<String>, CaseIterable {}
 extension ParameterChoice { public var parameterText: String { rawValue } }
 
+/// A parameter that names an entry of a list known only at run time (a wrapper policy's part: any
+/// registered policy, plug-ins' included). Held as its name; `accepted` is read each time a value is checked.
+public protocol ParameterName: ParameterValue, RawRepresentable<String> {
+    static var accepted: [String] { get }
+}
+extension ParameterName { public var parameterText: String { rawValue } }
+
 /// One hyper-parameter, declared once where it is stored:
 ///
 /// ```swift
@@ -43,6 +50,11 @@ public struct Parameter<Value: ParameterValue>: Sendable, Codable, Equatable {
     public init(wrappedValue: Value, _ name: String, _ help: String) where Value: ParameterChoice {
         self.wrappedValue = wrappedValue
         spec = ParameterSpec(name, .choice(Value.allCases.map(\.rawValue)), default: wrappedValue.rawValue, help)
+    }
+
+    public init(wrappedValue: Value, _ name: String, _ help: String) where Value: ParameterName {
+        self.wrappedValue = wrappedValue
+        spec = ParameterSpec(name, .named { Value.accepted }, default: wrappedValue.rawValue, help)
     }
 
     public init(from decoder: Decoder) throws { wrappedValue = try Value(from: decoder); spec = nil }
@@ -126,7 +138,7 @@ extension Configurable {
             switch spec.kind {
             case .int: typed = Int(text)!
             case .double: typed = Double(text)!
-            case .choice: typed = text
+            case .choice, .named: typed = text
             }
             set(&tree, f.path[...], typed)
         }

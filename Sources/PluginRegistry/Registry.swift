@@ -6,6 +6,9 @@ public struct ParameterSpec: Sendable {
         case int(ClosedRange<Int>)
         case double(ClosedRange<Double>)
         case choice([String])
+        /// A name from a list read when the value is checked (a wrapper's part: the policies registered
+        /// by then, plug-ins' included).
+        case named(@Sendable () -> [String])
     }
     public let name: String
     public let kind: Kind
@@ -31,6 +34,7 @@ public struct ParameterSpec: Sendable {
         case let .int(r): return "\(rule.map { "an \($0.text)" } ?? "an") integer in \(r.lowerBound)...\(r.upperBound)"
         case let .double(r): return "a number in \(r.lowerBound)...\(r.upperBound)"
         case let .choice(c): return "one of \(c.joined(separator: ", "))"
+        case let .named(list): return "one of \(list().joined(separator: ", "))"
         }
     }
 
@@ -39,6 +43,7 @@ public struct ParameterSpec: Sendable {
         case let .int(r): return Int(value).map { r.contains($0) && rule?.test($0) != false } ?? false
         case let .double(r): return Double(value).map { $0.isFinite && r.contains($0) } ?? false
         case let .choice(c): return c.contains(value)
+        case let .named(list): return list().contains(value)
         }
     }
 

@@ -87,7 +87,7 @@ public enum Compressor {
         var plan = Plan(keep: [], budgets: [])
         // A policy ranking across layers sees every stream at once; the kept total stays the uniform one.
         let allBudgets = (0..<L).map { l in (0..<H).map { min(layerBudgets[l], counts[l][$0]) } }
-        let allViews = (0..<L).map { l in (0..<H).map { view(cache, layer: l, head: $0, seed: seed, context: context, window: policy.needs.window, queriesFrom: policy.needs.queriesFrom) } }
+        let allViews = (0..<L).map { l in (0..<H).map { view(cache, layer: l, head: $0, seed: seed, context: context, needs: policy.needs) } }
         if let keep = policy.selectAll(layers: allViews, budgets: allBudgets) {
             return Plan(keep: keep, budgets: keep.map { $0.map(\.count) })
         }
@@ -110,24 +110,20 @@ public enum Compressor {
         return plan
     }
 
-    /// The policy's view of one stream.
-    /// `window` is the policy's observation window (its `needs.window`): the view carries that window's totals.
-    /// Every `[slot][group]` statistic is sliced by the cache's query group, whatever was tapped.
-    /// `queriesFrom` picks the query moments counted from the policy's own start (its `needs.queriesFrom`;
-    /// nil: the only set, for hand-built observations).
+    /// The policy's view of one stream: the statistics of the policy's own settings (`needs`: its
+    /// observation window, its query moments; `StreamView.seen(by:)`), every `[slot][group]` statistic
+    /// sliced by the cache's query group (from the model), whatever was tapped.
     public static func view(_ cache: PagedKVCache, layer: Int, head: Int, seed: UInt64,
-                            context: CompressionContext = .init(), window: Int, queriesFrom: Int? = nil) -> StreamView {
+                            context: CompressionContext = .init(), needs: ObservationNeeds = .none) -> StreamView {
         let group = cache.group
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
         var v = StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: group,
                           headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
-                          accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil },
-                          window: obs.flatMap { $0.window(size: window)?[i] },
+                          accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil }, window: nil,
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
-                          queries: queriesFrom.flatMap { obs?.queries(from: Int32($0)) } ?? (obs?.queryMoments.count == 1 ? obs?.queries : nil),
-                          seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache)
+                          queries: nil, seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache).seen(by: needs)
         if let hs = context.headScores, layer < hs.count, head < hs[layer].count { v.headScore = hs[layer][head] }
         if let r = context.reconstruction?[i] {
             let g = group, known = r.count / g

@@ -57,11 +57,11 @@ public struct StreamView {
     public let tokenIds: [Int32]
     /// `[slot][group]` attention totals, when requested through `ObservationNeeds`.
     public let accumulated: [Float]?
-    public let window: [Float]?
+    public internal(set) var window: [Float]?
     /// Per slot: the token's self-information in nats, when requested through `ObservationNeeds`.
     public let selfInformation: [Float]?
     /// Moments of the layer's queries before RoPE (every query head), when requested through `ObservationNeeds`.
-    public let queries: QueryMoments?
+    public internal(set) var queries: QueryMoments?
     /// `[slot][group]`: the most attention the slot's key received while the model reconstructed the
     /// prompt (KVzip), when requested through `ObservationNeeds.reconstruction`.
     public var reconstruction: [Float]? = nil
@@ -75,6 +75,17 @@ public struct StreamView {
     /// The layer's sliding window in tokens (Gemma 3's local layers), nil for a global layer: such a stream
     /// holds only what the layer can still attend to, so a budget is a share of that.
     public var slidingWindow: Int? { cache.windows[layer] }
+
+    /// The same stream as a policy with `needs` sees it alone: the totals of its own observation window
+    /// and the query moments from its own start. A wrapper hands each part this view, so `compose:snapkv+rkv`
+    /// scores rkv on rkv's 8 queries, not on the 32 SnapKV asked for (the prefill taps both).
+    public func seen(by needs: ObservationNeeds) -> StreamView {
+        var v = self
+        let obs = cache.observations, i = layer * cache.kvHeads + head
+        v.window = obs.flatMap { $0.window(size: needs.window)?[i] }
+        v.queries = needs.queriesFrom.flatMap { obs?.queries(from: Int32($0)) } ?? (obs?.queryMoments.count == 1 ? obs?.queries : nil)
+        return v
+    }
 
     /// The text of a slot's token (empty when the compression context has no tokenizer).
     public func tokenText(_ slot: Int) -> String { text?(tokenIds[slot]) ?? "" }
@@ -146,6 +157,9 @@ public protocol EvictionPolicy: Sendable {
     /// The kept slots of every stream of every layer at once, given the uniform budgets `[layer][head]`
     /// (a policy ranking across layers, as KVzip's global threshold); nil (the default): layer by layer.
     func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]?
+    /// Whether the policy's scores are comparable across streams and it ranks them all at once (KVzip's
+    /// global scope): a wrapper spending part of a budget by these scores then ranks across streams too.
+    var ranksAcrossStreams: Bool { get }
     /// The earlier layer whose kept positions this layer reuses instead of selecting its own (layer-wise
     /// index reuse, as in ChunkKV); `layer` itself (the default) selects afresh.
     func selectionSource(layer: Int) -> Int
@@ -177,6 +191,7 @@ extension EvictionPolicy {
     public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { uniform }
     public func selectionSource(layer: Int) -> Int { layer }
     public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? { nil }
+    public var ranksAcrossStreams: Bool { false }
     public var evicts: Bool { true }
     public var compresses: Bool { true }
     public func reads(_ cache: PagedKVCache, budget: Budget) -> (any PageSelector)? { nil }

@@ -82,3 +82,27 @@ extension Registry where Entry == PolicyInfo {
 
 /// The help of every policy's `gqa` parameter.
 let groupHelp = "combine the scores of query heads sharing a KV head by mean or max"
+
+/// A wrapper's part (`compose:first=duo,then=kvzip`, `adakv:base=h2o`): the name of a registered policy —
+/// built in or a plug-in's — that frees tokens by itself, made with its defaults. Wrappers, `full` and
+/// read-side policies (`quest`) are not parts: a part must choose which slots stay.
+public struct PolicyName: ParameterName, ExpressibleByStringLiteral, Hashable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral s: String) { rawValue = s }
+
+    /// The wrappers themselves (a part of a part would hide which statistics ran).
+    static let wrappers: Set<String> = ["compose", "adakv"]
+
+    public static var accepted: [String] {
+        PolicyRegistry.shared.names.filter { name in
+            guard !wrappers.contains(name), let p = try? PolicyRegistry.shared.make(name) else { return false }
+            return p.evicts && p.compresses
+        }
+    }
+
+    /// The policy with its defaults (nil: a name no registered policy has; `validate()` reports it).
+    public var policy: (any EvictionPolicy)? {
+        Self.wrappers.contains(rawValue) ? nil : try? PolicyRegistry.shared.make(rawValue)
+    }
+}

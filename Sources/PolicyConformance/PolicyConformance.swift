@@ -35,7 +35,7 @@ public enum PolicyConformance {
                 }
                 for l in 0..<cache.layers {
                     for h in 0..<cache.kvHeads {
-                        let v = Compressor.view(cache, layer: l, head: h, seed: seed, context: context, window: policy.needs.window)
+                        let v = Compressor.view(cache, layer: l, head: h, seed: seed, context: context, needs: policy.needs)
                         let keep = plan.keep[l][h]
                         if keep != keep.sorted() || Set(keep).count != keep.count || keep.contains(where: { $0 < 0 || $0 >= v.count }) {
                             failures.append("\(tag) (\(l),\(h)): kept slots are not ascending, unique and in range")

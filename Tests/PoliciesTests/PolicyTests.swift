@@ -198,6 +198,42 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(cache.slots(layer: 0, head: 0).map(\.position) == [0, 1, 2, 3, 5, 6])
         #expect(cache.slots(layer: 0, head: 1).map(\.position) == Array(0..<10))
     }
+
+    /// The prefill taps SnapKV's 32-query window and TOVA's last query; inside
+    /// `compose:first=snapkv,then=tova` TOVA ranks by its own last query, as it would alone, not by the
+    /// 32 queries' totals (which would keep other slots).
+    @Test func eachPartReadsTheStatisticsOfItsOwnSettings() throws {
+        let last: [Float] = [0, 0, 0.5, 0, 0, 0, 0.2, 0, 0, 0.3, 0, 0], wide: [Float] = [0, 5, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0]
+        func compressed(windows: [(size: Int, totals: [Float])]) throws -> [Int32] {
+            let cache = handCache(n: 12)
+            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+            obs.restartWindows(windows.map { (size: $0.size, start: Int32(12 - $0.size)) }, slots: [12])
+            for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
+            cache.observations = obs
+            return kept(cache, try PolicyRegistry.shared.make("compose:first=snapkv,then=tova,share=0"), .tokens(3))
+        }
+        let together = try compressed(windows: [(1, last), (32, wide)])
+        #expect(together == [2, 6, 9])
+        // Whatever SnapKV's window holds (it spends no share here), TOVA's choice is its own.
+        #expect(together == (try compressed(windows: [(1, last), (32, wide.reversed())])))
+        #expect(together != (try compressed(windows: [(1, wide), (32, wide)])))
+    }
+
+    /// A part is any registered policy that frees tokens (a plug-in's too: the plug-in example's test);
+    /// wrappers, `full` and read-side policies are refused, naming what is accepted.
+    @Test func partsAreRegisteredPoliciesThatFreeTokens() throws {
+        let registry = PolicyRegistry.shared
+        #expect(PolicyName.accepted.contains("kvzip") && PolicyName.accepted.contains("expected-attention"))
+        for bad in ["full", "quest", "compose", "adakv"] { #expect(!PolicyName.accepted.contains(bad)) }
+        let ada = try registry.make("adakv:base=keydiff") as! AdaKVPolicy
+        #expect(ada.base.name == "keydiff")
+        for spec in ["compose:first=quest,then=kvzip", "adakv:base=compose", "compose:first=nope,then=kvzip"] {
+            #expect(throws: PolicyError.self) { try registry.make(spec) }
+        }
+        // Set by a Swift initializer, the same check runs before anything is compressed.
+        let bad = ComposePolicy { $0.then = "nope" }
+        #expect(throws: PolicyError.self) { try Compressor.compress(handCache(n: 12), policy: bad, budget: .tokens(4)) }
+    }
 }
 
 @Suite struct KeyOnlyPolicyTests {
@@ -254,7 +290,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(message("snapkv:kernel=4").contains("odd"))
         #expect(message("h2o:gqa=median").contains("one of mean, max"))
         #expect(message("h2o:recent").contains("NAME:param=value"))
-        #expect(message("adakv:base=full").contains("one of snapkv"))
+        #expect(message("adakv:base=full").contains("one of random, streaming, h2o"))
         for m in [message("nope"), message("snapkv:windw=3")] { #expect(!m.contains("\n")) }
     }
 
@@ -355,7 +391,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
 
     @Test func keepSpansFillsTheBudgetExactly() {
         let c = handCache(n: 30)
-        let v = Compressor.view(c, layer: 0, head: 0, seed: 0, window: 0)
+        let v = Compressor.view(c, layer: 0, head: 0, seed: 0)
         let scores = (0..<30).map { Float($0 % 7) }
         for b in [0, 1, 5, 9, 13, 29, 30] {
             let k = keepSpans(v, spans: FixedChunks(size: 4).spans(v), tokenScores: scores, by: .sum, budget: b, pinned: [29])
@@ -469,7 +505,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         // Importance alone (λ = 1) is SnapKV's choice without pooling: the attended copy, then the latest ties.
         #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 1 }, .tokens(3)) == [1, 8, 9])
         // The redundancy term on its own, against the arithmetic above.
-        let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, seed: 0, window: 0), threshold: 0.5)
+        let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, seed: 0), threshold: 0.5)
         #expect(abs(r[0] - 0.11519) < 1e-4 && abs(r[6] - 0.07721) < 1e-4 && abs(r.reduce(0, +) - 1) < 1e-5)
     }
 }

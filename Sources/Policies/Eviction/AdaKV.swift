@@ -6,26 +6,11 @@
 /// the uneven counts really free pages (in kvpress per-head budgets only mask tokens).
 /// `floor` is the paper's alpha safeguard.
 public struct AdaKVPolicy: EvictionPolicy, Configurable {
-    /// The scoring policies Ada-KV can wrap, each with its default parameters.
-    public enum Base: String, ParameterChoice {
-        case snapkv, pyramidkv, h2o, tova, knorm, streaming, random
-        var policy: any EvictionPolicy {
-            switch self {
-            case .snapkv: SnapKVPolicy()
-            case .pyramidkv: PyramidKVPolicy()
-            case .h2o: H2OPolicy()
-            case .tova: TOVAPolicy()
-            case .knorm: KNormPolicy()
-            case .streaming: StreamingLLMPolicy()
-            case .random: RandomPolicy()
-            }
-        }
-    }
-    @Parameter("base", "scoring policy (its defaults)") public var scoring = Base.snapkv
+    @Parameter("base", "scoring policy: any registered policy that frees tokens (its defaults)") public var scoring: PolicyName = "snapkv"
     @Parameter("floor", 0...1, "share of the uniform budget every head keeps") public var floor = 0.2
     /// The scoring policy itself; set it to wrap one with other parameters (or a plug-in's).
     public var base: any EvictionPolicy {
-        get { custom.policy ?? scoring.policy }
+        get { custom.policy ?? scoring.policy ?? SnapKVPolicy() }
         set { custom.policy = newValue }
     }
     private struct Override: Sendable { var policy: (any EvictionPolicy)? }

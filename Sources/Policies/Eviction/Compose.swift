@@ -1,43 +1,24 @@
 /// `compose` — two policies in one cache (`compose:A+B`, or `compose:first=A,then=B,share=S`): `first`
 /// spends a share `share` of the budget with its own selection (DuoAttention's whole streams, say), then
 /// `then` spends the rest on the slots `first` left, by its own scores: spread over the streams in
-/// proportion to what each still holds, or, for `kvzip`, ranked across every stream as KVzip ranks. The
-/// kept total stays the budget's. Made for the question the issue asks: can calibrated heads plus a
+/// proportion to what each still holds, or, for a policy that ranks across streams (`kvzip`), ranked across
+/// every stream. The kept total stays the budget's. A part is any registered policy that frees tokens
+/// (plug-ins' included), with its defaults, and reads the statistics of its own settings. Made for the question the issue asks: can calibrated heads plus a
 /// token score keep a needle at 10 % where neither does alone. Parameters: `first`, `then`, `share`.
 public struct ComposePolicy: EvictionPolicy, Configurable {
-    /// The policies a composition can use, each with its default parameters.
-    public enum Part: String, ParameterChoice {
-        case duo, kvzip, keydiff, knorm, snapkv, rkv, h2o, tova, streaming, selective, sentencekv, lagkv, random
-        case expectedAttention = "expected-attention"
-        var policy: any EvictionPolicy {
-            switch self {
-            case .duo: DuoAttentionPolicy()
-            case .kvzip: KVzipPolicy()
-            case .keydiff: KeyDiffPolicy()
-            case .knorm: KNormPolicy()
-            case .snapkv: SnapKVPolicy()
-            case .rkv: RKVPolicy()
-            case .h2o: H2OPolicy()
-            case .tova: TOVAPolicy()
-            case .streaming: StreamingLLMPolicy()
-            case .selective: SelectiveContextPolicy()
-            case .sentencekv: SentenceKVPolicy()
-            case .lagkv: LagKVPolicy()
-            case .random: RandomPolicy()
-            case .expectedAttention: ExpectedAttentionPolicy()
-            }
-        }
-    }
-    @Parameter("first", "the policy that spends its share first (its defaults)") public var first = Part.duo
-    @Parameter("then", "the policy that spends the rest on what the first left") public var then = Part.kvzip
+    @Parameter("first", "the registered policy that spends its share first (its defaults)") public var first: PolicyName = "duo"
+    @Parameter("then", "the registered policy that spends the rest on what the first left (its defaults)") public var then: PolicyName = "kvzip"
     @Parameter("share", 0...1, "share of the budget the first policy spends") public var share = 0.5
     public var name: String { "compose" }
     public init() {}
-    public var needs: ObservationNeeds { first.policy.needs.union(then.policy.needs) }
-    public func scores(_ s: StreamView) -> [Float] { then.policy.scores(s) }
+    private var parts: (first: any EvictionPolicy, then: any EvictionPolicy) { (first.policy ?? FullPolicy(), then.policy ?? FullPolicy()) }
+    public var needs: ObservationNeeds { parts.first.needs.union(parts.then.needs) }
+    public func scores(_ s: StreamView) -> [Float] { parts.then.scores(s.seen(by: parts.then.needs)) }
 
-    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
-        let a = first.policy, b = then.policy
+    public func selectAll(layers all: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
+        let (a, b) = parts
+        // Each part reads the statistics of its own settings (its window, its query moments), not the union the prefill tapped.
+        let views = all.map { $0.map { $0.seen(by: a.needs) } }, thenViews = all.map { $0.map { $0.seen(by: b.needs) } }
         let firstBudgets = budgets.map { $0.map { Int(Double($0) * share) } }
         let firstKeep = a.selectAll(layers: views, budgets: firstBudgets)
             ?? zip(views, firstBudgets).map { a.select(layer: $0, budgets: $1) }
@@ -46,14 +27,14 @@ public struct ComposePolicy: EvictionPolicy, Configurable {
         guard remaining > 0 else { return firstKeep }
         // Candidates: every slot the first policy left, with the second policy's score.
         var candidates: [(score: Float, layer: Int, head: Int, slot: Int)] = []
-        for (l, layer) in views.enumerated() {
+        for (l, layer) in thenViews.enumerated() {
             for (h, v) in layer.enumerated() where keep[l][h].count < v.count {
                 let s = b.scores(v)
                 for i in 0..<v.count where !keep[l][h].contains(i) { candidates.append((s[i], l, h, i)) }
             }
         }
-        if then == .kvzip {
-            // KVzip's scores are attention probabilities, comparable across streams: one ranking.
+        if b.ranksAcrossStreams {
+            // Scores comparable across streams (KVzip's attention probabilities): one ranking.
             candidates.sort { ($0.score, $0.slot, $0.layer, $0.head) > ($1.score, $1.slot, $1.layer, $1.head) }
             for c in candidates.prefix(remaining) { keep[c.layer][c.head].insert(c.slot) }
         } else {

@@ -29,6 +29,8 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
         return c
     }
 
+    public var ranksAcrossStreams: Bool { scope == .global }
+
     public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
         switch scope {
         case .head: return nil
