@@ -22,7 +22,7 @@ struct Kept: ParsableCommand {
             let texts: [(String, String?)] = [("policy", policy), ("budget", budget), ("probe-file", probeFile), ("threads", threads)]
             let plan = try RunPlan(options: grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } }
                                    + (queryAware ? [("query-aware", .flag(true))] : []))
-            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads)
+            let model = try ModelLoader.load(plan)
             let n = try RunSession(plan: plan, model: model).exportKept(to: out)
             print("wrote \(n) kept sets to \(out)")
         }

@@ -11,6 +11,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp(RunPlan.help("model")))
     var model: String?
 
+    @Option(help: ArgumentHelp(RunPlan.help("format")))
+    var format: ChatTemplate.Format?
+
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads")))
     var threads: Int = 2
 
@@ -37,7 +40,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
     func load() throws -> any LanguageModel {
-        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
+        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights, format: format) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
     }
 }
 
@@ -50,3 +53,4 @@ func formatBytes(_ n: Int) -> String {
 }
 
 extension WeightStorage: ExpressibleByArgument {}
+extension ChatTemplate.Format: ExpressibleByArgument {}

@@ -60,7 +60,7 @@ struct ExportProbes: ParsableCommand {
     func run() throws {
         try runReporting {
             let plan = try RunPlan(options: [("policy", .text("full"))] + grid.given)
-            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads)
+            let model = try ModelLoader.load(plan)
             let n = try RunSession(plan: plan, model: model).export(to: out)
             print("wrote \(n) cases to \(out)")
         }

@@ -45,7 +45,7 @@ struct Run: ParsableCommand {
     func run() throws {
         try runReporting {
             let plan = try RunPlan(options: given)
-            let model = try ModelLoader.load(path: ModelLocation.path(plan.model), threads: plan.threads, storage: plan.weights)
+            let model = try ModelLoader.load(plan)
             try Self.execute(plan, model: model, showProgress: !noProgress, printSummary: true)
         }
     }
@@ -76,11 +76,12 @@ struct GridOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("seed"))) var seed: String?
     @Option(help: ArgumentHelp(RunPlan.help("haystack"))) var haystack: String?
     @Option(help: ArgumentHelp(RunPlan.help("model"))) var model: String?
+    @Option(help: ArgumentHelp(RunPlan.help("format"))) var format: String?
 
     /// The options given, by their plan names.
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
-                                          ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model)]
+                                          ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model), ("format", format)]
         return texts.compactMap { n, v in v.map { (n, .text($0)) } }
     }
 }

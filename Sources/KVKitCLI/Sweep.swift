@@ -104,8 +104,8 @@ struct Sweep: ParsableCommand {
             for (k, job) in jobs.enumerated() {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")
-                let path = ModelLocation.path(plan.model), key = path + "|" + plan.weights.rawValue
-                if models[key] == nil { models[key] = try ModelLoader.load(path: path, threads: plan.threads, storage: plan.weights) }
+                let key = [ModelLocation.path(plan.model), plan.weights.rawValue, plan.format?.rawValue ?? "file"].joined(separator: "|")
+                if models[key] == nil { models[key] = try ModelLoader.load(plan) }
                 if dryRun {
                     // Everything the run does before its first case, writing nothing.
                     let (cases, finished) = try RunSession(plan: plan, model: models[key]!).check(out: plan.out!)

@@ -13,26 +13,53 @@ public struct ChatTemplate: Sendable {
     public enum Format: String, Sendable, CaseIterable { case chatml, llama3, gemma, plain }
     public var format: Format
     public var defaultSystem: String?
+    /// Whether the format was chosen by the user (`--format`) rather than recognised from the file.
+    public var given = false
+
+    /// A template KVKit does not render, met without a format given: a one-line error naming the fix
+    /// (falling back to plain text would change every prompt, and look like a compression effect).
+    public struct UnknownTemplate: Error, CustomStringConvertible {
+        public let opening: String
+        public var description: String {
+            "the model file's chat template (\(opening)) is not one KVKit renders (ChatML, Llama 3, Gemma); pass --format "
+                + Format.allCases.map(\.rawValue).joined(separator: "|") + " to say how prompts are written"
+        }
+    }
 
     public init(defaultSystem: String?, format: Format = .chatml) { self.defaultSystem = defaultSystem; self.format = format }
 
-    public init(gguf: GGUFFile) {
+    /// The format of the file's `tokenizer.chat_template`, or `format` when given (a file without a template
+    /// is a base model: plain text). Throws `UnknownTemplate` for a template KVKit does not recognise.
+    public init(gguf: GGUFFile, format given: Format? = nil) throws {
         defaultSystem = nil
-        guard let t = gguf.metadata["tokenizer.chat_template"]?.string else { format = .plain; return }
+        let t = gguf.metadata["tokenizer.chat_template"]?.string
+        // ChatML's default system prompt is the template's literal system turn (SmolLM2's, Qwen's).
+        func readDefaultSystem() {
+            guard let t, let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) else { return }
+            let s = String(t[start.upperBound..<end.lowerBound])
+            if !s.contains("{") { defaultSystem = s }
+        }
+        if let given {
+            format = given
+            self.given = true
+            if given == .chatml { readDefaultSystem() }
+            return
+        }
+        guard let t else { format = .plain; return }
         if t.contains("<|im_start|>") {
             format = .chatml
-            if let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) {
-                let s = String(t[start.upperBound..<end.lowerBound])
-                if !s.contains("{") { defaultSystem = s }
-            }
+            readDefaultSystem()
         } else if t.contains("<|start_header_id|>") {
             format = .llama3
         } else if t.contains("<start_of_turn>") {
             format = .gemma
         } else {
-            format = .plain  // a template KVKit does not know: plain text works with any model
+            throw UnknownTemplate(opening: "\"" + t.shownOnOneLine(limit: 40) + "\"")
         }
     }
+
+    /// The format as a run records it: "chatml", or "plain (--format)" when the user chose it.
+    public var recorded: String { format.rawValue + (given ? " (--format)" : "") }
 
     public struct Message: Sendable {
         public var role: String, content: String

@@ -105,12 +105,14 @@ public final class Tokenizer: @unchecked Sendable {
         let bos = try id("tokenizer.ggml.bos_token_id")
         let addBOS = (gguf.metadata["tokenizer.ggml.add_bos_token"]?.int ?? 0) == 1
         let spacePrefix = (gguf.metadata["tokenizer.ggml.add_space_prefix"]?.int ?? (kind == .sentencePiece ? 1 : 0)) == 1
+        // End of turn and end of message where the file names them (Llama 3's <|eot_id|>, <|eom_id|>).
+        let ends = try ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"].compactMap { try id($0) }
         self.init(kind: kind, tokens: toks, types: types, merges: merges, scores: scores, pre: pre, eos: eos, bos: bos,
-                  addBOS: addBOS, addSpacePrefix: spacePrefix)
+                  addBOS: addBOS, addSpacePrefix: spacePrefix, endOfGeneration: ends)
     }
 
     public init(kind: Kind = .gpt2, tokens: [String], types: [Int32], merges: [String], scores: [Float] = [], pre: PreTokenizer,
-                eos: Int32, bos: Int32?, addBOS: Bool, addSpacePrefix: Bool = false) {
+                eos: Int32, bos: Int32?, addBOS: Bool, addSpacePrefix: Bool = false, endOfGeneration: [Int32] = []) {
         self.kind = kind
         self.scores = scores
         self.addSpacePrefix = addSpacePrefix
@@ -139,8 +141,13 @@ public final class Tokenizer: @unchecked Sendable {
             specials.append((Array(t.utf8), Int32(i)))
         }
         specialTokens = specials.sorted { $0.text.count > $1.text.count }
-        var stops: Set<Int32> = [eos]
-        for name in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "<end_of_turn>"] { if let id = t2i[name] { stops.insert(id) } }
+        // Generation stops at EOS, the file's end-of-turn and end-of-message ids, and, as llama.cpp's
+        // `special_eog_ids` (the reference the tests compare with), the tokens whose text is an end of turn
+        // in a known format: most files name no end-of-turn id (SmolLM2's, Qwen's, Gemma's do not).
+        var stops = Set([eos] + endOfGeneration)
+        for name in ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "</s>"] {
+            if let id = t2i[name] { stops.insert(id) }
+        }
         stopIds = stops
         // GPT-2 bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.
         var b2s = [Unicode.Scalar](repeating: " ", count: 256)

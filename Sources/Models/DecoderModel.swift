@@ -66,17 +66,18 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// Tokens per forward chunk during prefill: bounds activation memory (≈ ubatch × (2·ffn + 6·dim) floats).
     public var prefillChunk = 512
 
-    public convenience init(path: String, storage: WeightStorage = .native) throws {
-        try self.init(gguf: GGUFFile(path: path), storage: storage)
+    /// `format` overrides the chat format the file's template gives (`--format`; nil: the file's).
+    public convenience init(path: String, storage: WeightStorage = .native, format: ChatTemplate.Format? = nil) throws {
+        try self.init(gguf: GGUFFile(path: path), storage: storage, format: format)
     }
 
-    public init(gguf: GGUFFile, storage: WeightStorage = .native) throws {
+    public init(gguf: GGUFFile, storage: WeightStorage = .native, format: ChatTemplate.Format? = nil) throws {
         file = gguf
         self.storage = storage
         architecture = try Architecture.of(gguf)
         config = try ModelConfig(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
-        chatTemplate = ChatTemplate(gguf: gguf)
+        chatTemplate = try ChatTemplate(gguf: gguf, format: format)
         let c = config
         func tensor(_ name: String, _ shape: [Int]) throws -> GGUFTensorInfo {
             guard let info = gguf.tensorsByName[name] else { throw GGUFError.missingTensor(name) }

@@ -67,6 +67,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public func differences(from other: RunConfig) -> [String] {
         var a = self, b = other
         a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0; a.cpu = nil; b.cpu = nil
+        // A run from before formats were recorded took the file's, as a run without --format still does.
+        if (a.model.chatFormat == nil) != (b.model.chatFormat == nil), !(a.model.chatFormat ?? b.model.chatFormat!).hasSuffix("(--format)") {
+            a.model.chatFormat = nil; b.model.chatFormat = nil
+        }
         guard a != b else { return [] }
         let enc = JSONEncoder()
         guard let da = try? JSONSerialization.jsonObject(with: enc.encode(a)) as? [String: Any],
@@ -124,12 +128,16 @@ public struct ModelIdentity: Codable, Equatable, Sendable {
     public var file: String
     public var sha256: String
     public var config: ModelConfig
+    /// How prompts were written: the chat format (`chatml`, …; "… (--format)" when the user chose it).
+    /// nil: runs before 2026-12-06e, which took it from the file, as an unchosen format still is.
+    public var chatFormat: String?
 
     public init(model: any LanguageModel) {
         file = (model.file.path as NSString).lastPathComponent
         let bytes = UnsafeRawBufferPointer(start: model.file.file.base, count: model.file.file.size)
         sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         config = model.config
+        chatFormat = model.chatTemplate.recorded
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import KVCache
 import Models
+import ModelFile
 import Policies
 import Probes
 
@@ -41,6 +42,8 @@ public struct RunPlan: Equatable, Sendable {
     public var sharePrefill = true
     /// The GGUF file (nil: the one `make setup` fetched).
     public var model: String?
+    /// How prompts are written, when not the format the file's chat template gives (`--format`).
+    public var format: ChatTemplate.Format?
     public var threads = 2
     /// How the model holds its weight matrices (`f32`, the reference, or `native` GGUF blocks).
     public var weights = WeightStorage.native
@@ -164,6 +167,12 @@ public struct RunPlan: Equatable, Sendable {
         Option(name: "drop-bad-rows", help: RunDirectory.dropBadRowsHelp, isFlag: true) { p, _ in p.dropBadRows = true },
         Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
         Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
+        Option(name: "format", help: "How prompts are written, instead of the format the model file's chat template gives: " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", ") + " (plain: turns as paragraphs, for a base model). Needed only for a template KVKit does not recognise; recorded in the run's config.", isFlag: false) {
+            guard let f = ChatTemplate.Format(rawValue: $1) else {
+                throw RunError.usage("--format '\($1.shownOnOneLine())' is unknown; use " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            $0.format = f
+        },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
         Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products, 16-bit activations), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).", isFlag: false) {
             guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use native, exact or f32") }

@@ -9,16 +9,23 @@ import TensorMath
 /// Loads a model for a run, turning every file problem into a one-line `RunError`: a missing, unreadable
 /// or non-regular path (a folder, a FIFO) is "no input" (66), a malformed file is "bad data" (65).
 public enum ModelLoader {
-    public static func load(path: String, threads: Int, storage: WeightStorage = .native) throws -> any LanguageModel {
+    /// The model a plan names, with its threads, weights and chat format.
+    public static func load(_ plan: RunPlan) throws -> any LanguageModel {
+        try load(path: ModelLocation.path(plan.model), threads: plan.threads, storage: plan.weights, format: plan.format)
+    }
+
+    public static func load(path: String, threads: Int, storage: WeightStorage = .native, format: ChatTemplate.Format? = nil) throws -> any LanguageModel {
         Threads.set(threads)
         try checkReadable(path)
-        do { return try DecoderModel(path: path, storage: storage) } catch let e as GGUFError {
+        do { return try DecoderModel(path: path, storage: storage, format: format) } catch let e as GGUFError {
             if case .cannotOpen = e { throw RunError.noInput(e.description) }
             throw RunError.data(e.description)
         } catch let e as ModelError {
             throw RunError.data(e.description)
         } catch let e as Tokenizer.Error {
             throw RunError.data(e.description)
+        } catch let e as ChatTemplate.UnknownTemplate {
+            throw RunError.data("\(path): \(e.description)")
         } catch {
             throw RunError.data("\(path): \(error)")
         }

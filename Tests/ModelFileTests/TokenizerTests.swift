@@ -31,6 +31,24 @@ import Testing
         #expect(t.stopIds.contains(2))
     }
 
+    /// Generation stops at the file's EOS and its end-of-turn and end-of-message ids where it names them,
+    /// and at the end-of-turn texts llama.cpp treats so; an ordinary token never stops it.
+    @Test func stopIdsComeFromTheFilesEndOfTurnIds() throws {
+        let t = Tokenizer(tokens: ["a", "b", "<stop-here>", "<|im_end|>", "c"], types: [1, 1, 3, 3, 1], merges: [], pre: .gpt2,
+                          eos: 0, bos: nil, addBOS: false, endOfGeneration: [2])
+        #expect(t.stopIds == [0, 2, 3])
+        var w = GGUFWriter()
+        w.set("tokenizer.ggml.model", .string("gpt2"))
+        w.set("tokenizer.ggml.tokens", .array(elementType: 8, ["a", "b", "<stop-here>", "<|im_end|>", "c"].map { .string($0) }))
+        w.set("tokenizer.ggml.pre", .string("gpt2"))
+        w.set("tokenizer.ggml.merges", .array(elementType: 8, [.string("a b")]))
+        w.set("tokenizer.ggml.eos_token_id", .uint32(0))
+        w.set("tokenizer.ggml.eot_token_id", .uint32(4))
+        w.addTensor("t", shape: [1], floats: [0])
+        let fromFile = try Tokenizer(gguf: try GGUFFile(path: tempFile(w.encoded())))
+        #expect(fromFile.stopIds == [0, 3, 4])
+    }
+
     @Test(arguments: [
         "Hello, world! It's 2026; isn't it?",
         "  leading spaces and\ttabs\n\nnew lines   ",
@@ -50,20 +68,21 @@ import Testing
     }
 
     @Test func chatTemplateUsesTheModelsDefaultSystemPrompt() throws {
-        let tmpl = ChatTemplate(gguf: try Self.gguf)
+        let tmpl = try ChatTemplate(gguf: try Self.gguf)
         #expect(tmpl.defaultSystem == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
         #expect(tmpl.prompt(user: "Hi") == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
         #expect(tmpl.prompt(user: "Hi", system: "Be brief.").hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n"))
     }
 
     /// The format is recognised from the file's template; each renders its own turns, and a file without
-    /// a template (a base model) gets plain completion text.
+    /// a template (a base model) gets plain completion text. A template KVKit does not know is a one-line
+    /// error naming `--format`, and renders as the format given.
     @Test func promptFormatsFollowTheFilesTemplate() throws {
-        func template(_ t: String?) throws -> ChatTemplate {
+        func template(_ t: String?, format: ChatTemplate.Format? = nil) throws -> ChatTemplate {
             var w = GGUFWriter()
             if let t { w.set("tokenizer.chat_template", .string(t)) }
             w.addTensor("t", shape: [1], floats: [0])
-            return ChatTemplate(gguf: try GGUFFile(path: tempFile(w.encoded())))
+            return try ChatTemplate(gguf: try GGUFFile(path: tempFile(w.encoded())), format: format)
         }
         let llama3 = try template("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}")
         #expect(llama3.format == .llama3)
@@ -73,6 +92,12 @@ import Testing
         #expect(gemma.prompt(user: "Hi", system: "Be brief.") == "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n")
         let plain = try template(nil)
         #expect(plain.format == .plain && plain.prompt(user: "Hi") == "Hi\n" && plain.userToAssistant == "\n")
-        #expect(try template("{% some other template %}").format == .plain)
+        let unknown = "{% for m in messages %}[INST]\n{{ m.content }}[/INST]{% endfor %}"
+        do { _ = try template(unknown); Issue.record("an unknown template was accepted") } catch let e as ChatTemplate.UnknownTemplate {
+            #expect(e.description.contains("--format chatml|llama3|gemma|plain") && !e.description.contains("\n"))
+        }
+        let chosen = try template(unknown, format: .plain)
+        #expect(chosen.format == .plain && chosen.given && chosen.recorded == "plain (--format)")
+        #expect(try template("{{ '<|im_start|>' }}").recorded == "chatml")
     }
 }

@@ -4,6 +4,7 @@ import KVKitTestSupport
 import ModelFile
 import TensorMath
 import Testing
+import Runs
 @testable import Models
 
 /// A second Llama shape, written by the test as a small random-weight GGUF, checked against a plain
@@ -153,6 +154,20 @@ struct TinyLlama {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-tiny-\(UUID().uuidString).gguf").path
         try tiny.write(to: path)
         return (tiny, try DecoderModel(path: path))
+    }
+
+    /// A chat template KVKit does not render stops the load with one line naming `--format` (65), never a
+    /// silent switch to plain text; with a format given the model loads, and runs record which was used.
+    @Test func anUnknownChatTemplateNeedsAFormat() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-tiny-\(UUID().uuidString).gguf").path
+        try TinyLlama(seed: 3).write(to: path) { $0.set("tokenizer.chat_template", .string("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}")) }
+        do { _ = try ModelLoader.load(path: path, threads: 1); Issue.record("loaded without a format") } catch let e as RunError {
+            #expect(e.exitCode == 65 && e.description.contains("pass --format chatml|llama3|gemma|plain") && !e.description.contains("\n"), "\(e)")
+        }
+        let model = try ModelLoader.load(path: path, threads: 1, format: .chatml)
+        #expect(model.chatTemplate.format == .chatml && ModelIdentity(model: model).chatFormat == "chatml (--format)")
+        #expect(throws: RunError.self) { try RunPlan(options: [("policy", .text("full")), ("format", .text("mistral"))]) }
+        #expect(try RunPlan(options: [("policy", .text("full")), ("format", .text("plain"))]).format == .plain)
     }
 
     @Test func readsEverySizeFromMetadata() throws {
