@@ -10,13 +10,16 @@ if [ ! -x .venv/bin/jupyter ] || ! cmp -s requirements.txt .venv/requirements.tx
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/requirements.txt
 fi
-# The first four read the per-case results.jsonl (not in git: run.sh makes them); the last two read only
-# the summary.csv files in git (needle-vs-budget's later jobs; multihop-vs-budget's turns jobs).
+# Each notebook runs where the files it reads are here: per-case results.jsonl (in git for the jobs
+# whose runs were kept; run.sh remakes the others) or summary.csv files (always in git).
 for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction needle-vs-budget-later multihop-turns; do
   case $study in
+    needle-vs-budget) need="../Experiments/needle-vs-budget/results/qwen0.5b/results.jsonl" ;;
+    multihop-vs-budget) need="../Experiments/multihop-vs-budget/results/all-policies/results.jsonl" ;;
+    query-aware-vs-agnostic) need="../Experiments/query-aware-vs-agnostic/results/agnostic/results.jsonl" ;;
+    quant-x-eviction) need="../Experiments/quant-x-eviction/results/agnostic/results.jsonl" ;;
     needle-vs-budget-later) need="../Experiments/needle-vs-budget/results/rkv/summary.csv" ;;
     multihop-turns) need="../Experiments/multihop-vs-budget/results/turns-every-8/summary.csv" ;;
-    *) need="../Experiments/$study/results/*/results.jsonl" ;;
   esac
   # shellcheck disable=SC2086
   if ! ls $need >/dev/null 2>&1; then

@@ -31,19 +31,23 @@ def notebook(title, intro, cells):
 
 STUDIES = {
     "needle-vs-budget": notebook(
-        "Needle accuracy and survival against budget",
-        "Mirrors ChunkKV's needle-in-a-haystack comparison (Liu et al. 2025, Table/Figure on NIAH): every eviction "
-        "and retention policy at budgets 0.1–0.5, query-agnostic, on SmolLM2-135M at 1,024 tokens on the Paul Graham "
-        "essays, 50 cases per cell; error bars are 95% Wilson intervals. Made by `Experiments/needle-vs-budget/run.sh`.",
-        [("code", 'df = results("needle-vs-budget", "all-policies")\nsummary("needle-vs-budget", "all-policies").query("probe == \'niah\'")[["policy", "budget", "n", "correct", "accuracy", "ci_low", "ci_high", "needle_survival", "attention_cosine", "ratio_vs_fp16"]].round(3)'),
+        "Needle accuracy and survival against budget (Qwen2.5-Coder-0.5B-Instruct)",
+        "Mirrors ChunkKV's needle-in-a-haystack comparison (Liu et al. 2025, Table/Figure on NIAH) on a model that can do "
+        "the task: nine policies at keep 0.1–0.5, query-agnostic, on Qwen2.5-Coder-0.5B-Instruct at 1,024 tokens on the "
+        "Paul Graham essays, 50 cases per cell (10 per depth); error bars are 95% Wilson intervals. Job `qwen0.5b` of "
+        "`Experiments/needle-vs-budget/config.json` (its per-case results.jsonl is in git). The SmolLM2-135M table "
+        "of the first round follows, read from its summary.csv.",
+        [("code", 'df = results("needle-vs-budget", "qwen0.5b")\nsummary("needle-vs-budget", "qwen0.5b").query("probe == \'niah\'")[["policy", "budget", "n", "correct", "accuracy", "ci_low", "ci_high", "needle_survival", "attention_cosine", "ratio_vs_fp16"]].round(3)'),
          ("md", "## Accuracy against budget"),
-         ("code", 'accuracy_vs_budget(df, "niah, 1,024 tokens, essays, query-agnostic, n = 50 per point"); plt.tight_layout(); plt.show()'),
+         ("code", 'accuracy_vs_budget(df, "niah, 1,024 tokens, essays, query-agnostic, Qwen2.5-Coder-0.5B, n = 50 per point"); plt.tight_layout(); plt.show()'),
          ("md", "## Needle survival against budget (fraction of the needle's tokens still cached, all layers and heads)"),
          ("code", 'fig, ax = plt.subplots(figsize=(8, 5))\nfor name, g in df[df["name"] != "full"].groupby("name"):\n    m = g.groupby("budget_f")["needleSurvival"].mean()\n    ax.plot(m.index, m.values * 100, marker="o", label=name)\nbudget_axis(ax, df["budget_f"]); ax.set_xlabel("budget"); ax.set_ylabel("needle survival (%)"); ax.legend(fontsize=7, ncol=2)\nplt.tight_layout(); plt.show()'),
-         ("md", "## Depth × length accuracy at budget 0.25 (the classic needle picture)"),
-         ("code", 'sel = df[(df["budget_f"] == 0.25) & (df["name"] != "full")]\nnames = sorted(sel["name"].unique())\nfig, axes = plt.subplots(3, 4, figsize=(12, 8), sharex=True, sharey=True)\nfor ax, name in zip(axes.flat, names):\n    p = sel[sel["name"] == name].pivot_table(index="depth", columns="length", values="score", aggfunc="mean")\n    ax.imshow(p.values, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")\n    ax.set_title(name, fontsize=9); ax.set_xticks(range(len(p.columns)), p.columns); ax.set_yticks(range(len(p.index)), p.index)\nfor ax in axes.flat[len(names):]: ax.axis("off")\nfig.supxlabel("context tokens"); fig.supylabel("needle depth"); plt.tight_layout(); plt.show()'),
-         ("md", "## Needle survival per layer at budget 0.25"),
+         ("md", "## Accuracy by needle depth at budget 0.1 (the classic needle picture, one length)"),
+         ("code", 'sel = df[(df["budget_f"] == 0.1) & (df["name"] != "full")]\n(sel.pivot_table(index="name", columns="depth", values="score", aggfunc="mean") * 100).round(0)'),
+         ("md", "## Needle survival per layer at budget 0.1"),
          ("code", 'fig, ax = plt.subplots(figsize=(8, 5))\nfor name, g in sel.groupby("name"):\n    layers = pd.DataFrame(g["survivalByLayer"].tolist()).mean()\n    ax.plot(layers.index, layers.values * 100, label=name)\nax.set_xlabel("layer"); ax.set_ylabel("needle survival (%)"); ax.legend(fontsize=7, ncol=2); plt.tight_layout(); plt.show()'),
+         ("md", "## SmolLM2-135M-Instruct, the first round's twelve policies (job `all-policies`, from its summary.csv)"),
+         ("code", 'smol = summary("needle-vs-budget", "all-policies").query("probe == \'niah\'")\nsmol["accuracy (95% CI)"] = smol.apply(lambda r: f"{r.accuracy * 100:.0f}% [{r.ci_low * 100:.0f}–{r.ci_high * 100:.0f}]", axis=1)\nsmol.pivot_table(index="policy", columns="budget", values="accuracy (95% CI)", aggfunc="first")'),
          ]),
     "multihop-vs-budget": notebook(
         "Multi-hop chains against budget: which hop breaks first",
@@ -84,7 +88,7 @@ STUDIES = {
         "KVzip (query-agnostic reconstruction scores), DuoAttention (retrieval heads), R-KV (redundancy), "
                 "Expected Attention, key-only scores (KeyDiff, LagKV), the keep-10 % attempts (the compose job withdrawn: measured on the kvzip bug, re-run pending), and Gemma 3 270M; "
                 "each job's summary.csv (niah, 1,024 tokens, 50 cases per cell). Made by the jobs of `Experiments/needle-vs-budget/config.json`; "
-        "read from summary.csv (the per-case results.jsonl stay out of git).",
+        "read from summary.csv.",
         [("code", 'jobs = ["kvzip", "duo", "rkv", "expected-attention", "key-only", "keep-10", "gemma3", "gemma3-duo", "gemma3-kvzip"]\nlater = pd.concat([summary("needle-vs-budget", j).assign(job=j) for j in jobs])\nlater = later[later["probe"] == "niah"].copy()\nlater["accuracy (95% CI)"] = later.apply(lambda r: f"{r.accuracy * 100:.0f}% [{r.ci_low * 100:.0f}–{r.ci_high * 100:.0f}]", axis=1)\nlater[["job", "policy", "budget", "n", "accuracy (95% CI)", "needle_survival"]].round(3)'),
          ("code", 'fig, axes = plt.subplots(2, 5, figsize=(16, 7), sharey=True)\nfor ax, (job, g) in zip(axes.flat, later.groupby("job", sort=False)):\n    full = g[g["policy"] == "full"]\n    for pol, h in g[g["policy"] != "full"].groupby("policy"):\n        h = h.sort_values("budget")\n        ax.errorbar(h["budget"], h["accuracy"] * 100, yerr=[(h["accuracy"] - h["ci_low"]) * 100, (h["ci_high"] - h["accuracy"]) * 100], marker="o", capsize=2, label=pol)\n    if len(full): ax.axhline(full["accuracy"].iloc[0] * 100, color="black", linestyle="--")\n    budget_axis(ax, g[g["policy"] != "full"]["budget"]); ax.set_title(job, fontsize=9); ax.legend(fontsize=5)\nfig.supxlabel("budget"); fig.supylabel("accuracy (%), 95% Wilson intervals; dashed: full cache"); plt.tight_layout(); plt.show()'),
          ]),
