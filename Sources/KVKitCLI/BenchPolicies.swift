@@ -42,21 +42,18 @@ struct BenchPolicies: ParsableCommand {
         let needs = policies.reduce(ObservationNeeds.none) { $0.union($1.1.needs) }
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
-        Compressor.prepare(cache, needs: needs, promptEnd: ids.count, rope: model.rope)
+        let preparation = PolicyPreparation(needs: needs)
+        preparation.begin(cache, model: model, promptEnd: ids.count)
         var promptLogits: [Float] = []
-        let selfInformation = needs.selfInformation ? SelfInformation() : nil
-        let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: selfInformation?.record) }.seconds
-        var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
-        if needs.headCalibration {
-            let seconds = try clock.measure { context.headScores = try HeadCalibration.scores(model: model) }.seconds
-            print(String(format: "duo's head calibration (measured once per model file, then read from $KVKIT_HOME): %.3f s", seconds))
+        let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: preparation.logitsTap) }.seconds
+        func report(_ pass: String, _ seconds: Double) {
+            switch pass {
+            case "reconstruction": print(String(format: "kvzip's reconstruction pass (the prompt re-read in chunks of %d on a fork): %.3f s, %.2f× the prefill", Reconstruction.chunk, seconds, seconds / max(prefill, 1e-9)))
+            default: print(String(format: "duo's head calibration (measured once per model file, then read from $KVKIT_HOME): %.3f s", seconds))
+            }
         }
-        if needs.reconstruction {
-            do {
-                let seconds = try clock.measure { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: ids) }.seconds
-                print(String(format: "kvzip's reconstruction pass (the prompt re-read in chunks of %d on a fork): %.3f s, %.2f× the prefill", Reconstruction.chunk, seconds, seconds / max(prefill, 1e-9)))
-            } catch let e as RunError { print("kvzip: n/a (\(e.description))") }
-        }
+        // No room to re-read the prompt: kvzip reports n/a, every other policy still runs.
+        let context = try preparation.context(cache, model: model, prompt: ids, timed: report, unavailable: { print("kvzip: n/a (\($0.description))") })
         let plain = model.makeCache(pageSize: modelOptions.pageSize)
         let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }

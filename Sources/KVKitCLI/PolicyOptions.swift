@@ -44,21 +44,18 @@ struct PolicyOptions: ParsableArguments {
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let tokenizer = model.tokenizer, rope = model.rope
-        let selfInformation = policy.needs.selfInformation ? SelfInformation() : nil
+        let preparation = PolicyPreparation(needs: policy.needs)
         return CompressionHooks(
-            prepare: { cache, end in Compressor.prepare(cache, needs: policy.needs, promptEnd: end, rope: rope) },
+            prepare: { cache, end in preparation.begin(cache, model: model, promptEnd: end) },
             compress: { cache in
-                var context = CompressionContext(tokenizer: tokenizer, selfInformation: selfInformation)
-                if policy.needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache) }
-                if policy.needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
+                let context = try preparation.context(cache, model: model)
                 let decoding = cache.nextPosition > promptTokens
                 let done = try Compressor.compress(cache, policy: policy, budget: decoding ? budget.fixed(atPrompt: promptTokens) : budget,
                                                    seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads
             },
-            logitsTap: selfInformation?.record,
+            logitsTap: preparation.logitsTap,
             prefillChunk: prefillChunk, every: compressEvery,
             store: storing ? { cache in
                 if cache.codec == nil, let codec { try cache.quantize(codec) }

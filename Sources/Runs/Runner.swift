@@ -211,14 +211,12 @@ public struct Runner {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
-        Compressor.prepare(cache, needs: needs, promptEnd: prompt.count, rope: model.rope)
-        let selfInformation = needs.selfInformation ? SelfInformation() : nil
+        let preparation = PolicyPreparation(needs: needs)
+        preparation.begin(cache, model: model, promptEnd: prompt.count)
         let t = clock.now
-        let logits = try model.forward(prompt, cache: cache, logitsTap: selfInformation?.record)
-        var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
+        let logits = try model.forward(prompt, cache: cache, logitsTap: preparation.logitsTap)
         // KVzip's reconstruction pass counts as prefill: it runs once per case for every kvzip variant.
-        if needs.reconstruction { context.reconstruction = try Reconstruction.scores(model: model, cache: cache, prompt: prompt) }
-        if needs.headCalibration { context.headScores = try HeadCalibration.scores(model: model) }
+        let context = try preparation.context(cache, model: model, prompt: prompt)
         return (cache, (clock.now - t).seconds, logits, context)
     }
 
