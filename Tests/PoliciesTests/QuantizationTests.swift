@@ -57,9 +57,11 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         #expect(bad == 0)
     }
 
-    /// Round trips within the bound each codec's doc comment states: fp32 exact, fp16 = Swift's RNE
-    /// rounding, the affine codecs within half a step of their group's range (measured worst case printed).
-    @Test(arguments: ["fp32", "fp16", "int8", "int4", "kivi2", "kivi4", "int4:group=16", "int8/int4"])
+    /// Every registered codec (plus non-default settings) round trips within the bound its doc comment
+    /// states: fp32 exact, fp16 = Swift's RNE rounding, the affine codecs within half a step of their
+    /// group's range, the rotated ones near their Lloyd–Max distortion (measured worst case printed). A
+    /// codec with no bound stated here fails, so a newly registered one cannot pass untested.
+    @Test(arguments: CodecRegistry.shared.names + ["int4:group=16", "int8/int4"])
     func roundTripWithinTheStatedBound(name: String) throws {
         let c = try CodecRegistry.shared.make(name) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec())
         var rng = SplitMix64(seed: 11)
@@ -71,6 +73,18 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
             var y = [Float](repeating: .nan, count: rows * hd)
             x.withUnsafeBufferPointer { codec.encode($0.baseAddress!, rows: rows, headDim: hd, into: buf) }
             y.withUnsafeMutableBufferPointer { codec.decode(buf, rows: rows, headDim: hd, into: $0.baseAddress!) }
+            if let rot = codec as? RotatedCodec {
+                // A distortion bound, over the block: the relative squared error of Lloyd–Max at its bits.
+                let lloydMax = [2: 0.1175, 3: 0.03454, 4: 0.009497][rot.bits]
+                var err = 0.0, energy = 0.0
+                for i in x.indices { err += Double((x[i] - y[i]) * (x[i] - y[i])); energy += Double(x[i] * x[i]) }
+                #expect(lloydMax != nil && err / energy < lloydMax! * 1.35, "\(name) \(side): relative squared error \(err / energy)")
+                print("\(name) \(side): \(bytes) bytes, relative squared error \(String(format: "%.4f", err / energy)) (Lloyd–Max \(lloydMax ?? .nan))")
+                continue
+            }
+            guard codec is AffineCodec || codec is FP16Codec || codec is FP32Codec else {
+                Issue.record("\(name): no error bound stated for \(type(of: codec)); add its bound here"); continue
+            }
             var worst: Float = 0  // error in units of the bound
             for r in 0..<rows { for d in 0..<hd {
                 let i = r * hd + d, err = abs(x[i] - y[i])
@@ -133,10 +147,12 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
 
     /// The kernel on quantized pages equals the dense oracle on the dequantized rows, on the decode path
     /// (direct on pages, split-K) and the prefill path (gathered tiles, sgemm), cold pages included.
-    @Test(arguments: [(1, "int4", 0), (1, "kivi2:group=8,residual=16", 0), (40, "kivi4:group=8", 0), (40, "fp16", 2), (1, "int8", 3)])
+    /// Every registered codec on both paths (one with cold pages), plus non-default KIVI settings.
+    @Test(arguments: CodecRegistry.shared.names.enumerated().flatMap { i, n in [(1, n, i % 2 == 0 ? 0 : 3), (40, n, i % 2 == 0 ? 2 : 0)] }
+          + [(1, "kivi2:group=8,residual=16", 0), (40, "kivi4:group=8", 0)])
     func kernelOnPackedPagesEqualsDenseOnDequantizedRows(queries: Int, quant: String, hotPages: Int) throws {
         let (cache, _, _) = filledCache(n: 300, hd: 16, pageSize: 8)
-        try cache.quantize(try codec(quant))
+        try cache.quantize(try CodecRegistry.shared.make(quant))  // nil for fp32: raw pages
         if hotPages > 0 { try cache.setOffload(OffloadConfig(hotPages: hotPages)) }
         var rng = SplitMix64(seed: 8)
         let nHeads = 6
