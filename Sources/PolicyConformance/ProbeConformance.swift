@@ -14,7 +14,7 @@ public enum ProbeConformance {
     public static func check(_ probe: any Probe, tokenizer: Tokenizer, chat: ChatTemplate, lengths: [Int] = [256, 700],
                              hops: [Int] = [1, 3], seeds: [UInt64] = [0, 9]) -> [String] {
         var failures: [String] = []
-        for k in (probe.usesHops ? hops : [2]) {
+        for k in (probe.usesHops ? hops : [ProbeGenerator.defaultHops]) {
             for length in lengths {
                 for depth in (probe.usesDepth ? [0.0, 0.5, 1.0] : [0.5]) {
                     for seed in seeds {

@@ -9,7 +9,9 @@ public struct ProbeGenerator: Sendable {
     public var haystackSeed: UInt64
     /// Needles, distractors, values and chain hops.
     public var needleCount = 4
-    public var hops = 2
+    public var hops = ProbeGenerator.defaultHops
+    /// Links per chain when none are asked for (and the placeholder of probes without chains): the one place it is stated.
+    public static let defaultHops = 2
     /// Wording of multi-hop links (multihop, multihop-direct).
     public var wording = MultihopWording.magic
     /// Sentences of a given text (the essays, a file) instead of the generated English: each case reads
@@ -77,7 +79,7 @@ public struct ProbeGenerator: Sendable {
         }
         while next < needles.count { b.appendNeedle(needles[next].0, label: needles[next].1); next += 1 }
         // Chains of another length are another probe (rows of their own in every summary).
-        let label = probe.usesHops && hops != 2 ? "\(probe.name):k=\(hops)" : probe.name
+        let label = probe.usesHops && hops != Self.defaultHops ? "\(probe.name):k=\(hops)" : probe.name
         let id = "\(label)/len\(length)/depth\(depth)/s\(sample)"
         return ProbeCase(id: id, probe: label, length: length, depth: depth, sample: sample,
                          context: b.tokens, needles: b.needles, turns: turns)

@@ -16,7 +16,7 @@ public struct RunPlan: Equatable, Sendable {
     public var probes: [String] = ["niah", "multihop"]
     public var lengths: [Int] = [512, 1024]
     public var depths: [Double] = [0.1, 0.5, 0.9]
-    public var hops: [Int] = [2]
+    public var hops: [Int] = [ProbeGenerator.defaultHops]
     public var wording: MultihopWording = .magic
     /// Cases per probe × length × depth: 5 gives the default grid 30 needle and 10 chain cases, enough
     /// for a 95 % interval of about ±15 points rather than a bare 0 % or 100 %.
@@ -248,7 +248,7 @@ public struct RunPlan: Equatable, Sendable {
 
     /// The chain lengths and depths a probe's cases vary over (the grid's other axes: lengths, samples).
     public func axes(_ probe: any Probe) -> (hops: [Int], depths: [Double]) {
-        (probe.usesHops ? hops : [2], probe.usesDepth ? depths : [depths[0]])
+        (probe.usesHops ? hops : [ProbeGenerator.defaultHops], probe.usesDepth ? depths : [depths[0]])
     }
 
     /// Variants (policy × budget × codec), budgets and codecs, resolved through the registries.

@@ -219,6 +219,25 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(together != (try compressed(windows: [(1, wide), (32, wide)])))
     }
 
+    /// The case: in `compose:snapkv+rkv` (share 0: rkv spends the whole budget) rkv ranks by its own
+    /// 8-query window — a spike at slot 5 there — not by SnapKV's 32 queries (a spike at slot 20).
+    @Test func composeScoresRKVOnItsOwnEightQueryWindow() throws {
+        var eight = [Float](repeating: 0.01, count: 40), wide = eight
+        eight[5] = 1; wide[20] = 1
+        func compressed(_ windows: [(size: Int, totals: [Float])]) throws -> [Int32] {
+            let cache = handCache(n: 40)
+            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+            obs.restartWindows(windows.map { (size: $0.size, start: Int32(40 - $0.size)) }, slots: [40])
+            for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
+            cache.observations = obs
+            return kept(cache, try PolicyRegistry.shared.make("compose:first=snapkv,then=rkv,share=0"), .tokens(3))
+        }
+        let together = try compressed([(8, eight), (32, wide)])
+        #expect(together.allSatisfy { (2...8).contains($0) }, "\(together)")
+        #expect(together == (try compressed([(8, eight), (32, wide.reversed())])))
+        #expect(try compressed([(8, wide), (32, wide)]).allSatisfy { (17...23).contains($0) })
+    }
+
     /// A part is any registered policy that frees tokens (a plug-in's too: the plug-in example's test);
     /// wrappers, `full` and read-side policies are refused, naming what is accepted.
     @Test func partsAreRegisteredPoliciesThatFreeTokens() throws {
