@@ -6,7 +6,7 @@ import _Builtin_intrinsics.intel
 /// horizontal sum and one load-add-store pass over the output per (row, key). Here scores come eight
 /// keys at a time (eight accumulators reduced together by `vhaddps`), and P·V keeps a row's output in
 /// registers across the page's keys: about a third of the instructions per key (measured: SmolLM2
-/// decode at 2,048 tokens of context ~99 → see the README's engine table). Same products, summed in
+/// decode at 2,048 tokens of context ~99 → see docs/speed.md's engine table). Same products, summed in
 /// another order. `headDim` must be a multiple of 32 (`applies`).
 enum AttentionAVX2 {
     @inline(__always) static func applies(headDim: Int) -> Bool { headDim % 32 == 0 }

@@ -3,7 +3,7 @@ import Runs
 import Policies
 import Probes
 
-/// The Markdown headers of the README's tables, one per registry.
+/// The Markdown headers of the documentation's tables (docs/policies.md, docs/probes-and-runs.md), one per registry.
 enum RegistryTables {
     static let policies = "| policy | what it keeps | parameters (defaults) | paper |"
     static let codecs = "| codec (`--quant`) | how pages are stored | parameters (defaults) | paper |"
@@ -13,7 +13,7 @@ enum RegistryTables {
 struct ListPolicies: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "policies", abstract: "List every compression policy (eviction, retention: --policy) and page codec (quantization: --quant) with parameters, defaults and paper.")
 
-    @Flag(help: "Print Markdown tables (the README's).")
+    @Flag(help: "Print Markdown tables (docs/policies.md's).")
     var markdown = false
 
     func run() {
@@ -37,7 +37,7 @@ struct Probes: ParsableCommand {
 struct ListProbes: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List every probe (--probe) with what it asks and where it comes from.")
 
-    @Flag(help: "Print a Markdown table (the README's).")
+    @Flag(help: "Print a Markdown table (docs/probes-and-runs.md's).")
     var markdown = false
 
     func run() {

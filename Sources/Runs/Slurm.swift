@@ -44,7 +44,7 @@ public struct SlurmPlan {
     static func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     private func header(name: String, output: String, extra: [String]) -> String {
-        var lines = ["#!/bin/bash", "# Written by kvkit sweep --slurm for study \(study.name); edit freely, then submit (see the README).",
+        var lines = ["#!/bin/bash", "# Written by kvkit sweep --slurm for study \(study.name); edit freely, then submit (see docs/probes-and-runs.md).",
                      "#SBATCH --job-name=\(name)", "#SBATCH --output=\(output)", "#SBATCH --cpus-per-task=\(cpus)", "#SBATCH --ntasks=1"]
         if let partition { lines.append("#SBATCH --partition=\(partition)") }
         if let time { lines.append("#SBATCH --time=\(time)") }

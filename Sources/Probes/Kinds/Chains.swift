@@ -1,4 +1,4 @@
-/// How a multi-hop link is worded. Each was measured with the full cache (README); `magic` is the default.
+/// How a multi-hop link is worded. Each was measured with the full cache (docs/probes-and-runs.md); `magic` is the default.
 public enum MultihopWording: String, CaseIterable, Codable, Sendable {
     /// "The special magic number for 4821933 is: 7719204." (every hop after the first keyed by a number)
     case magic
