@@ -15,9 +15,9 @@ fi
 for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction needle-vs-budget-later multihop-turns; do
   case $study in
     needle-vs-budget) need="../Experiments/needle-vs-budget/results/qwen0.5b/results.jsonl" ;;
-    multihop-vs-budget) need="../Experiments/multihop-vs-budget/results/all-policies/results.jsonl" ;;
-    query-aware-vs-agnostic) need="../Experiments/query-aware-vs-agnostic/results/agnostic/results.jsonl" ;;
-    quant-x-eviction) need="../Experiments/quant-x-eviction/results/agnostic/results.jsonl" ;;
+    multihop-vs-budget) need="../Experiments/multihop-vs-budget/results/qwen0.5b/summary.csv" ;;
+    query-aware-vs-agnostic) need="../Experiments/query-aware-vs-agnostic/results/aware/summary.csv" ;;
+    quant-x-eviction) need="../Experiments/quant-x-eviction/results/aware/summary.csv" ;;
     needle-vs-budget-later) need="../Experiments/needle-vs-budget/results/rkv/summary.csv" ;;
     multihop-turns) need="../Experiments/multihop-vs-budget/results/turns-every-8/summary.csv" ;;
   esac
