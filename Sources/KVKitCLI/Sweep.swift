@@ -76,6 +76,9 @@ struct Sweep: ParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var noProgress = false
 
+    @Flag(help: ArgumentHelp("Every job, and its --merge, as with the job option drop-bad-rows: " + RunDirectory.dropBadRowsHelp))
+    var dropBadRows = false
+
     func run() throws {
         try runReporting {
             var study = try Study(path: config)
@@ -83,6 +86,7 @@ struct Sweep: ParsableCommand {
                 guard (1...256).contains(t) else { throw RunError.usage("--threads must be from 1 to 256 (got \(t))") }
                 for i in study.jobs.indices { study.jobs[i].plan.threads = t }
             }
+            if dropBadRows { for i in study.jobs.indices { study.jobs[i].plan.dropBadRows = true } }
             let shardSpec = try shard.map { try RunPlan.Shard(parsing: $0) }
             let onlyList = only.map { $0.split(separator: ",").map(String.init) }
             let jobs = try study.select(onlyList)
@@ -121,8 +125,9 @@ struct Sweep: ParsableCommand {
     func writeSlurm(_ study: Study, only: [String]?) throws {
         guard shard == nil, !merge else { throw RunError.usage("--slurm writes the shards' jobs itself; drop --shard and --merge") }
         let binary = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        let plan = try SlurmPlan(study: study, shards: shards ?? 4, partition: partition, time: time, cpus: cpus, only: only,
+        var plan = try SlurmPlan(study: study, shards: shards ?? 4, partition: partition, time: time, cpus: cpus, only: only,
                                  binary: binary, kvkitHome: ModelLocation.kvkitHome)
+        plan.dropBadRows = dropBadRows
         let sbatch = SlurmPlan.which("sbatch")
         if submit && sbatch == nil {
             throw RunError.unavailable("sbatch is not on the PATH: --submit needs a Slurm client; run without --submit to only write the scripts")

@@ -12,6 +12,8 @@ public struct SlurmPlan {
     public var cpus: Int
     /// Jobs to run (nil: all), as `--only` gives them.
     public var only: [String]?
+    /// Passed on to every task and the merge (`--drop-bad-rows`).
+    public var dropBadRows = false
     /// Absolute paths: the kvkit binary every node runs, the config, and $KVKIT_HOME (the model).
     public var binary: String
     public var kvkitHome: String
@@ -53,19 +55,20 @@ public struct SlurmPlan {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private var onlyArgs: String { only.map { " --only " + Self.q($0.joined(separator: ",")) } ?? "" }
+    /// The sweep options every script passes on (`--only`, `--drop-bad-rows`).
+    private var passedArgs: String { (only.map { " --only " + Self.q($0.joined(separator: ",")) } ?? "") + (dropBadRows ? " --drop-bad-rows" : "") }
 
     /// The job array: task i runs shard i/N of every job (resumable: a resubmitted task continues).
     public func arrayText() -> String {
         header(name: "kvkit-\(study.name)", output: logs + "/shard-%a-of-\(shards).out", extra: ["#SBATCH --array=1-\(shards)"])
             + "exec \(Self.q(Self.absolute(binary))) sweep \(Self.q(Self.absolute(study.configPath))) --shard \"${SLURM_ARRAY_TASK_ID}/\(shards)\""
-            + " --threads \"${SLURM_CPUS_PER_TASK:-\(cpus)}\" --no-progress\(onlyArgs)\n"
+            + " --threads \"${SLURM_CPUS_PER_TASK:-\(cpus)}\" --no-progress\(passedArgs)\n"
     }
 
     /// The merge: every job's N shard folders into the job's folder (refuses, naming it, if one is missing).
     public func mergeText() -> String {
         header(name: "kvkit-\(study.name)-merge", output: logs + "/merge.out", extra: [])
-            + "exec \(Self.q(Self.absolute(binary))) sweep \(Self.q(Self.absolute(study.configPath))) --merge --shards \(shards)\(onlyArgs)\n"
+            + "exec \(Self.q(Self.absolute(binary))) sweep \(Self.q(Self.absolute(study.configPath))) --merge --shards \(shards)\(passedArgs)\n"
     }
 
     /// Writes both scripts (executable) and the log folder.

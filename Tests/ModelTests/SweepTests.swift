@@ -188,5 +188,10 @@ import Testing
         #expect(s.status == 69 && s.stderr.contains("sbatch is not on the PATH") && s.stderr.split(separator: "\n").count == 1, "\(s.stderr)")
         let bad = try runKVKit(["sweep", config, "--slurm", "--time", "soon"], env: env)
         #expect(bad.status == 64 && bad.stderr.contains("--time 'soon'"), "\(bad.stderr)")
+        // --drop-bad-rows reaches every task and the merge.
+        _ = try runKVKit(["sweep", config, "--slurm", "--shards", "2", "--drop-bad-rows"], env: env)
+        for script in ["array", "merge"] {
+            #expect(try String(contentsOfFile: root + "/res/slurm/tiny-\(script).sbatch", encoding: .utf8).contains("--drop-bad-rows"), "\(script)")
+        }
     }
 }
