@@ -28,13 +28,15 @@ public struct AdaKVPolicy: EvictionPolicy, Configurable {
         var total = 0
         var kept: [Set<Int>] = []
         var candidates: [(score: Float, head: Int, slot: Int)] = []
+        let base = self.base  // made once from the registry, not per head
         for (h, v) in views.enumerated() {
             let b = min(budgets[h], v.count)
             total += b
             let sc = base.scores(v)
             // Guaranteed: pinned slots, then the head's own top `floor · b`.
-            let guaranteed = max(pinned(v, budget: b).count, Int((floor * Double(b)).rounded()))
-            let own = Set(topK(v, budget: min(guaranteed, b), scores: sc, pinned: pinned(v, budget: b)))
+            let pins = base.pinned(v, budget: b)
+            let guaranteed = max(pins.count, Int((floor * Double(b)).rounded()))
+            let own = Set(topK(v, budget: min(guaranteed, b), scores: sc, pinned: pins))
             kept.append(own)
             for i in 0..<v.count where !own.contains(i) { candidates.append((sc[i], h, i)) }
         }
