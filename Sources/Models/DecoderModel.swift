@@ -262,6 +262,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             positionsBySegment.append((0..<s.tokens.count).map { Int32(s.cache.nextPosition + $0) })
         }
         let positions = positionsBySegment.flatMap { $0 }
+        // Each fork's rows: a row-invariant product may take a long segment through sgemm on its own rows.
+        let rowSegments = rowInvariant ? zip(offsets, segments).map { $0..<($0 + $1.tokens.count) } : nil
         let x = FloatBuffer(count: T * dim, zeroed: false)
         let xb = FloatBuffer(count: T * dim, zeroed: false)
         let q = FloatBuffer(count: T * qDim, zeroed: false)
@@ -317,9 +319,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         for (li, L) in layers.enumerated() {
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.attnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
             let attnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
-            L.wq.linear(attnIn, q.pointer, rowInvariant: rowInvariant)
-            L.wk.linear(attnIn, k.pointer, rowInvariant: rowInvariant)
-            L.wv.linear(attnIn, v.pointer, rowInvariant: rowInvariant)
+            L.wq.linear(attnIn, q.pointer, rowInvariant: rowInvariant, segments: rowSegments)
+            L.wk.linear(attnIn, k.pointer, rowInvariant: rowInvariant, segments: rowSegments)
+            L.wv.linear(attnIn, v.pointer, rowInvariant: rowInvariant, segments: rowSegments)
             addBias(q, L.bq, width: qDim); addBias(k, L.bk, width: kvDim); addBias(v, L.bv, width: kvDim)
             headNorm(q, L.qNorm, heads: c.heads); headNorm(k, L.kNorm, heads: c.kvHeads)
             // Query statistics before RoPE (after the QK norm, as the model sees them).
@@ -341,19 +343,19 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
                 for (s, pos) in zip(segments, positionsBySegment) { s.cache.releaseOutsideWindow(layer: li, next: Int(pos.last!) + 1) }
             }
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) { s.tap?(li, att.pointer + o * qDim, pos.count, qDim) }
-            L.wo.linear(att.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant)
+            L.wo.linear(att.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant, segments: rowSegments)
             if let n = L.postAttnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
 
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.ffnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
             let ffnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
-            L.wGate.linear(ffnIn, gate.pointer, rowInvariant: rowInvariant)
-            L.wUp.linear(ffnIn, up.pointer, rowInvariant: rowInvariant)
+            L.wGate.linear(ffnIn, gate.pointer, rowInvariant: rowInvariant, segments: rowSegments)
+            L.wUp.linear(ffnIn, up.pointer, rowInvariant: rowInvariant, segments: rowSegments)
             switch a.activation {
             case .silu: Vector.siluMul(gate.pointer, up.pointer, count: T * c.ffnDim)
             case .geluTanh: Vector.geluTanhMul(gate.pointer, up.pointer, count: T * c.ffnDim)
             }
-            L.wDown.linear(gate.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant)
+            L.wDown.linear(gate.pointer, rows: T, xb.pointer, rowInvariant: rowInvariant, segments: rowSegments)
             if let n = L.postFfnNorm { for t in 0..<T { Vector.rmsNorm(xb.pointer + t * dim, n.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) } }
             Vector.add(x.pointer, xb.pointer, count: T * dim)
         }

@@ -106,17 +106,44 @@ final class Weights: @unchecked Sendable {
     }
 
     /// `y[rows][out] = x[rows][inDim] · Wᵀ` (overwrites y).
-    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false) {
-        linear(Input(x, rows: T, inDim: inDim), y, rowInvariant: rowInvariant)
+    func linear(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false, segments: [Range<Int>]? = nil) {
+        linear(Input(x, rows: T, inDim: inDim), y, rowInvariant: rowInvariant, segments: segments)
     }
+
+    /// A segment of more rows than this multiplies through sgemm on its own rows in a row-invariant call.
+    static let segmentSgemmRows = integerRowsMax
 
     /// `linear` on a shared input. `rowInvariant`: each row's result must not depend on the other rows of
     /// the call (the batched forks of a run, whose answers must be the same alone as beside any other
     /// variant): the few-row kernels, whose per-row arithmetic is fixed, in groups of their row count,
-    /// instead of sgemm (whose blocking, and the switch to it, depend on the row count).
-    func linear(_ input: Input, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false) {
-        let x = input.x, T = input.rows
+    /// instead of sgemm (whose blocking, and the switch to it, depend on the row count). With `segments`
+    /// (each fork's consecutive rows, ascending), a segment longer than `segmentSgemmRows` (a later turn's
+    /// question) goes through sgemm on its own rows alone — what it gets whatever shares the call — and the
+    /// rows of the shorter segments through the few-row kernels: one pass over the weights per segment
+    /// instead of one per 8 rows.
+    func linear(_ input: Input, _ y: UnsafeMutablePointer<Float>, rowInvariant: Bool = false, segments: [Range<Int>]? = nil) {
         precondition(input.inDim == inDim, "input width \(input.inDim) ≠ matrix width \(inDim)")
+        guard rowInvariant, let segments, segments.contains(where: { $0.count > Self.segmentSgemmRows }) else {
+            linear(input, rows: 0..<input.rows, y, rowInvariant: rowInvariant)
+            return
+        }
+        var short: Range<Int>?  // consecutive rows of short segments
+        func flushShort() { if let r = short { linear(input, rows: r, y, rowInvariant: true) }; short = nil }
+        for seg in segments where !seg.isEmpty {
+            if seg.count > Self.segmentSgemmRows {
+                flushShort()
+                linear(input, rows: seg, y, rowInvariant: false)
+            } else {
+                if let r = short, r.upperBound == seg.lowerBound { short = r.lowerBound..<seg.upperBound } else { flushShort(); short = seg }
+            }
+        }
+        flushShort()
+    }
+
+    /// `linear` on the rows `range` of `input` (into the same rows of `y`).
+    private func linear(_ input: Input, rows range: Range<Int>, _ y0: UnsafeMutablePointer<Float>, rowInvariant: Bool) {
+        let T = range.count, r0 = range.lowerBound
+        let x = input.x + r0 * inDim, y = y0 + r0 * out
         if let w = floats {
             if rowInvariant { for t in 0..<T { BLAS.linear(x + t * inDim, rows: 1, inDim: inDim, w, outDim: out, y + t * out) } }
             else { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y) }
@@ -125,14 +152,14 @@ final class Weights: @unchecked Sendable {
         if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
             let codes = input.codes
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
-                let rows = t0..<min(T, t0 + Self.integerRowsMax)
-                integerRows(rows.count == T ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
+                let rows = (r0 + t0)..<(r0 + min(T, t0 + Self.integerRowsMax))
+                integerRows(rows.count == input.rows ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
             }
         } else if !integerDecode && (T <= Self.dotRows || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.dotRows) { dotRows(x + t0 * inDim, rows: min(Self.dotRows, T - t0), y + t0 * out) }
         } else {
             // With integer decode, sgemm multiplies the same 16-bit codes (see `panels`).
-            panels(integerDecode ? input.rounded : x, rows: T, y)
+            panels(integerDecode ? input.rounded + r0 * inDim : x, rows: T, y)
         }
     }
 

@@ -99,6 +99,38 @@ import Testing
 /// Batched forks take the row-invariant kernels: a row's result is bitwise the same alone as beside
 /// other rows, for every integer-decode type (the K-quant kernels included).
 @Suite struct RowInvarianceTests {
+    /// Batched forks: a segment longer than 8 rows (a later turn's question) goes through sgemm on its own
+    /// rows, the short segments' rows through the few-row kernels; either way a segment's rows are bitwise
+    /// the same as when that segment is the call's only one, and close to the plain product.
+    @Test(arguments: [(GGMLType.q8_0, WeightStorage.native), (.q4_K, .native), (.q6_K, .native), (.q4_0, .exact), (.q8_0, .f32)])
+    func aSegmentIsTheSameAloneAndInCompany(type: GGMLType, storage: WeightStorage) {
+        let out = 40, cols = 768
+        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 7)
+        var rng = SplitMix64(seed: 8)
+        let segments = [0..<2, 2..<14, 14..<15, 15..<16, 16..<29]
+        let T = segments.last!.upperBound
+        let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
+        m.withUnsafeBytes { p in
+            let w = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: storage)
+            Threads.with(2) {
+                x.withUnsafeBufferPointer { xp in
+                    var together = [Float](repeating: .nan, count: T * out), plain = together
+                    together.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!, rowInvariant: true, segments: segments) }
+                    plain.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    for seg in segments {
+                        var alone = [Float](repeating: .nan, count: seg.count * out)
+                        alone.withUnsafeMutableBufferPointer {
+                            w.linear(xp.baseAddress! + seg.lowerBound * cols, rows: seg.count, $0.baseAddress!, rowInvariant: true, segments: [0..<seg.count])
+                        }
+                        #expect(alone == Array(together[(seg.lowerBound * out)..<(seg.upperBound * out)]), "\(type) \(storage): segment \(seg)")
+                    }
+                    let worst = zip(together, plain).map { abs($0 - $1) }.max()!
+                    #expect(worst < 2e-3, "\(type) \(storage): \(worst) from the plain product")
+                }
+            }
+        }
+    }
+
     @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func aRowIsTheSameAloneAndInCompany(type: GGMLType) {
         let out = 40, cols = 768
