@@ -199,18 +199,24 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(cache.slots(layer: 0, head: 1).map(\.position) == Array(0..<10))
     }
 
+    /// What `spec` keeps of one `n`-token stream whose observation windows (each of its size, ending at the
+    /// last token) hold the given totals.
+    static func kept(_ spec: String, n: Int, windows: [(size: Int, totals: [Float])], budget: Int) throws -> [Int32] {
+        let cache = handCache(n: n)
+        var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        obs.restartWindows(windows.map { (size: $0.size, start: Int32(n - $0.size)) }, slots: [n])
+        for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
+        cache.observations = obs
+        return PoliciesTests.kept(cache, try PolicyRegistry.shared.make(spec), .tokens(budget))
+    }
+
     /// The prefill taps SnapKV's 32-query window and TOVA's last query; inside
     /// `compose:first=snapkv,then=tova` TOVA ranks by its own last query, as it would alone, not by the
     /// 32 queries' totals (which would keep other slots).
     @Test func eachPartReadsTheStatisticsOfItsOwnSettings() throws {
         let last: [Float] = [0, 0, 0.5, 0, 0, 0, 0.2, 0, 0, 0.3, 0, 0], wide: [Float] = [0, 5, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0]
         func compressed(windows: [(size: Int, totals: [Float])]) throws -> [Int32] {
-            let cache = handCache(n: 12)
-            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
-            obs.restartWindows(windows.map { (size: $0.size, start: Int32(12 - $0.size)) }, slots: [12])
-            for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
-            cache.observations = obs
-            return kept(cache, try PolicyRegistry.shared.make("compose:first=snapkv,then=tova,share=0"), .tokens(3))
+            try Self.kept("compose:first=snapkv,then=tova,share=0", n: 12, windows: windows, budget: 3)
         }
         let together = try compressed(windows: [(1, last), (32, wide)])
         #expect(together == [2, 6, 9])
@@ -225,12 +231,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         var eight = [Float](repeating: 0.01, count: 40), wide = eight
         eight[5] = 1; wide[20] = 1
         func compressed(_ windows: [(size: Int, totals: [Float])]) throws -> [Int32] {
-            let cache = handCache(n: 40)
-            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
-            obs.restartWindows(windows.map { (size: $0.size, start: Int32(40 - $0.size)) }, slots: [40])
-            for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
-            cache.observations = obs
-            return kept(cache, try PolicyRegistry.shared.make("compose:first=snapkv,then=rkv,share=0"), .tokens(3))
+            try Self.kept("compose:first=snapkv,then=rkv,share=0", n: 40, windows: windows, budget: 3)
         }
         let together = try compressed([(8, eight), (32, wide)])
         #expect(together.allSatisfy { (2...8).contains($0) }, "\(together)")
