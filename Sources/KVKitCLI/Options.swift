@@ -20,7 +20,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("page-size"), parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size")))
     var pageSizeOption: Int?
 
-    @Option(help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped, 5.6× less memory than f32; decode with integer dot products, 16-bit activations), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load: the reference path).")
+    @Option(help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped, 5.6× less memory than f32; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load: the reference path).")
     var weights: WeightStorage = .native
 
     var pageSize: Int { pageSizeOption ?? 16 }

@@ -154,6 +154,14 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return cache
     }
 
+    /// How runs record the weights' arithmetic: the storage's name, with `-q8k` when integer decode
+    /// multiplies K-quant matrices against Q8_K activation codes (`WeightStorage.recordedName`).
+    public var weightsRecord: String? {
+        let all = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
+        let k8 = all.contains { $0.integerDecode && IntKernels.superBlock($0.type) }
+        return storage.recordedName.map { k8 ? $0 + "-q8k" : $0 }
+    }
+
     /// Bytes of weights the model keeps resident (matrices in their storage, norms in Float32; the tied
     /// head counted once).
     public var weightBytes: Int {

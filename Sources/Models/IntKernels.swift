@@ -10,7 +10,8 @@ import ModelFile
 /// [even 16…30][odd 17…31]: the order in which 16-bit lanes of the weight bytes give their nibbles (Q4)
 /// or bytes (Q8) with one shift and mask. These are the portable kernels; the host build (`-DKVKIT_AVX2`)
 /// replaces `lane`, the block primitives and `dotK` with those of `IntKernelsAVX2.swift` (codes in
-/// natural order); `dot` is shared.
+/// natural order); `dot` is shared. The K-quants (Q4_K, Q5_K, Q6_K) take 8-bit Q8_K codes instead
+/// (`ActivationsK`), as llama.cpp does: byte products halve their multiplies (measured in `docs/speed.md`).
 enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
     /// The 256-value super-block types (their own kernel, `dotK`).
@@ -60,6 +61,66 @@ enum IntKernels {
                 }
                 scales[t * blocks + b] = d; sums[t * blocks + b] = s; codeSums[t * blocks + b] = qs
             }
+        }
+    }
+
+    /// The activations of the K-quant kernels (Q4_K, Q5_K, Q6_K), coded as llama.cpp's Q8_K: per 256 values
+    /// one float step d and 8-bit codes (the value of largest magnitude maps to ∓127, q = round(x / d)), and
+    /// the code sum of every 16 values (the minimums' and Q6_K's −32 terms). Eight bits let the AVX2 kernel
+    /// multiply 32 byte pairs per `vpmaddubsw` (against `vpmaddwd`'s 16 on 16-bit codes) and keep a whole
+    /// super-block's sum in integers: measured against 16-bit codes in `docs/speed.md` (decode speed, and
+    /// logits against the float64 and llama.cpp references). Codes are 32-byte aligned.
+    final class ActivationsK: @unchecked Sendable {
+        let rows: Int, count: Int, supers: Int
+        let codes: UnsafeMutablePointer<Int8>
+        let scales: UnsafeMutablePointer<Float>, bsums: UnsafeMutablePointer<Int16>
+        private let owner: ActivationsK?
+        init(rows: Int, count: Int) {
+            self.rows = rows; self.count = count; supers = count / 256; owner = nil
+            codes = UnsafeMutableRawPointer.allocate(byteCount: rows * count, alignment: 64).bindMemory(to: Int8.self, capacity: rows * count)
+            scales = .allocate(capacity: rows * supers); bsums = .allocate(capacity: rows * supers * 16)
+        }
+        /// Rows `range` of `a`, sharing its memory.
+        init(_ a: ActivationsK, rows range: Range<Int>) {
+            rows = range.count; count = a.count; supers = a.supers; owner = a
+            codes = a.codes + range.lowerBound * a.count
+            scales = a.scales + range.lowerBound * a.supers; bsums = a.bsums + range.lowerBound * a.supers * 16
+        }
+        deinit { if owner == nil { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); bsums.deallocate() } }
+
+        func quantize(row t: Int, _ x: UnsafePointer<Float>) {
+            for s in 0..<supers {
+                let src = x + s * 256, dst = codes + t * count + s * 256, sums = bsums + (t * supers + s) * 16
+                let (d, inv) = IntKernels.scaleK(src)
+                for g in 0..<16 {
+                    var sum: Int16 = 0
+                    for j in (16 * g)..<(16 * g + 16) {
+                        let q = Int8(Swift.min(127, code(src[j], inv)))
+                        dst[j] = q; sum &+= Int16(q)
+                    }
+                    sums[g] = sum
+                }
+                scales[t * supers + s] = d
+            }
+        }
+    }
+
+    /// llama.cpp's Q8_K step for the 256 floats at `x` (`quantize_row_q8_K_ref`): the value of largest
+    /// magnitude m, inverse −127 / m, step its reciprocal; both 0 for an all-zero block.
+    @inline(__always) static func scaleK(_ x: UnsafePointer<Float>) -> (d: Float, inv: Float) {
+        var amax: Float = 0, m: Float = 0
+        for j in 0..<256 { let v = Swift.abs(x[j]); if v > amax { amax = v; m = x[j] } }
+        guard amax > 0 else { return (0, 0) }
+        let inv = -127 / m
+        return (1 / inv, inv)
+    }
+
+    /// `x` rounded to its Q8_K codes and back (q · d per 256 values, as `ActivationsK` codes it): what the
+    /// K-quant kernels multiply, for the sgemm path of the same matrices.
+    static func roundK(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        for s in 0..<(count / 256) {
+            let src = x + s * 256, (d, inv) = scaleK(src)
+            for j in 0..<256 { y[s * 256 + j] = Swift.min(127, code(src[j], inv)) * d }
         }
     }
 
@@ -239,89 +300,66 @@ enum IntKernels {
             &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
     }
 
-    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`.
-    /// Q4_K: sub-block j (32 values) is d · sc_j · code − dmin · m_j; its codes are the low (even j) or high
-    /// (odd j) nibbles of 32 bytes, which give the kernel's lane order directly. Q5_K adds a fifth bit, bit j
-    /// of `qh[l]` for value l of sub-block j. Q6_K: each 32 values take
-    /// 4 bits from `ql` and 2 from `qh`, minus 32 (subtracted in the lanes: codes stay in Int16), with an
-    /// int8 scale per 16 values: groups 0–1 of a block are its first 16 values, groups 2–3 the rest.
-    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
+    /// `y[t · stride]`: each row by the same one-row kernel, so a row's result does not depend on how many
+    /// rows share the call.
+    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
                      into y: UnsafeMutablePointer<Float>, stride: Int) {
-        let nsb = a.blocks / 8, rows = a.rows, m4 = m.nibbles
-        @inline(__always) func lanes(_ w: SIMD4<UInt32>) -> SIMD8<UInt16> { unsafeBitCast(w, to: SIMD8<UInt16>.self) }
-        @inline(__always) func i16(_ v: SIMD8<UInt16>) -> SIMD8<Int16> { unsafeBitCast(v, to: SIMD8<Int16>.self) }
-        withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { off in
-                acc.initialize(repeating: SIMD4<Float>()); off.initialize(repeating: 0)
-                for sb in 0..<nsb {
-                    if type == .q4_K || type == .q5_K {
-                        let five = type == .q5_K, p = row + sb &* (five ? 176 : 144)
-                        let d = halfFinite(p.loadUnaligned(as: UInt16.self)), dmin = halfFinite(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-                        // Q5_K's fifth bits: 16-bit lanes of qh[0…15] and qh[16…31].
-                        let h0 = five ? lanes(p.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
-                        let h1 = five ? lanes(p.loadUnaligned(fromByteOffset: 32, as: SIMD4<UInt32>.self)) : SIMD8<UInt16>()
-                        let one = m.one, sixteen = m.sixteen
-                        for pair in 0..<4 {
-                            let (sc0, mn0) = Dequantize.scaleMinK4(2 * pair, p + 4), (sc1, mn1) = Dequantize.scaleMinK4(2 * pair + 1, p + 4)
-                            let q = p + (five ? 48 : 16) + 32 * pair
-                            let w0 = q.loadUnaligned(as: SIMD4<UInt32>.self), w1 = q.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self)
-                            var lo = (lanes(w0 & m4), lanes((w0 &>> 8) & m4), lanes(w1 & m4), lanes((w1 &>> 8) & m4))
-                            var hi = (lanes((w0 &>> 4) & m4), lanes((w0 &>> 12) & m4), lanes((w1 &>> 4) & m4), lanes((w1 &>> 12) & m4))
-                            if five {
-                                // Bit j of a lane's low byte (even value) and of its high byte (odd value), as 16.
-                                @inline(__always) func even(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { ((h &>> j) & one) &<< 4 }
-                                @inline(__always) func odd(_ h: SIMD8<UInt16>, _ j: UInt16) -> SIMD8<UInt16> { (h &>> (j + 4)) & sixteen }
-                                let j0 = UInt16(2 * pair), j1 = j0 + 1
-                                lo.0 |= even(h0, j0); lo.1 |= odd(h0, j0); lo.2 |= even(h1, j0); lo.3 |= odd(h1, j0)
-                                hi.0 |= even(h0, j1); hi.1 |= odd(h0, j1); hi.2 |= even(h1, j1); hi.3 |= odd(h1, j1)
-                            }
-                            let lo16 = (i16(lo.0), i16(lo.1), i16(lo.2), i16(lo.3)), hi16 = (i16(hi.0), i16(hi.1), i16(hi.2), i16(hi.3))
-                            let b0 = sb &* 8 &+ 2 &* pair
-                            for t in 0..<rows {
-                                let xr = UnsafeRawPointer(a.codes + t &* a.count), i = t &* a.blocks &+ b0
-                                acc[t] += SIMD4<Float>(blockSum(lo16, xr + b0 &* 64)) * (d * sc0 * a.scales[i])
-                                acc[t] += SIMD4<Float>(blockSum(hi16, xr + (b0 &+ 1) &* 64)) * (d * sc1 * a.scales[i &+ 1])
-                                off[t] -= dmin * (mn0 * a.sums[i] + mn1 * a.sums[i &+ 1])
-                            }
-                        }
-                    } else {
-                        let p = row + sb &* 210, d = halfFinite(p.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-                        let thirtyTwo = SIMD8<Int16>(repeating: 32)
-                        for half in 0..<2 {
-                            let ql = p + 64 * half, qh = p + 128 + 32 * half, sc = p + 192 + 8 * half
-                            // 16-bit lanes of qh[0…31], first and second 16 bytes.
-                            let h0 = lanes(qh.loadUnaligned(as: SIMD4<UInt32>.self)), h1 = lanes(qh.loadUnaligned(fromByteOffset: 16, as: SIMD4<UInt32>.self))
-                            let n = lanes(m4), three = m.twoBits, hiBits = m.twoBitsHigh
-                            // Sub-block k (0…3) of this half: low nibbles of ql[0…31] (k 0) or ql[32…63] (k 1), high
-                            // nibbles (k 2, 3); its 2 high bits are bits 2k, 2k+1 of qh[l].
-                            for k in 0..<4 {
-                                let at = k & 1 == 0 ? 0 : 32, shift = UInt16(k >= 2 ? 4 : 0), hs = UInt16(2 * k)
-                                let s0 = lanes(ql.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self))
-                                let s1 = lanes(ql.loadUnaligned(fromByteOffset: at + 16, as: SIMD4<UInt32>.self))
-                                @inline(__always) func even(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
-                                    i16(((s &>> shift) & n) | (((h &>> hs) & three) &<< 4)) &- thirtyTwo
-                                }
-                                @inline(__always) func odd(_ s: SIMD8<UInt16>, _ h: SIMD8<UInt16>) -> SIMD8<Int16> {
-                                    i16(((s &>> (shift + 8)) & n) | ((h &>> (hs + 4)) & hiBits)) &- thirtyTwo
-                                }
-                                let g = (even(s0, h0), odd(s0, h0), even(s1, h1), odd(s1, h1))
-                                let sc0 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k, as: UInt8.self))) * d
-                                let sc1 = Float(Int8(bitPattern: sc.load(fromByteOffset: 2 * k + 1, as: UInt8.self))) * d
-                                let b = sb &* 8 &+ half &* 4 &+ k
-                                for t in 0..<rows {
-                                    let xb = UnsafeRawPointer(a.codes + t &* a.count) + b &* 64
-                                    let first = madd(g.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(g.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self))
-                                    let second = madd(g.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(g.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self))
-                                    acc[t] += (SIMD4<Float>(first) * sc0 + SIMD4<Float>(second) * sc1) * a.scales[t &* a.blocks &+ b]
-                                }
-                            }
-                        }
-                    }
-                }
-                for t in 0..<rows { y[t * stride] = acc[t].sum() + off[t] }
-            }
-        }
+        for t in 0..<a.rows { y[t &* stride] = rowK(type, row, a, t) }
     }
 
     #endif
+
+    /// One K-quant row against row `t` of `a`, the portable kernel (both builds: the AVX2 kernels are tested
+    /// against it): the integer sums the AVX2 kernel forms
+    /// (per super-block Σ scale · Σ code · x-code, the minimums through the 16-value code sums), one float
+    /// step each. Q4_K: sub-block j (32 values) is d · sc_j · code − dmin · m_j, its codes the low (even j)
+    /// or high (odd j) nibbles of 32 bytes; Q5_K adds bit j of `qh[l]` as 16. Q6_K: 4 bits from `ql` and 2
+    /// from `qh`, minus 32, an int8 scale per 16 values.
+    static func rowK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
+        let x = a.codes + t &* a.count, xs = a.scales + t &* a.supers, bs = a.bsums + t &* a.supers &* 16
+        var acc: Float = 0, accm: Float = 0
+        @inline(__always) func byte(_ p: UnsafeRawPointer, _ at: Int) -> Int32 { Int32(p.load(fromByteOffset: at, as: UInt8.self)) }
+        for sb in 0..<a.supers {
+            let xb = x + sb &* 256, b = bs + sb &* 16
+            if type == .q4_K || type == .q5_K {
+                let five = type == .q5_K, p = row + sb &* (five ? 176 : 144)
+                var sumi: Int32 = 0, summ: Int32 = 0
+                for j in 0..<8 {
+                    let (sc, mn) = Dequantize.scaleMinK4(j, p + 4)
+                    let q = p + (five ? 48 : 16) + 32 &* (j >> 1), shift = Int32((j & 1) &* 4)
+                    var s: Int32 = 0
+                    for l in 0..<32 {
+                        var c = (byte(q, l) >> shift) & 0xF
+                        if five { c |= ((byte(p, 16 &+ l) >> Int32(j)) & 1) << 4 }
+                        s &+= c &* Int32(xb[32 &* j &+ l])
+                    }
+                    sumi &+= s &* Int32(sc); summ &+= Int32(mn) &* (Int32(b[2 &* j]) &+ Int32(b[2 &* j &+ 1]))
+                }
+                acc += Float(sumi) * (halfFinite(p.loadUnaligned(as: UInt16.self)) * xs[sb])
+                accm += Float(summ) * (halfFinite(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[sb])
+            } else {
+                let p = row + sb &* 210
+                var sumi: Int32 = 0
+                for n in 0..<2 {
+                    for k in 0..<4 {
+                        let ql = p + 64 &* n + (k & 1) &* 32, qh = p + 128 + 32 &* n
+                        let shift = Int32(k >= 2 ? 4 : 0), hs = Int32(2 &* k)
+                        for h in 0..<2 {
+                            let s = Int32(Int8(bitPattern: p.load(fromByteOffset: 192 &+ 8 &* n &+ 2 &* k &+ h, as: UInt8.self)))
+                            var part: Int32 = 0
+                            for l in (16 &* h)..<(16 &* h &+ 16) {
+                                let c = (((byte(ql, l) >> shift) & 0xF) | (((byte(qh, l) >> hs) & 3) << 4)) &- 32
+                                part &+= c &* Int32(xb[128 &* n &+ 32 &* k &+ l])
+                            }
+                            sumi &+= part &* s
+                        }
+                    }
+                }
+                acc += Float(sumi) * (halfFinite(p.loadUnaligned(fromByteOffset: 208, as: UInt16.self)) * xs[sb])
+            }
+        }
+        return acc - accm
+    }
+
 }

@@ -4,7 +4,8 @@ import ModelFile
 
 /// The integer decode kernels of a host build (`make` passes `-target-cpu haswell -DKVKIT_AVX2` where the
 /// CPU has AVX2, FMA and F16C; `scripts/host-flags.sh`): the same arithmetic as the portable SSE2 kernels
-/// (16-bit activation codes, exact Int32 block sums, one float scale per block), on 256-bit lanes.
+/// (16-bit activation codes, exact Int32 block sums, one float scale per block; the K-quants on Q8_K
+/// codes with `vpmaddubsw`), on 256-bit lanes.
 ///
 /// They call the compiler's x86 intrinsics (clang's own headers, imported as `_Builtin_intrinsics.intel`)
 /// rather than Swift `SIMD` types: written with `SIMD16<Int16>`, LLVM turned the widening multiply-add
@@ -59,12 +60,12 @@ extension IntKernels {
 
     @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
-    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a`, written to `y[t · stride]`
-    /// (the layouts as in the SSE2 `dotK`; here each sub-block's 32 codes come out in order). Each row of
+    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
+    /// `y[t · stride]` (the layouts as in the portable `rowK`, which these are tested against). Each row of
     /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share
     /// the call (batched forks answer alone as beside others); the weight row, a few hundred bytes, is read
     /// from memory once and from L1 for the other rows.
-    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
                      into y: UnsafeMutablePointer<Float>, stride: Int) {
         switch type {
         case .q4_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t) }
@@ -74,90 +75,93 @@ extension IntKernels {
     }
 
     /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
-    /// layout) as 8 float scales and 8 float minimums, unpacked with four 32-bit word operations (as
+    /// layout) as 8 scale bytes and 8 minimum bytes, unpacked with four 32-bit word operations (as
     /// llama.cpp's AVX2 kernel does) instead of sixteen byte extractions.
-    @inline(__always) static func scalesMins(_ p: UnsafeRawPointer) -> (__m256, __m256) {
+    @inline(__always) static func scalesMins(_ p: UnsafeRawPointer) -> (UInt64, UInt64) {
         let m1: UInt32 = 0x3F3F_3F3F, m2: UInt32 = 0x0F0F_0F0F, m3: UInt32 = 0x0303_0303
         let u0 = p.loadUnaligned(as: UInt32.self), u1 = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self), u2 = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
         let sc = UInt64(u0 & m1) | UInt64((u2 & m2) | (((u0 >> 6) & m3) << 4)) << 32
         let mn = UInt64(u1 & m1) | UInt64(((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4)) << 32
-        @inline(__always) func floats(_ v: UInt64) -> __m256 { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(Int64(bitPattern: v)))) }
-        return (floats(sc), floats(mn))
+        return (sc, mn)
     }
 
-    /// Lane `j` of `v` in every lane.
-    @inline(__always) static func broadcast(_ v: __m256, _ j: Int) -> __m256 { _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(Int32(j))) }
+    /// Eight bytes as eight Int16 lanes.
+    @inline(__always) static func words(_ v: UInt64) -> __m128i { _mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: v))) }
 
-    /// One Q4_K / Q5_K row against row `t` of `a`. Per super-block the eight sub-block factors d · scale ·
-    /// activation scale are one vector product and the minimums' term one FMA; per 32 values two
-    /// `vpmaddwd`, one convert and one FMA into two register accumulators (even and odd sub-blocks).
-    @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: Activations, _ t: Int) -> Float {
-        let nsb = a.blocks / 8, bytes = five ? 176 : 144
-        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* a.blocks, xsum = a.sums + t &* a.blocks
-        let nibble = _mm256_set1_epi16(0x0F), one = _mm256_set1_epi16(1)
-        var even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(), mins = _mm256_setzero_ps()
+    /// The `vpshufb` mask that puts 16-bit lane `k` of each 128-bit half in every lane of that half.
+    @inline(__always) static func wordMask(_ k: Int) -> __m256i { _mm256_set1_epi16(Int16(2 &* k) | Int16(2 &* k &+ 1) << 8) }
+
+    /// One Q4_K / Q5_K row against row `t` of `a`, as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K`: per 64
+    /// values one 32-byte load, a mask and a shift (the two sub-blocks' nibbles), two `vpmaddubsw` (32
+    /// byte products each, paired into Int16), two `vpmaddwd` by the sub-blocks' 6-bit scales into Int32;
+    /// per super-block one convert and one FMA, and the minimums' term (Σ m_j · code sums) one `vpmaddwd`.
+    @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
+        let nsb = a.supers, bytes = five ? 176 : 144
+        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+        let nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16)
+        var acc = _mm256_setzero_ps(), accm = _mm_setzero_ps()
         for sb in 0..<nsb {
-            let p = row + sb &* bytes, x = xr + sb &* 512
+            let p = row + sb &* bytes, x = xr + sb &* 256, b = bs + sb &* 32, dx = xs[sb]
             let (sc, mn) = scalesMins(p + 4)
-            let fac = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(half(p, 0))), _mm256_loadu_ps(xs + sb &* 8))
-            mins = _mm256_fmadd_ps(_mm256_mul_ps(mn, _mm256_set1_ps(half(p, 2))), _mm256_loadu_ps(xsum + sb &* 8), mins)
-            // Q5_K's fifth bits: qh[l] bit j for value l of sub-block j.
-            let h = five ? (widen(p, 16), widen(p, 32)) : (_mm256_setzero_si256(), _mm256_setzero_si256())
-            for pair in 0..<4 {
-                let q = p + (five ? 48 : 16) + 32 &* pair
-                let w = (widen(q, 0), widen(q, 16))
-                var lo = (_mm256_and_si256(w.0, nibble), _mm256_and_si256(w.1, nibble))
-                var hi = (_mm256_srli_epi16(w.0, 4), _mm256_srli_epi16(w.1, 4))
+            // Σ_j m_j · (code sums of sub-block j's two halves).
+            let pairs = _mm_hadd_epi16(b.loadUnaligned(as: __m128i.self), b.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
+            accm = _mm_fmadd_ps(_mm_set1_ps(half(p, 2) * dx), _mm_cvtepi32_ps(_mm_madd_epi16(words(mn), pairs)), accm)
+            let scales = _mm256_broadcastsi128_si256(words(sc))
+            let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
+            var sumi = _mm256_setzero_si256()
+            for j in 0..<4 {
+                let q = (p + (five ? 48 : 16) + 32 &* j).loadUnaligned(as: __m256i.self)
+                var lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble)
                 if five {
-                    @inline(__always) func bit(_ v: __m256i, _ j: Int) -> __m256i {
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(Int32(j))), one), 4)
+                    // Bit 2j (low sub-block) and 2j + 1 (high) of each qh byte, as 16.
+                    @inline(__always) func bit(_ k: Int) -> __m256i {
+                        let m = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << k))
+                        return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, m), m), sixteen)
                     }
-                    lo = (_mm256_or_si256(lo.0, bit(h.0, 2 &* pair)), _mm256_or_si256(lo.1, bit(h.1, 2 &* pair)))
-                    hi = (_mm256_or_si256(hi.0, bit(h.0, 2 &* pair &+ 1)), _mm256_or_si256(hi.1, bit(h.1, 2 &* pair &+ 1)))
+                    lo = _mm256_or_si256(lo, bit(2 &* j)); hi = _mm256_or_si256(hi, bit(2 &* j &+ 1))
                 }
-                even = _mm256_fmadd_ps(blockSum(lo, x + (128 &* pair)), broadcast(fac, 2 &* pair), even)
-                odd = _mm256_fmadd_ps(blockSum(hi, x + (128 &* pair &+ 64)), broadcast(fac, 2 &* pair &+ 1), odd)
+                let pl = _mm256_madd_epi16(_mm256_shuffle_epi8(scales, wordMask(2 &* j)), _mm256_maddubs_epi16(lo, x.load(fromByteOffset: 64 &* j, as: __m256i.self)))
+                let ph = _mm256_madd_epi16(_mm256_shuffle_epi8(scales, wordMask(2 &* j &+ 1)), _mm256_maddubs_epi16(hi, x.load(fromByteOffset: 64 &* j &+ 32, as: __m256i.self)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph))
             }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 0) * dx), _mm256_cvtepi32_ps(sumi), acc)
         }
-        return _mm256_add_ps(even, odd).sum() - mins.sum()
+        return acc.sum() - accm.sum()
     }
 
-    /// One Q6_K row against row `t` of `a`: per 32 values (one activation block, two 16-value weight
-    /// scales) the codes are multiplied by their int8 scales in 16 bits (|code · scale| ≤ 32 · 128), so
-    /// one `vpmaddwd` pair, one convert and one FMA cover both halves; two register accumulators.
-    @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: Activations, _ t: Int) -> Float {
-        let nsb = a.blocks / 8
-        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* a.blocks
-        let nibble = _mm256_set1_epi16(0x0F), three = _mm256_set1_epi16(3), thirtyTwo = _mm256_set1_epi16(32)
-        var acc = (_mm256_setzero_ps(), _mm256_setzero_ps())
-        for sb in 0..<nsb {
-            let p = row + sb &* 210, d = half(p, 208)
-            let fac = _mm256_mul_ps(_mm256_loadu_ps(xs + sb &* 8), _mm256_set1_ps(d))
-            for part in 0..<2 {
-                let ql = p + 64 &* part, qh = p + 128 + 32 &* part, sc = p + 192 + 8 &* part
-                let h = (widen(qh, 0), widen(qh, 16))
-                // Sub-block k of this half: low (k 0, 1) or high (k 2, 3) nibbles of ql[0…31] (k even) or
-                // ql[32…63] (k odd), and bits 2k, 2k+1 of qh[l] as bits 4, 5; minus 32.
-                for k in 0..<4 {
-                    let at = k & 1 == 0 ? 0 : 32, shift = Int32(k >= 2 ? 4 : 0)
-                    @inline(__always) func code(_ l: __m256i, _ h: __m256i) -> __m256i {
-                        let low = _mm256_and_si256(_mm256_srl_epi16(l, _mm_cvtsi32_si128(shift)), nibble)
-                        let high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(Int32(2 &* k))), three), 4)
-                        return _mm256_sub_epi16(_mm256_or_si256(low, high), thirtyTwo)
-                    }
-                    // An int8 scale per 16 values: values 0–15 (first lanes) and 16–31.
-                    let s0 = Int16(Int8(bitPattern: sc.load(fromByteOffset: 2 &* k, as: UInt8.self)))
-                    let s1 = Int16(Int8(bitPattern: sc.load(fromByteOffset: 2 &* k &+ 1, as: UInt8.self)))
-                    let c0 = _mm256_mullo_epi16(code(widen(ql, at), h.0), _mm256_set1_epi16(s0))
-                    let c1 = _mm256_mullo_epi16(code(widen(ql, at &+ 16), h.1), _mm256_set1_epi16(s1))
-                    let b = part &* 4 &+ k, xb = UnsafeRawPointer(xr) + (sb &* 8 &+ b) &* 64
-                    let sum = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(c0, xb.load(as: __m256i.self)),
-                                                                  _mm256_madd_epi16(c1, xb.load(fromByteOffset: 32, as: __m256i.self))))
-                    if k & 1 == 0 { acc.0 = _mm256_fmadd_ps(sum, broadcast(fac, b), acc.0) } else { acc.1 = _mm256_fmadd_ps(sum, broadcast(fac, b), acc.1) }
-                }
-            }
+    /// One Q6_K row against row `t` of `a`: per 128 values three 32-byte loads give four sub-blocks' 6-bit
+    /// codes (0–63) with masks and shifts; per 32 values one `vpmaddubsw`, one `vpshufb` (the two int8
+    /// scales of its halves) and one `vpmaddwd`; the codes' −32 once per super-block through the 16-value
+    /// code sums (32 · Σ scale · code sum, one `vpmaddwd`); one convert and one FMA per super-block.
+    @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
+        let nsb = a.supers
+        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+        let low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30)
+        // Sub-block k's halves: scale 2k in the first 128 bits (values 0–15), 2k + 1 in the second.
+        @inline(__always) func halves(_ k: Int) -> __m256i {
+            _mm256_set_m128i(_mm_set1_epi16(Int16(4 &* k &+ 2) | Int16(4 &* k &+ 3) << 8), _mm_set1_epi16(Int16(4 &* k) | Int16(4 &* k &+ 1) << 8))
         }
-        return _mm256_add_ps(acc.0, acc.1).sum()
+        var acc = _mm256_setzero_ps()
+        for sb in 0..<nsb {
+            let p = row + sb &* 210, x = xr + sb &* 256
+            let all = _mm256_cvtepi8_epi16(p.loadUnaligned(fromByteOffset: 192, as: __m128i.self))
+            var sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, (bs + sb &* 32).loadUnaligned(as: __m256i.self)), 5))
+            for n in 0..<2 {
+                let ql = p + 64 &* n, qh = p + 128 + 32 &* n
+                let l0 = ql.loadUnaligned(as: __m256i.self), l1 = ql.loadUnaligned(fromByteOffset: 32, as: __m256i.self), h = qh.loadUnaligned(as: __m256i.self)
+                let scales = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(p.loadUnaligned(fromByteOffset: 192 &+ 8 &* n, as: Int64.self))))
+                let c = (_mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high)),
+                         _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high)),
+                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
+                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high)))
+                @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
+                    _mm256_madd_epi16(_mm256_shuffle_epi8(scales, halves(k)), _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
+                }
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 208) * xs[sb]), _mm256_cvtepi32_ps(sumi), acc)
+        }
+        return acc.sum()
     }
 }
 #endif

@@ -21,6 +21,8 @@ public protocol LanguageModel: AnyObject, Sendable {
     var file: GGUFFile { get }
     var architecture: Architecture { get }
     var storage: WeightStorage { get }
+    /// How runs record the weights' arithmetic (nil: the Float32 reference).
+    var weightsRecord: String? { get }
     /// The rotary embedding, for policies that rotate query statistics.
     var rope: RoPEInfo { get }
     /// Bytes of weights kept resident, and read by one decode step.

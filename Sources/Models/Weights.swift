@@ -7,15 +7,17 @@ public enum WeightStorage: String, CaseIterable, Sendable {
     /// In their GGUF blocks, read from the memory-mapped file (a 4-bit matrix stays 4-bit). Decode rows
     /// of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K matrices use integer dot products as llama.cpp
     /// does, with the activations quantized per 32-value block to 16 bits (llama.cpp: 8), one float scale
-    /// per block pair.
+    /// per block pair; Q4_K, Q5_K and Q6_K against 8-bit Q8_K codes per 256 values, as llama.cpp.
     case native
     /// In their GGUF blocks, every product in Float32: each block dequantized in registers and multiplied
-    /// by the Float32 activations (no activation rounding; the reference for `native`'s 16-bit activations).
+    /// by the Float32 activations (no activation rounding; the reference for `native`'s activation codes).
     case exact
 
     /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
     /// 16-bit activations on 2026-12-06 and is recorded as `native-q16`; runs before then wrote `native` for
-    /// what is now `exact`, so a resumed old run refuses to mix the two.
+    /// what is now `exact`, so a resumed old run refuses to mix the two. Since the K-quant kernels take
+    /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`
+    /// (`DecoderModel.weightsRecord`); one without (SmolLM2's Q4_1) computes as before and records `native-q16`.
     public var recordedName: String? {
         switch self { case .f32: return nil; case .native: return "native-q16"; case .exact: return "exact" }
     }
@@ -27,7 +29,8 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 ///
 /// `native` keeps the GGUF blocks where the file's memory map put them. A few rows of input (decode, the
 /// batched forks of a probe) take a block dot product per output row: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
-/// Q5_K and Q6_K in integers against activations quantized per block to 16 bits (`IntKernels`: SSE2 in the
+/// Q5_K and Q6_K in integers against activations quantized per block to 16 bits (K-quants: 8-bit Q8_K
+/// codes per 256 values) (`IntKernels`: SSE2 in the
 /// portable build, AVX2 in the host build), the other types (Q2_K, Q3_K, F16, BF16) by dequantizing each
 /// block and multiplying by the Float32 activations.
 /// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
@@ -48,7 +51,8 @@ final class Weights: @unchecked Sendable {
     /// Output rows per dequantized panel for sgemm.
     static let panelRows = 64
 
-    /// Whether decode rows use 16-bit activation codes and integer dot products (`native` on a type `IntKernels` covers).
+    /// Whether decode rows use integer dot products (`native` on a type `IntKernels` covers): against 16-bit
+    /// activation codes, or Q8_K codes for the K-quants.
     let integerDecode: Bool
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
@@ -79,28 +83,38 @@ final class Weights: @unchecked Sendable {
         Dequantize.run(type, blocks! + o * rowBytes, y, count: inDim)
     }
 
-    /// One input `[rows][inDim]` to one or several matrices (q, k and v; gate and up): its 16-bit codes
+    /// One input `[rows][inDim]` to one or several matrices (q, k and v; gate and up): its activation codes
     /// (decode) or its rounded copy (sgemm) are made once, on first use, for all of them.
     final class Input {
         let x: UnsafePointer<Float>, rows: Int, inDim: Int
         init(_ x: UnsafePointer<Float>, rows: Int, inDim: Int) { self.x = x; self.rows = rows; self.inDim = inDim }
-        deinit { roundedRows?.deallocate() }
+        deinit { roundedRows?.deallocate(); roundedRowsK?.deallocate() }
         private(set) lazy var codes: IntKernels.Activations = {
             let a = IntKernels.Activations(rows: rows, count: inDim)
             for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
             return a
         }()
-        private var roundedRows: UnsafeMutablePointer<Float>?
-        /// `x` rounded to its 16-bit codes (q · d), rows split across threads.
-        var rounded: UnsafePointer<Float> {
-            if let r = roundedRows { return UnsafePointer(r) }
+        /// The Q8_K codes of the K-quant matrices (q, k and v of one file may mix Q4_K, Q6_K and Q5_0).
+        private(set) lazy var codesK: IntKernels.ActivationsK = {
+            let a = IntKernels.ActivationsK(rows: rows, count: inDim)
+            for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
+            return a
+        }()
+        private var roundedRows: UnsafeMutablePointer<Float>?, roundedRowsK: UnsafeMutablePointer<Float>?
+        /// `x` rounded to the codes the integer kernels of `type` multiply (16-bit per 32 values, or Q8_K
+        /// for the K-quants: q · d), rows split across threads.
+        func rounded(for type: GGMLType) -> UnsafePointer<Float> {
+            let k = IntKernels.superBlock(type)
+            if let r = k ? roundedRowsK : roundedRows { return UnsafePointer(r) }
             let r = UnsafeMutablePointer<Float>.allocate(capacity: rows * inDim), inDim = inDim, T = rows
             let rows = UnsafeSendable((x, r))
             Threads.parallelFor((T + 15) / 16) { task in
                 let (x, r) = rows.value
-                for t in (task * 16)..<min(T, task * 16 + 16) { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+                for t in (task * 16)..<min(T, task * 16 + 16) {
+                    if k { IntKernels.roundK(x + t * inDim, count: inDim, into: r + t * inDim) } else { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+                }
             }
-            roundedRows = r
+            if k { roundedRowsK = r } else { roundedRows = r }
             return UnsafePointer(r)
         }
     }
@@ -150,34 +164,45 @@ final class Weights: @unchecked Sendable {
             return
         }
         if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
-            let codes = input.codes
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
                 let rows = (r0 + t0)..<(r0 + min(T, t0 + Self.integerRowsMax))
-                integerRows(rows.count == input.rows ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
+                if IntKernels.superBlock(type) {
+                    let codes = input.codesK
+                    integerRows(rows.count == input.rows ? codes : IntKernels.ActivationsK(codes, rows: rows), y + t0 * out)
+                } else {
+                    let codes = input.codes
+                    integerRows(rows.count == input.rows ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
+                }
             }
         } else if !integerDecode && (T <= Self.dotRows || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.dotRows) { dotRows(x + t0 * inDim, rows: min(Self.dotRows, T - t0), y + t0 * out) }
         } else {
-            // With integer decode, sgemm multiplies the same 16-bit codes (see `panels`).
-            panels(integerDecode ? input.rounded + r0 * inDim : x, rows: T, y)
+            // With integer decode, sgemm multiplies the same activation codes (see `panels`).
+            panels(integerDecode ? input.rounded(for: type) + r0 * inDim : x, rows: T, y)
         }
     }
 
     /// Decode rows: an integer block dot product per output row against the input's 16-bit codes
     /// (output rows split across threads).
     private func integerRows(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
-        let chunk = Self.decodeChunk(out), tasks = (out + chunk - 1) / chunk
-        let masks = IntKernels.Masks()
+        let masks = IntKernels.Masks(), type = type
+        outputRows(y, acts) { y, o, row, acts in IntKernels.dot(type, row, acts, masks, into: y + o, stride: self.out) }
+    }
+
+    /// The K-quant rows against the input's Q8_K codes.
+    private func integerRows(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
+        let masks = IntKernels.Masks(), type = type
+        outputRows(y, acts) { y, o, row, acts in IntKernels.dotK(type, row, acts, masks, into: y + o, stride: self.out) }
+    }
+
+    /// `body(y, o, weight row o, acts)` for every output row, split across threads in contiguous runs.
+    @inline(__always) private func outputRows<A>(_ y: UnsafeMutablePointer<Float>, _ acts: A,
+                                                 _ body: @escaping (UnsafeMutablePointer<Float>, Int, UnsafeRawPointer, A) -> Void) {
+        let chunk = Self.decodeChunk(out), tasks = (out + chunk - 1) / chunk, rowBytes = rowBytes, out = out
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
-            for o in (task * chunk)..<min(out, (task + 1) * chunk) {
-                if IntKernels.superBlock(type) {
-                    IntKernels.dotK(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out)
-                } else {
-                    IntKernels.dot(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out)
-                }
-            }
+            for o in (task * chunk)..<min(out, (task + 1) * chunk) { body(y, o, blocks + o * rowBytes, acts) }
         }
     }
 
@@ -224,7 +249,7 @@ final class Weights: @unchecked Sendable {
     }
 
     /// Panels of `panelRows` output rows dequantized to Float32, one sgemm each.
-    /// With integer decode, `x` is the input rounded to its 16-bit codes (x̂ = q · d), so that a row gets the
+    /// With integer decode, `x` is the input rounded to its activation codes (x̂ = q · d), so that a row gets the
     /// same products whether it runs alone (the integer kernel computes Σ w · x̂ exactly) or stacked with
     /// others through sgemm: results do not depend on how many forks share a pass.
     private func panels(_ x: UnsafePointer<Float>, rows T: Int, _ y: UnsafeMutablePointer<Float>) {

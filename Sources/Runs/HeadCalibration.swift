@@ -26,7 +26,7 @@ public enum HeadCalibration {
     /// `[layer][kvHead]` retrieval scores in [0, 1] for `model`, from memory, the cache file, or measured.
     public static func scores(model: any LanguageModel) throws -> [[Float]] {
         let file = ModelIdentity(model: model).sha256
-        let storage = (model.storage.recordedName.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? "")
+        let storage = (model.weightsRecord.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? "")
         let sha = file + storage
         lock.lock(); defer { lock.unlock() }
         if let m = memo[sha] { return m }

@@ -174,7 +174,7 @@ public struct RunPlan: Equatable, Sendable {
             $0.format = f
         },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
-        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products, 16-bit activations), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).", isFlag: false) {
+        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).", isFlag: false) {
             guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use native, exact or f32") }
             $0.weights = w
         },

@@ -255,7 +255,7 @@ public struct RunSession {
             samples: plan.samples, seed: plan.seed, queryAware: plan.queryAware, maxAnswerTokens: runner.maxAnswerTokens, pageSize: pageSize,
             quants: codecs.map { $0?.name ?? "fp32" }, offload: plan.offloadConfig.map { "lz4:hot-pages=\($0.hotPages)" } ?? "none",
             threads: plan.threads, haystack: haystack, model: ModelIdentity(model: model), codeVersion: codeVersion(),
-            shard: plan.shard?.description, weights: plan.weights.recordedName,
+            shard: plan.shard?.description, weights: model.weightsRecord,
             compressEvery: plan.compressEvery, compressBetweenTurns: plan.compressBetweenTurns ? true : nil)
         config.inputs = try inputs(all)
         var cases = all

@@ -35,6 +35,18 @@ import Testing
         return r
     }
 
+    /// The same through `exact` storage (Float32 activations in every product): last logits and 16 greedy tokens.
+    private static let computedExact = Result { () throws -> [String: (last: [Float], greedy: [Int32])] in
+        let m = try DecoderModel(path: TestSupport.gemmaPath, storage: .exact)
+        var r: [String: (last: [Float], greedy: [Int32])] = [:]
+        for name in prompts {
+            let a = try #require(try anchors.get()[name])
+            let g = try m.generate(prompt: a.token_ids!, cache: m.makeCache(), maxTokens: 16, stopAtEOS: false, keepLogits: true)
+            r[name] = (g.stepLogits[0], g.tokens)
+        }
+        return r
+    }
+
     static func skip() -> Bool {
         if !present { print("Gemma 3 tests skipped: \(TestSupport.gemmaPath) is missing (make setup MODELS=gemma3)") }
         return !present
@@ -90,34 +102,40 @@ import Testing
         }
     }
 
-    /// The last-position logits equal the float64 pass's to Float32 accuracy (top-20 ids and values).
+    /// `exact` storage (Float32 activations) gives the float64 pass's last-position logits to Float32
+    /// accuracy (top-20 ids and values) and its greedy tokens: the model's arithmetic is right. `native`
+    /// (the default) multiplies 8-bit activation codes in the K-quant layers, as llama.cpp does: within
+    /// 0.6 of float64 over its top 20 (llama.cpp's own deviation on these prompts: 0.28–0.47), same top-1.
     @Test(arguments: prompts)
     func logitsAgreeWithFloat64(prompt: String) throws {
         guard !Self.skip() else { return }
-        let ours = try #require(try Self.computed.get()[prompt]).last
         let ref = try #require(try Self.exact.get()[prompt])
-        let worst = zip(ref.top20_ids, ref.top20_logits).map { abs(Double(ours[$0]) - $1) }.max()!
-        print("gemma3 float64 \(prompt) last: max abs diff over its top-20 \(String(format: "%.5f", worst))")
-        #expect(TestSupport.topK(ours, 10) == Array(ref.top20_ids.prefix(10)))
-        #expect(worst <= 0.005)
+        func worst(_ l: [Float]) -> Double { zip(ref.top20_ids, ref.top20_logits).map { abs(Double(l[$0]) - $1) }.max()! }
+        let exact = try #require(try Self.computedExact.get()[prompt]), native = try #require(try Self.computed.get()[prompt]).last
+        print("gemma3 float64 \(prompt) last: max abs diff over its top-20: exact \(String(format: "%.5f", worst(exact.last))), native \(String(format: "%.4f", worst(native)))")
+        #expect(TestSupport.topK(exact.last, 10) == Array(ref.top20_ids.prefix(10)))
+        #expect(worst(exact.last) <= 0.005)
+        if let greedy = ref.greedy16_ids { #expect(exact.greedy == greedy, "exact storage's greedy tokens") }
+        #expect(TestSupport.topK(native, 1) == [ref.top20_ids[0]])
+        #expect(worst(native) <= 0.6)
     }
 
     /// The same greedy tokens as llama.cpp, except where the exact (float64) top-2 margin is below 0.05,
-    /// inside llama.cpp's own error from 8-bit activations (its logits differ from float64 by up to 0.3):
-    /// there KVKit must pick what float64 picks. `short`'s 16th token is such a tie (float64: " and" by
-    /// 0.012; KVKit: " and" by 0.012; llama.cpp: "." by 0.11).
+    /// inside the error of 8-bit activations (llama.cpp's logits differ from float64 by up to 0.47 here):
+    /// there KVKit must pick what llama.cpp or float64 picks. `short`'s 16th token is such a tie (float64:
+    /// " and" by 0.012; llama.cpp: "." by 0.11).
     @Test(arguments: prompts)
     func greedyContinuationsEqualLlamaCpp(prompt: String) throws {
         guard !Self.skip() else { return }
         let ours = try #require(try Self.computed.get()[prompt]).greedy
         let ref = try #require(try Self.anchors.get()[prompt]).greedy16_ids!
         let text = try Self.model.tokenizer.decode(ours)
-        guard let exact = try Self.exact.get()[prompt], let greedy = exact.greedy16_ids, let margins = exact.greedy16_margins else {
-            #expect(ours == ref, "ours: \(text.debugDescription)"); return
-        }
-        #expect(ours == greedy, "ours: \(text.debugDescription)")
         let firstDifference = (0..<16).first { ours[$0] != ref[$0] } ?? 16
-        #expect(Array(ours.prefix(firstDifference)) == Array(ref.prefix(firstDifference)))
-        if firstDifference < 16 { #expect(margins[firstDifference] < 0.05, "llama.cpp differs at token \(firstDifference + 1) where float64's margin is \(margins[firstDifference])") }
+        print("gemma3 \(prompt): greedy equals llama.cpp's for \(firstDifference) of 16 tokens")
+        guard firstDifference < 16 else { return }
+        let exact = try #require(try Self.exact.get()[prompt])
+        let greedy = try #require(exact.greedy16_ids), margins = try #require(exact.greedy16_margins)
+        #expect(margins[firstDifference] < 0.05, "ours \(text.debugDescription) leaves llama.cpp's at token \(firstDifference + 1) where float64's margin is \(margins[firstDifference])")
+        #expect(Array(ours.prefix(firstDifference + 1)) == Array(greedy.prefix(firstDifference + 1)), "ours \(text.debugDescription)")
     }
 }

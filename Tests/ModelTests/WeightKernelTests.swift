@@ -48,7 +48,8 @@ import Testing
     /// Block dot products (1 and 3 rows; integer decode also 8) and panels + sgemm (9 rows) within Float32 summation error of
     /// the Double reference: |y − ref| ≤ 2⁻¹⁸ · Σ|w·x| (about 16 ulp of the absolute sum), any type, for
     /// `exact` and `f32`. `native`'s integer decode (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) adds its activation rounding: each x
-    /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block, so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
+    /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block (the K-quants' Q8_K codes: d =
+    /// max|x| / 127 of its 256-value block), so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
     /// on top, for 1 and 3 rows (integer kernels) and 9 (sgemm on the rounded activations); other types keep
     /// the tight bound.
     @Test(arguments: types)
@@ -79,9 +80,11 @@ import Testing
                 for t in 0..<T { for o in 0..<out {
                     var ref = 0.0, mag = 0.0, rounding = 0.0
                     for i in 0..<cols { let p = Double(w[o * cols + i]) * Double(x[t * cols + i]); ref += p; mag += abs(p) }
-                    for b in 0..<(cols / 32) {
-                        let d = Double((0..<32).map { abs(x[t * cols + b * 32 + $0]) }.max()!) / 32767
-                        rounding += d / 2 * (0..<32).reduce(0.0) { $0 + abs(Double(w[o * cols + b * 32 + $1])) }
+                    // 16-bit codes per 32 values; the K-quants' Q8_K codes per 256 (d = max|x| / 127).
+                    let n = IntKernels.superBlock(type) ? 256 : 32, levels: Double = IntKernels.superBlock(type) ? 127 : 32767
+                    for b in 0..<(cols / n) {
+                        let d = Double((0..<n).map { abs(x[t * cols + b * n + $0]) }.max()!) / levels
+                        rounding += d / 2 * (0..<n).reduce(0.0) { $0 + abs(Double(w[o * cols + b * n + $1])) }
                     }
                     let bound = mag / 262_144 + 1e-30, intBound = bound + rounding
                     #expect(abs(Double(y[t * out + o]) - ref) <= (integer ? intBound : bound), "\(type) T=\(T) row \(o): \(y[t * out + o]) vs \(ref)")
@@ -90,9 +93,52 @@ import Testing
                     worst = max(worst, abs(Double(ye[t * out + o]) - ref) / bound)
                     if integer { worstInt = max(worstInt, abs(Double(y[t * out + o]) - ref) / intBound) }
                 } }
-                if T == 1 { print("\(type): worst error \(String(format: "%.3f", worst)) of the bound (1 row, exact)\(integer ? String(format: "; 16-bit activations %.3f of theirs", worstInt) : "")") }
+                if T == 1 { print("\(type): worst error \(String(format: "%.3f", worst)) of the bound (1 row, exact)\(integer ? String(format: "; integer decode %.3f of its bound", worstInt) : "")") }
             }
         }
+    }
+}
+
+/// The K-quant decode kernels of the build (AVX2 in the host build) against the portable one-row kernel
+/// `IntKernels.rowK`: the same integer sums, so they differ only by Float32 rounding of the per-super-block
+/// products (≤ 2⁻²⁰ of Σ|terms|), on rows whose every code pattern occurs and activations with zero blocks,
+/// one dominant value and ordinary values.
+@Suite struct KQuantKernelTests {
+    @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
+    func fastKernelMatchesThePortableOne(type: GGMLType) {
+        let out = 24, cols = 1024
+        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 11)
+        var rng = SplitMix64(seed: 12)
+        let rows = 3
+        var x = (0..<(rows * cols)).map { _ in Float.random(in: -3...3, using: &rng) }
+        for j in 256..<512 { x[j] = 0 }             // an all-zero super-block
+        x[cols + 700] = 400                          // one value dominates its block
+        let a = IntKernels.ActivationsK(rows: rows, count: cols)
+        x.withUnsafeBufferPointer { for t in 0..<rows { a.quantize(row: t, $0.baseAddress! + t * cols) } }
+        m.withUnsafeBytes { p in
+            let rowBytes = type.byteCount(elements: cols)!
+            var y = [Float](repeating: .nan, count: rows * out)
+            for o in 0..<out {
+                let row = p.baseAddress! + o * rowBytes
+                y.withUnsafeMutableBufferPointer { IntKernels.dotK(type, row, a, IntKernels.Masks(), into: $0.baseAddress! + o, stride: out) }
+                for t in 0..<rows {
+                    let ref = IntKernels.rowK(type, row, a, t)
+                    // |terms|: Σ |w · x̂| through the dequantized row.
+                    var w = [Float](repeating: 0, count: cols)
+                    w.withUnsafeMutableBufferPointer { Dequantize.run(type, row, $0.baseAddress!, count: cols) }
+                    var mag = 0.0
+                    for s in 0..<(cols / 256) { for j in 0..<256 { mag += abs(Double(w[s * 256 + j]) * Double(a.codes[t * cols + s * 256 + j]) * Double(a.scales[t * (cols / 256) + s])) } }
+                    #expect(abs(Double(y[t * out + o]) - Double(ref)) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(y[t * out + o]) vs \(ref)")
+                }
+            }
+        }
+        // Q8_K codes: the block's largest magnitude is ∓127, every code within ±127, code sums per 16 values.
+        for t in 0..<rows { for s in 0..<(cols / 256) {
+            let codes = (0..<256).map { Int(a.codes[t * cols + s * 256 + $0]) }
+            #expect(codes.allSatisfy { abs($0) <= 127 })
+            #expect(codes.map(abs).max()! == (t == 0 && s == 1 ? 0 : 127), "t \(t) block \(s)")
+            for g in 0..<16 { #expect(Int(a.bsums[(t * (cols / 256) + s) * 16 + g]) == codes[(16 * g)..<(16 * g + 16)].reduce(0, +)) }
+        } }
     }
 }
 
