@@ -265,6 +265,22 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(kept(rowCache(keys), KeyDiffPolicy(), .tokens(3)) == [3, 8, 12])
     }
 
+    /// CurDKV's local leverage: squared key and value norms, each divided by its window's sum. Windows of
+    /// 4: tokens 0–3 have ‖k‖² = 100, 100, 100, 400 and tokens 4–7 1, 1, 1, 4, so tokens 3 and 7 lead
+    /// their windows alike (4/7 each, squared in the product) though token 7's raw norm is the smallest
+    /// but three; token 0 is the sink. `leverage=value` ranks by the values alone.
+    @Test func curRanksLeverageWithinEachWindow() throws {
+        let keys: [[Float]] = [[10, 0], [10, 0], [10, 0], [20, 0], [1, 0], [1, 0], [1, 0], [2, 0]]
+        let p = CURPolicy { $0.window = 4; $0.sinks = 1 }
+        #expect(kept(rowCache(keys), p, .tokens(3)) == [0, 3, 7])
+        var values = keys.map { _ in [Float](repeating: 1, count: 2) }
+        values[1] = [3, 0]; values[5] = [0, 2]
+        #expect(kept(rowCache(keys, values: values), CURPolicy { $0.window = 4; $0.sinks = 1; $0.leverage = .value }, .tokens(3)) == [0, 1, 5])
+        // The product weighs both: token 1 (value 9/15, key 1/7) beats token 3 (2/15, 4/7); token 7 (key
+        // 4/7, value 1/5) beats token 5 (1/7, 2/5).
+        #expect(kept(rowCache(keys, values: values), p, .tokens(3)) == [0, 1, 7])
+    }
+
     /// Sinks 2, lag 4, 14 tokens: partitions [2,6) and [6,10) are scored against the next one, [10,14)
     /// is the kept tail. In [2,6) token 4 departs most from [6,10)'s range (its channels straddle it: the
     /// largest spread); in [6,10), token 7. One token per partition plus sinks and tail fills budget 8.
