@@ -37,7 +37,7 @@ test: setup
 
 # DocC for plug-in authors (Policies, Probes, Runs: "Writing a policy/codec/probe", "Reading a run's results");
 # a broken symbol link is an error. Output in .build/docs/<Target>.doccarchive.
-DOC_TARGETS = Policies Probes Runs
+DOC_TARGETS = Models Policies Probes Runs
 docs:
 	@mkdir -p .build/docs
 	@for t in $(DOC_TARGETS); do \

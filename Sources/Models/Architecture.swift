@@ -35,7 +35,7 @@ public struct Architecture: Sendable {
     /// Families by `general.architecture`: one line per family file in `Families/`.
     public static let registry: [String: Architecture] = {
         var r: [String: Architecture] = [:]
-        for a in [Architecture.llama, .gemma3, .qwen2, .qwen3] { for n in a.names { r[n] = a } }
+        for a in [Architecture.llama, .gemma3, .qwen2, .qwen3, .phi3] { for n in a.names { r[n] = a } }
         return r
     }()
 

@@ -96,6 +96,22 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             let info = try tensor(name, shape)
             return Weights(type: info.type, out: shape[1], inDim: shape[0], bytes: gguf.file.base + info.fileOffset, storage: storage)
         }
+        /// The tensor map's fused case: consecutive row ranges of one tensor (Phi-3's `attn_qkv`, and its
+        /// `ffn_up` holding the gate's rows then the up projection's), each read in place as its own matrix
+        /// (a GGUF matrix row is whole blocks, so a row range is a matrix).
+        func rows(of fused: String, _ outs: [Int], inDim: Int) throws -> [Weights] {
+            let info = try tensor(fused, [inDim, outs.reduce(0, +)])
+            let rowBytes = info.type.byteCount(elements: inDim)!
+            var row = 0
+            return outs.map { out in
+                defer { row += out }
+                return Weights(type: info.type, out: out, inDim: inDim, bytes: gguf.file.base + info.fileOffset + row * rowBytes, storage: storage)
+            }
+        }
+        func has(_ name: String) -> Bool { gguf.tensorsByName[name] != nil }
+        for unsupported in ["rope_factors_long.weight", "blk.0.rope_factors_long.weight"] where gguf.tensorsByName[unsupported] != nil {
+            throw GGUFError.badMetadata(key: unsupported, reason: "LongRoPE factors (Phi-3 128k variants) are not supported; use a 4k-context file")
+        }
         let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
         let a = architecture
         // RoPE: base^(-2i/d) per rotated pair, divided by `rope_freqs` factors where the file has them
@@ -109,15 +125,20 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         var ls: [Layer] = []
         for i in 0..<c.layers {
             let p = "blk.\(i)."
+            // Q, K, V and the MLP's gate and up: separate tensors, or fused ones (the gate's rows first, as
+            // llama.cpp's swiglu splits a fused `ffn_up`).
+            let qkv = !has(p + "attn_q.weight") && has(p + "attn_qkv.weight")
+                ? try rows(of: p + "attn_qkv.weight", [qDim, kvDim, kvDim], inDim: c.dim)
+                : [try matrix(p + "attn_q.weight", [c.dim, qDim]), try matrix(p + "attn_k.weight", [c.dim, kvDim]), try matrix(p + "attn_v.weight", [c.dim, kvDim])]
+            let gateUp = !has(p + "ffn_gate.weight") && gguf.tensorsByName[p + "ffn_up.weight"]?.shape == [c.dim, 2 * c.ffnDim]
+                ? try rows(of: p + "ffn_up.weight", [c.ffnDim, c.ffnDim], inDim: c.dim)
+                : [try matrix(p + "ffn_gate.weight", [c.dim, c.ffnDim]), try matrix(p + "ffn_up.weight", [c.dim, c.ffnDim])]
             var layer = Layer(
                 attnNorm: try load(p + "attn_norm.weight", [c.dim]),
-                wq: try matrix(p + "attn_q.weight", [c.dim, qDim]),
-                wk: try matrix(p + "attn_k.weight", [c.dim, kvDim]),
-                wv: try matrix(p + "attn_v.weight", [c.dim, kvDim]),
+                wq: qkv[0], wk: qkv[1], wv: qkv[2],
                 wo: try matrix(p + "attn_output.weight", [qDim, c.dim]),
                 ffnNorm: try load(p + "ffn_norm.weight", [c.dim]),
-                wGate: try matrix(p + "ffn_gate.weight", [c.dim, c.ffnDim]),
-                wUp: try matrix(p + "ffn_up.weight", [c.dim, c.ffnDim]),
+                wGate: gateUp[0], wUp: gateUp[1],
                 wDown: try matrix(p + "ffn_down.weight", [c.ffnDim, c.dim]))
             if a.qkNorm { layer.qNorm = try load(p + "attn_q_norm.weight", [c.headDim]); layer.kNorm = try load(p + "attn_k_norm.weight", [c.headDim]) }
             if a.postNorms {

@@ -7,7 +7,8 @@ import TensorMath
 import Testing
 @testable import Models
 
-/// Families without a model file here (Qwen 2, Qwen 3, Llama 3 with its tokenizer), as small random-weight
+/// Families without a model file here (Qwen 2, Qwen 3, Llama 3 with its tokenizer, Phi-3 with its fused Q/K/V
+/// and gate/up matrices), as small random-weight
 /// GGUFs written by this test, against llama.cpp's tokenization and logits on the very same files
 /// (`Tests/Fixtures/families/llamacpp.json`, made by `make_families.py` with llama-cpp-python 0.3.36 from
 /// files this test wrote with KVKIT_WRITE_FAMILY_GGUFS=DIR; the SHA-256 of each file is checked, so the
@@ -49,7 +50,7 @@ struct FamilyFile {
         w.set("general.architecture", .string(a))
         for (k, x) in [("embedding_length", dim), ("block_count", layers), ("attention.head_count", heads), ("attention.head_count_kv", kvHeads),
                        ("feed_forward_length", ffn), ("context_length", 256)] { w.set("\(a).\(k)", .uint32(UInt32(x))) }
-        w.set("\(a).rope.freq_base", .float32(a == "llama" ? 500_000 : 1_000_000))
+        w.set("\(a).rope.freq_base", .float32(a == "llama" ? 500_000 : a == "phi3" ? 10_000 : 1_000_000))
         w.set("\(a).attention.layer_norm_rms_epsilon", .float32(1e-6))
         if a == "qwen3" { w.set("\(a).attention.key_length", .uint32(UInt32(headDim))); w.set("\(a).attention.value_length", .uint32(UInt32(headDim))) }
         w.set("tokenizer.ggml.model", .string("gpt2"))
@@ -71,6 +72,13 @@ struct FamilyFile {
         for l in 0..<layers {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", dim); norm(p + "ffn_norm.weight", dim)
+            if a == "phi3" {
+                // Fused, as Phi-3's files hold them: Q, K and V in one matrix; the gate's rows, then up's.
+                add(p + "attn_qkv.weight", [dim, q + 2 * kv], scale: 0.3)
+                add(p + "attn_output.weight", [q, dim], scale: 0.2)
+                add(p + "ffn_up.weight", [dim, 2 * ffn], scale: 0.3); add(p + "ffn_down.weight", [ffn, dim], scale: 0.2)
+                continue
+            }
             add(p + "attn_q.weight", [dim, q], scale: 0.3); add(p + "attn_k.weight", [dim, kv], scale: 0.3); add(p + "attn_v.weight", [dim, kv], scale: 0.3)
             add(p + "attn_output.weight", [q, dim], scale: 0.2)
             add(p + "ffn_gate.weight", [dim, ffn], scale: 0.3); add(p + "ffn_up.weight", [dim, ffn], scale: 0.3); add(p + "ffn_down.weight", [ffn, dim], scale: 0.2)
@@ -80,7 +88,8 @@ struct FamilyFile {
         try w.write(to: path)
     }
 
-    static let all = [FamilyFile(family: "qwen2", pre: "qwen2"), FamilyFile(family: "qwen3", pre: "qwen2"), FamilyFile(family: "llama", pre: "llama-bpe")]
+    static let all = [FamilyFile(family: "qwen2", pre: "qwen2"), FamilyFile(family: "qwen3", pre: "qwen2"), FamilyFile(family: "llama", pre: "llama-bpe"),
+                      FamilyFile(family: "phi3", pre: "llama-bpe")]
     /// Strings whose pre-tokenization differs between families: digit runs, contractions in both cases,
     /// whitespace runs, newlines, tabs, CJK, emoji, punctuation before letters.
     static let tricky = ["12345 and 678", "It's THEY'RE we'll I'D", "  two  spaces   three", "line\n\nbreak \r\n crlf",
