@@ -175,13 +175,12 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return cache
     }
 
-    /// How runs record the weights' arithmetic: `native-` and the activation codings its matrices'
-    /// integer kernels use (`IntKernels.Coding`: `q16`, `q8`, `q8k`), `exact`, or nil for f32.
+    /// How runs record the weights' arithmetic: the storage's name, with `-q8k` when integer decode
+    /// multiplies K-quant matrices against Q8_K activation codes (`WeightStorage.recordedName`).
     public var weightsRecord: String? {
-        guard storage == .native else { return storage.recordedName }
         let all = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
-        let used = Set(all.filter(\.integerDecode).map { IntKernels.coding($0.type) })
-        return (["native"] + IntKernels.Coding.allCases.filter(used.contains).map(\.rawValue)).joined(separator: "-")
+        let k8 = all.contains { $0.integerDecode && IntKernels.superBlock($0.type) }
+        return storage.recordedName.map { k8 ? $0 + "-q8k" : $0 }
     }
 
     /// Bytes of weights the model keeps resident (matrices in their storage, norms in Float32; the tied

@@ -11,23 +11,11 @@ import ModelFile
 /// or bytes (Q8) with one shift and mask. These are the portable kernels; the host build (`-DKVKIT_AVX2`)
 /// replaces `lane`, the block primitives and `dotK` with those of `IntKernelsAVX2.swift` (codes in
 /// natural order); `dot` is shared. The K-quants (Q4_K, Q5_K, Q6_K) take 8-bit Q8_K codes instead
-/// (`ActivationsK`) and Q4_0 / Q5_0 8-bit codes per 32 values (`Activations8`), as llama.cpp does: byte
-/// products halve their multiplies (`Coding`; measured in `docs/speed.md`).
+/// (`ActivationsK`), as llama.cpp does: byte products halve their multiplies (measured in `docs/speed.md`).
 enum IntKernels {
     static func covers(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K].contains(type) }
     /// The 256-value super-block types (their own kernel, `dotK`).
     @inline(__always) static func superBlock(_ type: GGMLType) -> Bool { type == .q4_K || type == .q5_K || type == .q6_K }
-
-    /// The activation codes a covered type's integer kernel multiplies. Q4_0 and Q5_0 take 8-bit codes per
-    /// 32 values and the K-quants 8-bit codes per 256, as llama.cpp pairs them (its Q8_0 and Q8_K): byte
-    /// products halve their multiplies. Q4_1 and Q5_1 (llama.cpp: 8-bit Q8_1) keep 16-bit codes, which
-    /// SmolLM2's greedy text needed to stay on llama.cpp's; Q8_0 keeps them too: its signed bytes gain
-    /// little from `vpmaddubsw` (sign tricks), and SmolLM2's Q8_0 head then stays within 1e-4 of the
-    /// Float32 reference (8-bit codes there cost 0.3 in its logits).
-    enum Coding: String, CaseIterable { case q16, q8, q8k }
-    static func coding(_ type: GGMLType) -> Coding {
-        superBlock(type) ? .q8k : (type == .q4_0 || type == .q5_0) ? .q8 : .q16
-    }
 
     /// Bytes per 32-value block, and where the nibbles start.
     @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
@@ -115,77 +103,6 @@ enum IntKernels {
                 scales[t * supers + s] = d
             }
         }
-    }
-
-    /// The 8-bit activations of Q4_0 and Q5_0 rows, coded as llama.cpp's Q8_0: per 32 values one
-    /// float step d = max|x| / 127 and 8-bit codes q = round(x / d), and each block's code sum (Q4_0's −8
-    /// and Q5_0's −16 terms). Byte codes let one `vpmaddubsw` multiply a block's 32 pairs (two `vpmaddwd`
-    /// on 16-bit codes). Codes are 32-byte aligned.
-    final class Activations8: @unchecked Sendable {
-        let rows: Int, count: Int, blocks: Int
-        let codes: UnsafeMutablePointer<Int8>
-        let scales: UnsafeMutablePointer<Float>, codeSums: UnsafeMutablePointer<Int32>
-        private let owner: Activations8?
-        init(rows: Int, count: Int) {
-            self.rows = rows; self.count = count; blocks = count / 32; owner = nil
-            codes = UnsafeMutableRawPointer.allocate(byteCount: rows * count, alignment: 64).bindMemory(to: Int8.self, capacity: rows * count)
-            scales = .allocate(capacity: rows * blocks); codeSums = .allocate(capacity: rows * blocks)
-        }
-        /// Rows `range` of `a`, sharing its memory.
-        init(_ a: Activations8, rows range: Range<Int>) {
-            rows = range.count; count = a.count; blocks = a.blocks; owner = a
-            codes = a.codes + range.lowerBound * a.count
-            scales = a.scales + range.lowerBound * a.blocks; codeSums = a.codeSums + range.lowerBound * a.blocks
-        }
-        deinit { if owner == nil { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); codeSums.deallocate() } }
-
-        func quantize(row t: Int, _ x: UnsafePointer<Float>) {
-            for b in 0..<blocks {
-                let src = x + b * 32, dst = codes + t * count + b * 32
-                let (d, inv) = IntKernels.scale8(UnsafeRawPointer(src))
-                var sum: Int32 = 0
-                for j in 0..<32 { let q = Int8(code(src[j], inv)); dst[j] = q; sum &+= Int32(q) }
-                scales[t * blocks + b] = d; codeSums[t * blocks + b] = sum
-            }
-        }
-    }
-
-    /// A 32-value block's 8-bit step d = max|x| / 127 and its inverse (0 for an all-zero block).
-    @inline(__always) static func scale8(_ p: UnsafeRawPointer) -> (d: Float, inv: Float) {
-        let d = absMax(p) / 127
-        return (d, d > 0 ? 1 / d : 0)
-    }
-
-    /// `x` rounded to its 8-bit Q8_0 codes and back (q · d per 32 values, as `Activations8` codes it).
-    static func round8(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-        for b in 0..<(count / 32) {
-            let src = x + b * 32, (d, inv) = scale8(UnsafeRawPointer(src))
-            for j in 0..<32 { y[b * 32 + j] = code(src[j], inv) * d }
-        }
-    }
-
-    /// Q4_0 and Q5_0 rows against the 8-bit codes of row `t`, the portable kernel (both builds: the AVX2
-    /// kernel is tested against it): per block the exact integer sum Σ code · x-code (the −8 / −16 offset
-    /// through the code sums), one float product, even and odd blocks in two sums.
-    static func row8(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations8, _ t: Int) -> Float {
-        let x = a.codes + t &* a.count, bb = blockBytes(type), bias = Int32(bias(type))
-        let five = type == .q5_0, at = five ? 6 : 2
-        var acc: (Float, Float) = (0, 0)
-        for b in 0..<a.blocks {
-            let q = row + b &* bb, xb = x + b &* 32
-            let qh = five ? q.loadUnaligned(fromByteOffset: 2, as: UInt32.self) : 0
-            var s: Int32 = 0
-            for j in 0..<32 {
-                let byte = Int32(q.load(fromByteOffset: at &+ (j & 15), as: UInt8.self))
-                var c = j < 16 ? byte & 0xF : byte >> 4
-                if five { c |= Int32((qh >> UInt32(j)) & 1) << 4 }
-                s &+= c &* Int32(xb[j])
-            }
-            s &-= bias &* a.codeSums[t &* a.blocks &+ b]
-            let v = Float(s) * (halfFinite(q.loadUnaligned(as: UInt16.self)) * a.scales[t &* a.blocks &+ b])
-            if b & 1 == 0 { acc.0 += v } else { acc.1 += v }
-        }
-        return acc.0 + acc.1
     }
 
     /// llama.cpp's Q8_K step for the 256 floats at `x` (`quantize_row_q8_K_ref`): the value of largest
@@ -381,13 +298,6 @@ enum IntKernels {
     @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
         (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
             &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
-    }
-
-    /// Q4_0 and Q5_0 rows against every row of `a` (8-bit codes), each row by the one-row kernel (the
-    /// portable build; the host build's is in `IntKernelsAVX2.swift`).
-    static func dot8(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations8, _ m: Masks,
-                     into y: UnsafeMutablePointer<Float>, stride: Int) {
-        for t in 0..<a.rows { y[t &* stride] = row8(type, row, a, t) }
     }
 
     /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to

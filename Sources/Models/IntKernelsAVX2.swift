@@ -60,69 +60,6 @@ extension IntKernels {
 
     @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
-    /// 0xFF in byte j where bit j of `bits` is set (llama.cpp's `bytes_from_bits_32`).
-    @inline(__always) static func bitBytes(_ bits: UInt32) -> __m256i {
-        let spread = _mm256_shuffle_epi8(_mm256_set1_epi32(Int32(bitPattern: bits)),
-                                         _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0))
-        return _mm256_cmpeq_epi8(_mm256_or_si256(spread, _mm256_set1_epi64x(0x7FBF_DFEF_F7FB_FDFE)), _mm256_set1_epi64x(-1))
-    }
-
-    /// One Q4_0 / Q5_0 block's 32 weight codes as unsigned bytes in value order, 0–15 or 0–31 (the −8 /
-    /// −16 offsets go through the activations' code sums).
-    @inline(__always) static func bytes8(_ type: GGMLType, _ q: UnsafeRawPointer) -> __m256i {
-        let five = type == .q5_0, w = bytes(q, five ? 6 : 2)
-        let c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(w, 4), w), _mm256_set1_epi8(0x0F))
-        return five ? _mm256_or_si256(c, _mm256_and_si256(bitBytes(q.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), _mm256_set1_epi8(16))) : c
-    }
-
-    /// Σ weight code · activation code of one block, as 8 float lanes: one `vpmaddubsw` (unsigned weight
-    /// bytes against signed activation bytes, pairs added into Int16: |2 · 31 · 127| fits) and one `vpmaddwd` by 1.
-    @inline(__always) static func blockSum8(_ c: __m256i, _ xb: UnsafeRawPointer) -> __m256 {
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(c, xb.load(as: __m256i.self)), _mm256_set1_epi16(1)))
-    }
-
-    /// Q4_0 and Q5_0 rows against every row of `a` (8-bit codes), written to `y[t · stride]`. One
-    /// row: two blocks per step into two accumulators. Several rows (batched forks): each block's codes
-    /// unpacked once, then every row summed exactly as the one-row loop sums it (even blocks into one
-    /// accumulator, odd into another), so a row's result does not depend on the rows beside it.
-    static func dot8(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations8, _ m: Masks,
-                     into y: UnsafeMutablePointer<Float>, stride: Int) {
-        if type == .q4_0 { dot8(.q4_0, row, a, y, stride) } else { dot8(.q5_0, row, a, y, stride) }
-    }
-
-    @inline(__always) static func dot8(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations8,
-                                       _ y: UnsafeMutablePointer<Float>, _ stride: Int) {
-        let bb = blockBytes(type), bias = bias(type), nb = a.blocks
-        if a.rows == 1 {
-            let xr = UnsafeRawPointer(a.codes)
-            var acc = (_mm256_setzero_ps(), _mm256_setzero_ps()), off: (Float, Float) = (0, 0)
-            @inline(__always) func block(_ b: Int, _ acc: inout __m256, _ off: inout Float) {
-                let q = row + b &* bb, d = half(q, 0) * a.scales[b]
-                acc = _mm256_fmadd_ps(blockSum8(bytes8(type, q), xr + b &* 32), _mm256_set1_ps(d), acc)
-                if bias != 0 { off -= bias * d * Float(a.codeSums[b]) }
-            }
-            var b = 0
-            while b &+ 1 < nb { block(b, &acc.0, &off.0); block(b &+ 1, &acc.1, &off.1); b &+= 2 }
-            if b < nb { block(b, &acc.0, &off.0) }
-            y[0] = _mm256_add_ps(acc.0, acc.1).sum() + (off.0 + off.1)
-            return
-        }
-        withUnsafeTemporaryAllocation(of: __m256.self, capacity: 2 * a.rows) { acc in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * a.rows) { off in
-                acc.initialize(repeating: _mm256_setzero_ps()); off.initialize(repeating: 0)
-                for b in 0..<nb {
-                    let q = row + b &* bb, c = bytes8(type, q), dw = half(q, 0), k = b & 1
-                    for t in 0..<a.rows {
-                        let i = t &* nb &+ b, d = dw * a.scales[i], j = 2 &* t &+ k
-                        acc[j] = _mm256_fmadd_ps(blockSum8(c, UnsafeRawPointer(a.codes + t &* a.count) + b &* 32), _mm256_set1_ps(d), acc[j])
-                        if bias != 0 { off[j] -= bias * d * Float(a.codeSums[i]) }
-                    }
-                }
-                for t in 0..<a.rows { y[t &* stride] = _mm256_add_ps(acc[2 &* t], acc[2 &* t &+ 1]).sum() + (off[2 &* t] + off[2 &* t &+ 1]) }
-            }
-        }
-    }
-
     /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
     /// `y[t · stride]` (the layouts as in the portable `rowK`, which these are tested against). Each row of
     /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share

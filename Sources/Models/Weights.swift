@@ -15,10 +15,9 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 
     /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
     /// 16-bit activations on 2026-12-06 and is recorded as `native-q16`; runs before then wrote `native` for
-    /// what is now `exact`, so a resumed old run refuses to mix the two. Since 2026-12-06 (evening) the
-    /// activation codes depend on the weight type (`IntKernels.Coding`), and a model records the codings its
-    /// matrices use (`DecoderModel.weightsRecord`: `native-q16` for SmolLM2, whose arithmetic did not change,
-    /// `native-q16-q8-q8k` for Gemma 3 and Qwen 0.5B, `native-q8k` for Qwen 1.5B).
+    /// what is now `exact`, so a resumed old run refuses to mix the two. Since the K-quant kernels take
+    /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`
+    /// (`DecoderModel.weightsRecord`); one without (SmolLM2's Q4_1) computes as before and records `native-q16`.
     public var recordedName: String? {
         switch self { case .f32: return nil; case .native: return "native-q16"; case .exact: return "exact" }
     }
@@ -89,7 +88,7 @@ final class Weights: @unchecked Sendable {
     final class Input {
         let x: UnsafePointer<Float>, rows: Int, inDim: Int
         init(_ x: UnsafePointer<Float>, rows: Int, inDim: Int) { self.x = x; self.rows = rows; self.inDim = inDim }
-        deinit { for r in roundedRows.values { r.deallocate() } }
+        deinit { roundedRows?.deallocate(); roundedRowsK?.deallocate() }
         private(set) lazy var codes: IntKernels.Activations = {
             let a = IntKernels.Activations(rows: rows, count: inDim)
             for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
@@ -101,31 +100,21 @@ final class Weights: @unchecked Sendable {
             for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
             return a
         }()
-        /// The 8-bit codes (llama.cpp's Q8_0) of the Q4_0 and Q5_0 matrices.
-        private(set) lazy var codes8: IntKernels.Activations8 = {
-            let a = IntKernels.Activations8(rows: rows, count: inDim)
-            for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
-            return a
-        }()
-        private var roundedRows: [IntKernels.Coding: UnsafeMutablePointer<Float>] = [:]
-        /// `x` rounded to the codes the integer kernels of `type` multiply (q · d: 16-bit or 8-bit per 32
-        /// values, Q8_K per 256), rows split across threads.
+        private var roundedRows: UnsafeMutablePointer<Float>?, roundedRowsK: UnsafeMutablePointer<Float>?
+        /// `x` rounded to the codes the integer kernels of `type` multiply (16-bit per 32 values, or Q8_K
+        /// for the K-quants: q · d), rows split across threads.
         func rounded(for type: GGMLType) -> UnsafePointer<Float> {
-            let coding = IntKernels.coding(type)
-            if let r = roundedRows[coding] { return UnsafePointer(r) }
+            let k = IntKernels.superBlock(type)
+            if let r = k ? roundedRowsK : roundedRows { return UnsafePointer(r) }
             let r = UnsafeMutablePointer<Float>.allocate(capacity: rows * inDim), inDim = inDim, T = rows
             let rows = UnsafeSendable((x, r))
             Threads.parallelFor((T + 15) / 16) { task in
                 let (x, r) = rows.value
                 for t in (task * 16)..<min(T, task * 16 + 16) {
-                    switch coding {
-                    case .q8k: IntKernels.roundK(x + t * inDim, count: inDim, into: r + t * inDim)
-                    case .q8: IntKernels.round8(x + t * inDim, count: inDim, into: r + t * inDim)
-                    case .q16: IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim)
-                    }
+                    if k { IntKernels.roundK(x + t * inDim, count: inDim, into: r + t * inDim) } else { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
                 }
             }
-            roundedRows[coding] = r
+            if k { roundedRowsK = r } else { roundedRows = r }
             return UnsafePointer(r)
         }
     }
@@ -177,14 +166,10 @@ final class Weights: @unchecked Sendable {
         if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
                 let rows = (r0 + t0)..<(r0 + min(T, t0 + Self.integerRowsMax))
-                switch IntKernels.coding(type) {
-                case .q8k:
+                if IntKernels.superBlock(type) {
                     let codes = input.codesK
                     integerRows(rows.count == input.rows ? codes : IntKernels.ActivationsK(codes, rows: rows), y + t0 * out)
-                case .q8:
-                    let codes = input.codes8
-                    integerRows(rows.count == input.rows ? codes : IntKernels.Activations8(codes, rows: rows), y + t0 * out)
-                case .q16:
+                } else {
                     let codes = input.codes
                     integerRows(rows.count == input.rows ? codes : IntKernels.Activations(codes, rows: rows), y + t0 * out)
                 }
@@ -202,12 +187,6 @@ final class Weights: @unchecked Sendable {
     private func integerRows(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
         let masks = IntKernels.Masks(), type = type
         outputRows(y, acts) { y, o, row, acts in IntKernels.dot(type, row, acts, masks, into: y + o, stride: self.out) }
-    }
-
-    /// The Q4_0 and Q5_0 rows against the input's 8-bit codes.
-    private func integerRows(_ acts: IntKernels.Activations8, _ y: UnsafeMutablePointer<Float>) {
-        let masks = IntKernels.Masks(), type = type
-        outputRows(y, acts) { y, o, row, acts in IntKernels.dot8(type, row, acts, masks, into: y + o, stride: self.out) }
     }
 
     /// The K-quant rows against the input's Q8_K codes.

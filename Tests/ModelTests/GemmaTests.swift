@@ -60,8 +60,8 @@ import Testing
         #expect(c.window(layer: 5) == nil && c.window(layer: 0) == 512)
         #expect(m.output === m.tokenEmbedding)  // tied head
         #expect(m.rope.halves && m.rope.layerFrequencies != nil)
-        // Q5_0 layers take 8-bit codes, K-quant layers Q8_K codes, Q8_0 16-bit ones; runs say so (a resume never mixes codings).
-        #expect(m.weightsRecord == "native-q16-q8-q8k")
+        // Its K-quant layers take Q8_K activation codes, and runs say so (a resume never mixes the codings).
+        #expect(m.weightsRecord == "native-q16-q8k")
     }
 
     @Test(arguments: prompts)

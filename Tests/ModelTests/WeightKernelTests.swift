@@ -48,8 +48,8 @@ import Testing
     /// Block dot products (1 and 3 rows; integer decode also 8) and panels + sgemm (9 rows) within Float32 summation error of
     /// the Double reference: |y − ref| ≤ 2⁻¹⁸ · Σ|w·x| (about 16 ulp of the absolute sum), any type, for
     /// `exact` and `f32`. `native`'s integer decode (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) adds its activation rounding: each x
-    /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block (Q4_0 and Q5_0's 8-bit codes:
-    /// max|x| / 127; the K-quants' Q8_K codes: max|x| / 127 of its 256-value block), so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
+    /// is off by at most d/2 with d = max|x| / 32767 of its 32-value block (the K-quants' Q8_K codes: d =
+    /// max|x| / 127 of its 256-value block), so |y − ref| ≤ Σ_b d_b/2 · Σ_b|w|
     /// on top, for 1 and 3 rows (integer kernels) and 9 (sgemm on the rounded activations); other types keep
     /// the tight bound.
     @Test(arguments: types)
@@ -80,10 +80,8 @@ import Testing
                 for t in 0..<T { for o in 0..<out {
                     var ref = 0.0, mag = 0.0, rounding = 0.0
                     for i in 0..<cols { let p = Double(w[o * cols + i]) * Double(x[t * cols + i]); ref += p; mag += abs(p) }
-                    // 16-bit codes per 32 values (Q4_1, Q5_1, Q8_0); 8-bit per 32 (Q4_0, Q5_0); the K-quants' Q8_K
-                    // codes per 256 (d = max|x| / 127).
-                    let coding = IntKernels.coding(type)
-                    let n = coding == .q8k ? 256 : 32, levels: Double = coding == .q16 ? 32767 : 127
+                    // 16-bit codes per 32 values; the K-quants' Q8_K codes per 256 (d = max|x| / 127).
+                    let n = IntKernels.superBlock(type) ? 256 : 32, levels: Double = IntKernels.superBlock(type) ? 127 : 32767
                     for b in 0..<(cols / n) {
                         let d = Double((0..<n).map { abs(x[t * cols + b * n + $0]) }.max()!) / levels
                         rounding += d / 2 * (0..<n).reduce(0.0) { $0 + abs(Double(w[o * cols + b * n + $1])) }
@@ -141,43 +139,6 @@ import Testing
             #expect(codes.map(abs).max()! == (t == 0 && s == 1 ? 0 : 127), "t \(t) block \(s)")
             for g in 0..<16 { #expect(Int(a.bsums[(t * (cols / 256) + s) * 16 + g]) == codes[(16 * g)..<(16 * g + 16)].reduce(0, +)) }
         } }
-    }
-}
-
-/// The 8-bit kernels of Q4_0 and Q5_0 (AVX2 in the host build) against the portable one-row kernel
-/// `IntKernels.row8`: the same integer block sums, so they differ only by Float32 rounding (≤ 2⁻²⁰ of
-/// Σ|terms|), for 1 and 5 rows (the batched path unpacks each block once for every row), on rows with every
-/// code pattern and activations with a zero block and a dominant value.
-@Suite struct Q8KernelTests {
-    @Test(arguments: [GGMLType.q4_0, .q5_0])
-    func fastKernelMatchesThePortableOne(type: GGMLType) {
-        let out = 24, cols = 512, rows = 5
-        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 21)
-        var rng = SplitMix64(seed: 22)
-        var x = (0..<(rows * cols)).map { _ in Float.random(in: -3...3, using: &rng) }
-        for j in 32..<64 { x[j] = 0 }
-        x[cols + 300] = 250
-        let a = IntKernels.Activations8(rows: rows, count: cols)
-        x.withUnsafeBufferPointer { for t in 0..<rows { a.quantize(row: t, $0.baseAddress! + t * cols) } }
-        let one = IntKernels.Activations8(a, rows: 2..<3)
-        m.withUnsafeBytes { p in
-            let rowBytes = type.byteCount(elements: cols)!
-            var w = [Float](repeating: 0, count: cols)
-            for o in 0..<out {
-                let row = p.baseAddress! + o * rowBytes
-                w.withUnsafeMutableBufferPointer { Dequantize.run(type, row, $0.baseAddress!, count: cols) }
-                var y = [Float](repeating: .nan, count: rows), y1: Float = .nan
-                y.withUnsafeMutableBufferPointer { IntKernels.dot8(type, row, a, IntKernels.Masks(), into: $0.baseAddress!, stride: 1) }
-                IntKernels.dot8(type, row, one, IntKernels.Masks(), into: &y1, stride: 1)
-                #expect(y1 == y[2], "\(type) row \(o): alone \(y1), among 5 \(y[2])")
-                for t in 0..<rows {
-                    let ref = IntKernels.row8(type, row, a, t)
-                    var mag = 0.0
-                    for j in 0..<cols { mag += abs(Double(w[j]) * Double(a.codes[t * cols + j]) * Double(a.scales[t * (cols / 32) + j / 32])) }
-                    #expect(abs(Double(y[t]) - Double(ref)) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(y[t]) vs \(ref)")
-                }
-            }
-        }
     }
 }
 
