@@ -1,7 +1,7 @@
 import ModelFile
 
 /// Hyper-parameters of a decoder model, all read from GGUF metadata (`{arch}.*` keys) for any registered
-/// family (`Architecture.registry`: llama/mistral, gemma3, qwen2, qwen3).
+/// family (`Architecture.registry`: llama/mistral, gemma3, qwen2, qwen3, phi3).
 public struct ModelConfig: Codable, Sendable, Equatable {
     public var architecture: String
     public var dim: Int            // embedding width

@@ -30,7 +30,7 @@ import Testing
         ("an EOS id of 0xFFFFFFFF", "eos_token_id' is invalid"),
         ("a BOS id of 2^40", "bos_token_id' is invalid"),
         ("a huge token type", "token_type' is invalid"),
-        ("an unknown architecture", "'mamba' is not a supported model family (supported: gemma3, llama, mistral, qwen2, qwen3)"),
+        ("an unknown architecture", "'mamba' is not a supported model family (supported: gemma3, llama, mistral, phi3, qwen2, qwen3)"),
         ("a missing block count", "llama.block_count"),
     ])
     func isRefused(fault: String, needle: String) throws {
