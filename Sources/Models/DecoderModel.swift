@@ -22,7 +22,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A decoder-only transformer whose attention reads K and V from a `PagedKVCache`: the Llama block, with
-/// what a family changes switched on by its `Architecture` (llama/mistral, gemma3, qwen2, qwen3; see
+/// what a family changes switched on by its `Architecture` (llama/mistral, gemma3, qwen2, qwen3, phi3; see
 /// `Architecture.registry`), so runs, probes and benchmarks never name a family.
 ///
 /// Weight matrices stay in their GGUF blocks in the memory-mapped file (`WeightStorage.native`, the
