@@ -39,21 +39,21 @@ struct BenchPolicies: ParsableCommand {
         let names = policy.map { $0.split(separator: ",").map(String.init) } ?? PolicyRegistry.shared.names + ["chunkkv:reuse=2", "chunkkv:reuse=3"]
         let policies: [(String, any EvictionPolicy)]
         do { policies = try names.map { ($0, try PolicyRegistry.shared.make($0)) } } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
-        let needs = policies.reduce(ObservationNeeds.none) { $0.union($1.1.needs) }
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
-        let preparation = PolicyPreparation(needs: needs)
+        let preparation = PolicyPreparation(policies: policies.map(\.1))
+        let needs = preparation.needs
         preparation.begin(cache, model: model, promptEnd: ids.count)
         var promptLogits: [Float] = []
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: preparation.logitsTap) }.seconds
         func report(_ pass: String, _ seconds: Double) {
             switch pass {
-            case "reconstruction": print(String(format: "kvzip's reconstruction pass (the prompt re-read in chunks of %d on a fork): %.3f s, %.2f× the prefill", Reconstruction.chunk, seconds, seconds / max(prefill, 1e-9)))
+            case "reconstruction": print(String(format: "kvzip's reconstruction pass (the prompt re-read in chunks of %d on a fork): %.3f s, %.2f× the prefill", KVzipPolicy.chunk, seconds, seconds / max(prefill, 1e-9)))
             default: print(String(format: "duo's head calibration (measured once per model file, then read from $KVKIT_HOME): %.3f s", seconds))
             }
         }
         // No room to re-read the prompt: kvzip reports n/a, every other policy still runs.
-        let context = try preparation.context(cache, model: model, prompt: ids, timed: report, unavailable: { print("kvzip: n/a (\($0.description))") })
+        let context = try preparation.context(cache, model: model, prompt: ids, timed: report, unavailable: { print("n/a: \($0.description)") })
         let plain = model.makeCache(pageSize: modelOptions.pageSize)
         let prefillPlain = try clock.measure { try model.forward(ids, cache: plain) }.seconds
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
@@ -63,7 +63,7 @@ struct BenchPolicies: ParsableCommand {
         print(String(format: "fork of the whole cache (%@ in %d pages): %.3f ms", formatBytes(cache.pageBytes), cache.uniquePages, median(forkTimes) * 1000))
         print("policy           select+compact_ms  of_prefill  kept_slots  live_after  decode_tok/s  pages_read" + (hotPages > 0 ? "  with_lz4_tok/s" : ""))
         for (name, policy) in policies {
-            if policy.needs.reconstruction && context.reconstruction == nil { print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + " n/a (no room to re-read the prompt)"); continue }
+            if policy.passes.contains(where: { context.prepared[$0.key] == nil }) { print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + " n/a (its own pass could not run on this prompt)"); continue }
             var times: [Double] = []
             var last = CompressionStats.init()
             for _ in 0..<repeats {

@@ -44,7 +44,7 @@ struct PolicyOptions: ParsableArguments {
                codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let preparation = PolicyPreparation(needs: policy.needs)
+        let preparation = PolicyPreparation(policies: [policy])
         return CompressionHooks(
             prepare: { cache, end in preparation.begin(cache, model: model, promptEnd: end) },
             compress: { cache in

@@ -183,6 +183,13 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return storage.recordedName.map { k8 ? $0 + "-q8k" : $0 }
     }
 
+    public func outputProjection(layer: Int) -> [Float] {
+        let w = layers[layer].wo
+        var out = [Float](repeating: 0, count: w.out * w.inDim)
+        out.withUnsafeMutableBufferPointer { p in for o in 0..<w.out { w.row(o, into: p.baseAddress! + o * w.inDim) } }
+        return out
+    }
+
     /// Bytes of weights the model keeps resident (matrices in their storage, norms in Float32; the tied
     /// head counted once).
     public var weightBytes: Int {

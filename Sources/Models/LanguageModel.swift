@@ -28,6 +28,8 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Bytes of weights kept resident, and read by one decode step.
     var weightBytes: Int { get }
     var decodeWeightBytes: Int { get }
+    /// Layer `layer`'s attention output projection, `[dim][heads · headDim]` row-major Float32 (dequantized).
+    func outputProjection(layer: Int) -> [Float]
     /// Tokens per forward chunk during prefill.
     var prefillChunk: Int { get set }
     /// A fresh paged cache shaped for the model (with its layers' sliding windows).

@@ -11,15 +11,12 @@ public struct CompressionContext: Sendable {
     public var tokenText: (@Sendable (Int32) -> String)?
     /// Indexed by position: −log p(token | tokens before it) in nats under the model (nil: not measured).
     public var selfInformation: [Float]?
-    /// [layer·kvHeads + head] → [position][group]: the most attention each prompt key received while the
-    /// model reconstructed the prompt (KVzip; nil: not measured).
-    public var reconstruction: [[Float]]?
-    /// [layer][kvHead]: how much a head retrieves from far back (DuoAttention's classification; nil: not measured).
-    public var headScores: [[Float]]?
+    /// The results of the policies' own passes (`EvictionPolicy.passes`), by pass key (a pass that could
+    /// not run on this prompt is absent: its policies report n/a).
+    public var prepared: [String: any Sendable]
 
-    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil, reconstruction: [[Float]]? = nil,
-                headScores: [[Float]]? = nil) {
-        self.tokenText = tokenText; self.selfInformation = selfInformation; self.reconstruction = reconstruction; self.headScores = headScores
+    public init(tokenText: (@Sendable (Int32) -> String)? = nil, selfInformation: [Float]? = nil, prepared: [String: any Sendable] = [:]) {
+        self.tokenText = tokenText; self.selfInformation = selfInformation; self.prepared = prepared
     }
 }
 

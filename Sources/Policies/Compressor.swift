@@ -124,11 +124,7 @@ public enum Compressor {
                           accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil }, window: nil,
                           selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
                           queries: nil, seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache).seen(by: needs)
-        if let hs = context.headScores, layer < hs.count, head < hs[layer].count { v.headScore = hs[layer][head] }
-        if let r = context.reconstruction?[i] {
-            let g = group, known = r.count / g
-            v.reconstruction = slots.flatMap { s in Int(s.position) < known ? Array(r[(Int(s.position) * g)..<(Int(s.position) * g + g)]) : [Float](repeating: 0, count: g) }
-        }
+        v.prepared = context.prepared
         return v
     }
 }

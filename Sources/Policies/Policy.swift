@@ -16,21 +16,15 @@ public struct ObservationNeeds: Sendable, Equatable {
     public var queriesFrom: Int? { queryStarts.min() }
     /// Every start asked for: policies sharing one prefill each get the moments from their own start.
     public var queryStarts: Set<Int>
-    /// The most attention each prompt key receives while the model reconstructs the prompt (KVzip): a
-    /// second pass over "repeat the previous context" and the context itself, on a throw-away fork.
-    public var reconstruction = false
-    /// A retrieval score per (layer, KV head) measured once per model (DuoAttention's head classification).
-    public var headCalibration = false
-    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil, reconstruction: Bool = false,
-                headCalibration: Bool = false) {
+    // Passes of a policy's own (KVzip's reconstruction, DuoAttention's calibration) are not statistics the
+    // kernel taps: the policy declares them in its file (`EvictionPolicy.passes`).
+    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
-        self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []; self.reconstruction = reconstruction
-        self.headCalibration = headCalibration
+        self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
-        var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation,
-                                 reconstruction: reconstruction || o.reconstruction, headCalibration: headCalibration || o.headCalibration)
+        var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation)
         u.windows = windows.union(o.windows)
         u.queryStarts = queryStarts.union(o.queryStarts)
         return u
@@ -62,11 +56,11 @@ public struct StreamView {
     public let selfInformation: [Float]?
     /// Moments of the layer's queries before RoPE (every query head), when requested through `ObservationNeeds`.
     public internal(set) var queries: QueryMoments?
-    /// `[slot][group]`: the most attention the slot's key received while the model reconstructed the
-    /// prompt (KVzip), when requested through `ObservationNeeds.reconstruction`.
-    public var reconstruction: [Float]? = nil
-    /// The stream's retrieval score (DuoAttention's head classification), when requested through `ObservationNeeds.headCalibration`.
-    public var headScore: Float? = nil
+    /// The results of the policies' own passes (`EvictionPolicy.passes`), by pass key: a policy reads its
+    /// own and slices it for the stream (`layer`, `head`, `positions`).
+    public var prepared: [String: any Sendable] = [:]
+    /// The stream's index among every (layer, KV head) stream: `layer · kvHeads + head`.
+    public var stream: Int { layer * cache.kvHeads + head }
     /// A seed for this stream, derived from the run's seed, layer and head.
     public let seed: UInt64
     let text: (@Sendable (Int32) -> String)?
@@ -146,6 +140,9 @@ public protocol EvictionPolicy: Sendable {
     var name: String { get }
     /// What the kernel must observe during the prompt.
     var needs: ObservationNeeds { get }
+    /// Passes of the policy's own, run once the prompt is in the cache (KVzip's reconstruction,
+    /// DuoAttention's calibration); their results are in `StreamView.prepared`. Default: none.
+    var passes: [PolicyPass] { get }
     /// Higher is kept first. One value per slot.
     func scores(_ s: StreamView) -> [Float]
     /// Slots kept whatever their score, given the stream's token budget.
@@ -187,6 +184,7 @@ extension EvictionPolicy where Self: Configurable {
 
 extension EvictionPolicy {
     public var needs: ObservationNeeds { .none }
+    public var passes: [PolicyPass] { [] }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { [] }
     public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { uniform }
     public func selectionSource(layer: Int) -> Int { layer }

@@ -9,6 +9,9 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     case badBudget(String)
     /// A `--quant` mistake, with its full one-line message.
     case badQuant(String)
+    /// A policy's own pass cannot run on this input (KVzip: no room after the prompt to re-read it); the
+    /// message names the fix.
+    case passUnavailable(policy: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +29,8 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
             return "budget '\(b)' is invalid; give a fraction in (0, 1] such as 0.25, or a token count ≥ 1 such as 256"
         case let .badQuant(m):
             return m
+        case let .passUnavailable(p, r):
+            return "\(p): \(r)"
         }
     }
 }

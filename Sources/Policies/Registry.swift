@@ -75,7 +75,7 @@ extension Registry where Entry == PolicyInfo {
     /// The built-in policies, one line each; each file holds the policy and its `info`.
     static let builtIn: [PolicyInfo] = [
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
-        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LagKVPolicy.info, ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info,
+        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LagKVPolicy.info, ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]
 }
@@ -92,7 +92,7 @@ public struct PolicyName: ParameterName, ExpressibleByStringLiteral, Hashable {
     public init(stringLiteral s: String) { rawValue = s }
 
     /// The wrappers themselves (a part of a part would hide which statistics ran).
-    static let wrappers: Set<String> = ["compose", "adakv"]
+    static let wrappers: Set<String> = ["compose", "adakv", "criticalkv"]
 
     public static var accepted: [String] {
         PolicyRegistry.shared.names.filter { name in

@@ -21,7 +21,7 @@ public enum PolicyConformance {
         for seed in seeds {
             for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
                 let cache = randomCache(seed: seed, group: 2)
-                let context = randomContext(cache, seed: seed, group: 2)
+                let context = try randomContext(cache, seed: seed, group: 2, passes: policy.passes)
                 let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed, context: context)
                 let tag = "\(policy.name) seed \(seed) budget \(budget)"
                 if policy.compresses && policy.evicts {
@@ -81,14 +81,17 @@ public enum PolicyConformance {
         }
     }
 
-    /// What the prefill would give a policy besides the cache: per-position self-information and
-    /// reconstruction maxima (KVzip), random and seeded.
-    public static func randomContext(_ cache: PagedKVCache, seed: UInt64, group: Int) -> CompressionContext {
+    /// What the prefill would give a policy besides the cache: per-position self-information, random and
+    /// seeded, and the results of the policy's own `passes` (KVzip's reconstruction, Duo's calibration),
+    /// run for real on a `RandomModel` shaped like the cache.
+    public static func randomContext(_ cache: PagedKVCache, seed: UInt64, group: Int, passes: [PolicyPass] = []) throws -> CompressionContext {
         var rng = SplitMix64(seed: seed &+ 0xFACADE)
         let n = cache.nextPosition
-        let maxima = (0..<(cache.layers * cache.kvHeads)).map { _ in (0..<(n * group)).map { _ in Float.random(in: 0...1, using: &rng) } }
-        let heads = (0..<cache.layers).map { _ in (0..<cache.kvHeads).map { _ in Float.random(in: 0...1, using: &rng) } }
-        return CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) }, reconstruction: maxima, headScores: heads)
+        var context = CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) })
+        let model = RandomModel(layers: cache.layers, kvHeads: cache.kvHeads, group: group, headDim: cache.headDim, contextLength: 4 * n + 256, seed: seed)
+        // The cache's tokens are its positions: the prompt the passes re-read is read back from the slots.
+        for pass in passes.uniqued() { context.prepared[pass.key] = try pass.run(model, cache, nil) }
+        return context
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,

@@ -204,14 +204,14 @@ public struct Runner {
         return max(0, s)
     }
 
-    /// A fresh cache holding `prompt`, with the statistics `needs` asks for tapped, its prefill time and
-    /// last logits, and what policies need from the prefill besides the cache (token text; self-information
-    /// when asked).
-    func prefill(_ prompt: [Int32], needs: ObservationNeeds) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
+    /// A fresh cache holding `prompt`, with the statistics `policies` need tapped, its prefill time and
+    /// last logits, and what they need from the prefill besides the cache (token text; self-information
+    /// when asked; the results of their own passes).
+    func prefill(_ prompt: [Int32], policies: [any EvictionPolicy]) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
-        let preparation = PolicyPreparation(needs: needs)
+        let preparation = PolicyPreparation(policies: policies)
         preparation.begin(cache, model: model, promptEnd: prompt.count)
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: preparation.logitsTap)
@@ -232,7 +232,7 @@ public struct Runner {
 
     /// `keptPositions` for several variants from one prefill (each compresses its own fork, as `run` does).
     public func keptPositions(_ c: ProbeCase, variants: [Variant]) throws -> [[[[Int32]]]] {
-        let p = try prefill(prompt(c), needs: variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) })
+        let p = try prefill(prompt(c), policies: variants.map(\.policy))
         return try variants.map { v in
             let cache = p.cache.fork()
             try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: p.context)
@@ -243,11 +243,10 @@ public struct Runner {
     /// Runs one case against the full cache and every variant.
     public func run(_ c: ProbeCase, variants: [Variant]) throws -> [VariantResult] {
         let clock = ContinuousClock()
-        let needs = variants.reduce(ObservationNeeds.none) { $0.union($1.policy.needs) }
         let prompt = self.prompt(c)
-        let shared = sharePrefill ? try prefill(prompt, needs: needs) : nil
+        let shared = sharePrefill ? try prefill(prompt, policies: variants.map(\.policy)) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
-        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, needs: .none) }
+        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, policies: []) }
         let fullLive = fullCache.liveTokenBytes
 
         // Compressed forks, measured right after compression (before the turns append their tokens).
@@ -263,7 +262,7 @@ public struct Runner {
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
             let (cache, pre, logits, context): (PagedKVCache, Double, [Float], CompressionContext)
-            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(prompt, needs: v.policy.needs) }
+            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(prompt, policies: [v.policy]) }
             let t = clock.now
             let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
             let recompress = recompresses && v.policy.compresses && v.policy.evicts && !v.budget.isFull

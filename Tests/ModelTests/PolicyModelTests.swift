@@ -17,7 +17,7 @@ import Testing
         let cache = m.makeCache()
         Compressor.prepare(cache, needs: policy.needs, promptEnd: prompt.count)
         try m.forward(prompt, cache: cache)
-        let context = CompressionContext(reconstruction: policy.needs.reconstruction ? try Reconstruction.scores(model: m, cache: cache, prompt: prompt) : nil)
+        let context = try PolicyPreparation(policies: [policy]).context(cache, model: m, prompt: prompt)
         try Compressor.compress(cache, policy: policy, budget: budget, context: context)
         return (try m.forward(next, cache: cache, allLogits: true), cache)
     }
@@ -42,7 +42,7 @@ import Testing
         let cache = m.makeCache()
         try m.forward(prompt, cache: cache)
         let before = (cache.totalSlots, cache.nextPosition, cache.pool.livePages)
-        let scores = try Reconstruction.scores(model: m, cache: cache, prompt: prompt)
+        let scores = try KVzipPolicy.reconstruction(model: LanguageModelPass(m), cache: cache, prompt: prompt)
         #expect((cache.totalSlots, cache.nextPosition, cache.pool.livePages) == before)
         let G = m.config.heads / m.config.kvHeads
         #expect(scores.count == 90 && scores.allSatisfy { $0.count == prompt.count * G })
@@ -52,7 +52,7 @@ import Testing
         let digits = Set(prompt.indices.filter { i in m.tokenizer.decode([prompt[i]]).allSatisfy(\.isNumber) && !m.tokenizer.decode([prompt[i]]).isEmpty }.map(Int32.init))
         func streamsKeeping(_ policy: any EvictionPolicy) throws -> (digits: Int, streamsWithFourFifths: Int) {
             let c = cache.fork()
-            try Compressor.compress(c, policy: policy, budget: .fraction(0.25), context: CompressionContext(reconstruction: scores))
+            try Compressor.compress(c, policy: policy, budget: .fraction(0.25), context: CompressionContext(prepared: [KVzipPolicy.passKey: scores]))
             let perStream = (0..<30).flatMap { l in (0..<3).map { Set(c.slots(layer: l, head: $0).map(\.position)).intersection(digits).count } }
             return (perStream.reduce(0, +), perStream.filter { 5 * $0 >= 4 * digits.count }.count)
         }
@@ -66,14 +66,14 @@ import Testing
     /// and read back from its cache file unchanged.
     @Test func duoHeadCalibrationFindsFewRetrievalHeadsAndIsCached() throws {
         let m = try Real.model
-        let measured = try HeadCalibration.measure(model: m)
+        let measured = try DuoAttentionPolicy.measureHeads(model: LanguageModelPass(m))
         #expect(measured.count == 30 && measured.allSatisfy { $0.count == 3 })
         let flat = measured.joined().sorted()
         #expect(flat.allSatisfy { $0 >= 0 && $0 <= 1 })
         let median = flat[flat.count / 2], best = flat.last!
         print("duo head scores: median \(median), best \(best), heads above 0.1: \(flat.filter { $0 > 0.1 }.count) of 90")
         #expect(best > 10 * median)
-        #expect(try HeadCalibration.scores(model: m) == measured)  // measured or read from $KVKIT_HOME: the same
+        #expect(try DuoAttentionPolicy.headScores(model: LanguageModelPass(m)) == measured)  // measured or read from $KVKIT_HOME: the same
     }
 
     @Test func adakvSharesTheSnapKVBudgetUnevenlyAndFreesPages() throws {

@@ -137,7 +137,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let pos = (first..<(first + 10)).map { $0 }, kv = [Float](repeating: 1, count: 10 * 2 * 4)
         for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
         cache.nextPosition = Int(first) + 10
-        try Compressor.compress(cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(reconstruction: s))
+        try Compressor.compress(cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(prepared: [KVzipPolicy.passKey: s]))
         return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map { $0.position - first } } }
     }
 
@@ -170,7 +170,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
             for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
             cache.nextPosition = 20
             let policy = DuoAttentionPolicy { $0.sinks = 2; $0.recent = 3 }
-            try Compressor.compress(cache, policy: policy, budget: budget, context: CompressionContext(headScores: [[0.9, 0.1], [0.5, 0.2]]))
+            try Compressor.compress(cache, policy: policy, budget: budget, context: CompressionContext(prepared: [DuoAttentionPolicy.passKey: [[0.9, 0.1], [0.5, 0.2]] as [[Float]]]))
             return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map(\.position) } }
         }
         let streaming: [Int32] = [0, 1, 17, 18, 19]
@@ -194,7 +194,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         for (slot, v) in [(7, 0.7), (8, 0.6), (9, 0.5), (4, 0.4), (5, 0.3), (6, 0.2)] as [(Int, Float)] { s1[slot] = v }
         let policy = try PolicyRegistry.shared.make("compose:streaming+kvzip")
         #expect(try PolicyRegistry.shared.parse("compose:streaming+kvzip").description == "compose:first=streaming,share=0.5,then=kvzip")
-        try Compressor.compress(cache, policy: policy, budget: .tokens(8), context: CompressionContext(reconstruction: [s0, s1]))
+        try Compressor.compress(cache, policy: policy, budget: .tokens(8), context: CompressionContext(prepared: [KVzipPolicy.passKey: [s0, s1]]))
         #expect(cache.slots(layer: 0, head: 0).map(\.position) == [0, 1, 2, 3, 5, 6])
         #expect(cache.slots(layer: 0, head: 1).map(\.position) == Array(0..<10))
     }
@@ -543,5 +543,51 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         // The redundancy term on its own, against the arithmetic above.
         let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, seed: 0), threshold: 0.5)
         #expect(abs(r[0] - 0.11519) < 1e-4 && abs(r[6] - 0.07721) < 1e-4 && abs(r.reduce(0, +) - 1) < 1e-5)
+    }
+}
+
+@Suite struct CriticalKVPolicyTests {
+    /// A model pass whose W_o is set by hand: 2 query heads of width 2 on one KV head, hidden width 2;
+    /// head 0's columns are the identity, head 1's twice the identity.
+    struct HandModel: ModelPass {
+        var layers: Int { 1 }; var kvHeads: Int { 1 }; var heads: Int { 2 }; var contextLength: Int { 64 }
+        var hidden: Int { 2 }; var headDim: Int { 2 }
+        var identity: (file: String, arithmetic: String) { ("hand", "") }
+        var home: String? { nil }
+        func encode(_ text: String, addBOS: Bool) -> [Int32] { [] }
+        var opening: String { "" }; var userToAssistant: String { "" }
+        func makeCache() -> PagedKVCache { PagedKVCache(layers: 1, kvHeads: 1, headDim: 2, group: 2, pageSize: 4) }
+        func forward(_ tokens: [Int32], cache: PagedKVCache) throws {}
+        func needleCase(length: Int, depth: Double, sample: Int) -> (prompt: [Int32], question: Int, needle: Range<Int32>)? { nil }
+        func outputProjection(layer: Int) -> [Float] { [1, 0, 2, 0,
+                                                         0, 1, 0, 2] }
+    }
+
+    /// Values (1, 0), (0, 1), (1, −1): through head 0 their L1 norms are 1, 1, 2, through head 1 twice
+    /// that; the group's mean is 1.5, 1.5, 3.
+    @Test func projectedNormsAreTheValuesL1NormThroughEachHeadsColumnsOfWo() throws {
+        let m = HandModel(), cache = m.makeCache()
+        cache.append(layer: 0, keys: [Float](repeating: 1, count: 6), values: [1, 0, 0, 1, 1, -1], positions: [0, 1, 2], tokens: [5, 6, 7])
+        cache.nextPosition = 3
+        #expect(CriticalKVPolicy.projectedNorms(model: m, cache: cache) == [[1.5, 1.5, 3]])
+    }
+
+    /// Ten tokens whose key norms are 1…10 (`knorm` keeps the smallest first), projected norms 1 except
+    /// 0.1 at slot 5 and 0.01 at slot 7; budget 4, first 0.5: the first stage keeps knorm's best two (0, 1),
+    /// the second ranks (−‖k‖ + ε) · norm: slot 7 (−0.08), slot 5 (−0.6) before slot 2 (−3). Plain knorm keeps 0…3.
+    @Test func firstStageByTheBaseThenReweightedByTheProjectedNorm() throws {
+        func kept(_ policy: any EvictionPolicy) throws -> [Int32] {
+            let cache = PagedKVCache(layers: 1, kvHeads: 1, headDim: 2, pageSize: 4)
+            let keys: [Float] = (0..<10).flatMap { [Float($0 + 1), 0] as [Float] }
+            cache.append(layer: 0, keys: keys, values: keys, positions: (0..<10).map(Int32.init), tokens: (0..<10).map(Int32.init))
+            cache.nextPosition = 10
+            var norms = [Float](repeating: 1, count: 10)
+            norms[5] = 0.1; norms[7] = 0.01
+            try Compressor.compress(cache, policy: policy, budget: .tokens(4), context: CompressionContext(prepared: [CriticalKVPolicy.passKey: [norms]]))
+            return cache.slots(layer: 0, head: 0).map(\.position)
+        }
+        #expect(try kept(PolicyRegistry.shared.make("criticalkv:base=knorm")) == [0, 1, 5, 7])
+        #expect(try kept(PolicyRegistry.shared.make("criticalkv:base=knorm,first=1")) == [0, 1, 2, 3])
+        #expect(try kept(KNormPolicy()) == [0, 1, 2, 3])
     }
 }

@@ -19,6 +19,7 @@ public struct AdaKVPolicy: EvictionPolicy, Configurable {
     public var name: String { "adakv" }
     public init() {}
     public var needs: ObservationNeeds { base.needs }
+    public var passes: [PolicyPass] { base.passes }
 
     public func scores(_ s: StreamView) -> [Float] { base.scores(s) }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { base.pinned(s, budget: budget) }

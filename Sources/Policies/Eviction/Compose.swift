@@ -13,6 +13,7 @@ public struct ComposePolicy: EvictionPolicy, Configurable {
     public init() {}
     private var parts: (first: any EvictionPolicy, then: any EvictionPolicy) { (first.policy ?? FullPolicy(), then.policy ?? FullPolicy()) }
     public var needs: ObservationNeeds { parts.first.needs.union(parts.then.needs) }
+    public var passes: [PolicyPass] { (parts.first.passes + parts.then.passes).uniqued() }
     public func scores(_ s: StreamView) -> [Float] { parts.then.scores(s.seen(by: parts.then.needs)) }
 
     public func selectAll(layers all: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {

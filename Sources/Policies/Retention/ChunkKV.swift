@@ -11,6 +11,7 @@ public struct ChunkKVPolicy: EvictionPolicy, Configurable {
     public var scoring = SnapKVPolicy()
     public var name: String { "chunkkv" }
     public var needs: ObservationNeeds { scoring.needs }
+    public var passes: [PolicyPass] { scoring.passes }
     public init() {}
 
     public func scores(_ s: StreamView) -> [Float] { scoring.scores(s) }
@@ -39,6 +40,7 @@ public struct SentenceKVPolicy: EvictionPolicy, Configurable {
     public var scoring = SnapKVPolicy()
     public var name: String { "sentencekv" }
     public var needs: ObservationNeeds { scoring.needs }
+    public var passes: [PolicyPass] { scoring.passes }
     public init() {}
 
     public func scores(_ s: StreamView) -> [Float] { scoring.scores(s) }
