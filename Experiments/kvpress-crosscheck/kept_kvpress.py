@@ -48,6 +48,8 @@ PRESSES = {
     "h2o:gqa=mean,recent=0": lambda r: kvpress.ObservedAttentionPress(compression_ratio=r),
     "kvzip:gqa=max,scope=global": lambda r: kvpress.KVzipPress(compression_ratio=r),
     "cur:leverage=kv-product,sinks=4,window=16": lambda r: kvpress.CURPress(compression_ratio=r),
+    "criticalkv:base=expected-attention,epsilon=0.0001,first=0.5":
+        lambda r: kvpress.CriticalKVPress(kvpress.ExpectedAttentionPress(compression_ratio=r)),
 }
 # Presses that mask keys (module.masked_key_indices, read by kvpress's attention patch) instead of removing
 # them: their kept sets are read from the masks; they need a non-eager attention and a cache passed in.

@@ -32,6 +32,7 @@ import Testing
         ("a huge token type", "token_type' is invalid"),
         ("an unknown architecture", "'mamba' is not a supported model family (supported: gemma3, llama, mistral, phi3, qwen2, qwen3)"),
         ("a missing block count", "llama.block_count"),
+        ("LongRoPE factor tensors", "LongRoPE factors (Phi-3 128k variants) are not supported; use a 4k-context file"),
     ])
     func isRefused(fault: String, needle: String) throws {
         let e = try Self.load { w in
@@ -49,6 +50,7 @@ import Testing
                 w.update("tokenizer.ggml.token_type", .array(elementType: 11, TinyLlama(seed: 3).vocab.indices.map { .int64($0 == 5 ? 1 << 40 : 1) }))
             case "an unknown architecture": w.update("general.architecture", .string("mamba"))
             case "a missing block count": w.update("llama.block_count", nil)
+            case "LongRoPE factor tensors": w.addTensor("rope_factors_long.weight", shape: [4], floats: [1, 1, 1, 1])
             default: Issue.record("no edit for \(fault)")
             }
         }
