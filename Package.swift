@@ -46,13 +46,19 @@ let package = Package(
         // Decoder forward pass (every registered family) reading weights from a GGUF file and K/V through KVCache.
         .target(name: "Models", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
-        .target(name: "Runs", dependencies: ["Probes", "Policies", "Models", "KVCache", "ModelFile", "TensorMath",
-                                            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Runs",
+            dependencies: [
+                "Probes", "Policies", "Models", "KVCache", "ModelFile", "TensorMath",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            ]),
         // The `kvkit` commands as a library, so plugin packages can call the same entry point.
-        .target(name: "KVKitCLI", dependencies: [
-            "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "Models",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "KVKitCLI",
+            dependencies: [
+                "ModelFile", "TensorMath", "KVCache", "Policies", "Probes", "Runs", "Models",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "kvkit", dependencies: ["KVKitCLI"]),
         // Where the real model and ../shared/reference live, and readers for the reference files.
         .target(name: "KVKitTestSupport", dependencies: ["TensorMath"]),
@@ -60,7 +66,8 @@ let package = Package(
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
         .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "KVKitTestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Models", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
+        .testTarget(
+            name: "ModelTests", dependencies: ["Models", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,20 +9,26 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [
         // In your own package: .package(url: "<KVKit's repository>", from: "…")
-        .package(name: "KVKit", path: "../.."),
+        .package(name: "KVKit", path: "../..")
     ],
     targets: [
         .target(name: "VATPPolicy", dependencies: [.product(name: "KVKit", package: "KVKit")]),
         .target(name: "PasskeyProbe", dependencies: [.product(name: "KVKit", package: "KVKit")]),
-        .executableTarget(name: "plugin-kvkit", dependencies: [
-            "VATPPolicy", "PasskeyProbe", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
-        ]),
-        .testTarget(name: "VATPPolicyTests", dependencies: [
-            "VATPPolicy", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
-        ]),
-        .testTarget(name: "PasskeyProbeTests", dependencies: [
-            "PasskeyProbe", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
-        ]),
+        .executableTarget(
+            name: "plugin-kvkit",
+            dependencies: [
+                "VATPPolicy", "PasskeyProbe", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+            ]),
+        .testTarget(
+            name: "VATPPolicyTests",
+            dependencies: [
+                "VATPPolicy", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+            ]),
+        .testTarget(
+            name: "PasskeyProbeTests",
+            dependencies: [
+                "PasskeyProbe", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -20,7 +20,9 @@ public final class ColdStore: @unchecked Sendable {
         }
         let p = (directory as NSString).appendingPathComponent("kvkit-cold-\(getpid())-\(UUID().uuidString.prefix(8)).lz4")
         let f = open(p, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-        guard f >= 0 else { throw KVCacheError.coldStore("cannot write in --offload-dir \(directory) (\(String(cString: strerror(errno)))); choose a writable folder") }
+        guard f >= 0 else {
+            throw KVCacheError.coldStore("cannot write in --offload-dir \(directory) (\(String(cString: strerror(errno)))); choose a writable folder")
+        }
         path = p; fd = f; owned = true
     }
 
@@ -51,7 +53,8 @@ public final class ColdStore: @unchecked Sendable {
         while done < n {
             let w = pwrite(fd, p + done, n - done, off_t(end + Int64(done)))
             guard w > 0 else {
-                throw KVCacheError.coldStore("cannot write the offload file \(path ?? "") (\(String(cString: strerror(errno)))); free space there or choose another --offload-dir")
+                throw KVCacheError.coldStore(
+                    "cannot write the offload file \(path ?? "") (\(String(cString: strerror(errno)))); free space there or choose another --offload-dir")
             }
             done += w
         }

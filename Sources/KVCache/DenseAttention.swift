@@ -4,8 +4,10 @@ import Foundation
 /// purpose; tests compare the paged kernel against it.
 public enum DenseAttention {
     /// - q: `[T][nHeads][hd]`; k, v: `[N][kvHeads][hd]`; keyPositions `[N]`; returns `[T][nHeads][hd]`.
-    public static func attend(q: [Float], queryPositions: [Int32], k: [Float], v: [Float], keyPositions: [Int32],
-                              nHeads: Int, kvHeads: Int, headDim hd: Int, window: Int? = nil) -> [Float] {
+    public static func attend(
+        q: [Float], queryPositions: [Int32], k: [Float], v: [Float], keyPositions: [Int32],
+        nHeads: Int, kvHeads: Int, headDim hd: Int, window: Int? = nil
+    ) -> [Float] {
         let T = queryPositions.count, N = keyPositions.count, G = nHeads / kvHeads
         var out = [Float](repeating: 0, count: T * nHeads * hd)
         let scale = 1 / Double(hd).squareRoot()

@@ -34,11 +34,11 @@ public final class PagePool: @unchecked Sendable {
     public var rawPayloadBytes: Int { pageBytes - metaBytes }
 
     private var storage: [UnsafeMutableRawPointer] = []  // page id → memory
-    private var sizes: [Int] = []                        // page id → bytes of its allocation
+    private var sizes: [Int] = []  // page id → bytes of its allocation
     private var kinds: [PageKind] = []
-    private var formats: [Int16] = []                    // packed: codec index; cold: inner codec index, −1 = raw
-    private var refCounts: [Int32] = []                  // page id → owners; 0 = on a free list
-    private var freeLists: [Int: [Int32]] = [:]          // allocation size → free ids
+    private var formats: [Int16] = []  // packed: codec index; cold: inner codec index, −1 = raw
+    private var refCounts: [Int32] = []  // page id → owners; 0 = on a free list
+    private var freeLists: [Int: [Int32]] = [:]  // allocation size → free ids
     private var coldBlobs: [UnsafeMutableRawPointer?] = []  // cold pages in memory: the compressed payload
     /// Codecs pages of this pool were packed with; a packed page records its index here.
     public private(set) var codecs: [CacheCodec] = []
@@ -183,7 +183,8 @@ public final class PagePool: @unchecked Sendable {
     /// pages decompressed and checked) into `scratch`, valid until its next use. A cold page that fails
     /// its check returns nil and is recorded; `checkIntegrity()` then throws.
     public func read(_ id: Int32, _ scratch: Scratch, keys wantK: Bool = true, values wantV: Bool = true)
-        -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)? {
+        -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)?
+    {
         let i = Int(id)
         switch kinds[i] {
         case .raw:
@@ -263,8 +264,9 @@ public final class PagePool: @unchecked Sendable {
 
     private func header(_ id: Int32) -> ColdHeader {
         let p = UnsafeRawPointer(payload(id))
-        return ColdHeader(payload: Int(p.load(fromByteOffset: 0, as: Int32.self)), compressed: Int(p.load(fromByteOffset: 4, as: Int32.self)),
-                          checksum: p.load(fromByteOffset: 8, as: UInt64.self), offset: p.load(fromByteOffset: 16, as: Int64.self))
+        return ColdHeader(
+            payload: Int(p.load(fromByteOffset: 0, as: Int32.self)), compressed: Int(p.load(fromByteOffset: 4, as: Int32.self)),
+            checksum: p.load(fromByteOffset: 8, as: UInt64.self), offset: p.load(fromByteOffset: 16, as: Int64.self))
     }
 
     /// A new cold page holding page `id`'s payload (raw or packed) LZ4-compressed in the cold store, with

@@ -34,8 +34,10 @@ public enum PagedAttention {
     ///   - split: whether a stream with few query rows may be split across workers by pages (split-K: its
     ///     partial softmax states merged afterwards, which changes the summation order); false gives every
     ///     row the arithmetic of an unsplit block, whatever the cache's length and the workers.
-    public static func attend(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
-                              nHeads: Int, out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil, split: Bool = true) {
+    public static func attend(
+        cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
+        nHeads: Int, out: UnsafeMutablePointer<Float>, reads: (any PageSelector)? = nil, split: Bool = true
+    ) {
         let T = positions.count, kvHeads = cache.kvHeads, hd = cache.headDim
         precondition(nHeads % kvHeads == 0, "query heads must be a multiple of KV heads")
         let G = nHeads / kvHeads
@@ -49,7 +51,8 @@ public enum PagedAttention {
         }
         let qBox = UnsafeSendable(q), oBox = UnsafeSendable(out)
         // Per (token, query head): the softmax max and normaliser, kept for the observation pass.
-        let observe = cache.observations.map { o in o.accumulate || o.maxima != nil || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
+        let observe =
+            cache.observations.map { o in o.accumulate || o.maxima != nil || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
         let stats = observe ? RowStats(count: T * nHeads) : nil
         defer { stats?.free() }
         if splits == 1 {
@@ -58,8 +61,9 @@ public enum PagedAttention {
                 let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
                 let state = BlockState(rows: G * (t1 - t0), headDim: hd)
                 defer { state.free() }
-                attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
-                            t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: reads, state: state)
+                attendBlock(
+                    cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
+                    t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: reads, state: state)
                 state.write(to: oBox.value, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: stats)
             }
             if let stats { observeLayer(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, stats: stats) }
@@ -77,8 +81,9 @@ public enum PagedAttention {
             let t0 = c * queryChunk, t1 = min(T, t0 + queryChunk)
             let n = cache.table(layer: layer, head: h).pages.count
             let range = (n * s / splits)..<(n * (s + 1) / splits)
-            attendBlock(cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
-                        t0: t0, t1: t1, nHeads: nHeads, pageRange: range, reads: nil, state: states[item])
+            attendBlock(
+                cache: cache, layer: layer, head: h, q: qBox.value, positions: positions,
+                t0: t0, t1: t1, nHeads: nHeads, pageRange: range, reads: nil, state: states[item])
         }
         for block in 0..<blocks {
             let h = block / chunks, c = block % chunks
@@ -118,7 +123,8 @@ public enum PagedAttention {
             }
         }
         let observing = items.contains { it in
-            it.cache.observations.map { o in o.accumulate || o.maxima != nil || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false } ?? false
+            it.cache.observations.map { o in o.accumulate || o.maxima != nil || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false }
+                ?? false
         }
         if !rowInvariant && (items.count == 1 || observing || blocks.count < 4 * Threads.count) {
             for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads) }
@@ -127,7 +133,9 @@ public enum PagedAttention {
         if rowInvariant && observing {
             // The observation pass needs each row's softmax statistics: per sequence, unsplit (the same
             // arithmetic as the shared loop below).
-            for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads, split: false) }
+            for it in items {
+                attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads, split: false)
+            }
             return
         }
         let boxes = UnsafeSendable(items)
@@ -138,8 +146,9 @@ public enum PagedAttention {
             let G = nHeads / it.cache.kvHeads
             let state = BlockState(rows: G * (t1 - t0), headDim: it.cache.headDim)
             defer { state.free() }
-            attendBlock(cache: it.cache, layer: layer, head: h, q: it.q, positions: it.positions,
-                        t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: it.reads, state: state)
+            attendBlock(
+                cache: it.cache, layer: layer, head: h, q: it.q, positions: it.positions,
+                t0: t0, t1: t1, nHeads: nHeads, pageRange: nil, reads: it.reads, state: state)
             state.write(to: it.out, t0: t0, t1: t1, head: h, G: G, nHeads: nHeads, stats: nil)
         }
     }
@@ -153,9 +162,9 @@ public enum PagedAttention {
     /// Online-softmax state of one block of query rows: unnormalised output O, running max m, sum l.
     final class BlockState: @unchecked Sendable {
         let rows: Int, hd: Int
-        let O: UnsafeMutablePointer<Float>   // [rows][hd]
-        let m: UnsafeMutablePointer<Float>   // [rows]
-        let l: UnsafeMutablePointer<Float>   // [rows]
+        let O: UnsafeMutablePointer<Float>  // [rows][hd]
+        let m: UnsafeMutablePointer<Float>  // [rows]
+        let l: UnsafeMutablePointer<Float>  // [rows]
 
         init(rows: Int, headDim: Int) {
             self.rows = rows; hd = headDim
@@ -206,9 +215,11 @@ public enum PagedAttention {
         func free() { m.deallocate(); l.deallocate() }
     }
 
-    private static func attendBlock(cache: PagedKVCache, layer: Int, head h: Int, q: UnsafePointer<Float>,
-                                    positions: [Int32], t0: Int, t1: Int, nHeads: Int,
-                                    pageRange: Range<Int>?, reads: (any PageSelector)?, state: BlockState) {
+    private static func attendBlock(
+        cache: PagedKVCache, layer: Int, head h: Int, q: UnsafePointer<Float>,
+        positions: [Int32], t0: Int, t1: Int, nHeads: Int,
+        pageRange: Range<Int>?, reads: (any PageSelector)?, state: BlockState
+    ) {
         let hd = cache.headDim, G = nHeads / cache.kvHeads, Tc = t1 - t0, R = G * Tc
         let pool = cache.pool, ps = pool.pageSize
         let table = cache.table(layer: layer, head: h)
@@ -227,9 +238,9 @@ public enum PagedAttention {
         let rowPos = UnsafeMutablePointer<Int32>.allocate(capacity: R); defer { rowPos.deallocate() }
         // The AVX2 build's register-blocked kernels for the few-row path (they take each row's rescale).
         #if KVKIT_AVX2
-        let fast = !useGemm && AttentionAVX2.applies(headDim: hd)
+            let fast = !useGemm && AttentionAVX2.applies(headDim: hd)
         #else
-        let fast = false
+            let fast = false
         #endif
         let alphas = UnsafeMutablePointer<Float>.allocate(capacity: R); defer { alphas.deallocate() }
         var maxQPos: Int32 = .min, minQPos: Int32 = .max
@@ -267,7 +278,7 @@ public enum PagedAttention {
                 BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, K, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
             } else if fast {
                 #if KVKIT_AVX2
-                AttentionAVX2.scores(Qb, rows: R, headDim: hd, K, keys: n, S, ldS: tileCap)
+                    AttentionAVX2.scores(Qb, rows: R, headDim: hd, K, keys: n, S, ldS: tileCap)
                 #endif
             } else {
                 for j in 0..<n {
@@ -305,7 +316,7 @@ public enum PagedAttention {
             }
             if fast {
                 #if KVKIT_AVX2
-                AttentionAVX2.accumulate(O, rows: R, headDim: hd, alpha: alphas, S, ldP: tileCap, V, keys: n)
+                    AttentionAVX2.accumulate(O, rows: R, headDim: hd, alpha: alphas, S, ldP: tileCap, V, keys: n)
                 #endif
             }
             if useGemm {
@@ -345,8 +356,10 @@ extension PagedAttention {
     /// them to the keys' totals (all rows → `accumulated`; rows at or after a window's start → that window's).
     /// Same tiling as the main pass (query chunks × gathered key tiles, sgemm for the scores); one worker
     /// per (KV head, query head of its group), so each worker writes only its own column of `[slot][group]`.
-    static func observeLayer(cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
-                             nHeads: Int, stats: RowStats) {
+    static func observeLayer(
+        cache: PagedKVCache, layer: Int, q: UnsafePointer<Float>, positions: [Int32],
+        nHeads: Int, stats: RowStats
+    ) {
         guard var obs = cache.observations else { return }
         if let keys = obs.maximaKeys, obs.maxima != nil {
             precondition(!obs.accumulate && obs.windows.isEmpty, "restricted maxima (KVzip) are tapped alone")
@@ -366,8 +379,10 @@ extension PagedAttention {
                 guard on else { return nil }
                 let a = arrays[layer * kvHeads + h]
                 // The kernel writes by slot index: totals out of step with the stream would write past them.
-                precondition(!perSlot || a.count == cache.count(layer: layer, head: h) * G,
-                             "attention statistics (\(a.count / max(G, 1)) slots) out of step with stream (\(layer), \(h)) of \(cache.count(layer: layer, head: h)) slots")
+                precondition(
+                    !perSlot || a.count == cache.count(layer: layer, head: h) * G,
+                    "attention statistics (\(a.count / max(G, 1)) slots) out of step with stream (\(layer), \(h)) of \(cache.count(layer: layer, head: h)) slots"
+                )
                 let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
                 a.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: a.count) }
                 return p
@@ -479,7 +494,11 @@ extension PagedAttention {
                 guard (0..<c).contains(where: { keys.admits(pos[$0]) }) else { continue }
                 let r = pool.read(page, scratch, values: false)
                 for j in 0..<c where keys.admits(pos[j]) {
-                    if let r { K.append(contentsOf: UnsafeBufferPointer(start: r.keys + j * hd, count: hd)) } else { K.append(contentsOf: repeatElement(0, count: hd)) }
+                    if let r {
+                        K.append(contentsOf: UnsafeBufferPointer(start: r.keys + j * hd, count: hd))
+                    } else {
+                        K.append(contentsOf: repeatElement(0, count: hd))
+                    }
                     P.append(pos[j])
                 }
             }
@@ -494,9 +513,13 @@ extension PagedAttention {
             while t0 < T {
                 let R = min(Qc, T - t0)
                 for r in 0..<R { let row = (t0 + r) * nHeads + h * G + g; for d in 0..<hd { Qb[r * hd + d] = qBox.value[row * hd + d] * scale } }
-                Qb.withUnsafeBufferPointer { qb in K.withUnsafeBufferPointer { k in S.withUnsafeMutableBufferPointer { s in
-                    BLAS.gemm(m: R, n: n, k: hd, qb.baseAddress!, lda: hd, k.baseAddress!, ldb: hd, transB: true, beta: 0, s.baseAddress!, ldc: n)
-                } } }
+                Qb.withUnsafeBufferPointer { qb in
+                    K.withUnsafeBufferPointer { k in
+                        S.withUnsafeMutableBufferPointer { s in
+                            BLAS.gemm(m: R, n: n, k: hd, qb.baseAddress!, lda: hd, k.baseAddress!, ldb: hd, transB: true, beta: 0, s.baseAddress!, ldc: n)
+                        }
+                    }
+                }
                 S.withUnsafeMutableBufferPointer { sb in
                     for r in 0..<R {
                         let qp = positions[t0 + r], oldest = window.map { qp &- $0 } ?? .min
@@ -556,7 +579,6 @@ extension PagedAttention {
 @inline(__always) func simdScale(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ n: Int) {
     for i in 0..<n { y[i] *= alpha }
 }
-
 
 /// `s[j] = e^(s[j] − shift)` for j < n, returning the sum.
 @inline(__always) func expShiftSum(_ s: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {

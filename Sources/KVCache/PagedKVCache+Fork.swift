@@ -43,7 +43,8 @@ extension PagedKVCache {
             let dp = start / ps
             // Unchanged page: the destination page would hold exactly the source page's slots, in place.
             if dp < old.pages.count, indices[start] == dp * ps, indices[end - 1] == dp * ps + (end - start - 1),
-               end - start == min(ps, old.count - dp * ps) {
+                end - start == min(ps, old.count - dp * ps)
+            {
                 pool.retain(old.pages[dp])
                 new.pages.append(old.pages[dp])
             } else {

@@ -64,7 +64,8 @@ public final class PagedKVCache: @unchecked Sendable {
             let idx = layer * kvHeads + h
             var t = tables[idx], drop = 0
             while drop < t.pages.count, (drop + 1) * ps <= t.count,
-                  Int(pool.positions(t.pages[drop])[ps - 1]) <= next - w { drop += 1 }
+                Int(pool.positions(t.pages[drop])[ps - 1]) <= next - w
+            { drop += 1 }
             guard drop > 0 else { continue }
             for p in t.pages.prefix(drop) { pool.release(p) }
             t.pages.removeFirst(drop)
@@ -91,8 +92,10 @@ public final class PagedKVCache: @unchecked Sendable {
 
     /// Appends `n` tokens to every KV head of `layer`.
     /// - keys, values: `[n][kvHeads][headDim]` Float32 (RoPE already applied to keys).
-    public func append(layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                       positions: [Int32], tokens: [Int32]) {
+    public func append(
+        layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        positions: [Int32], tokens: [Int32]
+    ) {
         let n = positions.count
         precondition(tokens.count == n, "one token id per position")
         let ps = pool.pageSize, hd = headDim, stride = kvHeads * hd

@@ -20,7 +20,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Decode steps timed after each prefill.")
     var decodeSteps: Int = 32
 
-    @Option(help: "Page codec of the cache: fp32 (the default) or any codec 'kvkit policies' lists; fp16 stores K/V as llama.cpp's default cache does (half the bytes attention reads).")
+    @Option(
+        help:
+            "Page codec of the cache: fp32 (the default) or any codec 'kvkit policies' lists; fp16 stores K/V as llama.cpp's default cache does (half the bytes attention reads)."
+    )
     var quant: String = "fp32"
 
     @Option(help: "Also write the prompt's token ids (JSON array, the longest length) to this file, so other engines run the same tokens.")
@@ -52,8 +55,10 @@ struct Bench: ParsableCommand {
                 let cache = model.makeCache(pageSize: pageSize)
                 try cache.quantize(codecs[0])
                 let g = try model.generate(prompt: Array(ids.prefix(n)), cache: cache, maxTokens: decodeSteps + 1, stopAtEOS: false)
-                print(String(format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
-                             g.decodeTokensPerSecond * Double(perToken) / 1e9))
+                print(
+                    String(
+                        format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
+                        g.decodeTokensPerSecond * Double(perToken) / 1e9))
             }
         }
     }

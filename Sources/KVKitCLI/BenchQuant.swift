@@ -27,7 +27,9 @@ struct BenchQuant: ParsableCommand {
     func run() throws {
         let codecs: [CacheCodec]
         do {
-            codecs = try (quant.map(splitSpecList) ?? CodecRegistry.shared.names).map { try CodecRegistry.shared.make($0) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec()) }
+            codecs = try (quant.map(splitSpecList) ?? CodecRegistry.shared.names).map {
+                try CodecRegistry.shared.make($0) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec())
+            }
         } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         guard hotPages >= 1, decodeTokens >= 1 else { throw fail("--hot-pages and --decode-tokens must be at least 1", code: ExitCodes.usage) }
         let model = try modelOptions.load()
@@ -45,8 +47,11 @@ struct BenchQuant: ParsableCommand {
             for _ in 0..<3 { t = min(t, try clock.measure { try f() }.seconds) }
             return t
         }
-        print("prompt \(ids.count) tokens, page size \(pageSize), \(pages.count) full pages (\(formatBytes(Int(rawBytes))) of Float32 K/V), threads \(modelOptions.threads)")
-        print("codec        bytes/token  ×fp16  quantize_GB/s  dequantize_GB/s  lz4_ratio  lz4_pack_GB/s  lz4_unpack_GB/s  decode_tok/s  vs_fp32  with_lz4_tok/s")
+        print(
+            "prompt \(ids.count) tokens, page size \(pageSize), \(pages.count) full pages (\(formatBytes(Int(rawBytes))) of Float32 K/V), threads \(modelOptions.threads)"
+        )
+        print(
+            "codec        bytes/token  ×fp16  quantize_GB/s  dequantize_GB/s  lz4_ratio  lz4_pack_GB/s  lz4_unpack_GB/s  decode_tok/s  vs_fp32  with_lz4_tok/s")
         var fp32Rate = 0.0
         for codec in codecs {
             let index = pool.register(codec)
@@ -87,13 +92,17 @@ struct BenchQuant: ParsableCommand {
             if codec.name == "fp32" { fp32Rate = rate }
             let perToken = Double(payload) / Double(pageSize) * Double(cache.layers * cache.kvHeads)
             let fp16PerToken = Double(2 * hd * 2 * cache.layers * cache.kvHeads)
-            print(codec.name.padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + String(format: " %11.0f  %5.2f  %13.2f  %15.2f  %9.2f  %13.2f  %15.2f  %12.1f  %7@  %14.1f",
-                           perToken, fp16PerToken / perToken, rawBytes / tq / 1e9, rawBytes / td / 1e9,
-                           Double(payload * pages.count) / Double(coldBytes), Double(payload * pages.count) / tc / 1e9,
-                           Double(payload * pages.count) / tu / 1e9, rate, fp32Rate > 0 ? String(format: "%.2f×", rate / fp32Rate) : "-", coldRate))
+            print(
+                codec.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: " %11.0f  %5.2f  %13.2f  %15.2f  %9.2f  %13.2f  %15.2f  %12.1f  %7@  %14.1f",
+                        perToken, fp16PerToken / perToken, rawBytes / tq / 1e9, rawBytes / td / 1e9,
+                        Double(payload * pages.count) / Double(coldBytes), Double(payload * pages.count) / tc / 1e9,
+                        Double(payload * pages.count) / tu / 1e9, rate, fp32Rate > 0 ? String(format: "%.2f×", rate / fp32Rate) : "-", coldRate))
             if sink.isNaN { print("(NaN in decoded pages)") }
         }
-        print("bytes/token: K/V data of one token over all \(cache.layers) layers × \(cache.kvHeads) KV heads as packed (residual excluded); LZ4 over the packed payload; unpack includes the checksum.")
+        print(
+            "bytes/token: K/V data of one token over all \(cache.layers) layers × \(cache.kvHeads) KV heads as packed (residual excluded); LZ4 over the packed payload; unpack includes the checksum."
+        )
     }
 }

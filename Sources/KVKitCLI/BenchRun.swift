@@ -34,9 +34,14 @@ struct BenchRun: ParsableCommand {
         guard !lens.isEmpty, cases >= 1 else { throw fail("--lengths and --cases must be positive", code: ExitCodes.usage) }
         let model = try modelOptions.load()
         let gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: 0)
-        let probeCases = lens.flatMap { l in (0..<cases).map { i in
-            gen.make(NIAHProbe(), length: l, depth: 0.1 + 0.8 * Double(i) / Double(max(cases - 1, 1)), sample: i, seed: 0) } }
-        print("\(probeCases.count) niah cases (lengths \(lens.map(String.init).joined(separator: ", "))), \(names.count) policies × \(variants.count / max(names.count, 1)) budgets = \(variants.count) variants + full cache, threads \(modelOptions.threads)")
+        let probeCases = lens.flatMap { l in
+            (0..<cases).map { i in
+                gen.make(NIAHProbe(), length: l, depth: 0.1 + 0.8 * Double(i) / Double(max(cases - 1, 1)), sample: i, seed: 0)
+            }
+        }
+        print(
+            "\(probeCases.count) niah cases (lengths \(lens.map(String.init).joined(separator: ", "))), \(names.count) policies × \(variants.count / max(names.count, 1)) budgets = \(variants.count) variants + full cache, threads \(modelOptions.threads)"
+        )
         print("length  shared_prefill_s  prefill_per_variant_s  speed-up")
         let clock = ContinuousClock()
         var totals = (0.0, 0.0)
@@ -50,7 +55,9 @@ struct BenchRun: ParsableCommand {
             print(String(format: "%6d  %16.1f  %21.1f  %7.2f×", c.length, shared, plain, plain / shared))
         }
         print(String(format: "total   %16.1f  %21.1f  %7.2f×", totals.0, totals.1, totals.1 / totals.0))
-        print(String(format: "per case and variant: %.2f s shared, %.2f s with its own prefill", totals.0 / Double(probeCases.count * (variants.count + 1)),
-                     totals.1 / Double(probeCases.count * (variants.count + 1))))
+        print(
+            String(
+                format: "per case and variant: %.2f s shared, %.2f s with its own prefill", totals.0 / Double(probeCases.count * (variants.count + 1)),
+                totals.1 / Double(probeCases.count * (variants.count + 1))))
     }
 }

@@ -7,7 +7,9 @@ import Runs
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two variants of a run on the same cases: paired outcomes, accuracies with 95% intervals, exact McNemar p-value.",
-        discussion: "A and B are POLICY[:param=value,...][@BUDGET], e.g. 'kvkit compare runs/x snapkv@0.25 h2o@0.25' or 'full' for the baseline; --b-run DIR reads B from another run of the same cases ('kvkit compare results/agnostic sentencekv@0.25 sentencekv@0.25 --b-run results/aware').")
+        discussion:
+            "A and B are POLICY[:param=value,...][@BUDGET], e.g. 'kvkit compare runs/x snapkv@0.25 h2o@0.25' or 'full' for the baseline; --b-run DIR reads B from another run of the same cases ('kvkit compare results/agnostic sentencekv@0.25 sentencekv@0.25 --b-run results/aware')."
+    )
 
     @Argument(help: "The run folder (holding results.jsonl).") var runDir: String
     @Argument(help: "Variant A: POLICY[@BUDGET].") var a: String

@@ -70,7 +70,9 @@ struct Generate: ParsableCommand {
         guard !ids.isEmpty else { throw fail("the prompt is empty", code: ExitCodes.usage) }
         let needed = ids.count + maxTokens
         guard needed <= model.config.contextLength else {
-            throw fail("prompt (\(ids.count) tokens) plus --max-tokens \(maxTokens) exceeds the model's context of \(model.config.contextLength); shorten the prompt or lower --max-tokens", code: ExitCodes.usage)
+            throw fail(
+                "prompt (\(ids.count) tokens) plus --max-tokens \(maxTokens) exceeds the model's context of \(model.config.contextLength); shorten the prompt or lower --max-tokens",
+                code: ExitCodes.usage)
         }
         let pageSize = modelOptions.pageSize(for: [codec])
         let cache = model.makeCache(pageSize: pageSize)
@@ -85,25 +87,27 @@ struct Generate: ParsableCommand {
         let statsBox = StatsBox()
         let hooks = policyOptions.hooks(model: model, policy: policy, budget: budget, stats: statsBox, promptTokens: ids.count, codec: codec, offload: offload)
         let g: Generation
-        do { g = try model.generate(prompt: ids, cache: cache, maxTokens: maxTokens, hooks: hooks) { token in
-            if model.tokenizer.stopIds.contains(token) { return }
-            pending += model.tokenizer.bytes(of: token)
-            // Emit only complete UTF-8 sequences so multi-byte characters split across tokens print whole.
-            var cut = pending.count
-            while cut > 0 && cut > pending.count - 4 && (pending[cut - 1] & 0xC0) == 0x80 { cut -= 1 }
-            if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
-            if cut > 0 { emit(Array(pending[..<cut])); pending.removeFirst(cut) }
-        } } catch let e as KVCacheError { emit(pending + [0x0A]); throw fail(e.description, code: ExitCodes.ioError) }
+        do {
+            g = try model.generate(prompt: ids, cache: cache, maxTokens: maxTokens, hooks: hooks) { token in
+                if model.tokenizer.stopIds.contains(token) { return }
+                pending += model.tokenizer.bytes(of: token)
+                // Emit only complete UTF-8 sequences so multi-byte characters split across tokens print whole.
+                var cut = pending.count
+                while cut > 0 && cut > pending.count - 4 && (pending[cut - 1] & 0xC0) == 0x80 { cut -= 1 }
+                if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
+                if cut > 0 { emit(Array(pending[..<cut])); pending.removeFirst(cut) }
+            }
+        } catch let e as KVCacheError { emit(pending + [0x0A]); throw fail(e.description, code: ExitCodes.ioError) }
         emit(pending + [0x0A])
         if let writeError {
             throw fail("cannot write the answer to standard output (\(RunDirectory.reason(writeError))); the answer is incomplete", code: ExitCodes.ioError)
         }
         let stats = """
-        prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
-        prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
-        policy \(spec) budget \(budget): \(g.compressions) compression(s), \(String(format: "%.1f", g.compressSeconds * 1000)) ms\(statsBox.last.map { ", last kept \($0.slotsAfter) of \($0.slotsBefore) slots" } ?? "")
-        \(storageLine(cache))\(readLine(g.reads))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))\(cache.windows.contains { $0 != nil } ? ", freed by sliding windows \(formatBytes(cache.windowFreedBytes))" : "")
-        """
+            prompt \(g.promptTokens) tokens, generated \(g.tokens.count)\(g.stoppedAtEOS ? " (end of turn)" : "")
+            prefill \(String(format: "%.1f", g.prefillTokensPerSecond)) tok/s, decode \(String(format: "%.1f", g.decodeTokensPerSecond)) tok/s, threads \(modelOptions.threads)
+            policy \(spec) budget \(budget): \(g.compressions) compression(s), \(String(format: "%.1f", g.compressSeconds * 1000)) ms\(statsBox.last.map { ", last kept \($0.slotsAfter) of \($0.slotsBefore) slots" } ?? "")
+            \(storageLine(cache))\(readLine(g.reads))KV cache: \(cache.totalSlots) slots over \(cache.layers * cache.kvHeads) streams (mean \(cache.totalSlots / (cache.layers * cache.kvHeads)) tokens), live \(formatBytes(cache.liveTokenBytes)), pages \(formatBytes(cache.pageBytes)), pool allocated \(formatBytes(cache.pool.allocatedBytes)), peak pages \(formatBytes(g.peakKVPageBytes))\(cache.windows.contains { $0 != nil } ? ", freed by sliding windows \(formatBytes(cache.windowFreedBytes))" : "")
+            """
         FileHandle.standardError.write(Data((stats + "\n").utf8))
         if let path = report {
             let r = GenerateReport(
@@ -117,7 +121,8 @@ struct Generate: ParsableCommand {
                 peakKVPageBytes: g.peakKVPageBytes, compressions: g.compressions, readFraction: g.reads?.readFraction ?? 1,
                 quant: cache.codec?.name ?? "fp32", kvDataBytes: cache.kvDataBytes, ratioVsFP16: ratioVsFP16(cache),
                 hotBytes: cache.byteBreakdown.raw + cache.byteBreakdown.packed, coldBytes: cache.byteBreakdown.cold,
-                coldUncompressedBytes: cache.byteBreakdown.coldUncompressed, answer: model.tokenizer.decode(g.tokens.filter { !model.tokenizer.stopIds.contains($0) }))
+                coldUncompressedBytes: cache.byteBreakdown.coldUncompressed,
+                answer: model.tokenizer.decode(g.tokens.filter { !model.tokenizer.stopIds.contains($0) }))
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             do { try enc.encode(r).write(to: URL(fileURLWithPath: path)) } catch {
@@ -168,8 +173,9 @@ enum ProcessMemory {
     /// Peak resident set size of this process (VmHWM), nil where /proc is unavailable.
     static func peakResidentBytes() -> Int? {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kb = line.split(separator: " ").compactMap({ Int($0) }).first else { return nil }
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = line.split(separator: " ").compactMap({ Int($0) }).first
+        else { return nil }
         return kb * 1024
     }
 }

@@ -27,12 +27,17 @@ struct Inspect: ParsableCommand {
         }
         let arch = gguf.metadata["general.architecture"]?.string ?? "?"
         print("file: \(path)")
-        print("GGUF v\(gguf.version), \(gguf.file.size) bytes, alignment \(gguf.alignment), \(gguf.metadataKeys.count) metadata keys, \(gguf.tensors.count) tensors")
+        print(
+            "GGUF v\(gguf.version), \(gguf.file.size) bytes, alignment \(gguf.alignment), \(gguf.metadataKeys.count) metadata keys, \(gguf.tensors.count) tensors"
+        )
         print("architecture: \(arch)")
         if let name = gguf.metadata["general.name"]?.string { print("name: \(name)") }
         print("")
         print("hyper-parameters:")
-        for key in gguf.metadataKeys where allMetadata || key.hasPrefix("\(arch).") || key.hasPrefix("tokenizer.ggml.") && !["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"].contains(key) {
+        for key in gguf.metadataKeys
+        where allMetadata || key.hasPrefix("\(arch).")
+            || key.hasPrefix("tokenizer.ggml.") && !["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"].contains(key)
+        {
             print("  \(GGUFError.escape(key)) = \(gguf.metadata[key]!.summary)")
         }
         if !allMetadata {
@@ -46,9 +51,10 @@ struct Inspect: ParsableCommand {
         var total = 0
         for t in gguf.tensors {
             let shape = t.shape.map(String.init).joined(separator: " × ")
-            print(t.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  "
-                  + "\(t.type)".padding(toLength: 6, withPad: " ", startingAt: 0) + " "
-                  + shape.padding(toLength: 21, withPad: " ", startingAt: 0) + " \(t.byteCount)")
+            print(
+                t.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  "
+                    + "\(t.type)".padding(toLength: 6, withPad: " ", startingAt: 0) + " "
+                    + shape.padding(toLength: 21, withPad: " ", startingAt: 0) + " \(t.byteCount)")
             total += t.byteCount
         }
         print("total tensor bytes: \(total)")

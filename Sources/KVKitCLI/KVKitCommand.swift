@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Runs
 
@@ -11,11 +11,14 @@ public struct KVKitCommand: ParsableCommand {
         commandName: "kvkit",
         abstract: "A research kit for KV-cache compression on a real model.",
         discussion: """
-        Exit codes: 0 success; 64 usage error (bad flag or value); 65 bad data (corrupt model or input file);
-        66 missing input file; 69 a needed tool is missing (sbatch); 70 internal error; 73 cannot create an output
-        (an unwritable folder, a run folder in use); 74 I/O error (a failed write, a cold page that failed its check).
-        """,
-        subcommands: [Run.self, Generate.self, ListPolicies.self, Probes.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self, Merge.self, Compare.self, Kept.self],
+            Exit codes: 0 success; 64 usage error (bad flag or value); 65 bad data (corrupt model or input file);
+            66 missing input file; 69 a needed tool is missing (sbatch); 70 internal error; 73 cannot create an output
+            (an unwritable folder, a run folder in use); 74 I/O error (a failed write, a cold page that failed its check).
+            """,
+        subcommands: [
+            Run.self, Generate.self, ListPolicies.self, Probes.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self,
+            Merge.self, Compare.self, Kept.self,
+        ],
         defaultSubcommand: nil)
 
     public init() {}
@@ -40,7 +43,8 @@ public struct KVKitCommand: ParsableCommand {
         do {
             try command.run()
             guard fflush(stdout) == 0, ferror(stdout) == 0 else {
-                FileHandle.standardError.write(Data("error: cannot write to standard output (\(String(cString: strerror(errno)))); the output is incomplete\n".utf8))
+                FileHandle.standardError.write(
+                    Data("error: cannot write to standard output (\(String(cString: strerror(errno)))); the output is incomplete\n".utf8))
                 Glibc.exit(ExitCodes.ioError)
             }
             Glibc.exit(0)

@@ -7,7 +7,9 @@ import Runs
 struct Kept: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the positions each (layer, KV head) keeps after compression, per case × policy × budget (JSONL).",
-        discussion: "Cases come from the grid options or --probe-file, as for 'kvkit run'. Each line: id, policy, budget, prompt_tokens, opening_tokens (the chat template's), kept[layer][head] = positions.")
+        discussion:
+            "Cases come from the grid options or --probe-file, as for 'kvkit run'. Each line: id, policy, budget, prompt_tokens, opening_tokens (the chat template's), kept[layer][head] = positions."
+    )
 
     @OptionGroup var grid: GridOptions
     @Option(help: ArgumentHelp(RunPlan.help("policy"))) var policy: String
@@ -20,8 +22,9 @@ struct Kept: ParsableCommand {
     func run() throws {
         try runReporting {
             let texts: [(String, String?)] = [("policy", policy), ("budget", budget), ("probe-file", probeFile), ("threads", threads)]
-            let plan = try RunPlan(options: grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } }
-                                   + (queryAware ? [("query-aware", .flag(true))] : []))
+            let plan = try RunPlan(
+                options: grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } }
+                    + (queryAware ? [("query-aware", .flag(true))] : []))
             let model = try ModelLoader.load(plan)
             let n = try RunSession(plan: plan, model: model).exportKept(to: out)
             print("wrote \(n) kept sets to \(out)")

@@ -20,7 +20,10 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("page-size"), parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size")))
     var pageSizeOption: Int?
 
-    @Option(help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped, 5.6× less memory than f32; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load: the reference path).")
+    @Option(
+        help:
+            "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped, 5.6× less memory than f32; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load: the reference path)."
+    )
     var weights: WeightStorage = .native
 
     var pageSize: Int { pageSizeOption ?? 16 }
@@ -35,12 +38,16 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
-        if let pageSize = pageSizeOption, !(1...4096).contains(pageSize) { throw ValidationError("--page-size must be between 1 and 4096 tokens (got \(pageSize))") }
+        if let pageSize = pageSizeOption, !(1...4096).contains(pageSize) {
+            throw ValidationError("--page-size must be between 1 and 4096 tokens (got \(pageSize))")
+        }
     }
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
     func load() throws -> any LanguageModel {
-        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights, format: format) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
+        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights, format: format) } catch let e as RunError {
+            throw fail(e.description, code: e.exitCode)
+        }
     }
 }
 

@@ -11,7 +11,9 @@ enum RegistryTables {
 }
 
 struct ListPolicies: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "policies", abstract: "List every compression policy (eviction, retention: --policy) and page codec (quantization: --quant) with parameters, defaults and paper.")
+    static let configuration = CommandConfiguration(
+        commandName: "policies",
+        abstract: "List every compression policy (eviction, retention: --policy) and page codec (quantization: --quant) with parameters, defaults and paper.")
 
     @Flag(help: "Print Markdown tables (docs/policies.md's).")
     var markdown = false
@@ -22,7 +24,9 @@ struct ListPolicies: ParsableCommand {
             print(CodecRegistry.shared.markdown(header: RegistryTables.codecs), terminator: "")
         } else {
             print(PolicyRegistry.shared.listing(title: "Policies (--policy NAME[:param=value,...]): eviction and semantic retention"))
-            print(CodecRegistry.shared.listing(title: "Quantization (--quant NAME[:param=value,...] or KEYS/VALUES; 'run' sweeps a comma-separated list)"), terminator: "")
+            print(
+                CodecRegistry.shared.listing(title: "Quantization (--quant NAME[:param=value,...] or KEYS/VALUES; 'run' sweeps a comma-separated list)"),
+                terminator: "")
         }
     }
 }
@@ -44,7 +48,9 @@ struct ListProbes: ParsableCommand {
         if markdown {
             print(ProbeRegistry.shared.markdown(header: RegistryTables.probes), terminator: "")
         } else {
-            print(ProbeRegistry.shared.listing(title: "Probes (--probe NAME; chains take --hops and --wording; --probe-file runs your own cases)"), terminator: "")
+            print(
+                ProbeRegistry.shared.listing(title: "Probes (--probe NAME; chains take --hops and --wording; --probe-file runs your own cases)"), terminator: ""
+            )
         }
     }
 }
@@ -52,7 +58,8 @@ struct ListProbes: ParsableCommand {
 /// `kvkit probes export`: any generated grid as a probe file (JSONL with needle spans and answer
 /// prefixes), so the very same cases can be run by another tool or read back with `--probe-file`.
 struct ExportProbes: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a generated case grid as a probe file (JSONL): the same cases for another tool.")
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write a generated case grid as a probe file (JSONL): the same cases for another tool.")
 
     @OptionGroup var grid: GridOptions
     @Option(help: "The probe file to write (JSONL, one case per line).") var out: String

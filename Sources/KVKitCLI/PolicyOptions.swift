@@ -40,8 +40,10 @@ struct PolicyOptions: ParsableArguments {
     /// decoding, a fractional budget means that share of the prompt's `promptTokens` (a fixed size, as
     /// decode-time methods keep it), not of the cache as it stands: otherwise each compression would
     /// shrink the cache again.
-    func hooks(model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox, promptTokens: Int,
-               codec: CacheCodec? = nil, offload: OffloadConfig? = nil) -> CompressionHooks? {
+    func hooks(
+        model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox, promptTokens: Int,
+        codec: CacheCodec? = nil, offload: OffloadConfig? = nil
+    ) -> CompressionHooks? {
         let storing = codec != nil || offload != nil
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
         let preparation = PolicyPreparation(policies: [policy])
@@ -50,17 +52,19 @@ struct PolicyOptions: ParsableArguments {
             compress: { cache in
                 let context = try preparation.context(cache, model: model)
                 let decoding = cache.nextPosition > promptTokens
-                let done = try Compressor.compress(cache, policy: policy, budget: decoding ? budget.fixed(atPrompt: promptTokens) : budget,
-                                                   seed: seed, context: context)
+                let done = try Compressor.compress(
+                    cache, policy: policy, budget: decoding ? budget.fixed(atPrompt: promptTokens) : budget,
+                    seed: seed, context: context)
                 stats.last = done.stats
                 return done.reads
             },
             logitsTap: preparation.logitsTap,
             prefillChunk: prefillChunk, every: compressEvery,
-            store: storing ? { cache in
-                if cache.codec == nil, let codec { try cache.quantize(codec) }
-                if cache.offload == nil, let offload { try cache.setOffload(offload) }
-            } : nil)
+            store: storing
+                ? { cache in
+                    if cache.codec == nil, let codec { try cache.quantize(codec) }
+                    if cache.offload == nil, let offload { try cache.setOffload(offload) }
+                } : nil)
     }
 }
 

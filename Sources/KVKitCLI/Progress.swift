@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Progress on stderr: a redrawn line with ETA on a terminal (at most 10 redraws a second), a plain line

@@ -38,7 +38,10 @@ struct Run: ParsableCommand {
             ("probe-file", probeFile), ("shard", shard), ("threads", threads), ("page-size", pageSize), ("weights", weights),
             ("offload", offload), ("hot-pages", hotPages), ("offload-dir", offloadDir),
         ]
-        let flags: [(String, Bool)] = [("query-aware", queryAware), ("compress-between-turns", compressBetweenTurns), ("no-share-prefill", noSharePrefill), ("skip-bad-lines", skipBadLines), ("drop-bad-rows", dropBadRows)]
+        let flags: [(String, Bool)] = [
+            ("query-aware", queryAware), ("compress-between-turns", compressBetweenTurns), ("no-share-prefill", noSharePrefill),
+            ("skip-bad-lines", skipBadLines), ("drop-bad-rows", dropBadRows),
+        ]
         return grid.given + texts.compactMap { n, v in v.map { (n, .text($0)) } } + flags.filter(\.1).map { ($0.0, .flag(true)) }
     }
 
@@ -80,8 +83,10 @@ struct GridOptions: ParsableArguments {
 
     /// The options given, by their plan names.
     var given: [(name: String, value: RunPlan.Value)] {
-        let texts: [(String, String?)] = [("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
-                                          ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model), ("format", format)]
+        let texts: [(String, String?)] = [
+            ("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
+            ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model), ("format", format),
+        ]
         return texts.compactMap { n, v in v.map { (n, .text($0)) } }
     }
 }

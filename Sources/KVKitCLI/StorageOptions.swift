@@ -5,7 +5,10 @@ import Policies
 
 /// Flags that choose how cache pages are stored: codec (`--quant`) and the LZ4 cold tier (`--offload`).
 struct StorageOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Page codec: fp32 (none), \(CodecRegistry.shared.names.filter { $0 != "fp32" }.joined(separator: ", ")), NAME:param=value or KEYS/VALUES such as int4/fp16 (see 'kvkit policies')."))
+    @Option(
+        help: ArgumentHelp(
+            "Page codec: fp32 (none), \(CodecRegistry.shared.names.filter { $0 != "fp32" }.joined(separator: ", ")), NAME:param=value or KEYS/VALUES such as int4/fp16 (see 'kvkit policies')."
+        ))
     var quant: String = "fp32"
 
     @Option(help: "Move pages beyond --hot-pages per stream to a compressed store: lz4.")

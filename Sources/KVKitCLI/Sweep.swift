@@ -32,10 +32,10 @@ struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a study from a JSON or YAML config of kvkit run jobs: resumable, shardable (--shard I/N), mergeable (--merge).",
         discussion: """
-        Config: {"study": NAME, "results": FOLDER, "common": {OPTIONS}, "jobs": [{"name": JOB, "options": {OPTIONS}}]}
-        where OPTIONS are kvkit run's flags without '--' (lists as arrays, flags as true). Job JOB writes to
-        FOLDER/JOB next to the config; shard I of N to FOLDER/JOB/shard-I-of-N.
-        """)
+            Config: {"study": NAME, "results": FOLDER, "common": {OPTIONS}, "jobs": [{"name": JOB, "options": {OPTIONS}}]}
+            where OPTIONS are kvkit run's flags without '--' (lists as arrays, flags as true). Job JOB writes to
+            FOLDER/JOB next to the config; shard I of N to FOLDER/JOB/shard-I-of-N.
+            """)
 
     @Argument(help: "The study's config (.json, .yaml or .yml).")
     var config: String
@@ -46,7 +46,9 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Merge every job's shard folders into the job's folder instead of running.")
     var merge = false
 
-    @Option(parsing: .unconditional, help: "The number of shards N: with --merge, every shard 1…N must be there (a missing one is named); with --slurm, the array's tasks (default 4).")
+    @Option(
+        parsing: .unconditional,
+        help: "The number of shards N: with --merge, every shard 1…N must be there (a missing one is named); with --slurm, the array's tasks (default 4).")
     var shards: Int?
 
     @Option(parsing: .unconditional, help: "Threads per run for every job (overrides the config; Slurm tasks pass their --cpus).")
@@ -70,7 +72,10 @@ struct Sweep: ParsableCommand {
     @Option(help: "Run (or merge) only these jobs, comma-separated.")
     var only: String?
 
-    @Flag(help: "Check every job as the run would (model, probe file, haystack, cases, output folders, results already there) and print what would run, without running or writing anything.")
+    @Flag(
+        help:
+            "Check every job as the run would (model, probe file, haystack, cases, output folders, results already there) and print what would run, without running or writing anything."
+    )
     var dryRun = false
 
     @Flag(help: "No progress line on stderr.")
@@ -125,8 +130,9 @@ struct Sweep: ParsableCommand {
     func writeSlurm(_ study: Study, only: [String]?) throws {
         guard shard == nil, !merge else { throw RunError.usage("--slurm writes the shards' jobs itself; drop --shard and --merge") }
         let binary = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        var plan = try SlurmPlan(study: study, shards: shards ?? 4, partition: partition, time: time, cpus: cpus, only: only,
-                                 binary: binary, kvkitHome: ModelLocation.kvkitHome)
+        var plan = try SlurmPlan(
+            study: study, shards: shards ?? 4, partition: partition, time: time, cpus: cpus, only: only,
+            binary: binary, kvkitHome: ModelLocation.kvkitHome)
         plan.dropBadRows = dropBadRows
         let sbatch = SlurmPlan.which("sbatch")
         if submit && sbatch == nil {

@@ -35,7 +35,9 @@ public struct ChatTemplate: Sendable {
         let t = gguf.metadata["tokenizer.chat_template"]?.string
         // ChatML's default system prompt is the template's literal system turn (SmolLM2's, Qwen's).
         func readDefaultSystem() {
-            guard let t, let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) else { return }
+            guard let t, let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) else {
+                return
+            }
             let s = String(t[start.upperBound..<end.lowerBound])
             if !s.contains("{") { defaultSystem = s }
         }

@@ -107,8 +107,10 @@ public enum Dequantize {
         let a0 = p.loadUnaligned(fromByteOffset: 96, as: UInt32.self), a1 = p.loadUnaligned(fromByteOffset: 100, as: UInt32.self)
         let tmp = p.loadUnaligned(fromByteOffset: 104, as: UInt32.self)
         let k1: UInt32 = 0x0303_0303, k2: UInt32 = 0x0F0F_0F0F
-        let aux = [(a0 & k2) | (((tmp >> 0) & k1) << 4), (a1 & k2) | (((tmp >> 2) & k1) << 4),
-                   ((a0 >> 4) & k2) | (((tmp >> 4) & k1) << 4), ((a1 >> 4) & k2) | (((tmp >> 6) & k1) << 4)]
+        let aux = [
+            (a0 & k2) | (((tmp >> 0) & k1) << 4), (a1 & k2) | (((tmp >> 2) & k1) << 4),
+            ((a0 >> 4) & k2) | (((tmp >> 4) & k1) << 4), ((a1 >> 4) & k2) | (((tmp >> 6) & k1) << 4),
+        ]
         func scale(_ i: Int) -> Float { Float(Int8(truncatingIfNeeded: aux[i / 4] >> UInt32(8 * (i % 4))) &- 32) }
         var out = 0, sub = 0, m: UInt8 = 1
         for n in 0..<2 {

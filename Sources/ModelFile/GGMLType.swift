@@ -17,11 +17,11 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
-        case .q4_0: return 18   // fp16 d, 16 bytes of nibbles
-        case .q4_1: return 20   // fp16 d, fp16 m, 16 bytes of nibbles
+        case .q4_0: return 18  // fp16 d, 16 bytes of nibbles
+        case .q4_1: return 20  // fp16 d, fp16 m, 16 bytes of nibbles
         case .q5_0: return 22
         case .q5_1: return 24
-        case .q8_0: return 34   // fp16 d, 32 int8
+        case .q8_0: return 34  // fp16 d, 32 int8
         case .q8_1: return 36
         case .q2_K: return 84
         case .q3_K: return 110

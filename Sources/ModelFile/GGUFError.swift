@@ -30,7 +30,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .badValueType(t, key):
             return "metadata key \(q(key)) has unknown value type \(t); the file is corrupt or from a newer GGUF revision"
         case let .unsupportedTensorType(name, t):
-            return "tensor \(q(name)) has type \(GGMLType(rawValue: t).map { "\($0)" } ?? "#\(t)"), which KVKit cannot read (supported: \(GGMLType.allCases.filter(\.canDequantize).map { "\($0)".uppercased() }.joined(separator: ", ")))"
+            return
+                "tensor \(q(name)) has type \(GGMLType(rawValue: t).map { "\($0)" } ?? "#\(t)"), which KVKit cannot read (supported: \(GGMLType.allCases.filter(\.canDequantize).map { "\($0)".uppercased() }.joined(separator: ", ")))"
         case let .tensorOutOfBounds(name):
             return "tensor \(q(name)) points outside the file; the file is corrupt, download it again with 'make setup'"
         case let .badTensorShape(name):

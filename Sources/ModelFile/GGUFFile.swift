@@ -94,7 +94,8 @@ public final class GGUFFile: @unchecked Sendable {
             }
             guard r.offset % UInt64(align) == 0 else { throw GGUFError.misalignedTensor(name: r.name, offset: r.offset, alignment: align) }
             guard r.offset <= UInt64(file.size),
-                  data <= file.size, Int(r.offset) <= file.size - data, bytes <= file.size - data - Int(r.offset) else {
+                data <= file.size, Int(r.offset) <= file.size - data, bytes <= file.size - data - Int(r.offset)
+            else {
                 throw GGUFError.tensorOutOfBounds(name: r.name)
             }
             let info = GGUFTensorInfo(name: r.name, shape: r.shape, type: type, fileOffset: data + Int(r.offset), byteCount: bytes)

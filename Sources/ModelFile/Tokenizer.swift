@@ -22,13 +22,13 @@ public final class Tokenizer: @unchecked Sendable {
     public var vocabularySize: Int { tokens.count }
 
     private let tokenToId: [String: Int32]
-    private let mergeRanks: [String: Int]           // "left right" → rank
-    private let scores: [Float]                     // SentencePiece merge priority per token
-    private let byteTokens: [Int32]                 // SentencePiece byte fallback: `<0xNN>` per byte (-1: none)
+    private let mergeRanks: [String: Int]  // "left right" → rank
+    private let scores: [Float]  // SentencePiece merge priority per token
+    private let byteTokens: [Int32]  // SentencePiece byte fallback: `<0xNN>` per byte (-1: none)
     /// Whether SentencePiece text gets a leading "▁" (`tokenizer.ggml.add_space_prefix`).
     public let addSpacePrefix: Bool
     private let specialTokens: [(text: [UInt8], id: Int32)]  // longest first
-    private let byteToScalar: [Unicode.Scalar]      // GPT-2 bytes_to_unicode
+    private let byteToScalar: [Unicode.Scalar]  // GPT-2 bytes_to_unicode
     private let scalarToByte: [UInt32: UInt8]
     private var wordCache: [String: [Int32]] = [:]
     private let cacheLock = Lock()
@@ -51,7 +51,8 @@ public final class Tokenizer: @unchecked Sendable {
         public var description: String {
             switch self {
             case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads 'gpt2', byte-level BPE, and 'llama', SentencePiece BPE)"
-            case let .unsupportedPre(p): return "pre-tokenizer '\(p)' is not supported (supported: gpt2, default, smollm, starcoder, refact, llama-bpe, llama3, qwen2)"
+            case let .unsupportedPre(p):
+                return "pre-tokenizer '\(p)' is not supported (supported: gpt2, default, smollm, starcoder, refact, llama-bpe, llama3, qwen2)"
             case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
             case let .invalid(k, r): return "tokenizer metadata '\(k)' is invalid: \(r); the file is corrupt"
             }
@@ -77,7 +78,9 @@ public final class Tokenizer: @unchecked Sendable {
                 guard let f = v.double, f.isFinite else { throw Error.invalid(key: "tokenizer.ggml.scores", reason: "\(v.summary) is not a finite number") }
                 return Float(f)
             }
-            guard scores.count == toks.count else { throw Error.invalid(key: "tokenizer.ggml.scores", reason: "\(scores.count) scores for \(toks.count) tokens") }
+            guard scores.count == toks.count else {
+                throw Error.invalid(key: "tokenizer.ggml.scores", reason: "\(scores.count) scores for \(toks.count) tokens")
+            }
         }
         func id(_ key: String) throws -> Int32? {
             guard let v = gguf.metadata[key] else { return nil }
@@ -86,9 +89,13 @@ public final class Tokenizer: @unchecked Sendable {
         }
         var types: [Int32] = Array(repeating: 1, count: toks.count)
         if let raw = gguf.metadata["tokenizer.ggml.token_type"]?.array {
-            guard raw.count == toks.count else { throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(raw.count) entries for \(toks.count) tokens") }
+            guard raw.count == toks.count else {
+                throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(raw.count) entries for \(toks.count) tokens")
+            }
             types = try raw.map { v in
-                guard let t = v.int.flatMap({ Int32(exactly: $0) }) else { throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(v.summary) is not a token type") }
+                guard let t = v.int.flatMap({ Int32(exactly: $0) }) else {
+                    throw Error.invalid(key: "tokenizer.ggml.token_type", reason: "\(v.summary) is not a token type")
+                }
                 return t
             }
         }
@@ -107,12 +114,15 @@ public final class Tokenizer: @unchecked Sendable {
         let spacePrefix = (gguf.metadata["tokenizer.ggml.add_space_prefix"]?.int ?? (kind == .sentencePiece ? 1 : 0)) == 1
         // End of turn and end of message where the file names them (Llama 3's <|eot_id|>, <|eom_id|>).
         let ends = try ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"].compactMap { try id($0) }
-        self.init(kind: kind, tokens: toks, types: types, merges: merges, scores: scores, pre: pre, eos: eos, bos: bos,
-                  addBOS: addBOS, addSpacePrefix: spacePrefix, endOfGeneration: ends)
+        self.init(
+            kind: kind, tokens: toks, types: types, merges: merges, scores: scores, pre: pre, eos: eos, bos: bos,
+            addBOS: addBOS, addSpacePrefix: spacePrefix, endOfGeneration: ends)
     }
 
-    public init(kind: Kind = .gpt2, tokens: [String], types: [Int32], merges: [String], scores: [Float] = [], pre: PreTokenizer,
-                eos: Int32, bos: Int32?, addBOS: Bool, addSpacePrefix: Bool = false, endOfGeneration: [Int32] = []) {
+    public init(
+        kind: Kind = .gpt2, tokens: [String], types: [Int32], merges: [String], scores: [Float] = [], pre: PreTokenizer,
+        eos: Int32, bos: Int32?, addBOS: Bool, addSpacePrefix: Bool = false, endOfGeneration: [Int32] = []
+    ) {
         self.kind = kind
         self.scores = scores
         self.addSpacePrefix = addSpacePrefix
@@ -155,7 +165,12 @@ public final class Tokenizer: @unchecked Sendable {
         var next: UInt32 = 256
         for b in 0..<256 {
             let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
-            let scalar = printable ? UInt32(b) : { defer { next += 1 }; return next }()
+            let scalar =
+                printable
+                ? UInt32(b)
+                : {
+                    defer { next += 1 }; return next
+                }()
             b2s[b] = Unicode.Scalar(scalar)!
             s2b[scalar] = UInt8(b)
         }
@@ -177,14 +192,18 @@ public final class Tokenizer: @unchecked Sendable {
         var previousSpecial = true  // SentencePiece: a space prefix goes before text that starts the input or follows a special token
         func flush(_ end: Int) {
             guard end > start else { return }
-            if kind == .sentencePiece { encodeSentencePiece(bytes[start..<end], spacePrefix: addSpacePrefix && previousSpecial, into: &out) } else { encodeOrdinary(bytes[start..<end], into: &out) }
+            if kind == .sentencePiece {
+                encodeSentencePiece(bytes[start..<end], spacePrefix: addSpacePrefix && previousSpecial, into: &out)
+            } else {
+                encodeOrdinary(bytes[start..<end], into: &out)
+            }
             previousSpecial = false
         }
         if parseSpecial && !specialTokens.isEmpty {
             while i < bytes.count {
                 if let match = specialTokens.first(where: { sp in
-                       sp.text.count <= bytes.count - i && sp.text[0] == bytes[i] && bytes[i..<(i + sp.text.count)].elementsEqual(sp.text)
-                   }) {
+                    sp.text.count <= bytes.count - i && sp.text[0] == bytes[i] && bytes[i..<(i + sp.text.count)].elementsEqual(sp.text)
+                }) {
                     flush(i)
                     out.append(match.id)
                     previousSpecial = true
@@ -256,7 +275,8 @@ public final class Tokenizer: @unchecked Sendable {
             let b = pop()
             // Stale: one side was merged since this pair was queued.
             guard !sym[b.left].isEmpty, !sym[b.right].isEmpty, sym[b.left].utf8.count + sym[b.right].utf8.count == b.size,
-                  next[b.left] == b.right else { continue }
+                next[b.left] == b.right
+            else { continue }
             sym[b.left] += sym[b.right]; sym[b.right] = ""
             next[b.left] = next[b.right]
             if next[b.right] >= 0 { prev[next[b.right]] = b.left }
@@ -266,7 +286,9 @@ public final class Tokenizer: @unchecked Sendable {
         var ids: [Int32] = []
         var i = 0
         while i >= 0 {
-            if let id = tokenToId[sym[i]] { ids.append(id) } else {
+            if let id = tokenToId[sym[i]] {
+                ids.append(id)
+            } else {
                 for byte in sym[i].utf8 { ids.append(byteTokens[Int(byte)] >= 0 ? byteTokens[Int(byte)] : 0) }
             }
             i = next[i]
@@ -377,8 +399,8 @@ public final class Tokenizer: @unchecked Sendable {
             var ws = 0
             while cls(pos + ws) == .whitespace { ws += 1 }
             if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }  // \s+(?!\S)
-            if ws > 0 { pos += ws; add(pos); continue }                              // \s+
-            pos += 1; add(pos)                                                       // unassigned code point
+            if ws > 0 { pos += ws; add(pos); continue }  // \s+
+            pos += 1; add(pos)  // unassigned code point
         }
         return out
     }
@@ -400,7 +422,10 @@ public final class Tokenizer: @unchecked Sendable {
                 let n = lower(ch(pos + 1))!
                 if [0x73, 0x74, 0x6D, 0x64].contains(n) { pos += 2; add(pos); continue }
                 if pos + 2 < end, let nn = lower(ch(pos + 2)),
-                   (n == 0x72 && nn == 0x65) || (n == 0x76 && nn == 0x65) || (n == 0x6C && nn == 0x6C) { pos += 3; add(pos); continue }
+                    (n == 0x72 && nn == 0x65) || (n == 0x76 && nn == 0x65) || (n == 0x6C && nn == 0x6C)
+                {
+                    pos += 3; add(pos); continue
+                }
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !(c == cr || c == lf || k == .number), k == .letter || cls(pos + 1) == .letter {
@@ -430,10 +455,10 @@ public final class Tokenizer: @unchecked Sendable {
                 if ch(pos + ws) == cr || ch(pos + ws) == lf { lastNewline = pos + ws + 1 }
                 ws += 1
             }
-            if lastNewline > 0 { pos = lastNewline; add(pos); continue }                  // \s*[\r\n]+
-            if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }        // \s+(?!\S)
-            if ws > 0 { pos += ws; add(pos); continue }                                   // \s+
-            pos += 1; add(pos)                                                            // unassigned code point
+            if lastNewline > 0 { pos = lastNewline; add(pos); continue }  // \s*[\r\n]+
+            if ws > 1 && ch(pos + ws) != nil { pos += ws - 1; add(pos); continue }  // \s+(?!\S)
+            if ws > 0 { pos += ws; add(pos); continue }  // \s+
+            pos += 1; add(pos)  // unassigned code point
         }
         return out
     }
@@ -447,7 +472,9 @@ public final class Tokenizer: @unchecked Sendable {
         if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 3 || tokenTypes[Int(id)] == 4 { return Array(t.utf8) }
         if kind == .sentencePiece {
             // Byte tokens stand for their byte; "▁" is a space.
-            if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 6, t.count == 6, t.hasPrefix("<0x"), let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) { return [b] }
+            if Int(id) < tokenTypes.count, tokenTypes[Int(id)] == 6, t.count == 6, t.hasPrefix("<0x"), let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
+                return [b]
+            }
             return Array(t.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
         }
         var out: [UInt8] = []

@@ -43,7 +43,8 @@ public struct Architecture: Sendable {
     public static func of(_ gguf: GGUFFile) throws -> Architecture {
         let arch = try gguf.string("general.architecture")
         guard let a = registry[arch] else {
-            throw GGUFError.badMetadata(key: "general.architecture", reason: "'\(arch)' is not a supported model family (supported: \(registry.keys.sorted().joined(separator: ", ")))")
+            throw GGUFError.badMetadata(
+                key: "general.architecture", reason: "'\(arch)' is not a supported model family (supported: \(registry.keys.sorted().joined(separator: ", ")))")
         }
         return a
     }

@@ -39,29 +39,29 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public let architecture: Architecture
 
     struct Layer {
-        let attnNorm: FloatBuffer   // [dim]
-        let wq: Weights             // [heads·headDim][dim]
-        let wk: Weights             // [kvHeads·headDim][dim]
-        let wv: Weights             // [kvHeads·headDim][dim]
-        let wo: Weights             // [dim][heads·headDim]
-        let ffnNorm: FloatBuffer    // [dim]
-        let wGate: Weights          // [ffn][dim]
-        let wUp: Weights            // [ffn][dim]
-        let wDown: Weights          // [dim][ffn]
+        let attnNorm: FloatBuffer  // [dim]
+        let wq: Weights  // [heads·headDim][dim]
+        let wk: Weights  // [kvHeads·headDim][dim]
+        let wv: Weights  // [kvHeads·headDim][dim]
+        let wo: Weights  // [dim][heads·headDim]
+        let ffnNorm: FloatBuffer  // [dim]
+        let wGate: Weights  // [ffn][dim]
+        let wUp: Weights  // [ffn][dim]
+        let wDown: Weights  // [dim][ffn]
         // Family options (nil where the family has none).
-        var qNorm: FloatBuffer? = nil, kNorm: FloatBuffer? = nil          // [headDim], per-head RMS norm
+        var qNorm: FloatBuffer? = nil, kNorm: FloatBuffer? = nil  // [headDim], per-head RMS norm
         var postAttnNorm: FloatBuffer? = nil, postFfnNorm: FloatBuffer? = nil  // [dim]
         var bq: FloatBuffer? = nil, bk: FloatBuffer? = nil, bv: FloatBuffer? = nil
         /// RoPE inverse frequencies of this layer ([headDim/2]).
         var invFreq: [Double] = []
     }
     let layers: [Layer]
-    let tokenEmbedding: Weights      // [vocab][dim]
-    let outputNorm: FloatBuffer      // [dim]
-    let output: Weights              // [vocab][dim]; the embedding itself when the head is tied
+    let tokenEmbedding: Weights  // [vocab][dim]
+    let outputNorm: FloatBuffer  // [dim]
+    let output: Weights  // [vocab][dim]; the embedding itself when the head is tied
     /// How the weight matrices are held.
     public let storage: WeightStorage
-    let invFreq: [Double]            // [headDim/2] RoPE inverse frequencies of global layers
+    let invFreq: [Double]  // [headDim/2] RoPE inverse frequencies of global layers
 
     /// Tokens per forward chunk during prefill: bounds activation memory (≈ ubatch × (2·ffn + 6·dim) floats).
     public var prefillChunk = 512
@@ -127,10 +127,15 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             let p = "blk.\(i)."
             // Q, K, V and the MLP's gate and up: separate tensors, or fused ones (the gate's rows first, as
             // llama.cpp's swiglu splits a fused `ffn_up`).
-            let qkv = !has(p + "attn_q.weight") && has(p + "attn_qkv.weight")
+            let qkv =
+                !has(p + "attn_q.weight") && has(p + "attn_qkv.weight")
                 ? try rows(of: p + "attn_qkv.weight", [qDim, kvDim, kvDim], inDim: c.dim)
-                : [try matrix(p + "attn_q.weight", [c.dim, qDim]), try matrix(p + "attn_k.weight", [c.dim, kvDim]), try matrix(p + "attn_v.weight", [c.dim, kvDim])]
-            let gateUp = !has(p + "ffn_gate.weight") && gguf.tensorsByName[p + "ffn_up.weight"]?.shape == [c.dim, 2 * c.ffnDim]
+                : [
+                    try matrix(p + "attn_q.weight", [c.dim, qDim]), try matrix(p + "attn_k.weight", [c.dim, kvDim]),
+                    try matrix(p + "attn_v.weight", [c.dim, kvDim]),
+                ]
+            let gateUp =
+                !has(p + "ffn_gate.weight") && gguf.tensorsByName[p + "ffn_up.weight"]?.shape == [c.dim, 2 * c.ffnDim]
                 ? try rows(of: p + "ffn_up.weight", [c.ffnDim, c.ffnDim], inDim: c.dim)
                 : [try matrix(p + "ffn_gate.weight", [c.dim, c.ffnDim]), try matrix(p + "ffn_up.weight", [c.dim, c.ffnDim])]
             var layer = Layer(
@@ -163,14 +168,16 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public var rope: RoPEInfo {
         let s = config.ropePositionScale ?? 1
         let perLayer = layers.map { $0.invFreq.map { $0 * s } }
-        return RoPEInfo(frequencies: invFreq.map { $0 * s }, halves: architecture.ropePairs == .halves,
-                        layerFrequencies: Set(perLayer.map { $0 }).count > 1 ? perLayer : nil)
+        return RoPEInfo(
+            frequencies: invFreq.map { $0 * s }, halves: architecture.ropePairs == .halves,
+            layerFrequencies: Set(perLayer.map { $0 }).count > 1 ? perLayer : nil)
     }
 
     /// A fresh paged cache shaped for this model, with its layers' sliding windows.
     public func makeCache(pageSize: Int) -> PagedKVCache {
-        let cache = PagedKVCache(layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim,
-                                 group: config.heads / config.kvHeads, pageSize: pageSize)
+        let cache = PagedKVCache(
+            layers: config.layers, kvHeads: config.kvHeads, headDim: config.headDim,
+            group: config.heads / config.kvHeads, pageSize: pageSize)
         cache.windows = (0..<config.layers).map { config.window(layer: $0) }
         return cache
     }
@@ -210,8 +217,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     }
 
     /// `LanguageModel.forward`: the prompt in chunks of `prefillChunk` rows.
-    public func run(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)?, allLogits: Bool,
-                    attentionTap: AttentionTap?, logitsTap: LogitsTap?) throws -> [Float] {
+    public func run(
+        _ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)?, allLogits: Bool,
+        attentionTap: AttentionTap?, logitsTap: LogitsTap?
+    ) throws -> [Float] {
         try validate(tokens, cache: cache)
         var logits: [Float] = []
         var start = 0
@@ -220,8 +229,9 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             let end = min(tokens.count, start + max(1, prefillChunk))
             let isLast = end == tokens.count
             let firstPosition = cache.nextPosition
-            let part = forwardChunk([Segment(tokens: Array(tokens[start..<end]), cache: cache, reads: reads, tap: attentionTap)],
-                                    logitRows: allLogits || logitsTap != nil ? .all : (isLast ? .last : .none))
+            let part = forwardChunk(
+                [Segment(tokens: Array(tokens[start..<end]), cache: cache, reads: reads, tap: attentionTap)],
+                logitRows: allLogits || logitsTap != nil ? .all : (isLast ? .last : .none))
             if let logitsTap { part[0].withUnsafeBufferPointer { logitsTap(tokens[start..<end], firstPosition, $0) } }
             if allLogits { logits.append(contentsOf: part[0]) } else if isLast { logits = Array(part[0].suffix(V)) }
             start = end
@@ -235,8 +245,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// the rows of all sequences (sgemm instead of one sgemv per sequence), attention per sequence on
     /// its own cache. Returns each sequence's last-token logits. Sequences are packed into groups of at
     /// most `prefillChunk` rows; a longer input is first run on its own.
-    public func runBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]?,
-                         attentionTaps: [AttentionTap?]?) throws -> [[Float]] {
+    public func runBatch(
+        _ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]?,
+        attentionTaps: [AttentionTap?]?
+    ) throws -> [[Float]] {
         precondition(inputs.count == caches.count && (reads?.count ?? inputs.count) == inputs.count, "one cache per input")
         precondition(Set(caches.map(ObjectIdentifier.init)).count == caches.count, "a cache may appear once per batch")
         for (t, c) in zip(inputs, caches) { try validate(t, cache: c) }

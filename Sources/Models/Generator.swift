@@ -41,8 +41,10 @@ public struct CompressionHooks {
     /// prompt's own attention ran in full precision, as in KIVI.
     public var store: ((PagedKVCache) throws -> Void)?
 
-    public init(prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
-                logitsTap: LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil) {
+    public init(
+        prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
+        logitsTap: LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil
+    ) {
         self.prepare = prepare; self.compress = compress; self.logitsTap = logitsTap; self.prefillChunk = prefillChunk; self.every = every; self.store = store
     }
 }
@@ -52,9 +54,11 @@ extension LanguageModel {
     /// logits), stopping at an end-of-turn token unless `stopAtEOS` is false. `onToken` sees each token.
     /// With `hooks`, the cache is compressed after the prompt (or after each prefill chunk) and optionally
     /// every N decode steps.
-    public func generate(prompt: [Int32], cache: PagedKVCache, maxTokens: Int, stopAtEOS: Bool = true,
-                         keepLogits: Bool = false, hooks: CompressionHooks? = nil,
-                         onToken: (Int32) -> Void = { _ in }) throws -> Generation {
+    public func generate(
+        prompt: [Int32], cache: PagedKVCache, maxTokens: Int, stopAtEOS: Bool = true,
+        keepLogits: Bool = false, hooks: CompressionHooks? = nil,
+        onToken: (Int32) -> Void = { _ in }
+    ) throws -> Generation {
         var g = Generation()
         g.promptTokens = prompt.count
         let clock = ContinuousClock()
@@ -106,4 +110,3 @@ extension LanguageModel {
         return g
     }
 }
-

@@ -19,7 +19,13 @@ enum IntKernels {
 
     /// Bytes per 32-value block, and where the nibbles start.
     @inline(__always) static func blockBytes(_ type: GGMLType) -> Int {
-        switch type { case .q4_0: return 18; case .q4_1: return 20; case .q5_0: return 22; case .q5_1: return 24; default: return 34 }
+        switch type {
+        case .q4_0: return 18;
+        case .q4_1: return 20;
+        case .q5_0: return 22;
+        case .q5_1: return 24;
+        default: return 34
+        }
     }
     /// The code offset a type subtracts (Q4_0: 8, Q5_0: 16), applied through the activations' code sums.
     @inline(__always) static func bias(_ type: GGMLType) -> Float { type == .q4_0 ? 8 : type == .q5_0 ? 16 : 0 }
@@ -171,14 +177,14 @@ enum IntKernels {
     }
 
     #if !KVKIT_AVX2
-    /// Where value j of a block sits among its codes: [even 0…14][odd 1…15][even 16…30][odd 17…31].
-    @inline(__always) static func lane(_ j: Int) -> Int { let r = j & 15; return (j & 16) + (r & 1) * 8 + (r >> 1) }
+        /// Where value j of a block sits among its codes: [even 0…14][odd 1…15][even 16…30][odd 17…31].
+        @inline(__always) static func lane(_ j: Int) -> Int { let r = j & 15; return (j & 16) + (r & 1) * 8 + (r >> 1) }
 
-    /// 8 Int16 products added pairwise into 4 Int32 lanes (one `pmaddwd`).
-    @inline(__always) static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
-        let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
-        return p.evenHalf &+ p.oddHalf
-    }
+        /// 8 Int16 products added pairwise into 4 Int32 lanes (one `pmaddwd`).
+        @inline(__always) static func madd(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+            let p = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+            return p.evenHalf &+ p.oddHalf
+        }
     #endif
 
     /// The nibble mask and byte shift, read from memory once per call: as constants LLVM narrows the
@@ -203,8 +209,10 @@ enum IntKernels {
 
     /// One weight row's dot products with every row of `a`, written to `y[t · stride]`, for Q4_0, Q4_1, Q5_0,
     /// Q5_1 and Q8_0. Both builds: each supplies `Codes`, `Lanes`, `codes`, `accumulate`, `add` and `half`.
-    @inline(__always) static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
-                                      into y: UnsafeMutablePointer<Float>, stride: Int) {
+    @inline(__always) static func dot(
+        _ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
+        into y: UnsafeMutablePointer<Float>, stride: Int
+    ) {
         if a.rows == 1 {
             switch type {
             case .q4_1: y[0] = dot1(.q4_1, row, a, m)
@@ -254,59 +262,65 @@ enum IntKernels {
     }
     #if !KVKIT_AVX2
 
-    /// A block's 32 codes as unpacked by `codes`.
-    typealias Codes = (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>)
-    /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
-    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes {
-        if type == .q8_0 {
-            // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its
-            // high byte (2k+1) by the right shift alone.
-            let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
-            let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
-            return ((w0 &<< m.shift) &>> m.shift, w0 &>> m.shift, (w1 &<< m.shift) &>> m.shift, w1 &>> m.shift)
+        /// A block's 32 codes as unpacked by `codes`.
+        typealias Codes = (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>)
+        /// One row's codes of one block as four groups of 8 Int16 ([even 0…14][odd 1…15][even 16…30][odd 17…31]).
+        @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes {
+            if type == .q8_0 {
+                // Signed bytes: a lane's low byte (element 2k) by shifting left then arithmetically right, its
+                // high byte (2k+1) by the right shift alone.
+                let w0 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+                let w1 = unsafeBitCast(q.loadUnaligned(fromByteOffset: 18, as: SIMD8<UInt16>.self), to: SIMD8<Int16>.self)
+                return ((w0 &<< m.shift) &>> m.shift, w0 &>> m.shift, (w1 &<< m.shift) &>> m.shift, w1 &>> m.shift)
+            }
+            // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
+            let five = type == .q5_0 || type == .q5_1
+            let at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
+            let w = q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self), m4 = m.nibbles
+            var c = (
+                unsafeBitCast(w & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<UInt16>.self),
+                unsafeBitCast((w &>> 4) & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<UInt16>.self)
+            )
+            if five {
+                // Element j's fifth bit is bit j of qh: 16 where set.
+                let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
+                let lo = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh)), hi = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh >> 16))
+                let zero = SIMD8<UInt16>(), sixteen = SIMD8<UInt16>(repeating: 16)
+                c.0 |= zero.replacing(with: sixteen, where: (lo & m.even) .!= zero)
+                c.1 |= zero.replacing(with: sixteen, where: (lo & m.odd) .!= zero)
+                c.2 |= zero.replacing(with: sixteen, where: (hi & m.even) .!= zero)
+                c.3 |= zero.replacing(with: sixteen, where: (hi & m.odd) .!= zero)
+            }
+            return (
+                unsafeBitCast(c.0, to: SIMD8<Int16>.self), unsafeBitCast(c.1, to: SIMD8<Int16>.self),
+                unsafeBitCast(c.2, to: SIMD8<Int16>.self), unsafeBitCast(c.3, to: SIMD8<Int16>.self)
+            )
         }
-        // 16-bit lane k holds bytes 2k, 2k+1: low nibbles are elements 2k, 2k+1; high ones 16+2k, 17+2k.
-        let five = type == .q5_0 || type == .q5_1
-        let at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
-        let w = q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt32>.self), m4 = m.nibbles
-        var c = (unsafeBitCast(w & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 8) & m4, to: SIMD8<UInt16>.self),
-                 unsafeBitCast((w &>> 4) & m4, to: SIMD8<UInt16>.self), unsafeBitCast((w &>> 12) & m4, to: SIMD8<UInt16>.self))
-        if five {
-            // Element j's fifth bit is bit j of qh: 16 where set.
-            let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
-            let lo = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh)), hi = SIMD8<UInt16>(repeating: UInt16(truncatingIfNeeded: qh >> 16))
-            let zero = SIMD8<UInt16>(), sixteen = SIMD8<UInt16>(repeating: 16)
-            c.0 |= zero.replacing(with: sixteen, where: (lo & m.even) .!= zero)
-            c.1 |= zero.replacing(with: sixteen, where: (lo & m.odd) .!= zero)
-            c.2 |= zero.replacing(with: sixteen, where: (hi & m.even) .!= zero)
-            c.3 |= zero.replacing(with: sixteen, where: (hi & m.odd) .!= zero)
+
+        /// The float lanes a row's block products accumulate in.
+        typealias Lanes = SIMD4<Float>
+        @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { a + b }
+        @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { halfFinite(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
+        /// `acc + (Σ codes · activation codes of the block at xb) · d`.
+        @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes {
+            acc + SIMD4<Float>(blockSum(c, xb)) * d
         }
-        return (unsafeBitCast(c.0, to: SIMD8<Int16>.self), unsafeBitCast(c.1, to: SIMD8<Int16>.self),
-                unsafeBitCast(c.2, to: SIMD8<Int16>.self), unsafeBitCast(c.3, to: SIMD8<Int16>.self))
-    }
 
-    /// The float lanes a row's block products accumulate in.
-    typealias Lanes = SIMD4<Float>
-    @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { a + b }
-    @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { halfFinite(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
-    /// `acc + (Σ codes · activation codes of the block at xb) · d`.
-    @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes {
-        acc + SIMD4<Float>(blockSum(c, xb)) * d
-    }
+        /// Σ codes · activation codes of one block (4 Int32 lanes).
+        @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
+            (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
+                &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
+        }
 
-    /// Σ codes · activation codes of one block (4 Int32 lanes).
-    @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> SIMD4<Int32> {
-        (madd(c.0, xb.load(as: SIMD8<Int16>.self)) &+ madd(c.1, xb.load(fromByteOffset: 16, as: SIMD8<Int16>.self)))
-            &+ (madd(c.2, xb.load(fromByteOffset: 32, as: SIMD8<Int16>.self)) &+ madd(c.3, xb.load(fromByteOffset: 48, as: SIMD8<Int16>.self)))
-    }
-
-    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
-    /// `y[t · stride]`: each row by the same one-row kernel, so a row's result does not depend on how many
-    /// rows share the call.
-    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
-                     into y: UnsafeMutablePointer<Float>, stride: Int) {
-        for t in 0..<a.rows { y[t &* stride] = rowK(type, row, a, t) }
-    }
+        /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
+        /// `y[t · stride]`: each row by the same one-row kernel, so a row's result does not depend on how many
+        /// rows share the call.
+        static func dotK(
+            _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
+            into y: UnsafeMutablePointer<Float>, stride: Int
+        ) {
+            for t in 0..<a.rows { y[t &* stride] = rowK(type, row, a, t) }
+        }
 
     #endif
 

@@ -1,167 +1,180 @@
 #if KVKIT_AVX2
-import _Builtin_intrinsics.intel
-import ModelFile
+    import _Builtin_intrinsics.intel
+    import ModelFile
 
-/// The integer decode kernels of a host build (`make` passes `-target-cpu haswell -DKVKIT_AVX2` where the
-/// CPU has AVX2, FMA and F16C; `scripts/host-flags.sh`): the same arithmetic as the portable SSE2 kernels
-/// (16-bit activation codes, exact Int32 block sums, one float scale per block; the K-quants on Q8_K
-/// codes with `vpmaddubsw`), on 256-bit lanes.
-///
-/// They call the compiler's x86 intrinsics (clang's own headers, imported as `_Builtin_intrinsics.intel`)
-/// rather than Swift `SIMD` types: written with `SIMD16<Int16>`, LLVM turned the widening multiply-add
-/// into `vpmulld` + `vphaddd` shuffles or a generic call (measured 2.2× slower per block than
-/// `vpmaddwd`, and slower than the SSE2 build). One 32-value block: `vpmovzxbw` (16 nibble bytes to 16
-/// lanes), a mask and a shift (values 0–15 and 16–31, in order), two `vpmaddwd`, one `vpaddd`, one
-/// convert and one FMA. Activation codes lie in natural order (`lane(j) = j`); Int32 block sums do not
-/// depend on the order, so both builds compute the same block sums.
-extension IntKernels {
-    @inline(__always) static func lane(_ j: Int) -> Int { j }
+    /// The integer decode kernels of a host build (`make` passes `-target-cpu haswell -DKVKIT_AVX2` where the
+    /// CPU has AVX2, FMA and F16C; `scripts/host-flags.sh`): the same arithmetic as the portable SSE2 kernels
+    /// (16-bit activation codes, exact Int32 block sums, one float scale per block; the K-quants on Q8_K
+    /// codes with `vpmaddubsw`), on 256-bit lanes.
+    ///
+    /// They call the compiler's x86 intrinsics (clang's own headers, imported as `_Builtin_intrinsics.intel`)
+    /// rather than Swift `SIMD` types: written with `SIMD16<Int16>`, LLVM turned the widening multiply-add
+    /// into `vpmulld` + `vphaddd` shuffles or a generic call (measured 2.2× slower per block than
+    /// `vpmaddwd`, and slower than the SSE2 build). One 32-value block: `vpmovzxbw` (16 nibble bytes to 16
+    /// lanes), a mask and a shift (values 0–15 and 16–31, in order), two `vpmaddwd`, one `vpaddd`, one
+    /// convert and one FMA. Activation codes lie in natural order (`lane(j) = j`); Int32 block sums do not
+    /// depend on the order, so both builds compute the same block sums.
+    extension IntKernels {
+        @inline(__always) static func lane(_ j: Int) -> Int { j }
 
-    /// A block's 32 codes as Int16 lanes: values 0–15, then 16–31.
-    typealias Codes = (__m256i, __m256i)
+        /// A block's 32 codes as Int16 lanes: values 0–15, then 16–31.
+        typealias Codes = (__m256i, __m256i)
 
-    @inline(__always) static func bytes(_ p: UnsafeRawPointer, _ at: Int) -> __m128i { p.loadUnaligned(fromByteOffset: at, as: __m128i.self) }
-    /// 16 unsigned bytes at `p + at` as 16 Int16 lanes.
-    @inline(__always) static func widen(_ p: UnsafeRawPointer, _ at: Int) -> __m256i { _mm256_cvtepu8_epi16(bytes(p, at)) }
-    @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { _cvtsh_ss(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
+        @inline(__always) static func bytes(_ p: UnsafeRawPointer, _ at: Int) -> __m128i { p.loadUnaligned(fromByteOffset: at, as: __m128i.self) }
+        /// 16 unsigned bytes at `p + at` as 16 Int16 lanes.
+        @inline(__always) static func widen(_ p: UnsafeRawPointer, _ at: Int) -> __m256i { _mm256_cvtepu8_epi16(bytes(p, at)) }
+        @inline(__always) static func half(_ p: UnsafeRawPointer, _ at: Int) -> Float { _cvtsh_ss(p.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
 
-    /// 16 in lane k where bit k of `bits` is set (Q5_0 / Q5_1's fifth bits).
-    @inline(__always) static func fifthBits(_ bits: UInt32) -> __m256i {
-        let lanes = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, -32768)
-        let set = _mm256_and_si256(_mm256_set1_epi16(Int16(truncatingIfNeeded: bits)), lanes)
-        return _mm256_and_si256(_mm256_cmpeq_epi16(set, lanes), _mm256_set1_epi16(16))
-    }
-
-    /// The codes of one 32-value block of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 at `q`.
-    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer) -> Codes {
-        if type == .q8_0 { return (_mm256_cvtepi8_epi16(bytes(q, 2)), _mm256_cvtepi8_epi16(bytes(q, 18))) }
-        let five = type == .q5_0 || type == .q5_1, at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
-        // Byte k holds value k (low nibble) and value 16 + k (high nibble).
-        let w = widen(q, at)
-        var c = (_mm256_and_si256(w, _mm256_set1_epi16(0x0F)), _mm256_srli_epi16(w, 4))
-        if five {
-            let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
-            c = (_mm256_or_si256(c.0, fifthBits(qh)), _mm256_or_si256(c.1, fifthBits(qh >> 16)))
+        /// 16 in lane k where bit k of `bits` is set (Q5_0 / Q5_1's fifth bits).
+        @inline(__always) static func fifthBits(_ bits: UInt32) -> __m256i {
+            let lanes = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, -32768)
+            let set = _mm256_and_si256(_mm256_set1_epi16(Int16(truncatingIfNeeded: bits)), lanes)
+            return _mm256_and_si256(_mm256_cmpeq_epi16(set, lanes), _mm256_set1_epi16(16))
         }
-        return c
-    }
 
-    typealias Lanes = __m256
-    @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { _mm256_add_ps(a, b) }
-    /// `acc + (Σ codes · activation codes of the block at xb) · d`, one FMA.
-    @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes { fma(blockSum(c, xb), d, acc) }
-    @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes { codes(type, q) }
-
-    /// Σ codes · activation codes of one block, in 8 Int32 lanes, as floats.
-    @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> __m256 {
-        _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(c.0, xb.load(as: __m256i.self)),
-                                            _mm256_madd_epi16(c.1, xb.load(fromByteOffset: 32, as: __m256i.self))))
-    }
-
-    @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
-
-    /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
-    /// `y[t · stride]` (the layouts as in the portable `rowK`, which these are tested against). Each row of
-    /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share
-    /// the call (batched forks answer alone as beside others); the weight row, a few hundred bytes, is read
-    /// from memory once and from L1 for the other rows.
-    static func dotK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
-                     into y: UnsafeMutablePointer<Float>, stride: Int) {
-        switch type {
-        case .q4_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t) }
-        case .q5_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t) }
-        default: for t in 0..<a.rows { y[t &* stride] = rowQ6K(row, a, t) }
+        /// The codes of one 32-value block of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 at `q`.
+        @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer) -> Codes {
+            if type == .q8_0 { return (_mm256_cvtepi8_epi16(bytes(q, 2)), _mm256_cvtepi8_epi16(bytes(q, 18))) }
+            let five = type == .q5_0 || type == .q5_1, at = (hasMin(type) ? 4 : 2) + (five ? 4 : 0)
+            // Byte k holds value k (low nibble) and value 16 + k (high nibble).
+            let w = widen(q, at)
+            var c = (_mm256_and_si256(w, _mm256_set1_epi16(0x0F)), _mm256_srli_epi16(w, 4))
+            if five {
+                let qh = q.loadUnaligned(fromByteOffset: at - 4, as: UInt32.self)
+                c = (_mm256_or_si256(c.0, fifthBits(qh)), _mm256_or_si256(c.1, fifthBits(qh >> 16)))
+            }
+            return c
         }
-    }
 
-    /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
-    /// layout) as 8 scale bytes and 8 minimum bytes, unpacked with four 32-bit word operations (as
-    /// llama.cpp's AVX2 kernel does) instead of sixteen byte extractions.
-    @inline(__always) static func scalesMins(_ p: UnsafeRawPointer) -> (UInt64, UInt64) {
-        let m1: UInt32 = 0x3F3F_3F3F, m2: UInt32 = 0x0F0F_0F0F, m3: UInt32 = 0x0303_0303
-        let u0 = p.loadUnaligned(as: UInt32.self), u1 = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self), u2 = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-        let sc = UInt64(u0 & m1) | UInt64((u2 & m2) | (((u0 >> 6) & m3) << 4)) << 32
-        let mn = UInt64(u1 & m1) | UInt64(((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4)) << 32
-        return (sc, mn)
-    }
+        typealias Lanes = __m256
+        @inline(__always) static func add(_ a: Lanes, _ b: Lanes) -> Lanes { _mm256_add_ps(a, b) }
+        /// `acc + (Σ codes · activation codes of the block at xb) · d`, one FMA.
+        @inline(__always) static func accumulate(_ acc: Lanes, _ c: Codes, _ xb: UnsafeRawPointer, _ d: Float) -> Lanes { fma(blockSum(c, xb), d, acc) }
+        @inline(__always) static func codes(_ type: GGMLType, _ q: UnsafeRawPointer, _ m: Masks) -> Codes { codes(type, q) }
 
-    /// Eight bytes as eight Int16 lanes.
-    @inline(__always) static func words(_ v: UInt64) -> __m128i { _mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: v))) }
+        /// Σ codes · activation codes of one block, in 8 Int32 lanes, as floats.
+        @inline(__always) static func blockSum(_ c: Codes, _ xb: UnsafeRawPointer) -> __m256 {
+            _mm256_cvtepi32_ps(
+                _mm256_add_epi32(
+                    _mm256_madd_epi16(c.0, xb.load(as: __m256i.self)),
+                    _mm256_madd_epi16(c.1, xb.load(fromByteOffset: 32, as: __m256i.self))))
+        }
 
-    /// The `vpshufb` mask that puts 16-bit lane `k` of each 128-bit half in every lane of that half.
-    @inline(__always) static func wordMask(_ k: Int) -> __m256i { _mm256_set1_epi16(Int16(2 &* k) | Int16(2 &* k &+ 1) << 8) }
+        @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
-    /// One Q4_K / Q5_K row against row `t` of `a`, as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K`: per 64
-    /// values one 32-byte load, a mask and a shift (the two sub-blocks' nibbles), two `vpmaddubsw` (32
-    /// byte products each, paired into Int16), two `vpmaddwd` by the sub-blocks' 6-bit scales into Int32;
-    /// per super-block one convert and one FMA, and the minimums' term (Σ m_j · code sums) one `vpmaddwd`.
-    @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
-        let nsb = a.supers, bytes = five ? 176 : 144
-        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-        let nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16)
-        var acc = _mm256_setzero_ps(), accm = _mm_setzero_ps()
-        for sb in 0..<nsb {
-            let p = row + sb &* bytes, x = xr + sb &* 256, b = bs + sb &* 32, dx = xs[sb]
-            let (sc, mn) = scalesMins(p + 4)
-            // Σ_j m_j · (code sums of sub-block j's two halves).
-            let pairs = _mm_hadd_epi16(b.loadUnaligned(as: __m128i.self), b.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
-            accm = _mm_fmadd_ps(_mm_set1_ps(half(p, 2) * dx), _mm_cvtepi32_ps(_mm_madd_epi16(words(mn), pairs)), accm)
-            let scales = _mm256_broadcastsi128_si256(words(sc))
-            let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
-            var sumi = _mm256_setzero_si256()
-            for j in 0..<4 {
-                let q = (p + (five ? 48 : 16) + 32 &* j).loadUnaligned(as: __m256i.self)
-                var lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble)
-                if five {
-                    // Bit 2j (low sub-block) and 2j + 1 (high) of each qh byte, as 16.
-                    @inline(__always) func bit(_ k: Int) -> __m256i {
-                        let m = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << k))
-                        return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, m), m), sixteen)
+        /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
+        /// `y[t · stride]` (the layouts as in the portable `rowK`, which these are tested against). Each row of
+        /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share
+        /// the call (batched forks answer alone as beside others); the weight row, a few hundred bytes, is read
+        /// from memory once and from L1 for the other rows.
+        static func dotK(
+            _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
+            into y: UnsafeMutablePointer<Float>, stride: Int
+        ) {
+            switch type {
+            case .q4_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t) }
+            case .q5_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t) }
+            default: for t in 0..<a.rows { y[t &* stride] = rowQ6K(row, a, t) }
+            }
+        }
+
+        /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
+        /// layout) as 8 scale bytes and 8 minimum bytes, unpacked with four 32-bit word operations (as
+        /// llama.cpp's AVX2 kernel does) instead of sixteen byte extractions.
+        @inline(__always) static func scalesMins(_ p: UnsafeRawPointer) -> (UInt64, UInt64) {
+            let m1: UInt32 = 0x3F3F_3F3F, m2: UInt32 = 0x0F0F_0F0F, m3: UInt32 = 0x0303_0303
+            let u0 = p.loadUnaligned(as: UInt32.self), u1 = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                u2 = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            let sc = UInt64(u0 & m1) | UInt64((u2 & m2) | (((u0 >> 6) & m3) << 4)) << 32
+            let mn = UInt64(u1 & m1) | UInt64(((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4)) << 32
+            return (sc, mn)
+        }
+
+        /// Eight bytes as eight Int16 lanes.
+        @inline(__always) static func words(_ v: UInt64) -> __m128i { _mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: v))) }
+
+        /// The `vpshufb` mask that puts 16-bit lane `k` of each 128-bit half in every lane of that half.
+        @inline(__always) static func wordMask(_ k: Int) -> __m256i { _mm256_set1_epi16(Int16(2 &* k) | Int16(2 &* k &+ 1) << 8) }
+
+        /// One Q4_K / Q5_K row against row `t` of `a`, as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K`: per 64
+        /// values one 32-byte load, a mask and a shift (the two sub-blocks' nibbles), two `vpmaddubsw` (32
+        /// byte products each, paired into Int16), two `vpmaddwd` by the sub-blocks' 6-bit scales into Int32;
+        /// per super-block one convert and one FMA, and the minimums' term (Σ m_j · code sums) one `vpmaddwd`.
+        @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
+            let nsb = a.supers, bytes = five ? 176 : 144
+            let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+            let nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16)
+            var acc = _mm256_setzero_ps(), accm = _mm_setzero_ps()
+            for sb in 0..<nsb {
+                let p = row + sb &* bytes, x = xr + sb &* 256, b = bs + sb &* 32, dx = xs[sb]
+                let (sc, mn) = scalesMins(p + 4)
+                // Σ_j m_j · (code sums of sub-block j's two halves).
+                let pairs = _mm_hadd_epi16(b.loadUnaligned(as: __m128i.self), b.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
+                accm = _mm_fmadd_ps(_mm_set1_ps(half(p, 2) * dx), _mm_cvtepi32_ps(_mm_madd_epi16(words(mn), pairs)), accm)
+                let scales = _mm256_broadcastsi128_si256(words(sc))
+                let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
+                var sumi = _mm256_setzero_si256()
+                for j in 0..<4 {
+                    let q = (p + (five ? 48 : 16) + 32 &* j).loadUnaligned(as: __m256i.self)
+                    var lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble)
+                    if five {
+                        // Bit 2j (low sub-block) and 2j + 1 (high) of each qh byte, as 16.
+                        @inline(__always) func bit(_ k: Int) -> __m256i {
+                            let m = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << k))
+                            return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, m), m), sixteen)
+                        }
+                        lo = _mm256_or_si256(lo, bit(2 &* j)); hi = _mm256_or_si256(hi, bit(2 &* j &+ 1))
                     }
-                    lo = _mm256_or_si256(lo, bit(2 &* j)); hi = _mm256_or_si256(hi, bit(2 &* j &+ 1))
+                    let pl = _mm256_madd_epi16(
+                        _mm256_shuffle_epi8(scales, wordMask(2 &* j)), _mm256_maddubs_epi16(lo, x.load(fromByteOffset: 64 &* j, as: __m256i.self)))
+                    let ph = _mm256_madd_epi16(
+                        _mm256_shuffle_epi8(scales, wordMask(2 &* j &+ 1)), _mm256_maddubs_epi16(hi, x.load(fromByteOffset: 64 &* j &+ 32, as: __m256i.self)))
+                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph))
                 }
-                let pl = _mm256_madd_epi16(_mm256_shuffle_epi8(scales, wordMask(2 &* j)), _mm256_maddubs_epi16(lo, x.load(fromByteOffset: 64 &* j, as: __m256i.self)))
-                let ph = _mm256_madd_epi16(_mm256_shuffle_epi8(scales, wordMask(2 &* j &+ 1)), _mm256_maddubs_epi16(hi, x.load(fromByteOffset: 64 &* j &+ 32, as: __m256i.self)))
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph))
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 0) * dx), _mm256_cvtepi32_ps(sumi), acc)
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 0) * dx), _mm256_cvtepi32_ps(sumi), acc)
+            return acc.sum() - accm.sum()
         }
-        return acc.sum() - accm.sum()
-    }
 
-    /// One Q6_K row against row `t` of `a`: per 128 values three 32-byte loads give four sub-blocks' 6-bit
-    /// codes (0–63) with masks and shifts; per 32 values one `vpmaddubsw`, one `vpshufb` (the two int8
-    /// scales of its halves) and one `vpmaddwd`; the codes' −32 once per super-block through the 16-value
-    /// code sums (32 · Σ scale · code sum, one `vpmaddwd`); one convert and one FMA per super-block.
-    @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
-        let nsb = a.supers
-        let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-        let low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30)
-        // Sub-block k's halves: scale 2k in the first 128 bits (values 0–15), 2k + 1 in the second.
-        @inline(__always) func halves(_ k: Int) -> __m256i {
-            _mm256_set_m128i(_mm_set1_epi16(Int16(4 &* k &+ 2) | Int16(4 &* k &+ 3) << 8), _mm_set1_epi16(Int16(4 &* k) | Int16(4 &* k &+ 1) << 8))
-        }
-        var acc = _mm256_setzero_ps()
-        for sb in 0..<nsb {
-            let p = row + sb &* 210, x = xr + sb &* 256
-            let all = _mm256_cvtepi8_epi16(p.loadUnaligned(fromByteOffset: 192, as: __m128i.self))
-            var sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, (bs + sb &* 32).loadUnaligned(as: __m256i.self)), 5))
-            for n in 0..<2 {
-                let ql = p + 64 &* n, qh = p + 128 + 32 &* n
-                let l0 = ql.loadUnaligned(as: __m256i.self), l1 = ql.loadUnaligned(fromByteOffset: 32, as: __m256i.self), h = qh.loadUnaligned(as: __m256i.self)
-                let scales = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(p.loadUnaligned(fromByteOffset: 192 &+ 8 &* n, as: Int64.self))))
-                let c = (_mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high)),
-                         _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high)),
-                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
-                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high)))
-                @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
-                    _mm256_madd_epi16(_mm256_shuffle_epi8(scales, halves(k)), _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
-                }
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
+        /// One Q6_K row against row `t` of `a`: per 128 values three 32-byte loads give four sub-blocks' 6-bit
+        /// codes (0–63) with masks and shifts; per 32 values one `vpmaddubsw`, one `vpshufb` (the two int8
+        /// scales of its halves) and one `vpmaddwd`; the codes' −32 once per super-block through the 16-value
+        /// code sums (32 · Σ scale · code sum, one `vpmaddwd`); one convert and one FMA per super-block.
+        @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
+            let nsb = a.supers
+            let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+            let low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30)
+            // Sub-block k's halves: scale 2k in the first 128 bits (values 0–15), 2k + 1 in the second.
+            @inline(__always) func halves(_ k: Int) -> __m256i {
+                _mm256_set_m128i(_mm_set1_epi16(Int16(4 &* k &+ 2) | Int16(4 &* k &+ 3) << 8), _mm_set1_epi16(Int16(4 &* k) | Int16(4 &* k &+ 1) << 8))
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 208) * xs[sb]), _mm256_cvtepi32_ps(sumi), acc)
+            var acc = _mm256_setzero_ps()
+            for sb in 0..<nsb {
+                let p = row + sb &* 210, x = xr + sb &* 256
+                let all = _mm256_cvtepi8_epi16(p.loadUnaligned(fromByteOffset: 192, as: __m128i.self))
+                var sumi = _mm256_sub_epi32(
+                    _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, (bs + sb &* 32).loadUnaligned(as: __m256i.self)), 5))
+                for n in 0..<2 {
+                    let ql = p + 64 &* n, qh = p + 128 + 32 &* n
+                    let l0 = ql.loadUnaligned(as: __m256i.self), l1 = ql.loadUnaligned(fromByteOffset: 32, as: __m256i.self),
+                        h = qh.loadUnaligned(as: __m256i.self)
+                    let scales = _mm256_broadcastsi128_si256(
+                        _mm_cvtepi8_epi16(_mm_cvtsi64_si128(p.loadUnaligned(fromByteOffset: 192 &+ 8 &* n, as: Int64.self))))
+                    let c = (
+                        _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high)),
+                        _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high))
+                    )
+                    @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
+                        _mm256_madd_epi16(
+                            _mm256_shuffle_epi8(scales, halves(k)), _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
+                    }
+                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
+                }
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 208) * xs[sb]), _mm256_cvtepi32_ps(sumi), acc)
+            }
+            return acc.sum()
         }
-        return acc.sum()
     }
-}
 #endif

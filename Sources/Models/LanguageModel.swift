@@ -35,8 +35,10 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// A fresh paged cache shaped for the model (with its layers' sliding windows).
     func makeCache(pageSize: Int) -> PagedKVCache
     /// `forward` with every argument given (what a conforming type implements).
-    func run(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)?, allLogits: Bool,
-             attentionTap: AttentionTap?, logitsTap: LogitsTap?) throws -> [Float]
+    func run(
+        _ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)?, allLogits: Bool,
+        attentionTap: AttentionTap?, logitsTap: LogitsTap?
+    ) throws -> [Float]
     /// `forwardBatch` with every argument given.
     func runBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]?, attentionTaps: [AttentionTap?]?) throws -> [[Float]]
 }
@@ -50,16 +52,20 @@ extension LanguageModel {
     /// (`[T][vocab]`) when `allLogits`. `reads` limits the pages each attention block reads (Quest's
     /// selector, owned by the caller beside the cache); `logitsTap` sees every row's logits.
     @discardableResult
-    public func forward(_ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)? = nil, allLogits: Bool = false,
-                        attentionTap: AttentionTap? = nil, logitsTap: LogitsTap? = nil) throws -> [Float] {
+    public func forward(
+        _ tokens: [Int32], cache: PagedKVCache, reads: (any PageSelector)? = nil, allLogits: Bool = false,
+        attentionTap: AttentionTap? = nil, logitsTap: LogitsTap? = nil
+    ) throws -> [Float] {
         try run(tokens, cache: cache, reads: reads, allLogits: allLogits, attentionTap: attentionTap, logitsTap: logitsTap)
     }
 
     /// One forward pass over several sequences at once, each with its own cache (the forks of one
     /// prefilled context): weight products once over every row, attention per sequence on its own cache.
     /// Returns each sequence's last-token logits.
-    public func forwardBatch(_ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]? = nil,
-                             attentionTaps: [AttentionTap?]? = nil) throws -> [[Float]] {
+    public func forwardBatch(
+        _ inputs: [[Int32]], caches: [PagedKVCache], reads: [(any PageSelector)?]? = nil,
+        attentionTaps: [AttentionTap?]? = nil
+    ) throws -> [[Float]] {
         try runBatch(inputs, caches: caches, reads: reads, attentionTaps: attentionTaps)
     }
 }

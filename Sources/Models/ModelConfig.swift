@@ -4,10 +4,10 @@ import ModelFile
 /// family (`Architecture.registry`: llama/mistral, gemma3, qwen2, qwen3, phi3).
 public struct ModelConfig: Codable, Sendable, Equatable {
     public var architecture: String
-    public var dim: Int            // embedding width
+    public var dim: Int  // embedding width
     public var layers: Int
-    public var heads: Int          // query heads
-    public var kvHeads: Int        // key/value heads (grouped-query attention when < heads)
+    public var heads: Int  // query heads
+    public var kvHeads: Int  // key/value heads (grouped-query attention when < heads)
     public var headDim: Int
     public var ffnDim: Int
     public var vocabSize: Int
@@ -29,8 +29,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         return w
     }
 
-    public init(dim: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int, ffnDim: Int, vocabSize: Int,
-                contextLength: Int, ropeBase: Double, rmsEps: Float, architecture: String = "llama") {
+    public init(
+        dim: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int, ffnDim: Int, vocabSize: Int,
+        contextLength: Int, ropeBase: Double, rmsEps: Float, architecture: String = "llama"
+    ) {
         self.architecture = architecture
         self.dim = dim; self.layers = layers; self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
         self.ffnDim = ffnDim; self.vocabSize = vocabSize; self.contextLength = contextLength
@@ -70,17 +72,22 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         if let kind = gguf.metadata["\(arch).rope.scaling.type"]?.string, kind != "none" {
             guard kind == "linear" else {
-                throw GGUFError.badMetadata(key: "\(arch).rope.scaling.type", reason: "'\(kind)' is not supported (supported: none, linear; Llama 3.1's scaling comes as the rope_freqs tensor)")
+                throw GGUFError.badMetadata(
+                    key: "\(arch).rope.scaling.type",
+                    reason: "'\(kind)' is not supported (supported: none, linear; Llama 3.1's scaling comes as the rope_freqs tensor)")
             }
             if kind == "linear", let f = try gguf.optionalDouble("\(arch).rope.scaling.factor"), f != 1 {
                 guard f > 0 else { throw GGUFError.badMetadata(key: "\(arch).rope.scaling.factor", reason: "\(f) is not positive") }
                 ropePositionScale = 1 / f
             }
         }
-        guard eps > 0, eps < 1 else { throw GGUFError.badMetadata(key: "\(arch).attention.layer_norm_rms_epsilon", reason: "\(eps) is not a small positive number") }
+        guard eps > 0, eps < 1 else {
+            throw GGUFError.badMetadata(key: "\(arch).attention.layer_norm_rms_epsilon", reason: "\(eps) is not a small positive number")
+        }
         guard ropeBase > 0 else { throw GGUFError.badMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) is not positive") }
         guard dim > 0, layers > 0, heads > 0, kvHeads > 0, headDim > 0, headDim % 2 == 0, ffnDim > 0, vocabSize > 0,
-              heads % kvHeads == 0, contextLength > 0 else {
+            heads % kvHeads == 0, contextLength > 0
+        else {
             throw GGUFError.badMetadata(key: "\(arch).*", reason: "inconsistent sizes (dim \(dim), heads \(heads)/\(kvHeads), head size \(headDim))")
         }
     }

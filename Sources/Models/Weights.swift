@@ -19,7 +19,11 @@ public enum WeightStorage: String, CaseIterable, Sendable {
     /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`
     /// (`DecoderModel.weightsRecord`); one without (SmolLM2's Q4_1) computes as before and records `native-q16`.
     public var recordedName: String? {
-        switch self { case .f32: return nil; case .native: return "native-q16"; case .exact: return "exact" }
+        switch self {
+        case .f32: return nil;
+        case .native: return "native-q16";
+        case .exact: return "exact"
+        }
     }
     /// Dequantized to Float32 once at load: the reference path (plain sgemv/sgemm), 4–8× the memory.
     case f32
@@ -111,7 +115,11 @@ final class Weights: @unchecked Sendable {
             Threads.parallelFor((T + 15) / 16) { task in
                 let (x, r) = rows.value
                 for t in (task * 16)..<min(T, task * 16 + 16) {
-                    if k { IntKernels.roundK(x + t * inDim, count: inDim, into: r + t * inDim) } else { IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim) }
+                    if k {
+                        IntKernels.roundK(x + t * inDim, count: inDim, into: r + t * inDim)
+                    } else {
+                        IntKernels.round(x + t * inDim, count: inDim, into: r + t * inDim)
+                    }
                 }
             }
             if k { roundedRowsK = r } else { roundedRows = r }
@@ -159,8 +167,11 @@ final class Weights: @unchecked Sendable {
         let T = range.count, r0 = range.lowerBound
         let x = input.x + r0 * inDim, y = y0 + r0 * out
         if let w = floats {
-            if rowInvariant { for t in 0..<T { BLAS.linear(x + t * inDim, rows: 1, inDim: inDim, w, outDim: out, y + t * out) } }
-            else { BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y) }
+            if rowInvariant {
+                for t in 0..<T { BLAS.linear(x + t * inDim, rows: 1, inDim: inDim, w, outDim: out, y + t * out) }
+            } else {
+                BLAS.linear(x, rows: T, inDim: inDim, w, outDim: out, y)
+            }
             return
         }
         if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
@@ -196,8 +207,10 @@ final class Weights: @unchecked Sendable {
     }
 
     /// `body(y, o, weight row o, acts)` for every output row, split across threads in contiguous runs.
-    @inline(__always) private func outputRows<A>(_ y: UnsafeMutablePointer<Float>, _ acts: A,
-                                                 _ body: @escaping (UnsafeMutablePointer<Float>, Int, UnsafeRawPointer, A) -> Void) {
+    @inline(__always) private func outputRows<A>(
+        _ y: UnsafeMutablePointer<Float>, _ acts: A,
+        _ body: @escaping (UnsafeMutablePointer<Float>, Int, UnsafeRawPointer, A) -> Void
+    ) {
         let chunk = Self.decodeChunk(out), tasks = (out + chunk - 1) / chunk, rowBytes = rowBytes, out = out
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
@@ -218,7 +231,8 @@ final class Weights: @unchecked Sendable {
         let chunk = Self.decodeChunk(out), tasks = (out + chunk - 1) / chunk
         let bs = type.blockSize, bb = type.bytesPerBlock, nb = inDim / bs
         let fused = BlockKernels.fused(type)
-        let xp = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * inDim : 1), sums = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * nb : 1)
+        let xp = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * inDim : 1),
+            sums = UnsafeMutablePointer<Float>.allocate(capacity: fused ? T * nb : 1)
         defer { xp.deallocate(); sums.deallocate() }
         if fused { for t in 0..<T { BlockKernels.permute(x + t * inDim, count: inDim, into: xp + t * inDim, sums: sums + t * nb) } }
         let src = UnsafeSendable((x, y, blocks!, xp, sums))
@@ -350,7 +364,9 @@ enum BlockKernels {
     /// One row's dot product with permuted activations `xp` (see `permute`), codes turned into floats in
     /// registers: 4-lane integer shifts and masks, then the 2²³ float trick (exact for codes below 2²³).
     /// The same products as dequantize-then-dot, summed in another order. Q4_0, Q4_1 and Q8_0 only.
-    @inline(__always) static func fusedDot(_ type: GGMLType, _ row: UnsafeRawPointer, _ xp: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks nb: Int) -> Float {
+    @inline(__always) static func fusedDot(_ type: GGMLType, _ row: UnsafeRawPointer, _ xp: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks nb: Int)
+        -> Float
+    {
         let xr = UnsafeRawPointer(xp)
         let magic = SIMD4<UInt32>(repeating: 0x4B00_0000)
         var acc = SIMD4<Float>(), offsets: Float = 0

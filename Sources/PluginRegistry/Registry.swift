@@ -49,8 +49,10 @@ public struct ParameterSpec: Sendable {
 
     /// The values of `specs` given by `text` (`param=value,param=value`; nil or empty: none), defaults
     /// filled in. Mistakes are thrown as the caller words them (a policy's or a codec's errors).
-    public static func resolve(_ text: String?, _ specs: [ParameterSpec], badSpec: () -> Error, unknown: (String) -> Error,
-                        badValue: (ParameterSpec, String) -> Error, repeated: ((String) -> Error)? = nil) throws -> [String: String] {
+    public static func resolve(
+        _ text: String?, _ specs: [ParameterSpec], badSpec: () -> Error, unknown: (String) -> Error,
+        badValue: (ParameterSpec, String) -> Error, repeated: ((String) -> Error)? = nil
+    ) throws -> [String: String] {
         var values: [String: String] = [:], given = Set<String>()
         for p in specs { values[p.name] = p.defaultValue }
         guard let text, !text.isEmpty else { return values }
@@ -108,16 +110,19 @@ public final class Registry<Entry: RegistryEntry>: @unchecked Sendable {
 
     /// Splits `NAME[:param=value,...]`, finds the entry and checks every parameter; mistakes are thrown
     /// as the caller words them (a policy's, a codec's or a probe's errors).
-    public func resolve(_ text: String, badSpec: () -> Error, unknown: (String, [String]) -> Error,
-                        unknownParameter: (Entry, String) -> Error, badValue: (Entry, ParameterSpec, String) -> Error,
-                        repeated: ((Entry, String) -> Error)? = nil) throws -> (Entry, [String: String]) {
+    public func resolve(
+        _ text: String, badSpec: () -> Error, unknown: (String, [String]) -> Error,
+        unknownParameter: (Entry, String) -> Error, badValue: (Entry, ParameterSpec, String) -> Error,
+        repeated: ((Entry, String) -> Error)? = nil
+    ) throws -> (Entry, [String: String]) {
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let name = parts[0].trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty else { throw badSpec() }
         guard let e = entry(name) else { throw unknown(name, names) }
-        let values = try ParameterSpec.resolve(parts.count == 2 ? parts[1] : nil, e.parameters, badSpec: badSpec,
-                                               unknown: { unknownParameter(e, $0) }, badValue: { badValue(e, $0, $1) },
-                                               repeated: repeated.map { r in { r(e, $0) } })
+        let values = try ParameterSpec.resolve(
+            parts.count == 2 ? parts[1] : nil, e.parameters, badSpec: badSpec,
+            unknown: { unknownParameter(e, $0) }, badValue: { badValue(e, $0, $1) },
+            repeated: repeated.map { r in { r(e, $0) } })
         return (e, values)
     }
 }

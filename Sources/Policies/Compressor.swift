@@ -23,8 +23,9 @@ public enum Compressor {
         let group = cache.group
         guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty else { return }
         if cache.observations == nil {
-            cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group,
-                                              accumulate: needs.accumulated, windowStart: nil)
+            cache.observations = Observations(
+                layers: cache.layers, kvHeads: cache.kvHeads, group: group,
+                accumulate: needs.accumulated, windowStart: nil)
         }
         let slots = (0..<cache.layers).flatMap { l in (0..<cache.kvHeads).map { cache.count(layer: l, head: $0) } }
         // Turned on over a cache that already holds tokens (a compression while decoding): their totals
@@ -36,8 +37,10 @@ public enum Compressor {
         cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
         // Query moments keep accumulating across turns: they describe every query the model has seen.
         for from in needs.queryStarts.sorted() where cache.observations!.queries(from: Int32(from)) == nil {
-            cache.observations!.queryMoments.append(QueryMoments(layers: cache.layers, heads: group * cache.kvHeads, headDim: cache.headDim,
-                                                                 from: Int32(from), rope: rope ?? RoPEInfo(frequencies: [])))
+            cache.observations!.queryMoments.append(
+                QueryMoments(
+                    layers: cache.layers, heads: group * cache.kvHeads, headDim: cache.headDim,
+                    from: Int32(from), rope: rope ?? RoPEInfo(frequencies: [])))
         }
     }
 
@@ -46,8 +49,10 @@ public enum Compressor {
     /// `context` carries what the policy needs from the prefill besides the cache (token text,
     /// self-information); the result carries the page selector later passes read through.
     @discardableResult
-    public static func compress(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
-                                context: CompressionContext = .init()) throws -> Compression {
+    public static func compress(
+        _ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
+        context: CompressionContext = .init()
+    ) throws -> Compression {
         let clock = ContinuousClock(), t0 = clock.now
         var st = CompressionStats()
         st.slotsBefore = cache.totalSlots
@@ -71,12 +76,14 @@ public enum Compressor {
     /// What a compression would keep, without applying it: per layer and head, the kept slots and the
     /// budget the policy was given. Used by `compress` and by the conformance kit.
     public struct Plan: Equatable {
-        public var keep: [[[Int]]]     // [layer][head] ascending slot indices
-        public var budgets: [[Int]]    // [layer][head]
+        public var keep: [[[Int]]]  // [layer][head] ascending slot indices
+        public var budgets: [[Int]]  // [layer][head]
     }
 
-    public static func plan(_ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
-                            context: CompressionContext = .init()) throws -> Plan {
+    public static func plan(
+        _ cache: PagedKVCache, policy: any EvictionPolicy, budget: Budget, seed: UInt64 = 0,
+        context: CompressionContext = .init()
+    ) throws -> Plan {
         try policy.checkParameters()
         let H = cache.kvHeads, L = cache.layers
         precondition(cache.observations.map { $0.group == cache.group } ?? true, "observations laid out for another query group than the cache's")
@@ -96,12 +103,13 @@ public enum Compressor {
             let source = policy.selectionSource(layer: l)
             if source >= 0 && source < l {
                 // Reuse: keep the positions the source layer kept (within this layer's budget).
-                plan.keep.append((0..<H).map { h in
-                    let sourceSlots = cache.slots(layer: source, head: h)
-                    let wanted = Set(plan.keep[source][h].map { sourceSlots[$0].position })
-                    let slots = cache.slots(layer: l, head: h).enumerated().filter { wanted.contains($0.element.position) }.map(\.offset)
-                    return Array(slots.suffix(budgets[h]))
-                })
+                plan.keep.append(
+                    (0..<H).map { h in
+                        let sourceSlots = cache.slots(layer: source, head: h)
+                        let wanted = Set(plan.keep[source][h].map { sourceSlots[$0].position })
+                        let slots = cache.slots(layer: l, head: h).enumerated().filter { wanted.contains($0.element.position) }.map(\.offset)
+                        return Array(slots.suffix(budgets[h]))
+                    })
             } else {
                 plan.keep.append(policy.select(layer: allViews[l], budgets: budgets))
             }
@@ -113,19 +121,22 @@ public enum Compressor {
     /// The policy's view of one stream: the statistics of the policy's own settings (`needs`: its
     /// observation window, its query moments; `StreamView.seen(by:)`), every `[slot][group]` statistic
     /// sliced by the cache's query group (from the model), whatever was tapped.
-    public static func view(_ cache: PagedKVCache, layer: Int, head: Int, seed: UInt64,
-                            context: CompressionContext = .init(), needs: ObservationNeeds = .none) -> StreamView {
+    public static func view(
+        _ cache: PagedKVCache, layer: Int, head: Int, seed: UInt64,
+        context: CompressionContext = .init(), needs: ObservationNeeds = .none
+    ) -> StreamView {
         let group = cache.group
         let slots = cache.slots(layer: layer, head: head)
         let i = layer * cache.kvHeads + head
         let obs = cache.observations
-        var v = StreamView(layer: layer, head: head, layers: cache.layers, count: slots.count, group: group,
-                          headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
-                          accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil }, window: nil,
-                          selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
-                          queries: nil, seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache).seen(by: needs)
+        var v = StreamView(
+            layer: layer, head: head, layers: cache.layers, count: slots.count, group: group,
+            headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
+            accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil }, window: nil,
+            selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
+            queries: nil, seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache
+        ).seen(by: needs)
         v.prepared = context.prepared
         return v
     }
 }
-

@@ -52,7 +52,8 @@ public struct PolicyPass: Sendable {
     /// when it cannot run on this prompt (the policy's variants then report n/a).
     public let run: @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable
 
-    public init(key: String, label: String, run: @escaping @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable) {
+    public init(key: String, label: String, run: @escaping @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable)
+    {
         self.key = key; self.label = label; self.run = run
     }
 }

@@ -9,8 +9,10 @@ public struct PolicyInfo: RegistryEntry {
     public let parameters: [ParameterSpec]
     public let make: @Sendable (PolicyParameters) throws -> any EvictionPolicy
 
-    public init(name: String, summary: String, paper: String, parameters: [ParameterSpec] = [],
-                make: @escaping @Sendable (PolicyParameters) throws -> any EvictionPolicy) {
+    public init(
+        name: String, summary: String, paper: String, parameters: [ParameterSpec] = [],
+        make: @escaping @Sendable (PolicyParameters) throws -> any EvictionPolicy
+    ) {
         self.name = name; self.summary = summary; self.paper = paper; self.parameters = parameters; self.make = make
     }
 }
@@ -75,7 +77,8 @@ extension Registry where Entry == PolicyInfo {
     /// The built-in policies, one line each; each file holds the policy and its `info`.
     static let builtIn: [PolicyInfo] = [
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
-        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LagKVPolicy.info, ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
+        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LagKVPolicy.info,
+        ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]
 }

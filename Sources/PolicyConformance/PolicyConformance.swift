@@ -64,7 +64,8 @@ public enum PolicyConformance {
                             let allowed = (budget.tokens(for: cache.count(layer: l, head: h)) + cache.pageSize - 1) / cache.pageSize
                             let pages = selector.select(layer: l, head: h, pageCount: n, q: q, rows: 2, tokens: 1)
                             if pages != pages.sorted() || Set(pages).count != pages.count || pages.contains(where: { $0 < 0 || $0 >= n })
-                                || pages.count > max(allowed, 1) {
+                                || pages.count > max(allowed, 1)
+                            {
                                 failures.append("\(tag) (\(l),\(h)): reads pages \(pages) of \(n), budget allows \(allowed)")
                             }
                         }
@@ -125,8 +126,9 @@ public enum PolicyConformance {
             }
         }
         // Random queries before RoPE, as the model would record them (Expected Attention's moments).
-        var moments = QueryMoments(layers: layers, heads: heads * group, headDim: hd, from: 2,
-                                   rope: RoPEInfo(frequencies: (0..<(hd / 2)).map { pow(10_000, -2 * Double($0) / Double(hd)) }))
+        var moments = QueryMoments(
+            layers: layers, heads: heads * group, headDim: hd, from: 2,
+            rope: RoPEInfo(frequencies: (0..<(hd / 2)).map { pow(10_000, -2 * Double($0) / Double(hd)) }))
         for l in 0..<layers {
             let q = (0..<(n * heads * group * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
             q.withUnsafeBufferPointer { moments.add(layer: l, q: $0.baseAddress!, positions: pos) }

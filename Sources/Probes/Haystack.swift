@@ -33,7 +33,9 @@ public struct HaystackGenerator: Sendable {
     static let words: [String: [String]] = [
         "season": ["spring", "summer", "autumn", "winter", "dry season", "long winter"],
         "adj": ["quiet", "grey", "narrow", "golden", "crooked", "bright", "heavy", "faded", "gentle", "restless", "muddy", "patient"],
-        "person": ["baker", "ferryman", "clerk", "shepherd", "painter", "schoolteacher", "miller", "doctor", "carpenter", "harbour master", "librarian", "weaver"],
+        "person": [
+            "baker", "ferryman", "clerk", "shepherd", "painter", "schoolteacher", "miller", "doctor", "carpenter", "harbour master", "librarian", "weaver",
+        ],
         "people": ["fishermen", "farmers", "students", "neighbours", "merchants", "sailors", "villagers", "musicians"],
         "town": ["Eastwick", "Morrow Bay", "Helmsdale", "Northfield", "Larkspur", "Old Harrow", "Pennbridge", "Saltcombe"],
         "pastverb": ["repaired", "painted", "found", "carried", "sold", "measured", "described", "borrowed", "cleaned", "photographed"],

@@ -57,8 +57,9 @@ public struct ProbeDraw {
     public func fact(_ key: String, _ value: String) -> String { " The special magic number for \(key) is: \(value)." }
     /// The question for one key's number.
     public func ask(_ key: String, _ answers: [String], needles: [String]) -> Turn {
-        Turn(question: "What is the special magic number for \(key)?", answerPrefix: "The special magic number for \(key) is:",
-             answers: answers, needles: needles)
+        Turn(
+            question: "What is the special magic number for \(key)?", answerPrefix: "The special magic number for \(key) is:",
+            answers: answers, needles: needles)
     }
 }
 

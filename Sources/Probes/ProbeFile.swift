@@ -29,7 +29,8 @@ public enum ProbeFile {
             case let .unreadable(p): return "cannot read probe file \(p); check the path"
             case let .notUTF8(p): return "probe file \(p) is not UTF-8 text; save it as UTF-8 (one JSON object per line)"
             case let .malformed(l, r): return "probe file line \(l): \(r); fix it, or pass --skip-bad-lines to skip such lines"
-            case let .empty(p): return "probe file \(p) holds no valid case; write one JSON object per line with context, question and answers (see 'kvkit run --help')"
+            case let .empty(p):
+                return "probe file \(p) holds no valid case; write one JSON object per line with context, question and answers (see 'kvkit run --help')"
             }
         }
 
@@ -90,10 +91,13 @@ public enum ProbeFile {
                 // One turn at the top level; there `needles` are the context's spans, not labels.
                 let maxNewTokens = try field(c, .max_new_tokens, Int.self, "a whole number from 1 to 4096")
                 if let n = maxNewTokens, !(1...4096).contains(n) { throw FieldError(reason: "max_new_tokens must be a whole number from 1 to 4096 (got \(n))") }
-                turns = [LineTurn(question: try field(c, .question, String.self, "a string") ?? "",
-                                  answers: try field(c, .answers, [String].self, "a list of strings") ?? [],
-                                  answerPrefix: try field(c, .answer_prefix, String.self, "a string"),
-                                  maxNewTokens: maxNewTokens, needles: nil)]
+                turns = [
+                    LineTurn(
+                        question: try field(c, .question, String.self, "a string") ?? "",
+                        answers: try field(c, .answers, [String].self, "a list of strings") ?? [],
+                        answerPrefix: try field(c, .answer_prefix, String.self, "a string"),
+                        maxNewTokens: maxNewTokens, needles: nil)
+                ]
             }
             needles = try field(c, .needles, [[Int]].self, "a list of [start, end] character spans") ?? []
             needleLabels = try field(c, .needle_labels, [String].self, "a list of strings")
@@ -116,10 +120,13 @@ public enum ProbeFile {
     /// The cases of a file; malformed lines are collected (with line numbers) and skipped when
     /// `skipBadLines`, otherwise the first one is thrown.
     public static func load(_ path: String, tokenizer: Tokenizer, chat: ChatTemplate, skipBadLines: Bool)
-        throws -> (cases: [ProbeCase], skipped: [Error]) {
+        throws -> (cases: [ProbeCase], skipped: [Error])
+    {
         guard let data = FileManager.default.contents(atPath: path) else { throw Error.unreadable(path) }
         // A leading byte-order mark is skipped (as in sweep configs); other invalid UTF-8 is refused.
-        guard let text = String(validating: data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...], as: UTF8.self) else { throw Error.notUTF8(path) }
+        guard let text = String(validating: data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...], as: UTF8.self) else {
+            throw Error.notUTF8(path)
+        }
         var cases: [ProbeCase] = [], skipped: [Error] = []
         // "\r\n" is one Character in Swift: split on both so Windows line endings read as lines.
         for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
@@ -191,10 +198,12 @@ public enum ProbeFile {
         }
         if at < scalars.count { b.append(text(at..<scalars.count)) }
         let turns = l.turns.map {
-            Turn(question: $0.question, answerPrefix: $0.answerPrefix ?? "", answers: $0.answers,
-                 needles: $0.needles ?? b.needles.map(\.label), maxNewTokens: $0.maxNewTokens)
+            Turn(
+                question: $0.question, answerPrefix: $0.answerPrefix ?? "", answers: $0.answers,
+                needles: $0.needles ?? b.needles.map(\.label), maxNewTokens: $0.maxNewTokens)
         }
-        return ProbeCase(id: l.id ?? "file/line\(lineNo)", probe: l.probe ?? "file", length: l.length ?? b.tokens.count,
-                         depth: l.depth ?? 0, sample: l.sample ?? 0, context: b.tokens, needles: b.needles, turns: turns)
+        return ProbeCase(
+            id: l.id ?? "file/line\(lineNo)", probe: l.probe ?? "file", length: l.length ?? b.tokens.count,
+            depth: l.depth ?? 0, sample: l.sample ?? 0, context: b.tokens, needles: b.needles, turns: turns)
     }
 }

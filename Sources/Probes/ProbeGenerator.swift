@@ -22,8 +22,10 @@ public struct ProbeGenerator: Sendable {
         self.tokenizer = tokenizer; self.chat = chat; self.haystackSeed = haystackSeed
     }
 
-    static let keys = ["silver-fox", "amber-owl", "quiet-river", "copper-hill", "northern-pine", "velvet-moth", "iron-gate",
-                       "scarlet-reed", "hollow-oak", "winter-lark", "golden-eel", "misty-fern", "stone-crow", "linen-sail"]
+    static let keys = [
+        "silver-fox", "amber-owl", "quiet-river", "copper-hill", "northern-pine", "velvet-moth", "iron-gate",
+        "scarlet-reed", "hollow-oak", "winter-lark", "golden-eel", "misty-fern", "stone-crow", "linen-sail",
+    ]
 
     /// The instruction that opens a needle probe's context (a probe may give its own).
     public static let instruction = "Below is a long text. Some sentences in it state special magic numbers. Read it carefully; you will be asked about them.\n"
@@ -59,8 +61,10 @@ public struct ProbeGenerator: Sendable {
         var startRNG = SplitMix64(seed: haystackSeed &* 0x2545_F491_4F6C_DD1D &+ UInt64(sample) &+ 1)
         let start = given.isEmpty ? 0 : Int(startRNG.next() % UInt64(given.count))
         while fillerTokens < fillerBudget {
-            let s = given.isEmpty ? " " + HaystackGenerator(seed: haystackSeed &+ UInt64(sample)).sentences(from: i, count: 1)[0]
-                                  : " " + given[(start + i) % given.count]
+            let s =
+                given.isEmpty
+                ? " " + HaystackGenerator(seed: haystackSeed &+ UInt64(sample)).sentences(from: i, count: 1)[0]
+                : " " + given[(start + i) % given.count]
             let n = tokenizer.encode(s).count
             if fillerTokens + n > fillerBudget && !filler.isEmpty { break }
             filler.append(s); fillerTokens += n; i += 1
@@ -81,8 +85,9 @@ public struct ProbeGenerator: Sendable {
         // Chains of another length are another probe (rows of their own in every summary).
         let label = probe.usesHops && hops != Self.defaultHops ? "\(probe.name):k=\(hops)" : probe.name
         let id = "\(label)/len\(length)/depth\(depth)/s\(sample)"
-        return ProbeCase(id: id, probe: label, length: length, depth: depth, sample: sample,
-                         context: b.tokens, needles: b.needles, turns: turns)
+        return ProbeCase(
+            id: id, probe: label, length: length, depth: depth, sample: sample,
+            context: b.tokens, needles: b.needles, turns: turns)
     }
 
     /// Sentences of a text (split at . ! ? and newlines).

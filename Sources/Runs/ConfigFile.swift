@@ -51,9 +51,14 @@ enum ConfigYAML {
                     flow += 1; deepest = max(deepest, flow)
                 } else if b == UInt8(ascii: "]") || b == UInt8(ascii: "}") {
                     flow = max(0, flow - 1)
-                } else if (b == UInt8(ascii: "&") || b == UInt8(ascii: "*")), [UInt8(ascii: " "), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(prev),
-                          i + 1 < bytes.count, bytes[i + 1] != UInt8(ascii: " ") {
-                    throw Error(description: "line \(lineNo): anchors and aliases (& and *) are not read in a sweep config; write the values out (quote a value that starts with & or *)")
+                } else if (b == UInt8(ascii: "&") || b == UInt8(ascii: "*")),
+                    [UInt8(ascii: " "), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(prev),
+                    i + 1 < bytes.count, bytes[i + 1] != UInt8(ascii: " ")
+                {
+                    throw Error(
+                        description:
+                            "line \(lineNo): anchors and aliases (& and *) are not read in a sweep config; write the values out (quote a value that starts with & or *)"
+                    )
                 }
                 prev = b
                 i += 1
@@ -129,13 +134,17 @@ extension Study.File {
                 case let .number(n): return (k, .text(n))
                 case let .bool(b): return (k, .flag(b))
                 case let .array(items):
-                    return (k, .list(try items.map { item in
-                        switch item {
-                        case let .string(s): return s
-                        case let .number(n): return n
-                        default: throw fail("\(place) lists \(item.kind); list text or numbers")
-                        }
-                    }))
+                    return (
+                        k,
+                        .list(
+                            try items.map { item in
+                                switch item {
+                                case let .string(s): return s
+                                case let .number(n): return n
+                                default: throw fail("\(place) lists \(item.kind); list text or numbers")
+                                }
+                            })
+                    )
                 case .null, .object: throw fail("\(place) must be text, a number, true/false or a list, not \(x.kind)")
                 }
             }

@@ -80,7 +80,10 @@ final class Conversation {
             let text = tokenizer.decode(answer)
             // A single-value answer ends at its first line break after some content, a list may span lines.
             if turnSpec.answers.count == 1, tokenizer.decode([next]).contains("\n"),
-               !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { stop = true }
+                !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            {
+                stop = true
+            }
             // Stop decoding once more tokens could not change the score.
             if reader.isSettled(text, turn: turnSpec) { stop = true }
         }

@@ -3,21 +3,25 @@ import Foundation
 /// Hand-written SVG heatmaps, each with a CSV of exactly the numbers drawn beside it.
 public enum Figures {
     /// A heatmap of values in [0, 1] (NaN = no data), rows × columns, with labels.
-    public static func heatmap(title: String, rowLabel: String, colLabel: String, rows: [String], cols: [String],
-                               values: [[Double]], cell: Double = 28) -> String {
+    public static func heatmap(
+        title: String, rowLabel: String, colLabel: String, rows: [String], cols: [String],
+        values: [[Double]], cell: Double = 28
+    ) -> String {
         let left = 70.0, top = 40.0, w = Double(cols.count) * cell, h = Double(rows.count) * cell
         var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(max(left + w + 70, left + 10 + 8 * Double(title.count))))" height="\(Int(top + h + 50))" font-family="sans-serif" font-size="11">
-        <text x="\(left)" y="18" font-size="13">\(escape(title))</text>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(max(left + w + 70, left + 10 + 8 * Double(title.count))))" height="\(Int(top + h + 50))" font-family="sans-serif" font-size="11">
+            <text x="\(left)" y="18" font-size="13">\(escape(title))</text>
 
-        """
+            """
         for (r, row) in values.enumerated() {
             for (c, v) in row.enumerated() {
                 let x = left + Double(c) * cell, y = top + Double(r) * cell
                 let fill = v.isNaN ? "#eeeeee" : color(v)
-                s += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"\(fill)\"><title>\(rows[r]), \(cols[c]): \(v.isNaN ? "n/a" : String(format: "%.3f", v))</title></rect>\n"
+                s +=
+                    "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"\(fill)\"><title>\(rows[r]), \(cols[c]): \(v.isNaN ? "n/a" : String(format: "%.3f", v))</title></rect>\n"
                 if cell >= 24 && !v.isNaN {
-                    s += "<text x=\"\(x + cell / 2 - 0.5)\" y=\"\(y + cell / 2 + 3.5)\" text-anchor=\"middle\" font-size=\"9\" fill=\"\(v > 0.55 ? "#000" : "#fff")\">\(Int((v * 100).rounded()))</text>\n"
+                    s +=
+                        "<text x=\"\(x + cell / 2 - 0.5)\" y=\"\(y + cell / 2 + 3.5)\" text-anchor=\"middle\" font-size=\"9\" fill=\"\(v > 0.55 ? "#000" : "#fff")\">\(Int((v * 100).rounded()))</text>\n"
                 }
             }
             s += "<text x=\"\(left - 4)\" y=\"\(top + Double(r) * cell + cell / 2 + 3.5)\" text-anchor=\"end\">\(escape(rows[r]))</text>\n"
@@ -63,13 +67,17 @@ public enum Figures {
             let name = "\(g[0].probe)_\(label)_\(g[0].budget)".map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }
             let base = dir + "/" + String(name)
             let lengths = Array(Set(g.map(\.length))).sorted(), depths = Array(Set(g.map(\.depth))).sorted()
-            let acc = depths.map { d in lengths.map { l in
-                let m = g.filter { $0.depth == d && $0.length == l }.map(\.score)
-                return m.isEmpty ? .nan : m.reduce(0, +) / Double(m.count)
-            } }
+            let acc = depths.map { d in
+                lengths.map { l in
+                    let m = g.filter { $0.depth == d && $0.length == l }.map(\.score)
+                    return m.isEmpty ? .nan : m.reduce(0, +) / Double(m.count)
+                }
+            }
             let rl = depths.map { String(format: "%.2f", $0) }, cl = lengths.map(String.init)
-            try heatmap(title: "\(g[0].probe): \(label) @ \(g[0].budget) — accuracy", rowLabel: "needle depth", colLabel: "context tokens",
-                        rows: rl, cols: cl, values: acc, cell: 40).write(toFile: base + "_accuracy.svg", atomically: true, encoding: .utf8)
+            try heatmap(
+                title: "\(g[0].probe): \(label) @ \(g[0].budget) — accuracy", rowLabel: "needle depth", colLabel: "context tokens",
+                rows: rl, cols: cl, values: acc, cell: 40
+            ).write(toFile: base + "_accuracy.svg", atomically: true, encoding: .utf8)
             try csv(rows: rl, cols: cl, values: acc, corner: "depth\\length").write(toFile: base + "_accuracy.csv", atomically: true, encoding: .utf8)
             // Survival where it was measured (cases with needle spans); no figure where it never was.
             let measured = g.filter { !$0.survivalByLayerHead.isEmpty }
@@ -77,8 +85,10 @@ public enum Figures {
             let L = first.survivalByLayerHead.count, H = first.survivalByLayerHead.first?.count ?? 0
             let surv = (0..<H).map { h in (0..<L).map { l in measured.map { $0.survivalByLayerHead[l][h] }.reduce(0, +) / Double(measured.count) } }
             let hl = (0..<H).map { "head \($0)" }, ll = (0..<L).map(String.init)
-            try heatmap(title: "\(g[0].probe): \(label) @ \(g[0].budget) — needle survival", rowLabel: "KV head", colLabel: "layer",
-                        rows: hl, cols: ll, values: surv, cell: 22).write(toFile: base + "_survival.svg", atomically: true, encoding: .utf8)
+            try heatmap(
+                title: "\(g[0].probe): \(label) @ \(g[0].budget) — needle survival", rowLabel: "KV head", colLabel: "layer",
+                rows: hl, cols: ll, values: surv, cell: 22
+            ).write(toFile: base + "_survival.svg", atomically: true, encoding: .utf8)
             try csv(rows: hl, cols: ll, values: surv, corner: "head\\layer").write(toFile: base + "_survival.csv", atomically: true, encoding: .utf8)
         }
     }

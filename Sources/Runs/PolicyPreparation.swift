@@ -35,8 +35,10 @@ public struct PolicyPreparation {
     /// `timed` receives the seconds of each pass by its label ("reconstruction", "calibration"). With
     /// `unavailable`, a pass that cannot run on this prompt (no room to re-read it) is reported there and
     /// left out (its policies then report n/a) instead of stopping every policy.
-    public func context(_ cache: PagedKVCache, model: any LanguageModel, prompt: [Int32]? = nil,
-                        timed: ((String, Double) -> Void)? = nil, unavailable: ((RunError) -> Void)? = nil) throws -> CompressionContext {
+    public func context(
+        _ cache: PagedKVCache, model: any LanguageModel, prompt: [Int32]? = nil,
+        timed: ((String, Double) -> Void)? = nil, unavailable: ((RunError) -> Void)? = nil
+    ) throws -> CompressionContext {
         var context = CompressionContext(tokenizer: model.tokenizer, selfInformation: selfInformation)
         let clock = ContinuousClock(), view = LanguageModelPass(model)
         for pass in passes {
@@ -67,8 +69,10 @@ public final class LanguageModelPass: ModelPass, @unchecked Sendable {
     public var headDim: Int { model.config.headDim }
     public func outputProjection(layer: Int) -> [Float] { model.outputProjection(layer: layer) }
     /// The file's SHA-256 (hashed on first use) and its arithmetic: the weight storage and the kernel build.
-    public lazy var identity: (file: String, arithmetic: String) = (ModelIdentity(model: model).sha256,
-                                                                     (model.weightsRecord.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? ""))
+    public lazy var identity: (file: String, arithmetic: String) = (
+        ModelIdentity(model: model).sha256,
+        (model.weightsRecord.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? "")
+    )
     public var home: String? { ModelLocation.kvkitHome }
     public func encode(_ text: String, addBOS: Bool) -> [Int32] { model.tokenizer.encode(text, addBOS: addBOS) }
     public var opening: String { model.chatTemplate.openingOfFirstUserTurn() }
@@ -80,7 +84,8 @@ public final class LanguageModelPass: ModelPass, @unchecked Sendable {
     public func needleCase(length: Int, depth: Double, sample: Int) -> (prompt: [Int32], question: Int, needle: Range<Int32>)? {
         let generator = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: 7)
         guard let c = generator.make("niah", length: length, depth: depth, sample: sample, seed: 7), let turn = c.turns.first,
-              let needle = c.needles.first else { return nil }
+            let needle = c.needles.first
+        else { return nil }
         let q = model.tokenizer.encode("\n\n" + turn.question + model.chatTemplate.userToAssistant + turn.answerPrefix)
         return (c.context + q, q.count, Int32(needle.start)..<Int32(needle.end))
     }

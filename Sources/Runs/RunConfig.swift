@@ -47,16 +47,20 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// The CPU that ran (its model name; not compared when resuming: `kernels` is what changes results).
     public var cpu: String? = KernelBuild.cpu
 
-    public init(policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
-                seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int, haystack: String,
-                model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil,
-                compressEvery: Int? = nil, compressBetweenTurns: Bool? = nil, kernels: String? = KernelBuild.name) {
+    public init(
+        policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
+        seed: UInt64, queryAware: Bool, maxAnswerTokens: Int?, pageSize: Int, quants: [String] = ["fp32"], offload: String = "none", threads: Int,
+        haystack: String,
+        model: ModelIdentity, codeVersion: String, shard: String? = nil, weights: String? = nil,
+        compressEvery: Int? = nil, compressBetweenTurns: Bool? = nil, kernels: String? = KernelBuild.name
+    ) {
         self.kernels = kernels
         self.weights = weights; self.compressEvery = compressEvery; self.compressBetweenTurns = compressBetweenTurns
         self.policies = policies; self.budgets = budgets; self.probes = probes; self.lengths = lengths; self.depths = depths
         self.hops = hops; self.wording = wording
         self.samples = samples; self.seed = seed; self.queryAware = queryAware; self.maxAnswerTokens = maxAnswerTokens
-        self.pageSize = pageSize; self.quants = quants; self.offload = offload; self.threads = threads; self.haystack = haystack; self.model = model; self.codeVersion = codeVersion; self.shard = shard
+        self.pageSize = pageSize; self.quants = quants; self.offload = offload; self.threads = threads; self.haystack = haystack; self.model = model;
+        self.codeVersion = codeVersion; self.shard = shard
     }
 
     /// Whether results of `other` may be mixed with this run's (everything but the code version and threads).
@@ -74,7 +78,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
         guard a != b else { return [] }
         let enc = JSONEncoder()
         guard let da = try? JSONSerialization.jsonObject(with: enc.encode(a)) as? [String: Any],
-              let db = try? JSONSerialization.jsonObject(with: enc.encode(b)) as? [String: Any] else { return ["config"] }
+            let db = try? JSONSerialization.jsonObject(with: enc.encode(b)) as? [String: Any]
+        else { return ["config"] }
         var out: [String] = []
         for key in Set(da.keys).union(db.keys).sorted() {
             let x = da[key], y = db[key]
@@ -115,8 +120,9 @@ extension ProbeCase {
             struct T: Encodable { let question: String, answerPrefix: String, answers: [String], maxNewTokens: Int? }
             let id: String, context: [Int32], needles: [NeedleSpan], turns: [T]
         }
-        let c = Content(id: id, context: context, needles: needles,
-                        turns: turns.map { .init(question: $0.question, answerPrefix: $0.answerPrefix, answers: $0.answers, maxNewTokens: $0.maxNewTokens) })
+        let c = Content(
+            id: id, context: context, needles: needles,
+            turns: turns.map { .init(question: $0.question, answerPrefix: $0.answerPrefix, answers: $0.answers, maxNewTokens: $0.maxNewTokens) })
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return sha256Hex((try? e.encode(c)) ?? Data())

@@ -2,7 +2,7 @@ import Foundation
 import ModelFile
 import Policies
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A run's folder, held under an exclusive lock while open: `config.json` (what ran), `cases.json` (the
@@ -71,7 +71,9 @@ public final class RunDirectory {
         guard let old = try Self.config(in: dir, required: false) else { return false }
         let changed = old.differences(from: config)
         guard changed.isEmpty else {
-            throw RunError.usage("\(dir) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')")
+            throw RunError.usage(
+                "\(dir) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')"
+            )
         }
         return true
     }
@@ -115,7 +117,8 @@ public final class RunDirectory {
         let path = dir + "/results.jsonl"
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw RunError.noInput("\(path) is a folder, not a results file; move it out of the run folder (a rerun with the same --out then starts the results again)")
+            throw RunError.noInput(
+                "\(path) is a folder, not a results file; move it out of the run folder (a rerun with the same --out then starts the results again)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { return ResultsFile() }
         var file = ResultsFile()
@@ -136,7 +139,8 @@ public final class RunDirectory {
     }
 
     /// The help of `--drop-bad-rows` (run, sweep, merge, compare).
-    public static let dropBadRowsHelp = "Drop rows of results.jsonl that do not belong to the run (a case or variant it does not list, two different results for one case and variant) with a note, instead of refusing the file."
+    public static let dropBadRowsHelp =
+        "Drop rows of results.jsonl that do not belong to the run (a case or variant it does not list, two different results for one case and variant) with a note, instead of refusing the file."
 
     /// What a reader does with rows that do not belong to the run: refuse the file (the default), or drop
     /// them with a note (`--drop-bad-rows`).
@@ -151,13 +155,17 @@ public final class RunDirectory {
     ///   `badRows: .drop` dropped with a note (every line of a conflict: that case and variant reruns);
     /// - an identical duplicate line is dropped with a note (it says nothing new).
     /// Returns the lines that stand, in file order, and a sentence per line dropped or repaired.
-    public static func checkedResults(in dir: String, badRows: BadRows = .refuse, repairTail: Bool = false) throws -> (lines: [(text: String, result: VariantResult)], notes: [String]) {
+    public static func checkedResults(in dir: String, badRows: BadRows = .refuse, repairTail: Bool = false) throws -> (
+        lines: [(text: String, result: VariantResult)], notes: [String]
+    ) {
         let path = dir + "/results.jsonl"
         let file = try readResults(in: dir)
         var notes: [String] = []
         if file.partialTail > 0 {
             guard repairTail else {
-                throw RunError.data("\(path) ends in a cut-off line (a run was killed, or is still writing); rerun that run with the same --out (it repairs and resumes), or wait for it to finish")
+                throw RunError.data(
+                    "\(path) ends in a cut-off line (a run was killed, or is still writing); rerun that run with the same --out (it repairs and resumes), or wait for it to finish"
+                )
             }
             notes.append("removed a cut-off last line (\(file.partialTail) bytes) from \(path)")
         }
@@ -175,7 +183,8 @@ public final class RunDirectory {
                 why[i] = "variant \(Self.shown(r.policy))@\(Self.shown(r.budget)) (\(Self.shown(r.quant))) is not one the run's config.json lists"
             } else if let j = first[r.caseId + "\u{1}" + key] {
                 if file.lines[j].text == l.text || file.lines[j].result == r { identical.insert(i); continue }
-                let conflict = "lines \(file.lineNumbers[j]) and \(file.lineNumbers[i]) give case \(Self.shown(r.caseId)), variant \(Self.shown(r.policy))@\(r.budget), different results"
+                let conflict =
+                    "lines \(file.lineNumbers[j]) and \(file.lineNumbers[i]) give case \(Self.shown(r.caseId)), variant \(Self.shown(r.policy))@\(r.budget), different results"
                 why[i] = conflict
                 if why[j] == nil { why[j] = conflict }
             } else {
@@ -185,7 +194,9 @@ public final class RunDirectory {
         let bad = why.indices.filter { why[$0] != nil }
         if let b = bad.first {
             guard badRows == .drop else {
-                throw RunError.data("\(path) line \(file.lineNumbers[b]): \(why[b]!); delete the line(s), or pass --drop-bad-rows to drop such rows with a note\(bad.count > 1 ? " (\(bad.count) rows in all)" : "")")
+                throw RunError.data(
+                    "\(path) line \(file.lineNumbers[b]): \(why[b]!); delete the line(s), or pass --drop-bad-rows to drop such rows with a note\(bad.count > 1 ? " (\(bad.count) rows in all)" : "")"
+                )
             }
             notes.append("dropped \(bad.count) row(s) of \(path) that do not belong to the run (first: line \(file.lineNumbers[b]): \(why[b]!))")
         }
@@ -252,8 +263,12 @@ public final class RunDirectory {
         return (Set(complete), repairs)
     }
 
-    private static let lineEncoder: JSONEncoder = { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e }()
-    static let prettyEncoder: JSONEncoder = { let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]; return e }()
+    private static let lineEncoder: JSONEncoder = {
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e
+    }()
+    static let prettyEncoder: JSONEncoder = {
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]; return e
+    }()
 
     /// Appends one case's results in a single write, so a killed run loses at most the case in flight.
     public func append(_ results: [VariantResult]) throws {
@@ -273,7 +288,8 @@ public final class RunDirectory {
         } catch let e as RunError {
             throw e
         } catch {
-            throw RunError.io("cannot write \(resultsPath) (\(Self.reason(error))); finished cases are kept: free space, then rerun with the same --out to resume")
+            throw RunError.io(
+                "cannot write \(resultsPath) (\(Self.reason(error))); finished cases are kept: free space, then rerun with the same --out to resume")
         }
     }
 
@@ -287,7 +303,8 @@ public final class RunDirectory {
         try write(Data(Summary.csv(rows).utf8), to: path + "/summary.csv")
         do { try Figures.write(results, to: path + "/figures") } catch {
             if [ENOSPC, EDQUOT, EIO, EFBIG].contains(Self.posixCode(error)) {
-                throw RunError.io("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept: free space, then rerun with the same --out")
+                throw RunError.io(
+                    "cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept: free space, then rerun with the same --out")
             }
             throw RunError.cantCreate("cannot write the figures in \(path)/figures (\(Self.reason(error))); the results are kept")
         }
@@ -303,7 +320,8 @@ public final class RunDirectory {
     /// `index.html`: the config, the summary with intervals and every figure, one page that opens offline.
     func writeIndex(_ rows: [Summary.Row]) throws {
         let dir = path + "/figures"
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".svg") && !$0.hasPrefix("accuracy_vs_budget_") }.sorted()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".svg") && !$0.hasPrefix("accuracy_vs_budget_") }
+            .sorted()
         let figures = names.compactMap { n in (try? String(contentsOfFile: dir + "/" + n, encoding: .utf8)).map { (n, $0) } }
         let config = try? Self.config(in: path, required: false)
         let title = "KVKit run: " + (path as NSString).lastPathComponent
@@ -376,7 +394,9 @@ public final class RunDirectory {
             var x = c; x.shard = nil
             let changed = base.differences(from: x)
             guard changed.isEmpty else {
-                throw RunError.usage("\(d) is a shard of a different run (its config.json differs from \(shards[0])'s in: \(changed.joined(separator: ", "))); merge the shards of one run")
+                throw RunError.usage(
+                    "\(d) is a shard of a different run (its config.json differs from \(shards[0])'s in: \(changed.joined(separator: ", "))); merge the shards of one run"
+                )
             }
         }
         guard caseLists.allSatisfy({ $0 == caseLists[0] }) else { throw RunError.usage("the shards list different cases; they come from different runs") }
@@ -406,7 +426,9 @@ public final class RunDirectory {
         let unfinished = ids.filter { (counts[$0] ?? 0) < perCase || perCase == 0 }
         guard unfinished.isEmpty else {
             let dropped = notes.isEmpty ? "" : " (rows --drop-bad-rows dropped were among theirs)"
-            throw RunError.usage("\(unfinished.count) case(s) have no complete results yet\(dropped) (first: \(shown(unfinished[0]))); finish their shard (rerun it with the same --out: it resumes)")
+            throw RunError.usage(
+                "\(unfinished.count) case(s) have no complete results yet\(dropped) (first: \(shown(unfinished[0]))); finish their shard (rerun it with the same --out: it resumes)"
+            )
         }
         let dir = try RunDirectory(path: out)
         try dir.adopt(base, caseIds: ids)

@@ -80,9 +80,17 @@ public struct RunPlan: Equatable, Sendable {
 
         public init(from d: Decoder) throws {
             let c = try d.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .flag(b) } else if let s = try? c.decode(String.self) { self = .text(s) } else if let n = try? c.decode(Double.self) {
+            if let b = try? c.decode(Bool.self) {
+                self = .flag(b)
+            } else if let s = try? c.decode(String.self) {
+                self = .text(s)
+            } else if let n = try? c.decode(Double.self) {
                 self = .text(Self.number(n))
-            } else if let a = try? c.decode([Double].self) { self = .list(a.map(Self.number)) } else if let a = try? c.decode([String].self) { self = .list(a) } else {
+            } else if let a = try? c.decode([Double].self) {
+                self = .list(a.map(Self.number))
+            } else if let a = try? c.decode([String].self) {
+                self = .list(a)
+            } else {
                 throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected text, a number, true/false or a list")
             }
         }
@@ -110,19 +118,32 @@ public struct RunPlan: Equatable, Sendable {
 
     /// Every option a run takes, in help order.
     public static let options: [Option] = [
-        Option(name: "policy", help: "Policies, comma-separated (NAME or NAME:param=value; see 'kvkit policies'). The full cache always runs too; 'full' alone runs only it.", isFlag: false) {
+        Option(
+            name: "policy",
+            help: "Policies, comma-separated (NAME or NAME:param=value; see 'kvkit policies'). The full cache always runs too; 'full' alone runs only it.",
+            isFlag: false
+        ) {
             $0.policies = try specList($1, "--policy")
         },
         Option(name: "budget", help: "Budgets, comma-separated (fractions such as 0.25 or token counts such as 256).", isFlag: false) {
-            $0.budgets = try list($1, "--budget") { t in _ = try Budget(parsing: t); return t }
+            $0.budgets = try list($1, "--budget") { t in
+                _ = try Budget(parsing: t); return t
+            }
         },
-        Option(name: "quant", help: "Page codecs, comma-separated, swept like policies: fp32 (none), \(CodecRegistry.shared.names.filter { $0 != "fp32" }.joined(separator: ", ")), NAME:param=value or KEYS/VALUES such as int4/fp16 (see 'kvkit policies').", isFlag: false) {
+        Option(
+            name: "quant",
+            help:
+                "Page codecs, comma-separated, swept like policies: fp32 (none), \(CodecRegistry.shared.names.filter { $0 != "fp32" }.joined(separator: ", ")), NAME:param=value or KEYS/VALUES such as int4/fp16 (see 'kvkit policies').",
+            isFlag: false
+        ) {
             $0.quants = try specList($1, "--quant")
         },
         Option(name: "probe", help: "Probes, comma-separated: \(ProbeRegistry.shared.names.joined(separator: ", ")) (see 'kvkit probes').", isFlag: false) {
             let known = ProbeRegistry.shared.names
             $0.probes = try list($1, "--probe") { p in
-                guard known.contains(p) else { throw RunError.usage("--probe: unknown probe '\(p)'; accepted: \(known.joined(separator: ", ")) (see 'kvkit probes')") }
+                guard known.contains(p) else {
+                    throw RunError.usage("--probe: unknown probe '\(p)'; accepted: \(known.joined(separator: ", ")) (see 'kvkit probes')")
+                }
                 return p
             }
         },
@@ -148,37 +169,86 @@ public struct RunPlan: Equatable, Sendable {
             guard let s = UInt64($1) else { throw RunError.usage("--seed '\($1)' is invalid; give a whole number from 0 to \(UInt64.max)") }
             $0.seed = s
         },
-        Option(name: "max-answer-tokens", help: "Tokens an answer may take (1–4096). Default: room for the values after an answer prefix, 48 tokens where a case has no prefix (so the sentence before the value can finish); decoding stops earlier once the score is settled.", isFlag: false) {
+        Option(
+            name: "max-answer-tokens",
+            help:
+                "Tokens an answer may take (1–4096). Default: room for the values after an answer prefix, 48 tokens where a case has no prefix (so the sentence before the value can finish); decoding stops earlier once the score is settled.",
+            isFlag: false
+        ) {
             $0.maxAnswerTokens = try integer($1, "--max-answer-tokens", 1...4096)
         },
-        Option(name: "compress-every", help: "Also compress while answering: each N tokens appended, back to the budget the prompt got (in tokens per stream), as decode-time methods such as rkv do (1–65,536; default: only after the prompt).", isFlag: false) {
+        Option(
+            name: "compress-every",
+            help:
+                "Also compress while answering: each N tokens appended, back to the budget the prompt got (in tokens per stream), as decode-time methods such as rkv do (1–65,536; default: only after the prompt).",
+            isFlag: false
+        ) {
             $0.compressEvery = try integer($1, "--compress-every", 1...65_536)
         },
-        Option(name: "compress-between-turns", help: "Also compress after each later turn's question is appended (the model's earlier answers included), back to the budget the prompt got.", isFlag: true) { p, _ in p.compressBetweenTurns = true },
-        Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in p.queryAware = true },
-        Option(name: "haystack", help: "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.", isFlag: false) {
+        Option(
+            name: "compress-between-turns",
+            help: "Also compress after each later turn's question is appended (the model's earlier answers included), back to the budget the prompt got.",
+            isFlag: true
+        ) { p, _ in p.compressBetweenTurns = true },
+        Option(name: "query-aware", help: "Put the first question in the prompt before compressing (default: query-agnostic).", isFlag: true) { p, _ in
+            p.queryAware = true
+        },
+        Option(
+            name: "haystack",
+            help:
+                "Filler text: essays (Paul Graham's, as Kamradt's NIAH and RULER), grammar (generated English) or a text file's path; sentences in order from a start drawn from the seed and sample.",
+            isFlag: false
+        ) {
             guard !$1.isEmpty else { throw RunError.usage("--haystack is empty; give essays, grammar or a text file's path") }
             $0.haystack = $1
         },
-        Option(name: "probe-file", help: "Run the cases of this JSONL file (context, question, answers, optional needles as character spans) instead of generated probes.", isFlag: false) {
+        Option(
+            name: "probe-file",
+            help: "Run the cases of this JSONL file (context, question, answers, optional needles as character spans) instead of generated probes.",
+            isFlag: false
+        ) {
             $0.probeFile = $1
         },
-        Option(name: "skip-bad-lines", help: "With --probe-file: report malformed lines (and cases that do not fit the context) and skip them instead of stopping.", isFlag: true) { p, _ in p.skipBadLines = true },
+        Option(
+            name: "skip-bad-lines",
+            help: "With --probe-file: report malformed lines (and cases that do not fit the context) and skip them instead of stopping.", isFlag: true
+        ) { p, _ in p.skipBadLines = true },
         Option(name: "drop-bad-rows", help: RunDirectory.dropBadRowsHelp, isFlag: true) { p, _ in p.dropBadRows = true },
-        Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) { p, _ in p.sharePrefill = false },
-        Option(name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).", isFlag: false) { $0.model = $1 },
-        Option(name: "format", help: "How prompts are written, instead of the format the model file's chat template gives: " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", ") + " (plain: turns as paragraphs, for a base model). Needed only for a template KVKit does not recognise; recorded in the run's config.", isFlag: false) {
+        Option(name: "no-share-prefill", help: "Prefill again for every policy × budget instead of forking one prefill (for benchmarks).", isFlag: true) {
+            p, _ in p.sharePrefill = false
+        },
+        Option(
+            name: "model", help: "GGUF model file (default: $KVKIT_HOME/\(ModelLocation.defaultFileName), KVKIT_HOME defaults to ~/.cache/kvkit).",
+            isFlag: false
+        ) { $0.model = $1 },
+        Option(
+            name: "format",
+            help: "How prompts are written, instead of the format the model file's chat template gives: "
+                + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", ")
+                + " (plain: turns as paragraphs, for a base model). Needed only for a template KVKit does not recognise; recorded in the run's config.",
+            isFlag: false
+        ) {
             guard let f = ChatTemplate.Format(rawValue: $1) else {
-                throw RunError.usage("--format '\($1.shownOnOneLine())' is unknown; use " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", "))
+                throw RunError.usage(
+                    "--format '\($1.shownOnOneLine())' is unknown; use " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", "))
             }
             $0.format = f
         },
-        Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) { $0.threads = try integer($1, "--threads", 1...256) },
-        Option(name: "weights", help: "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).", isFlag: false) {
+        Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) {
+            $0.threads = try integer($1, "--threads", 1...256)
+        },
+        Option(
+            name: "weights",
+            help:
+                "How weight matrices are held: native (the default: their GGUF blocks, memory-mapped; decode with integer dot products on 16-bit activation codes, 8-bit for K-quant layers as llama.cpp), exact (GGUF blocks, Float32 activations) or f32 (dequantized at load, the reference).",
+            isFlag: false
+        ) {
             guard let w = WeightStorage(rawValue: $1) else { throw RunError.usage("--weights '\($1)' is unknown; use native, exact or f32") }
             $0.weights = w
         },
-        Option(name: "page-size", help: "Tokens per KV page (default 16; with a KIVI codec, its key group).", isFlag: false) { $0.pageSize = try integer($1, "--page-size", 1...4096) },
+        Option(name: "page-size", help: "Tokens per KV page (default 16; with a KIVI codec, its key group).", isFlag: false) {
+            $0.pageSize = try integer($1, "--page-size", 1...4096)
+        },
         Option(name: "offload", help: "Move pages beyond --hot-pages per stream to a compressed store: lz4.", isFlag: false) {
             guard $1 == "lz4" else { throw RunError.usage("--offload '\($1)' is unknown; the cold tier supports: lz4") }
             $0.offload = $1
@@ -187,7 +257,11 @@ public struct RunPlan: Equatable, Sendable {
             $0.hotPages = try integer($1, "--hot-pages", 1...1 << 20)
         },
         Option(name: "offload-dir", help: "With --offload: keep cold pages in a file in this folder instead of memory.", isFlag: false) { $0.offloadDir = $1 },
-        Option(name: "shard", help: "Run only shard I of N (I/N, 1-based): case k of the grid goes to shard (k mod N) + 1. Merge the shards' folders with 'kvkit merge'.", isFlag: false) {
+        Option(
+            name: "shard",
+            help: "Run only shard I of N (I/N, 1-based): case k of the grid goes to shard (k mod N) + 1. Merge the shards' folders with 'kvkit merge'.",
+            isFlag: false
+        ) {
             $0.shard = try Shard(parsing: $1)
         },
         Option(name: "out", help: "Output folder (default runs/<timestamp>-<policies>).", isFlag: false) { $0.out = $1 },
@@ -198,10 +272,12 @@ public struct RunPlan: Equatable, Sendable {
     /// Each option's default as the command line writes it (read from a default plan, never restated).
     static var defaults: [String: String] {
         let p = RunPlan()
-        return ["budget": p.budgets.joined(separator: ","), "quant": p.quants.joined(separator: ","), "probe": p.probes.joined(separator: ","),
-                "lengths": p.lengths.map(String.init).joined(separator: ","), "depths": p.depths.map { Value.number($0) }.joined(separator: ","),
-                "hops": p.hops.map(String.init).joined(separator: ","), "wording": p.wording.rawValue, "samples": "\(p.samples)", "seed": "\(p.seed)",
-"haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)", "weights": p.weights.rawValue]
+        return [
+            "budget": p.budgets.joined(separator: ","), "quant": p.quants.joined(separator: ","), "probe": p.probes.joined(separator: ","),
+            "lengths": p.lengths.map(String.init).joined(separator: ","), "depths": p.depths.map { Value.number($0) }.joined(separator: ","),
+            "hops": p.hops.map(String.init).joined(separator: ","), "wording": p.wording.rawValue, "samples": "\(p.samples)", "seed": "\(p.seed)",
+            "haystack": p.haystack, "threads": "\(p.threads)", "hot-pages": "\(p.hotPages)", "weights": p.weights.rawValue,
+        ]
     }
 
     /// The help text of an option with its default (for the command line's declarations).
@@ -238,7 +314,9 @@ public struct RunPlan: Equatable, Sendable {
         _ = try resolved()
         if probeFile == nil {
             // Bounds the grid before any case is built (each case holds its context's tokens).
-            let perProbe = probes.compactMap { ProbeRegistry.shared.probe($0) }.reduce(0) { let a = axes($1); return $0 + a.hops.count * a.depths.count }
+            let perProbe = probes.compactMap { ProbeRegistry.shared.probe($0) }.reduce(0) {
+                let a = axes($1); return $0 + a.hops.count * a.depths.count
+            }
             let (cases, overflow) = (perProbe * lengths.count).multipliedReportingOverflow(by: samples)
             guard !overflow, cases <= 1_000_000 else {
                 throw RunError.usage("the case grid holds more than 1,000,000 cases; lower --samples or list fewer lengths, depths or probes")
@@ -342,6 +420,7 @@ public enum ModelLocation {
     /// How to get the model file at `path`: its fetch command when `make setup` knows it.
     public static func fix(for path: String) -> String {
         let name = (path as NSString).lastPathComponent
-        return fetchable[name].map { "run '\($0)' to fetch it" } ?? "pass --model PATH of a GGUF file (\(fetchable.values.sorted().joined(separator: "; ")) fetch the known ones)"
+        return fetchable[name].map { "run '\($0)' to fetch it" }
+            ?? "pass --model PATH of a GGUF file (\(fetchable.values.sorted().joined(separator: "; ")) fetch the known ones)"
     }
 }

@@ -111,11 +111,14 @@ public struct RunSession {
                     throw RunError.data("probe file \(path) holds case id '\(RunDirectory.shown(c.id))' twice; give each case its own id")
                 }
                 // The context, every turn's question and answer prefix, and room for each answer.
-                let needed = c.context.count + c.turns.enumerated().reduce(0) { sum, t in
-                    sum + runner.turnTokens(t.element, index: t.offset, previous: nil).count + runner.maxAnswerTokens(for: t.element) + 4
-                }
+                let needed =
+                    c.context.count
+                    + c.turns.enumerated().reduce(0) { sum, t in
+                        sum + runner.turnTokens(t.element, index: t.offset, previous: nil).count + runner.maxAnswerTokens(for: t.element) + 4
+                    }
                 if needed > context {
-                    let message = "probe file case \(c.id) needs \(needed) tokens with its question and answer, beyond the model's context of \(context); shorten it"
+                    let message =
+                        "probe file case \(c.id) needs \(needed) tokens with its question and answer, beyond the model's context of \(context); shorten it"
                     guard plan.skipBadLines else { throw RunError.data(message + ", or pass --skip-bad-lines") }
                     skipped.append("skipped " + message)
                     continue
@@ -123,12 +126,15 @@ public struct RunSession {
                 cases.append(c)
             }
             guard !cases.isEmpty else {
-                throw RunError.data("probe file \(path) holds no case that fits the model's context of \(context) tokens; shorten its contexts or use a model with a longer context")
+                throw RunError.data(
+                    "probe file \(path) holds no case that fits the model's context of \(context) tokens; shorten its contexts or use a model with a longer context"
+                )
             }
             return (cases, "file \((path as NSString).lastPathComponent)", skipped)
         }
         if let n = plan.lengths.first(where: { $0 > context - Self.questionRoom }) {
-            throw RunError.usage("--lengths \(n) leaves no room for the question within the model's context of \(context) tokens; use at most \(context - Self.questionRoom)")
+            throw RunError.usage(
+                "--lengths \(n) leaves no room for the question within the model's context of \(context) tokens; use at most \(context - Self.questionRoom)")
         }
         var gen = ProbeGenerator(tokenizer: model.tokenizer, chat: model.chatTemplate, haystackSeed: plan.seed)
         gen.wording = plan.wording
@@ -138,12 +144,16 @@ public struct RunSession {
         for name in plan.probes {
             guard let p = ProbeRegistry.shared.probe(name) else { throw RunError.usage("--probe: unknown probe '\(name)'") }
             let axes = plan.axes(p)
-            for k in axes.hops { for l in plan.lengths { for d in axes.depths {
-                for s in 0..<plan.samples {
-                    gen.hops = k
-                    cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
+            for k in axes.hops {
+                for l in plan.lengths {
+                    for d in axes.depths {
+                        for s in 0..<plan.samples {
+                            gen.hops = k
+                            cases.append(gen.make(p, length: l, depth: d, sample: s, seed: plan.seed))
+                        }
+                    }
                 }
-            } } }
+            }
         }
         return (cases, haystack, [])
     }
@@ -163,9 +173,11 @@ public struct RunSession {
             let keptSets = try runner.keptPositions(c, variants: variants)
             for (v, kept) in zip(variants, keptSets) {
                 let prompt = runner.prompt(c)
-                var object: [String: Any] = ["id": c.id, "policy": v.spec.description, "budget": v.budget.description,
-                                             "prompt_tokens": prompt.count, "opening_tokens": opening, "tokens": prompt.map(Int.init),
-                                             "kept": kept.map { $0.map { $0.map(Int.init) } }]
+                var object: [String: Any] = [
+                    "id": c.id, "policy": v.spec.description, "budget": v.budget.description,
+                    "prompt_tokens": prompt.count, "opening_tokens": opening, "tokens": prompt.map(Int.init),
+                    "kept": kept.map { $0.map { $0.map(Int.init) } },
+                ]
                 // What another tool needs to answer the first turn on its own compressed cache, as the run does.
                 if let turn = c.turns.first {
                     let question: [Int32] = plan.queryAware ? [] : runner.turnTokens(turn, index: 0, previous: nil)
@@ -213,7 +225,8 @@ public struct RunSession {
             for f in files { hash.update(data: f.data) }
             let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
             guard digest == essaysSHA256 else {
-                throw RunError.data("the essays in \(dir) differ from the ones NIAH uses (SHA-256 \(digest.prefix(12))…); delete the folder and run 'make setup' again")
+                throw RunError.data(
+                    "the essays in \(dir) differ from the ones NIAH uses (SHA-256 \(digest.prefix(12))…); delete the folder and run 'make setup' again")
             }
             return (EssayHaystack.sentences(files), "essays (Paul Graham, \(files.count) files, sha256 \(digest.prefix(16)))")
         default:
@@ -273,7 +286,9 @@ public struct RunSession {
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
             guard isDir.boolValue else { throw RunError.cantCreate("\(out) is a file, not a folder; choose another --out") }
             if try RunDirectory.holdsSameRun(out, as: p.config) {
-                let (lines, _) = try RunDirectory.readingLocked(out) { try RunDirectory.checkedResults(in: out, badRows: plan.dropBadRows ? .drop : .refuse, repairTail: true) }
+                let (lines, _) = try RunDirectory.readingLocked(out) {
+                    try RunDirectory.checkedResults(in: out, badRows: plan.dropBadRows ? .drop : .refuse, repairTail: true)
+                }
                 let per = p.variants.count + 1
                 let done = Dictionary(grouping: lines, by: \.result.caseId).filter { $0.value.count >= per }
                 return (p.cases.count, p.cases.filter { done[$0.id] != nil }.count)

@@ -20,8 +20,10 @@ public struct Variant: Sendable {
 
     /// Every policy at every budget and codec, from command-line lists. `full` (which every run includes
     /// in Float32 as the reference) appears only with a codec, once, at budget 1.0: quantization alone.
-    public static func grid(policies: [String], budgets: [String], quants: [String] = ["fp32"], registry: PolicyRegistry = .shared,
-                            codecs: CodecRegistry = .shared) throws -> (variants: [Variant], budgets: [Budget]) {
+    public static func grid(
+        policies: [String], budgets: [String], quants: [String] = ["fp32"], registry: PolicyRegistry = .shared,
+        codecs: CodecRegistry = .shared
+    ) throws -> (variants: [Variant], budgets: [Budget]) {
         let bs = try budgets.map { try Budget(parsing: $0) }
         let cs = try quants.map { try codecs.make($0) }
         var out: [Variant] = []
@@ -139,8 +141,9 @@ public struct Runner {
             let active = conversations.filter { !$0.done }
             guard !active.isEmpty else { break }
             let t0 = clock.now
-            let logits = try model.forwardBatch(active.map(\.input), caches: active.map(\.fork.cache), reads: active.map(\.fork.reads),
-                                                attentionTaps: active.map(\.tap))
+            let logits = try model.forwardBatch(
+                active.map(\.input), caches: active.map(\.fork.cache), reads: active.map(\.fork.reads),
+                attentionTaps: active.map(\.tap))
             let seconds = (clock.now - t0).seconds, rows = Double(active.reduce(0) { $0 + $1.input.count })
             for (conv, l) in zip(active, logits) {
                 let ran = conv.input.count
@@ -207,7 +210,9 @@ public struct Runner {
     /// A fresh cache holding `prompt`, with the statistics `policies` need tapped, its prefill time and
     /// last logits, and what they need from the prefill besides the cache (token text; self-information
     /// when asked; the results of their own passes).
-    func prefill(_ prompt: [Int32], policies: [any EvictionPolicy]) throws -> (cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext) {
+    func prefill(_ prompt: [Int32], policies: [any EvictionPolicy]) throws -> (
+        cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext
+    ) {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
@@ -246,7 +251,11 @@ public struct Runner {
         let prompt = self.prompt(c)
         let shared = sharePrefill ? try prefill(prompt, policies: variants.map(\.policy)) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
-        if let shared { fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits } else { (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, policies: []) }
+        if let shared {
+            fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits
+        } else {
+            (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, policies: [])
+        }
         let fullLive = fullCache.liveTokenBytes
 
         // Compressed forks, measured right after compression (before the turns append their tokens).
@@ -255,14 +264,19 @@ public struct Runner {
             let survival: (byNeedle: [String: Double], byLayerHead: [[Double]]), live: Int, kept: Int
             let bytes: (raw: Int, packed: Int, cold: Int, coldUncompressed: Int)
         }
-        let fullPrepared = Prepared(spec: "full", budget: "1.0", quant: "fp32", fork: Fork(cache: fullCache, promptLogits: fullLogits), prefill: fullPrefill, compress: 0,
-                                    survival: Self.survival(c, cache: fullCache), live: fullLive,
-                                    kept: fullCache.totalSlots, bytes: fullCache.byteBreakdown)
+        let fullPrepared = Prepared(
+            spec: "full", budget: "1.0", quant: "fp32", fork: Fork(cache: fullCache, promptLogits: fullLogits), prefill: fullPrefill, compress: 0,
+            survival: Self.survival(c, cache: fullCache), live: fullLive,
+            kept: fullCache.totalSlots, bytes: fullCache.byteBreakdown)
         // fp16 bytes of the full cache's K/V: what every ratio against fp16 divides.
         let fp16Bytes = fullCache.totalSlots * 2 * fullCache.headDim * 2
         func prepare(_ v: Variant) throws -> Prepared {
             let (cache, pre, logits, context): (PagedKVCache, Double, [Float], CompressionContext)
-            if let shared { (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context) } else { (cache, pre, logits, context) = try prefill(prompt, policies: [v.policy]) }
+            if let shared {
+                (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context)
+            } else {
+                (cache, pre, logits, context) = try prefill(prompt, policies: [v.policy])
+            }
             let t = clock.now
             let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
             let recompress = recompresses && v.policy.compresses && v.policy.evicts && !v.budget.isFull
@@ -274,15 +288,17 @@ public struct Runner {
             try cache.pool.checkIntegrity()
             var fork = Fork(cache: cache, reads: compression.reads, promptLogits: logits)
             if recompress {
-                let r = Recompression(policy: v.policy, budget: v.budget.fixed(atPrompt: prompt.count), context: context, seed: seed, codec: v.codec,
-                                      offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns, rope: model.rope)
+                let r = Recompression(
+                    policy: v.policy, budget: v.budget.fixed(atPrompt: prompt.count), context: context, seed: seed, codec: v.codec,
+                    offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns, rope: model.rope)
                 if let every = compressEvery { r.observe(cache, until: cache.nextPosition + every) }
                 fork.recompress = r
             }
-            return Prepared(spec: v.spec.description, budget: v.budget.description, quant: v.quant,
-                            fork: fork, prefill: pre,
-                            compress: v.codec == nil && offload == nil ? compression.stats.seconds : (clock.now - t).seconds,
-                            survival: Self.survival(c, cache: cache), live: cache.liveTokenBytes, kept: cache.totalSlots, bytes: cache.byteBreakdown)
+            return Prepared(
+                spec: v.spec.description, budget: v.budget.description, quant: v.quant,
+                fork: fork, prefill: pre,
+                compress: v.codec == nil && offload == nil ? compression.stats.seconds : (clock.now - t).seconds,
+                survival: Self.survival(c, cache: cache), live: cache.liveTokenBytes, kept: cache.totalSlots, bytes: cache.byteBreakdown)
         }
         // Compression is one-shot here: later passes need no attention statistics.
         fullCache.observations = nil
@@ -313,7 +329,8 @@ public struct Runner {
                 ratioVsFP16: Double(fp16Bytes) / Double(max(p.bytes.raw + p.bytes.packed + p.bytes.cold, 1)),
                 hotBytes: p.bytes.raw + p.bytes.packed, coldBytes: p.bytes.cold, coldUncompressedBytes: p.bytes.coldUncompressed,
                 readFraction: p.fork.reads?.readFraction ?? 1,
-                recompressions: p.fork.recompress != nil ? outcome.recompressions : nil, recompressedSlots: outcome.recompressedSlots, ownAnswerSurvival: outcome.ownAnswerSurvival,
+                recompressions: p.fork.recompress != nil ? outcome.recompressions : nil, recompressedSlots: outcome.recompressedSlots,
+                ownAnswerSurvival: outcome.ownAnswerSurvival,
                 prefillSeconds: p.prefill, compressSeconds: p.compress + outcome.recompressSeconds, decodeSeconds: outcome.seconds)
             r.caseSHA256 = digest
             return r

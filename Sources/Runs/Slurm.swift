@@ -18,8 +18,10 @@ public struct SlurmPlan {
     public var binary: String
     public var kvkitHome: String
 
-    public init(study: Study, shards: Int, partition: String? = nil, time: String? = nil, cpus: Int = 2, only: [String]? = nil,
-                binary: String, kvkitHome: String) throws {
+    public init(
+        study: Study, shards: Int, partition: String? = nil, time: String? = nil, cpus: Int = 2, only: [String]? = nil,
+        binary: String, kvkitHome: String
+    ) throws {
         guard (1...100_000).contains(shards) else { throw RunError.usage("--shards must be from 1 to 100000 (got \(shards))") }
         guard (1...256).contains(cpus) else { throw RunError.usage("--cpus must be from 1 to 256 (got \(cpus))") }
         if let t = time, t.isEmpty || !t.allSatisfy({ $0.isNumber || $0 == ":" || $0 == "-" }) {
@@ -46,8 +48,10 @@ public struct SlurmPlan {
     static func q(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     private func header(name: String, output: String, extra: [String]) -> String {
-        var lines = ["#!/bin/bash", "# Written by kvkit sweep --slurm for study \(study.name); edit freely, then submit (see docs/probes-and-runs.md).",
-                     "#SBATCH --job-name=\(name)", "#SBATCH --output=\(output)", "#SBATCH --cpus-per-task=\(cpus)", "#SBATCH --ntasks=1"]
+        var lines = [
+            "#!/bin/bash", "# Written by kvkit sweep --slurm for study \(study.name); edit freely, then submit (see docs/probes-and-runs.md).",
+            "#SBATCH --job-name=\(name)", "#SBATCH --output=\(output)", "#SBATCH --cpus-per-task=\(cpus)", "#SBATCH --ntasks=1",
+        ]
         if let partition { lines.append("#SBATCH --partition=\(partition)") }
         if let time { lines.append("#SBATCH --time=\(time)") }
         lines += extra

@@ -54,8 +54,10 @@ public struct PairedComparison: Sendable {
     }
 
     /// Pairs A from `resultsA` with B from `resultsB` (two runs of the same cases) by case id.
-    public init(_ resultsA: [VariantResult], _ resultsB: [VariantResult], a: String, b: String,
-                matchA: (VariantResult) -> Bool, matchB: (VariantResult) -> Bool) {
+    public init(
+        _ resultsA: [VariantResult], _ resultsB: [VariantResult], a: String, b: String,
+        matchA: (VariantResult) -> Bool, matchB: (VariantResult) -> Bool
+    ) {
         self.a = a; self.b = b
         var scoresA: [String: Double] = [:], scoresB: [String: Double] = [:]
         for r in resultsA where matchA(r) { scoresA[r.caseId] = r.score }
@@ -88,8 +90,10 @@ public struct PairedComparison: Sendable {
         if onlyA + onlyB == 0 {
             s += "no case separates them: no evidence either way\n"
         } else {
-            s += pValue < 0.05 ? "\(onlyA > onlyB ? "A" : "B") answers more cases right (p < 0.05)\n"
-                               : "no significant difference at the 5% level (more cases would narrow it)\n"
+            s +=
+                pValue < 0.05
+                ? "\(onlyA > onlyB ? "A" : "B") answers more cases right (p < 0.05)\n"
+                : "no significant difference at the 5% level (more cases would narrow it)\n"
         }
         return s
     }
@@ -115,8 +119,10 @@ extension PairedComparison {
     /// Compares variants `a` and `b` (each `POLICY[:params][@BUDGET]`) on the cases of the run folder
     /// `dir` both ran, optionally only probe `probe` and codec `quant`. With `bDir`, B is read from that
     /// folder (another run of the same cases, such as the query-aware job of a study) and paired by case id.
-    public static func load(dir: String, a: String, b: String, bDir: String? = nil, quant: String = "fp32", probe: String? = nil,
-                            badRows: RunDirectory.BadRows = .refuse) throws -> PairedComparison {
+    public static func load(
+        dir: String, a: String, b: String, bDir: String? = nil, quant: String = "fp32", probe: String? = nil,
+        badRows: RunDirectory.BadRows = .refuse
+    ) throws -> PairedComparison {
         var allNotes: [String] = []
         func read(_ dir: String) throws -> [VariantResult] {
             guard FileManager.default.fileExists(atPath: dir + "/results.jsonl") else {
@@ -152,10 +158,14 @@ extension PairedComparison {
         var digests: [String: String] = [:]
         for r in resultsA where ma(r) { if let d = r.caseSHA256 { digests[r.caseId] = d } }
         if let r = resultsB.first(where: { r in mb(r) && r.caseSHA256 != nil && digests[r.caseId].map { $0 != r.caseSHA256 } == true }) {
-            throw RunError.data("case \(r.caseId) is not the same case in \(dir) and \(bDir ?? dir) (its content differs: another seed, probe file or haystack); compare runs of the same cases")
+            throw RunError.data(
+                "case \(r.caseId) is not the same case in \(dir) and \(bDir ?? dir) (its content differs: another seed, probe file or haystack); compare runs of the same cases"
+            )
         }
-        var c = bDir == nil ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
-                            : PairedComparison(resultsA, resultsB, a: la + " (\(dir))", b: lb + " (\(bDir!))", matchA: ma, matchB: mb)
+        var c =
+            bDir == nil
+            ? PairedComparison(resultsA, a: la, b: lb, matchA: ma, matchB: mb)
+            : PairedComparison(resultsA, resultsB, a: la + " (\(dir))", b: lb + " (\(bDir!))", matchA: ma, matchB: mb)
         guard c.n > 0 else { throw RunError.usage("\(a) and \(b) share no case in \(dir); compare variants of the same run") }
         c.notes = allNotes
         return c

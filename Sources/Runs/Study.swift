@@ -60,8 +60,10 @@ public struct Study {
         }
         let tree: StrictJSON.Value
         do {
-            tree = path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? try ConfigYAML.tree(text, maxDepth: Self.maxDepth)
-                                                                   : try StrictJSON.parse(data, maxDepth: Self.maxDepth)
+            tree =
+                path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+                ? try ConfigYAML.tree(text, maxDepth: Self.maxDepth)
+                : try StrictJSON.parse(data, maxDepth: Self.maxDepth)
         } catch let e as StrictJSON.Error {
             throw RunError.data("sweep config \(path) is malformed (\(e.description)); see 'kvkit sweep --help' for the format")
         } catch let e as ConfigYAML.Error {
@@ -114,7 +116,8 @@ public struct Study {
     static func checkName(_ name: String, what: String, path: String) throws {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
         guard !name.isEmpty, name.count <= 100, name.unicodeScalars.allSatisfy(allowed.contains), name != ".", name != ".." else {
-            throw RunError.usage("\(what) '\(RunDirectory.shown(name))' in \(path) must be a plain folder name of at most 100 characters (letters, digits, - _ .), not a path")
+            throw RunError.usage(
+                "\(what) '\(RunDirectory.shown(name))' in \(path) must be a plain folder name of at most 100 characters (letters, digits, - _ .), not a path")
         }
     }
 

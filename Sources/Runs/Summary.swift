@@ -54,17 +54,19 @@ public enum Summary {
             let correct = g.map(\.score).reduce(0, +), ci = Statistics.wilson(correct, g.count)!
             let measured = g.compactMap(\.needleSurvival)
             let own = g.compactMap(\.ownAnswerSurvival), again = g.compactMap(\.recompressions)
-            var row = Row(probe: g[0].probe, policy: g[0].policy, budget: g[0].budget, quant: g[0].quant, cases: g.count,
-                       correct: correct, accuracy: correct / n, ciLow: ci.low, ciHigh: ci.high,
-                       survival: measured.isEmpty ? nil : measured.reduce(0, +) / Double(measured.count),
-                       kl: g.map(\.firstTokenKL).reduce(0, +) / n, liveBytes: g.map { Double($0.liveBytes) }.reduce(0, +) / n,
-                       ratio: g.map(\.compressionRatio).reduce(0, +) / n,
-                       kvDataBytes: g.map { Double($0.kvDataBytes) }.reduce(0, +) / n, ratioVsFP16: g.map(\.ratioVsFP16).reduce(0, +) / n,
-                       hotBytes: g.map { Double($0.hotBytes) }.reduce(0, +) / n, coldBytes: cold / n, lz4Ratio: cold > 0 ? coldRaw / cold : nil,
-                       readFraction: g.map(\.readFraction).reduce(0, +) / n,
-                       attentionCosine: g.map { $0.attentionCosineByLayer.reduce(0, +) / Double(max($0.attentionCosineByLayer.count, 1)) }.reduce(0, +) / n,
-                       attentionRelativeError: g.map { $0.attentionRelativeErrorByLayer.reduce(0, +) / Double(max($0.attentionRelativeErrorByLayer.count, 1)) }.reduce(0, +) / n,
-                       turnSurvival: hops.allSatisfy { $0.isNaN } ? [] : hops, turnAccuracy: turns > 1 ? acc : [])
+            var row = Row(
+                probe: g[0].probe, policy: g[0].policy, budget: g[0].budget, quant: g[0].quant, cases: g.count,
+                correct: correct, accuracy: correct / n, ciLow: ci.low, ciHigh: ci.high,
+                survival: measured.isEmpty ? nil : measured.reduce(0, +) / Double(measured.count),
+                kl: g.map(\.firstTokenKL).reduce(0, +) / n, liveBytes: g.map { Double($0.liveBytes) }.reduce(0, +) / n,
+                ratio: g.map(\.compressionRatio).reduce(0, +) / n,
+                kvDataBytes: g.map { Double($0.kvDataBytes) }.reduce(0, +) / n, ratioVsFP16: g.map(\.ratioVsFP16).reduce(0, +) / n,
+                hotBytes: g.map { Double($0.hotBytes) }.reduce(0, +) / n, coldBytes: cold / n, lz4Ratio: cold > 0 ? coldRaw / cold : nil,
+                readFraction: g.map(\.readFraction).reduce(0, +) / n,
+                attentionCosine: g.map { $0.attentionCosineByLayer.reduce(0, +) / Double(max($0.attentionCosineByLayer.count, 1)) }.reduce(0, +) / n,
+                attentionRelativeError: g.map { $0.attentionRelativeErrorByLayer.reduce(0, +) / Double(max($0.attentionRelativeErrorByLayer.count, 1)) }.reduce(
+                    0, +) / n,
+                turnSurvival: hops.allSatisfy { $0.isNaN } ? [] : hops, turnAccuracy: turns > 1 ? acc : [])
             row.ownAnswerSurvival = own.isEmpty ? nil : own.reduce(0, +) / Double(own.count)
             row.recompressions = again.isEmpty ? nil : Double(again.reduce(0, +)) / Double(again.count)
             return row
@@ -79,11 +81,13 @@ public enum Summary {
     }
 
     public static func csv(_ rows: [Row]) -> String {
-        var s = "probe,policy,budget,quant,n,correct,accuracy,ci_low,ci_high,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy,own_answer_survival,recompressions\n"
+        var s =
+            "probe,policy,budget,quant,n,correct,accuracy,ci_low,ci_high,needle_survival,first_token_kl,live_bytes,compression_ratio,kv_data_bytes,ratio_vs_fp16,hot_bytes,cold_bytes,lz4_ratio,read_fraction,attention_cosine,attention_rel_error,hop_survival,turn_accuracy,own_answer_survival,recompressions\n"
         for r in rows {
             let hops = r.turnSurvival.map { String(format: "%.4f", $0) }.joined(separator: ";")
             let turns = r.turnAccuracy.map { String(format: "%.4f", $0) }.joined(separator: ";")
-            s += "\(r.probe),\"\(r.policy)\",\(r.budget),\"\(r.quant)\",\(r.cases),\(trimmed(r.correct)),\(String(format: "%.4f", r.accuracy)),\(String(format: "%.4f", r.ciLow)),\(String(format: "%.4f", r.ciHigh)),"
+            s +=
+                "\(r.probe),\"\(r.policy)\",\(r.budget),\"\(r.quant)\",\(r.cases),\(trimmed(r.correct)),\(String(format: "%.4f", r.accuracy)),\(String(format: "%.4f", r.ciLow)),\(String(format: "%.4f", r.ciHigh)),"
                 + "\(r.survival.map { String(format: "%.4f", $0) } ?? ""),\(String(format: "%.5f", r.kl)),\(Int(r.liveBytes)),\(String(format: "%.3f", r.ratio)),"
                 + "\(Int(r.kvDataBytes)),\(String(format: "%.3f", r.ratioVsFP16)),\(Int(r.hotBytes)),\(Int(r.coldBytes)),\(r.lz4Ratio.map { String(format: "%.3f", $0) } ?? ""),"
                 + "\(String(format: "%.4f", r.readFraction)),\(String(format: "%.5f", r.attentionCosine)),\(String(format: "%.5f", r.attentionRelativeError)),\(hops),\(turns),"
@@ -101,15 +105,19 @@ public enum Summary {
     public static func text(_ rows: [Row]) -> String {
         let w = max(18, (rows.map(\.probe.count).max() ?? 0) + 3)
         let low = lowCeiling(rows)
-        var s = "probe".padding(toLength: w, withPad: " ", startingAt: 0) + "policy                          budget      n  accuracy  95% CI      needle_surv  KL(1st)  attn_cos   live_KiB  ×fp16  read  per hop/turn: survival/accuracy\n"
+        var s =
+            "probe".padding(toLength: w, withPad: " ", startingAt: 0)
+            + "policy                          budget      n  accuracy  95% CI      needle_surv  KL(1st)  attn_cos   live_KiB  ×fp16  read  per hop/turn: survival/accuracy\n"
         for r in rows {
             let probe = low.contains(r.probe) ? r.probe + " *" : r.probe
-            s += probe.padding(toLength: w, withPad: " ", startingAt: 0) + r.shortLabel(31).padding(toLength: 32, withPad: " ", startingAt: 0)
+            s +=
+                probe.padding(toLength: w, withPad: " ", startingAt: 0) + r.shortLabel(31).padding(toLength: 32, withPad: " ", startingAt: 0)
                 + r.budget.padding(toLength: 8, withPad: " ", startingAt: 0)
                 + String(format: "%5d  %7.0f%%  %3.0f–%3.0f%%  ", r.cases, r.accuracy * 100, r.ciLow * 100, r.ciHigh * 100)
                 + (r.survival.map { String(format: "%10.0f%%", $0 * 100) } ?? "       n/a")
                 + String(format: "  %7.4f  %8.4f  %9.0f  %5.2f  %3.0f%%", r.kl, r.attentionCosine, r.liveBytes / 1024, r.ratioVsFP16, r.readFraction * 100)
-                + "  " + (0..<max(r.turnSurvival.count, r.turnAccuracy.count)).map { i in
+                + "  "
+                + (0..<max(r.turnSurvival.count, r.turnAccuracy.count)).map { i in
                     (i < r.turnSurvival.count ? String(format: "%.0f%%", r.turnSurvival[i] * 100) : "-") + "/"
                         + (i < r.turnAccuracy.count ? String(format: "%.0f%%", r.turnAccuracy[i] * 100) : "-")
                 }.joined(separator: " ") + "\n"

@@ -5,32 +5,41 @@ import CBLAS
 public enum BLAS {
     /// `y[rows][out] = x[rows][inDim] · w[out][inDim]ᵀ` (overwrites y). One row uses sgemv:
     /// OpenBLAS sgemm with M = 1 is 5–10× slower than sgemv on this machine.
-    public static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int,
-                              _ w: UnsafePointer<Float>, outDim: Int, _ y: UnsafeMutablePointer<Float>) {
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, inDim: Int,
+        _ w: UnsafePointer<Float>, outDim: Int, _ y: UnsafeMutablePointer<Float>
+    ) {
         if rows == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outDim), Int32(inDim), 1, w, Int32(inDim), x, 1, 0, y, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outDim), Int32(inDim),
-                        1, x, Int32(inDim), w, Int32(inDim), 0, y, Int32(outDim))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outDim), Int32(inDim),
+                1, x, Int32(inDim), w, Int32(inDim), 0, y, Int32(outDim))
         }
     }
 
     /// General `C[m][n] = alpha · A[m][k] · op(B) + beta · C`, with `B` given as `[n][k]` when `transB`
     /// and `[k][n]` otherwise; leading dimensions are explicit so tiles of larger buffers can be used.
-    public static func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,
-                            _ a: UnsafePointer<Float>, lda: Int,
-                            _ b: UnsafePointer<Float>, ldb: Int, transB: Bool,
-                            beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    public static func gemm(
+        m: Int, n: Int, k: Int, alpha: Float = 1,
+        _ a: UnsafePointer<Float>, lda: Int,
+        _ b: UnsafePointer<Float>, ldb: Int, transB: Bool,
+        beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// `C[m][n] = Aᵀ · B + beta · C` with `A` given as `[k][m]` and `B` as `[k][n]` (sums of outer
     /// products of k rows, such as a covariance).
-    public static func gemmTransA(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
-                                  _ b: UnsafePointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    public static func gemmTransA(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int,
+        _ b: UnsafePointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

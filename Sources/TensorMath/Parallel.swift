@@ -3,9 +3,9 @@ import Dispatch
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Hands a non-Sendable value (a closure, a pointer) to a fork-join region whose caller waits for
@@ -105,7 +105,7 @@ final class WorkerPool: @unchecked Sendable {
 
 @inline(__always) private func spinHint() {
     #if arch(x86_64)
-    _ = 0  // a plain loop iteration; Swift has no portable pause intrinsic
+        _ = 0  // a plain loop iteration; Swift has no portable pause intrinsic
     #endif
 }
 
@@ -115,9 +115,9 @@ final class WorkerPool: @unchecked Sendable {
 /// (duo's head scores) are kept apart by it.
 public enum KernelBuild {
     #if KVKIT_AVX2
-    public static let name: String? = "avx2"
+        public static let name: String? = "avx2"
     #else
-    public static let name: String? = nil
+        public static let name: String? = nil
     #endif
     /// The kernels in words, for benchmarks and run configs.
     public static var description: String { name.map { "\($0) (host build)" } ?? "portable" }

@@ -27,13 +27,16 @@ public enum Vector {
 
     /// `gate[i] = f(gate[i], up[i])` 8 lanes at a time; the tail through one zero-padded vector, so every
     /// element takes the same arithmetic.
-    @inline(__always) static func lanes(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int,
-                                        _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
+    @inline(__always) static func lanes(
+        _ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, _ n: Int,
+        _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>
+    ) {
         let g = UnsafeMutableRawPointer(gate), u = UnsafeRawPointer(up)
         var i = 0
         while i + 8 <= n {
-            g.storeBytes(of: f(g.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self), u.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
-                         toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            g.storeBytes(
+                of: f(g.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self), u.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)),
+                toByteOffset: 4 * i, as: SIMD8<Float>.self)
             i += 8
         }
         guard i < n else { return }
@@ -47,7 +50,6 @@ public enum Vector {
     public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
         for i in 0..<n { y[i] += x[i] }
     }
-
 
     /// Index of the largest value (first on ties).
     public static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int {
@@ -66,7 +68,7 @@ public enum Vector {
     let v0 = x.replacing(with: -87, where: x .< -87).replacing(with: 88, where: x .> 88)
     let magic = SIMD8<Float>(repeating: 12_582_912)  // 1.5 · 2^23
     let t = v0 * 1.442_695_04 + magic
-    let n = t - magic                                // round(x · log2 e)
+    let n = t - magic  // round(x · log2 e)
     let r = v0 - n * 0.693_359_375 + n * 2.121_944_4e-4
     let z = r * r
     var y = SIMD8<Float>(repeating: 1.987_569_15e-4)

@@ -13,10 +13,14 @@ func appendTokens(_ cache: PagedKVCache, count n: Int) {
     let pos = (0..<n).map { Int32(cache.nextPosition + $0) }
     for l in 0..<cache.layers {
         var k = [Float](repeating: 0, count: n * H * hd), v = k
-        for i in 0..<n { for h in 0..<H { for d in 0..<hd {
-            k[(i * H + h) * hd + d] = kvValue(l, h, pos[i], d, value: false)
-            v[(i * H + h) * hd + d] = kvValue(l, h, pos[i], d, value: true)
-        } } }
+        for i in 0..<n {
+            for h in 0..<H {
+                for d in 0..<hd {
+                    k[(i * H + h) * hd + d] = kvValue(l, h, pos[i], d, value: false)
+                    v[(i * H + h) * hd + d] = kvValue(l, h, pos[i], d, value: true)
+                }
+            }
+        }
         cache.append(layer: l, keys: k, values: v, positions: pos, tokens: pos.map { $0 &* 7 })
     }
     cache.nextPosition += n
@@ -32,22 +36,25 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
     if !free.isDisjoint(with: owners.keys) { return "a page in use is on the free list" }
     if free.count + owners.count != pool.capacityPages { return "leak: \(pool.capacityPages) pages, \(owners.count) used, \(free.count) free" }
     for (ci, c) in caches.enumerated() {
-        for l in 0..<c.layers { for h in 0..<c.kvHeads {
-            let t = c.table(layer: l, head: h)
-            if t.pages.count != (t.count + c.pageSize - 1) / c.pageSize { return "cache \(ci) (\(l),\(h)): \(t.pages.count) pages for \(t.count) tokens" }
-            let slots = c.slots(layer: l, head: h)
-            if slots.map(\.position) != expected[ci][l * c.kvHeads + h] { return "cache \(ci) (\(l),\(h)): positions differ" }
-            for (i, s) in slots.enumerated() {
-                let page = t.pages[i / c.pageSize], j = i % c.pageSize
-                if s.token != s.position &* 7 { return "token id changed" }
-                for d in 0..<c.headDim {
-                    if c.pool.keys(page)[j * c.headDim + d] != kvValue(l, h, s.position, d, value: false)
-                        || c.pool.values(page)[j * c.headDim + d] != kvValue(l, h, s.position, d, value: true) {
-                        return "cache \(ci) (\(l),\(h)) slot \(i): K/V changed"
+        for l in 0..<c.layers {
+            for h in 0..<c.kvHeads {
+                let t = c.table(layer: l, head: h)
+                if t.pages.count != (t.count + c.pageSize - 1) / c.pageSize { return "cache \(ci) (\(l),\(h)): \(t.pages.count) pages for \(t.count) tokens" }
+                let slots = c.slots(layer: l, head: h)
+                if slots.map(\.position) != expected[ci][l * c.kvHeads + h] { return "cache \(ci) (\(l),\(h)): positions differ" }
+                for (i, s) in slots.enumerated() {
+                    let page = t.pages[i / c.pageSize], j = i % c.pageSize
+                    if s.token != s.position &* 7 { return "token id changed" }
+                    for d in 0..<c.headDim {
+                        if c.pool.keys(page)[j * c.headDim + d] != kvValue(l, h, s.position, d, value: false)
+                            || c.pool.values(page)[j * c.headDim + d] != kvValue(l, h, s.position, d, value: true)
+                        {
+                            return "cache \(ci) (\(l),\(h)) slot \(i): K/V changed"
+                        }
                     }
                 }
             }
-        } }
+        }
     }
     return nil
 }
@@ -101,7 +108,7 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         let f = base.fork()
         #expect(base.pool.livePages == 3)
         #expect(f.sharedPages == 3)
-        appendTokens(f, count: 1)       // the partly filled last page is copied, not written in place
+        appendTokens(f, count: 1)  // the partly filled last page is copied, not written in place
         #expect(base.pool.livePages == 4)
         #expect(base.count(layer: 0, head: 0) == 10 && f.count(layer: 0, head: 0) == 11)
         f.keep(layer: 0, head: 0, indices: Array(0..<4) + [5, 6])  // first page unchanged: still shared
@@ -138,27 +145,35 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
             cache.append(layer: 0, keys: k, values: v, positions: p, tokens: p)
             cache.nextPosition += T
             var out = [Float](repeating: 0, count: T * nHeads * hd)
-            q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-                PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: p, nHeads: nHeads, out: op.baseAddress!)
-            } }
+            q.withUnsafeBufferPointer { qp in
+                out.withUnsafeMutableBufferPointer { op in
+                    PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: p, nHeads: nHeads, out: op.baseAddress!)
+                }
+            }
             allK += k; allQ += q; pos += p
         }
         let N = pos.count
         var acc = [Double](repeating: 0, count: N * H * G), win = acc
-        for t in 0..<N { for head in 0..<nHeads {
-            let h = head / G, g = head % G
-            let s = (0...t).map { j in (0..<hd).reduce(0.0) { $0 + Double(allQ[(t * nHeads + head) * hd + $1]) * Double(allK[(j * H + h) * hd + $1]) } / Double(hd).squareRoot() }
-            let m = s.max()!, e = s.map { exp($0 - m) }, z = e.reduce(0, +)
-            for j in 0...t {
-                acc[(h * N + j) * G + g] += e[j] / z
-                if pos[t] >= 30 { win[(h * N + j) * G + g] += e[j] / z }
+        for t in 0..<N {
+            for head in 0..<nHeads {
+                let h = head / G, g = head % G
+                let s = (0...t).map { j in
+                    (0..<hd).reduce(0.0) { $0 + Double(allQ[(t * nHeads + head) * hd + $1]) * Double(allK[(j * H + h) * hd + $1]) } / Double(hd).squareRoot()
+                }
+                let m = s.max()!, e = s.map { exp($0 - m) }, z = e.reduce(0, +)
+                for j in 0...t {
+                    acc[(h * N + j) * G + g] += e[j] / z
+                    if pos[t] >= 30 { win[(h * N + j) * G + g] += e[j] / z }
+                }
             }
-        } }
+        }
         let obs = cache.observations!
         var worst = 0.0
-        for h in 0..<H { for i in 0..<(N * G) {
-            worst = max(worst, abs(Double(obs.accumulated[h][i]) - acc[h * N * G + i]), abs(Double(obs.window[h][i]) - win[h * N * G + i]))
-        } }
+        for h in 0..<H {
+            for i in 0..<(N * G) {
+                worst = max(worst, abs(Double(obs.accumulated[h][i]) - acc[h * N * G + i]), abs(Double(obs.window[h][i]) - win[h * N * G + i]))
+            }
+        }
         #expect(worst < 1e-5, "max abs error \(worst)")
         // Compaction keeps the statistics aligned with the slots they describe.
         cache.keep(layer: 0, head: 1, indices: [0, 3, 30])

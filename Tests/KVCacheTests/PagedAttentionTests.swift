@@ -32,8 +32,9 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
             }
         }
         if window != nil { cache.releaseOutsideWindow(layer: 1, next: cache.nextPosition) }
-        let ref = DenseAttention.attend(q: q, queryPositions: pos, k: allK, v: allV, keyPositions: allPos,
-                                        nHeads: heads, kvHeads: kvHeads, headDim: headDim, window: window)
+        let ref = DenseAttention.attend(
+            q: q, queryPositions: pos, k: allK, v: allV, keyPositions: allPos,
+            nHeads: heads, kvHeads: kvHeads, headDim: headDim, window: window)
         for i in ref.indices { worst = max(worst, abs(out[i] - ref[i])) }
         if out.contains(where: { $0.isNaN }) { return .infinity }
     }
@@ -51,9 +52,12 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
         let headDim = [8, 16, 32, 64].randomElement(using: &rng)!
         let pageSize = [1, 3, 7, 16, 32, 100].randomElement(using: &rng)!
         let prefill = Int.random(in: 1...300, using: &rng)
-        let steps = [prefill] + (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int.random(in: 1...3, using: &rng) } + [Int.random(in: 20...90, using: &rng)]
+        let steps =
+            [prefill] + (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int.random(in: 1...3, using: &rng) } + [Int.random(in: 20...90, using: &rng)]
         for threads in [1, 2] {
-            let err = Threads.with(threads) { pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed)) }
+            let err = Threads.with(threads) {
+                pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed))
+            }
             #expect(err <= 1e-5, "heads \(heads)/\(kvHeads) hd \(headDim) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
         }
     }
@@ -68,7 +72,9 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
         let window = Int.random(in: 1...120, using: &rng)
         let steps = [Int.random(in: 1...300, using: &rng)] + (0..<5).map { _ in Int.random(in: 1...40, using: &rng) }
         for threads in [1, 2] {
-            let err = Threads.with(threads) { pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed), window: window) }
+            let err = Threads.with(threads) {
+                pagedVsDense(heads: heads, kvHeads: kvHeads, headDim: headDim, pageSize: pageSize, steps: steps, seed: UInt64(seed), window: window)
+            }
             #expect(err <= 1e-5, "window \(window) page \(pageSize) steps \(steps) threads \(threads): max abs err \(err)")
         }
     }
@@ -157,8 +163,9 @@ func pagedVsDense(heads: Int, kvHeads: Int, headDim: Int, pageSize: Int, steps: 
         let n = 300
         let pos = (0..<n).map(Int32.init)
         for l in 0..<layers {
-            base.append(layer: l, keys: randomFloats(n * kvHeads * hd, &rng, scale: 2), values: randomFloats(n * kvHeads * hd, &rng),
-                        positions: pos, tokens: pos)
+            base.append(
+                layer: l, keys: randomFloats(n * kvHeads * hd, &rng, scale: 2), values: randomFloats(n * kvHeads * hd, &rng),
+                positions: pos, tokens: pos)
         }
         base.nextPosition = n
         let caches = (0..<12).map { i -> PagedKVCache in
@@ -229,14 +236,17 @@ final class FixedPages: PageSelector, @unchecked Sendable {
         let q = randomFloats(queries * heads * hd, &rng, scale: 2)
         var out = [Float](repeating: .nan, count: queries * heads * hd)
         Threads.set(2)
-        q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-            PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: qpos, nHeads: heads, out: op.baseAddress!, reads: reads)
-        } }
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: qpos, nHeads: heads, out: op.baseAddress!, reads: reads)
+            }
+        }
         let slots = chosen.flatMap { p in (p * ps)..<min(n, (p + 1) * ps) }
         var sk: [Float] = [], sv: [Float] = []
         for s in slots { sk += k[(s * kvHeads * hd)..<((s + 1) * kvHeads * hd)]; sv += v[(s * kvHeads * hd)..<((s + 1) * kvHeads * hd)] }
-        let ref = DenseAttention.attend(q: q, queryPositions: qpos, k: sk, v: sv, keyPositions: slots.map { Int32($0) },
-                                        nHeads: heads, kvHeads: kvHeads, headDim: hd)
+        let ref = DenseAttention.attend(
+            q: q, queryPositions: qpos, k: sk, v: sv, keyPositions: slots.map { Int32($0) },
+            nHeads: heads, kvHeads: kvHeads, headDim: hd)
         var worst: Float = 0
         for i in ref.indices { worst = max(worst, abs(out[i] - ref[i])) }
         #expect(worst <= 1e-5, "max abs err \(worst)")

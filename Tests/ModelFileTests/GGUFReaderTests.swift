@@ -110,9 +110,21 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
     }
 
     @Test func emptyAndWrongMagic() throws {
-        try expectError([], { if case .truncated = $0 { return true }; return false }, "empty file")
-        try expectError(Array("GGML".utf8) + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 16), { if case .notGGUF = $0 { return true }; return false }, "wrong magic")
-        try expectError(Array("<html>not a model</html>".utf8), { if case .notGGUF = $0 { return true }; return false }, "text file")
+        try expectError(
+            [],
+            {
+                if case .truncated = $0 { return true }; return false
+            }, "empty file")
+        try expectError(
+            Array("GGML".utf8) + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 16),
+            {
+                if case .notGGUF = $0 { return true }; return false
+            }, "wrong magic")
+        try expectError(
+            Array("<html>not a model</html>".utf8),
+            {
+                if case .notGGUF = $0 { return true }; return false
+            }, "text file")
     }
 
     @Test(arguments: [UInt32(0), 1, 4, 99])
@@ -127,9 +139,14 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
         // Every cut inside header + directory, and a few inside the data section.
         let g = try GGUFFile(path: tempFile(bytes))
         for cut in Array(0..<g.dataOffset) + [g.dataOffset + 4, bytes.count - 1] {
-            try expectError(Array(bytes.prefix(cut)), { e in
-                switch e { case .truncated, .tensorOutOfBounds, .notGGUF: return true; default: return false }
-            }, "cut at \(cut)")
+            try expectError(
+                Array(bytes.prefix(cut)),
+                { e in
+                    switch e {
+                    case .truncated, .tensorOutOfBounds, .notGGUF: return true;
+                    default: return false
+                    }
+                }, "cut at \(cut)")
         }
     }
 
@@ -149,7 +166,11 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
         // header 24, key 8+3, type 4, element type 4 → count at 43
         for i in 0..<8 { bytes[43 + i] = 0xFF }
         bytes[50] = 0x0F
-        try expectError(bytes, { if case .truncated = $0 { return true }; return false }, "array count 2^60")
+        try expectError(
+            bytes,
+            {
+                if case .truncated = $0 { return true }; return false
+            }, "array count 2^60")
     }
 
     @Test func unsupportedTensorType() throws {
@@ -179,8 +200,9 @@ func sampleWriter(version: UInt32 = 3) -> GGUFWriter {
         try expectError(far, { $0 == .tensorOutOfBounds(name: "t") }, "offset past end")
         var mis = good
         mis[49] = 3  // misaligned
-        try expectError(mis, { $0 == .misalignedTensor(name: "t", offset: 3, alignment: 32) && $0.description.contains("not a multiple of the file's alignment") },
-                        "misaligned offset")
+        try expectError(
+            mis, { $0 == .misalignedTensor(name: "t", offset: 3, alignment: 32) && $0.description.contains("not a multiple of the file's alignment") },
+            "misaligned offset")
         var huge = good
         for i in 49..<57 { huge[i] = 0xFF }
         huge[49] = 0xE0

@@ -34,8 +34,9 @@ import Testing
     /// Generation stops at the file's EOS and its end-of-turn and end-of-message ids where it names them,
     /// and at the end-of-turn texts llama.cpp treats so; an ordinary token never stops it.
     @Test func stopIdsComeFromTheFilesEndOfTurnIds() throws {
-        let t = Tokenizer(tokens: ["a", "b", "<stop-here>", "<|im_end|>", "c"], types: [1, 1, 3, 3, 1], merges: [], pre: .gpt2,
-                          eos: 0, bos: nil, addBOS: false, endOfGeneration: [2])
+        let t = Tokenizer(
+            tokens: ["a", "b", "<stop-here>", "<|im_end|>", "c"], types: [1, 1, 3, 3, 1], merges: [], pre: .gpt2,
+            eos: 0, bos: nil, addBOS: false, endOfGeneration: [2])
         #expect(t.stopIds == [0, 2, 3])
         var w = GGUFWriter()
         w.set("tokenizer.ggml.model", .string("gpt2"))
@@ -70,7 +71,10 @@ import Testing
     @Test func chatTemplateUsesTheModelsDefaultSystemPrompt() throws {
         let tmpl = try ChatTemplate(gguf: try Self.gguf)
         #expect(tmpl.defaultSystem == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
-        #expect(tmpl.prompt(user: "Hi") == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        #expect(
+            tmpl.prompt(user: "Hi")
+                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        )
         #expect(tmpl.prompt(user: "Hi", system: "Be brief.").hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n"))
     }
 

@@ -62,7 +62,10 @@ import Testing
     /// A corrupt 100,000-character key full of control bytes is quoted escaped and capped, not dumped.
     @Test func aCorruptKeyIsQuotedShort() throws {
         let key = String(repeating: "\u{1}\u{7}x", count: 33_334)
-        let e = try #require(try Self.load { w in w.update("llama.rope.freq_base", nil); w.set(key, .string("oops")); w.set(key, .string("twice")) })
+        let e = try #require(
+            try Self.load { w in
+                w.update("llama.rope.freq_base", nil); w.set(key, .string("oops")); w.set(key, .string("twice"))
+            })
         #expect(e.description.count < 400 && e.description.contains("\\u{01}") && e.description.contains("100002 characters"), "\(e.description.prefix(500))")
     }
 }

@@ -25,8 +25,10 @@ import TensorMath
             return out
         }
         // Different question lengths per sequence, then 6 greedy steps.
-        let questions: [[Int32]] = [m.tokenizer.encode("\n\nWhat is the pass key?"), m.tokenizer.encode("\n\nThe pass key is"),
-                                    m.tokenizer.encode("\n\nRepeat the pass key."), m.tokenizer.encode("\n\nKey?")]
+        let questions: [[Int32]] = [
+            m.tokenizer.encode("\n\nWhat is the pass key?"), m.tokenizer.encode("\n\nThe pass key is"),
+            m.tokenizer.encode("\n\nRepeat the pass key."), m.tokenizer.encode("\n\nKey?"),
+        ]
         let one = try forks(), batch = try forks()
         var seqTokens = [[Int32]](repeating: [], count: 4), batchTokens = seqTokens
         var worst: Float = 0

@@ -108,12 +108,16 @@ import Testing
             let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [dir]
             try? u.run(); u.waitUntilExit()
         }
-        let g = try runKVKit(["generate", "--prompt", String(repeating: "Tell me about the sea. ", count: 60), "--max-tokens", "4",
-                              "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir])
+        let g = try runKVKit([
+            "generate", "--prompt", String(repeating: "Tell me about the sea. ", count: 60), "--max-tokens", "4",
+            "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir,
+        ])
         #expect(g.status == 74 && g.stderr.contains("No space left") && g.stderr.split(separator: "\n").count == 1, "\(g.stderr)")
         let out = try Self.temp("tmpfs-run")
-        let r = try runKVKit(["run", "--policy", "streaming", "--budget", "0.5", "--probe", "niah", "--lengths", "256,1500", "--depths", "0.5", "--samples", "1",
-                              "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir, "--out", out, "--no-progress"])
+        let r = try runKVKit([
+            "run", "--policy", "streaming", "--budget", "0.5", "--probe", "niah", "--lengths", "256,1500", "--depths", "0.5", "--samples", "1",
+            "--offload", "lz4", "--hot-pages", "1", "--offload-dir", dir, "--out", out, "--no-progress",
+        ])
         #expect(r.status == 74 && r.stderr.contains("No space left") && r.stderr.contains("finished cases are in"), "\(r.stderr)")
         let lines = (try? String(contentsOfFile: out + "/results.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
         #expect(lines.count == 2 && lines.allSatisfy { $0.contains("len256") }, "the 256-token case is kept: \(lines.count) lines")

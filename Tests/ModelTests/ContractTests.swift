@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import KVKitTestSupport
 import ModelFile
@@ -153,15 +153,19 @@ import Testing
         ]
         for (text, name, needle) in refused {
             let e = Self.refusal(try Self.writeConfig(text, name, in: dir))
-            #expect(e != nil && e!.description.contains(needle) && !e!.description.contains("\n") && [64, 65].contains(e!.exitCode), "\(name): \(String(describing: e))")
+            #expect(
+                e != nil && e!.description.contains(needle) && !e!.description.contains("\n") && [64, 65].contains(e!.exitCode),
+                "\(name): \(String(describing: e))")
         }
         // Invalid UTF-8 is refused in both formats; a BOM is read in both.
         for name in ["latin.json", "latin.yaml"] {
             let path = dir + "/" + name
-            try Data(#"{"study": "caf"#.utf8 + [0xE9] + #"", "jobs": [{"name": "a", "options": {"policy": "h2o"}}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+            try Data(#"{"study": "caf"#.utf8 + [0xE9] + #"", "jobs": [{"name": "a", "options": {"policy": "h2o"}}]}"#.utf8).write(
+                to: URL(fileURLWithPath: path))
             #expect(Self.refusal(path)?.description.contains("not UTF-8") == true, "\(name)")
         }
-        let good = #"{"study": "s", "results": "/tmp/kvkit-abs-results", "jobs": [{"name": "a", "options": {"policy": "h2o", "probe-file": "cases/x.jsonl", "budget": [0.25, 1e-1]}}]}"#
+        let good =
+            #"{"study": "s", "results": "/tmp/kvkit-abs-results", "jobs": [{"name": "a", "options": {"policy": "h2o", "probe-file": "cases/x.jsonl", "budget": [0.25, 1e-1]}}]}"#
         for name in ["bom.json", "bom.yaml"] {
             let path = dir + "/" + name
             try Data([0xEF, 0xBB, 0xBF] + Array(good.utf8)).write(to: URL(fileURLWithPath: path))
@@ -171,7 +175,8 @@ import Testing
             #expect(s.jobs[0].plan.budgets == ["0.25", "1e-1"])
         }
         // --dry-run refuses what the real run refuses: a missing probe file, with the run's own message.
-        let missing = try Self.writeConfig(#"{"study": "s", "jobs": [{"name": "a", "options": {"policy": "h2o", "probe-file": "nope.jsonl"}}]}"#, "missing.json", in: dir)
+        let missing = try Self.writeConfig(
+            #"{"study": "s", "jobs": [{"name": "a", "options": {"policy": "h2o", "probe-file": "nope.jsonl"}}]}"#, "missing.json", in: dir)
         let r = try runKVKit(["sweep", missing, "--dry-run"])
         #expect(r.status == 66 && r.stderr.contains("cannot read probe file") && r.stderr.split(separator: "\n").count == 1, "\(r.status) \(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/results"), "a dry run writes nothing")
@@ -184,10 +189,14 @@ import Testing
         let model = try DecoderModel(path: TestSupport.modelPath, storage: .native)
         let dir = Self.tempDir("lines"), path = dir + "/p.jsonl"
         let good = #"{"id": "a", "context": "The code is 4417.", "question": "What is the code?", "answers": ["4417"]}"#
-        for (line, needle) in [(#"{"id": "a", "context": "x", "context": "The code is 4417.", "question": "q?", "answers": ["4417"]}"#, "\"context\" appears twice"),
-                               ("{\"id\": \"a\", \"context\": \"The code\u{0} is 4417.\", \"question\": \"q?\", \"answers\": [\"4417\"]}", "control character (U+0000)")] {
+        for (line, needle) in [
+            (#"{"id": "a", "context": "x", "context": "The code is 4417.", "question": "q?", "answers": ["4417"]}"#, "\"context\" appears twice"),
+            ("{\"id\": \"a\", \"context\": \"The code\u{0} is 4417.\", \"question\": \"q?\", \"answers\": [\"4417\"]}", "control character (U+0000)"),
+        ] {
             try line.write(toFile: path, atomically: true, encoding: .utf8)
-            do { _ = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: false); Issue.record("accepted: \(line)") } catch let e as ProbeFile.Error {
+            do {
+                _ = try ProbeFile.load(path, tokenizer: model.tokenizer, chat: model.chatTemplate, skipBadLines: false); Issue.record("accepted: \(line)")
+            } catch let e as ProbeFile.Error {
                 #expect(e.description.contains(needle) && e.description.contains("line 1") && e.description.contains("column"), "\(e)")
             }
         }
@@ -206,8 +215,10 @@ import Testing
         try mount.run(); mount.waitUntilExit()
         guard mount.terminationStatus == 0 else { print("skipped: cannot mount a small tmpfs here (needs root)"); return }
         defer { let u = Process(); u.executableURL = URL(fileURLWithPath: "/bin/umount"); u.arguments = [dir]; try? u.run(); u.waitUntilExit() }
-        let r = try runKVKit(["run", "--probe", "niah", "--lengths", "256", "--depths", "0.5", "--samples", "1", "--policy", "streaming", "--budget", "0.5",
-                              "--out", dir + "/run", "--no-progress"])
+        let r = try runKVKit([
+            "run", "--probe", "niah", "--lengths", "256", "--depths", "0.5", "--samples", "1", "--policy", "streaming", "--budget", "0.5",
+            "--out", dir + "/run", "--no-progress",
+        ])
         #expect(r.status == 74 && r.stderr.contains("results are kept") && r.stderr.split(separator: "\n").count == 1, "\(r.status) \(r.stderr)")
         #expect(try RunDirectory.checkedResults(in: dir + "/run").lines.count == 2, "the finished case is kept")
     }
@@ -226,9 +237,11 @@ import Testing
     /// duplicated spans, truncation.
     static func mutate(_ text: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = text
-        let pieces: [[UInt8]] = [[0], [0x0A], [0x0D, 0x0A], Array("\"".utf8), Array("{".utf8), Array("}".utf8), Array("[".utf8), Array("]".utf8),
-                                 Array(",".utf8), Array(":".utf8), Array("\\".utf8), [0xE9], [0xEF, 0xBB, 0xBF], Array("-1".utf8), Array("1e999".utf8),
-                                 Array(String(repeating: "[", count: 300).utf8), Array("\"answers\": [],".utf8), Array("  - ".utf8), Array("&x ".utf8)]
+        let pieces: [[UInt8]] = [
+            [0], [0x0A], [0x0D, 0x0A], Array("\"".utf8), Array("{".utf8), Array("}".utf8), Array("[".utf8), Array("]".utf8),
+            Array(",".utf8), Array(":".utf8), Array("\\".utf8), [0xE9], [0xEF, 0xBB, 0xBF], Array("-1".utf8), Array("1e999".utf8),
+            Array(String(repeating: "[", count: 300).utf8), Array("\"answers\": [],".utf8), Array("  - ".utf8), Array("&x ".utf8),
+        ]
         for _ in 0..<Int.random(in: 1...4, using: &rng) where !b.isEmpty {
             let at = Int.random(in: 0..<b.count, using: &rng)
             switch Int.random(in: 0..<6, using: &rng) {
@@ -260,10 +273,15 @@ import Testing
         let perKind = 1_500, deadline = ContinuousClock.now + .seconds(90)
         let codes: Set<Int32> = [64, 65, 66, 73, 74]
 
-        let probeLine = #"{"id": "a", "context": "The harbour opens at dawn. The magic number is 4417. Boats leave at noon.", "question": "What is the magic number?", "answers": ["4417"], "answer_prefix": "The magic number is", "needles": [[27, 51]], "needle_labels": ["n"], "turns": [{"question": "And again?", "answers": ["4417"], "needles": ["n"]}]}"#
+        let probeLine =
+            #"{"id": "a", "context": "The harbour opens at dawn. The magic number is 4417. Boats leave at noon.", "question": "What is the magic number?", "answers": ["4417"], "answer_prefix": "The magic number is", "needles": [[27, 51]], "needle_labels": ["n"], "turns": [{"question": "And again?", "answers": ["4417"], "needles": ["n"]}]}"#
         let probeText = Array((probeLine + "\n" + probeLine.replacingOccurrences(of: "\"a\"", with: "\"b\"") + "\n").utf8)
-        let configJSON = Array(#"{"study": "s", "results": "out", "common": {"probe": "niah", "lengths": [256], "budget": [0.25, 0.5], "samples": 2}, "jobs": [{"name": "a", "options": {"policy": "snapkv:window=8,h2o", "query-aware": true}}]}"#.utf8)
-        let configYAML = Array("study: s\nresults: out\ncommon:\n  probe: niah\n  lengths: [256]\n  budget: [0.25, 0.5]\njobs:\n  - name: a\n    options:\n      policy: snapkv:window=8,h2o\n      query-aware: true\n".utf8)
+        let configJSON = Array(
+            #"{"study": "s", "results": "out", "common": {"probe": "niah", "lengths": [256], "budget": [0.25, 0.5], "samples": 2}, "jobs": [{"name": "a", "options": {"policy": "snapkv:window=8,h2o", "query-aware": true}}]}"#
+                .utf8)
+        let configYAML = Array(
+            "study: s\nresults: out\ncommon:\n  probe: niah\n  lengths: [256]\n  budget: [0.25, 0.5]\njobs:\n  - name: a\n    options:\n      policy: snapkv:window=8,h2o\n      query-aware: true\n"
+                .utf8)
         let base = try Self.finished.get()
         let results = Array(try Data(contentsOf: URL(fileURLWithPath: base + "/results.jsonl")))
         let known = Set(try RunDirectory.caseIds(in: base))

@@ -19,9 +19,11 @@ struct FamilyFile {
 
     /// Byte-level vocabulary: the 256 GPT-2 byte symbols, merges chosen so that pre-tokenizer boundaries
     /// show (digit runs, contractions, spaces, newlines, letters after punctuation), then specials.
-    static let merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "1 2", "12 3", "3 4", "4 5", "Ġ Ġ",
-                         "ĠĠ Ġ", "Ċ Ċ", "' s", "' t", "' re", "' ll", "a n", "an d", "Ġ and", ". Ġ", ", Ġ", "ä ¸", "Ġ 1", "Ġ1 2",
-                         "o u", "Ġ y", "Ġy ou", "ĉ ĉ", "Ġ Ċ", "- -", "!! !"]
+    static let merges = [
+        "Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "1 2", "12 3", "3 4", "4 5", "Ġ Ġ",
+        "ĠĠ Ġ", "Ċ Ċ", "' s", "' t", "' re", "' ll", "a n", "an d", "Ġ and", ". Ġ", ", Ġ", "ä ¸", "Ġ 1", "Ġ1 2",
+        "o u", "Ġ y", "Ġy ou", "ĉ ĉ", "Ġ Ċ", "- -", "!! !",
+    ]
     static var byteSymbols: [String] {
         var symbols = [String](repeating: "", count: 256), next: UInt32 = 256
         for b in 0..<256 {
@@ -48,8 +50,10 @@ struct FamilyFile {
         let v = vocab, q = heads * headDim, kv = kvHeads * headDim, a = family
         var w = GGUFWriter()
         w.set("general.architecture", .string(a))
-        for (k, x) in [("embedding_length", dim), ("block_count", layers), ("attention.head_count", heads), ("attention.head_count_kv", kvHeads),
-                       ("feed_forward_length", ffn), ("context_length", 256)] { w.set("\(a).\(k)", .uint32(UInt32(x))) }
+        for (k, x) in [
+            ("embedding_length", dim), ("block_count", layers), ("attention.head_count", heads), ("attention.head_count_kv", kvHeads),
+            ("feed_forward_length", ffn), ("context_length", 256),
+        ] { w.set("\(a).\(k)", .uint32(UInt32(x))) }
         w.set("\(a).rope.freq_base", .float32(a == "llama" ? 500_000 : a == "phi3" ? 10_000 : 1_000_000))
         w.set("\(a).attention.layer_norm_rms_epsilon", .float32(1e-6))
         if a == "qwen3" { w.set("\(a).attention.key_length", .uint32(UInt32(headDim))); w.set("\(a).attention.value_length", .uint32(UInt32(headDim))) }
@@ -81,19 +85,24 @@ struct FamilyFile {
             }
             add(p + "attn_q.weight", [dim, q], scale: 0.3); add(p + "attn_k.weight", [dim, kv], scale: 0.3); add(p + "attn_v.weight", [dim, kv], scale: 0.3)
             add(p + "attn_output.weight", [q, dim], scale: 0.2)
-            add(p + "ffn_gate.weight", [dim, ffn], scale: 0.3); add(p + "ffn_up.weight", [dim, ffn], scale: 0.3); add(p + "ffn_down.weight", [ffn, dim], scale: 0.2)
+            add(p + "ffn_gate.weight", [dim, ffn], scale: 0.3); add(p + "ffn_up.weight", [dim, ffn], scale: 0.3);
+            add(p + "ffn_down.weight", [ffn, dim], scale: 0.2)
             if a == "qwen2" { add(p + "attn_q.bias", [q], scale: 0.5); add(p + "attn_k.bias", [kv], scale: 0.5); add(p + "attn_v.bias", [kv], scale: 0.5) }
             if a == "qwen3" { norm(p + "attn_q_norm.weight", headDim); norm(p + "attn_k_norm.weight", headDim) }
         }
         try w.write(to: path)
     }
 
-    static let all = [FamilyFile(family: "qwen2", pre: "qwen2"), FamilyFile(family: "qwen3", pre: "qwen2"), FamilyFile(family: "llama", pre: "llama-bpe"),
-                      FamilyFile(family: "phi3", pre: "llama-bpe")]
+    static let all = [
+        FamilyFile(family: "qwen2", pre: "qwen2"), FamilyFile(family: "qwen3", pre: "qwen2"), FamilyFile(family: "llama", pre: "llama-bpe"),
+        FamilyFile(family: "phi3", pre: "llama-bpe"),
+    ]
     /// Strings whose pre-tokenization differs between families: digit runs, contractions in both cases,
     /// whitespace runs, newlines, tabs, CJK, emoji, punctuation before letters.
-    static let tricky = ["12345 and 678", "It's THEY'RE we'll I'D", "  two  spaces   three", "line\n\nbreak \r\n crlf",
-                         "\ttab\t\tand", "中文字符 and 123", "emoji 🙂👍 done", "x+y=z; (a,b)... !!!word", "--flag=1234567", "you you you"]
+    static let tricky = [
+        "12345 and 678", "It's THEY'RE we'll I'D", "  two  spaces   three", "line\n\nbreak \r\n crlf",
+        "\ttab\t\tand", "中文字符 and 123", "emoji 🙂👍 done", "x+y=z; (a,b)... !!!word", "--flag=1234567", "you you you",
+    ]
     static let prompt: [Int32] = [259, 261, 40, 77, 281, 12, 280, 88, 263, 271, 33, 290]
 }
 
@@ -110,7 +119,8 @@ struct FamilyFile {
     }
 
     static func load(_ f: FamilyFile) throws -> DecoderModel {
-        let dir = ProcessInfo.processInfo.environment["KVKIT_WRITE_FAMILY_GGUFS"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.temporaryDirectory.path
+        let dir =
+            ProcessInfo.processInfo.environment["KVKIT_WRITE_FAMILY_GGUFS"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.temporaryDirectory.path
         let path = dir + "/family-\(f.family).gguf"
         try f.write(to: path)
         return try DecoderModel(path: path, storage: .native)

@@ -11,7 +11,9 @@ import Testing
 /// tolerances as for SmolLM2). `make test` fetches the file; without it these tests skip, saying why.
 @Suite(.serialized) struct GemmaTests {
     static let present = FileManager.default.fileExists(atPath: TestSupport.gemmaPath)
-    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try DecoderModel(path: TestSupport.gemmaPath, storage: .native) }
+    private static let loaded = TestSupport.loadOnce {
+        Threads.set(2); return try DecoderModel(path: TestSupport.gemmaPath, storage: .native)
+    }
     static var model: DecoderModel { get throws { try loaded.get() } }
     static let dir = TestSupport.gemmaReferenceDirectory()
     static let anchors = Result { try TestSupport.anchors(directory: dir) }
@@ -97,7 +99,9 @@ import Testing
             #expect(ref.count == 262_144)
             let (cos, maxAbs) = TestSupport.compare(mine, ref)
             let top10 = Set(TestSupport.topK(mine, 10)).intersection(TestSupport.topK(ref, 10)).count
-            print("gemma3 llama.cpp \(prompt) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs)), top-10 overlap \(top10)")
+            print(
+                "gemma3 llama.cpp \(prompt) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs)), top-10 overlap \(top10)"
+            )
             #expect(TestSupport.topK(mine, 1) == TestSupport.topK(ref, 1), "\(prompt) \(which) top-1")
             #expect(top10 >= 8, "\(prompt) \(which) top-10 overlap \(top10)")
             #expect(cos >= 0.995, "\(prompt) \(which) cosine \(cos)")
@@ -114,7 +118,9 @@ import Testing
         let ref = try #require(try Self.exact.get()[prompt])
         func worst(_ l: [Float]) -> Double { zip(ref.top20_ids, ref.top20_logits).map { abs(Double(l[$0]) - $1) }.max()! }
         let exact = try #require(try Self.computedExact.get()[prompt]), native = try #require(try Self.computed.get()[prompt]).last
-        print("gemma3 float64 \(prompt) last: max abs diff over its top-20: exact \(String(format: "%.5f", worst(exact.last))), native \(String(format: "%.4f", worst(native)))")
+        print(
+            "gemma3 float64 \(prompt) last: max abs diff over its top-20: exact \(String(format: "%.5f", worst(exact.last))), native \(String(format: "%.4f", worst(native)))"
+        )
         #expect(TestSupport.topK(exact.last, 10) == Array(ref.top20_ids.prefix(10)))
         #expect(worst(exact.last) <= 0.005)
         if let greedy = ref.greedy16_ids { #expect(exact.greedy == greedy, "exact storage's greedy tokens") }
@@ -137,7 +143,9 @@ import Testing
         guard firstDifference < 16 else { return }
         let exact = try #require(try Self.exact.get()[prompt])
         let greedy = try #require(exact.greedy16_ids), margins = try #require(exact.greedy16_margins)
-        #expect(margins[firstDifference] < 0.05, "ours \(text.debugDescription) leaves llama.cpp's at token \(firstDifference + 1) where float64's margin is \(margins[firstDifference])")
+        #expect(
+            margins[firstDifference] < 0.05,
+            "ours \(text.debugDescription) leaves llama.cpp's at token \(firstDifference + 1) where float64's margin is \(margins[firstDifference])")
         #expect(Array(ours.prefix(firstDifference + 1)) == Array(greedy.prefix(firstDifference + 1)), "ours \(text.debugDescription)")
     }
 }

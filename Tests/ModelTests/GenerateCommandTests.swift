@@ -53,10 +53,12 @@ func runKVKit(_ args: [String], env: [String: String] = [:], stdout: FileHandle?
     }
 
     @Test func badFlagValuesAreUsageErrors() throws {
-        for args in [["generate", "--prompt", "hi", "--threads", "0"],
-                     ["generate", "--prompt", "hi", "--max-tokens", "0"],
-                     ["generate", "--prompt", "hi", "--page-size", "-3"],
-                     ["generate", "--prompt", "hi", "--max-tokens", "9000"]] {
+        for args in [
+            ["generate", "--prompt", "hi", "--threads", "0"],
+            ["generate", "--prompt", "hi", "--max-tokens", "0"],
+            ["generate", "--prompt", "hi", "--page-size", "-3"],
+            ["generate", "--prompt", "hi", "--max-tokens", "9000"],
+        ] {
             let r = try runKVKit(args)
             #expect(r.status == 64, "\(args): \(r.stderr)")
         }

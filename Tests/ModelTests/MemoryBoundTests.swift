@@ -19,16 +19,20 @@ import ModelFile
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-mem-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         // Varied text, cut to 8,191 tokens with --raw so that prompt + 1 generated token = 8,192.
-        let sentences = ["The harbour master counted the boats at dawn.", "Rain fell on the old stone bridge all week.",
-                         "A clerk copied the ledger into a new book.", "Children ran along the river path after school.",
-                         "The baker opened early because of the market."]
+        let sentences = [
+            "The harbour master counted the boats at dawn.", "Rain fell on the old stone bridge all week.",
+            "A clerk copied the ledger into a new book.", "Children ran along the river path after school.",
+            "The baker opened early because of the market.",
+        ]
         var text = "", i = 0
         while text.utf8.count < 60_000 { text += sentences[i % sentences.count] + " \(i) "; i += 1 }
         let promptPath = dir.appendingPathComponent("prompt.txt").path
         let reportPath = dir.appendingPathComponent("report.json").path
         try text.write(toFile: promptPath, atomically: true, encoding: .utf8)
-        let r = try runKVKit(["generate", "--raw", "--prompt-file", promptPath, "--max-tokens", "1", "--report", reportPath,
-                              "--truncate-prompt", "8191"])
+        let r = try runKVKit([
+            "generate", "--raw", "--prompt-file", promptPath, "--max-tokens", "1", "--report", reportPath,
+            "--truncate-prompt", "8191",
+        ])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let rep = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
         #expect(rep.promptTokens == 8191)
@@ -37,10 +41,13 @@ import ModelFile
         let slack = 96 << 20
         let bound = rep.modelFileBytes + rep.weightBytes + rep.kvPoolAllocatedBytes + activations + slack
         let peak = try #require(rep.peakResidentBytes)
-        print("8,192-token prefill: peak RSS \(peak >> 20) MiB, bound \(bound >> 20) MiB (file \(rep.modelFileBytes >> 20), weights \(rep.weightBytes >> 20), KV pool \(rep.kvPoolAllocatedBytes >> 20), activations \(activations >> 20), runtime \(slack >> 20))")
+        print(
+            "8,192-token prefill: peak RSS \(peak >> 20) MiB, bound \(bound >> 20) MiB (file \(rep.modelFileBytes >> 20), weights \(rep.weightBytes >> 20), KV pool \(rep.kvPoolAllocatedBytes >> 20), activations \(activations >> 20), runtime \(slack >> 20))"
+        )
         #expect(peak <= bound)
-        #expect(bound - rep.modelFileBytes - rep.weightBytes - rep.kvPoolAllocatedBytes < 8192 * 8192 * 4,
-                "the bound leaves no room for an n×n score matrix")
+        #expect(
+            bound - rep.modelFileBytes - rep.weightBytes - rep.kvPoolAllocatedBytes < 8192 * 8192 * 4,
+            "the bound leaves no room for an n×n score matrix")
         #expect(rep.kvLiveTokenBytes == 8191 * 30 * 3 * (2 * 64 * 4 + 8), "the prompt's K/V, every layer and KV head")
     }
 
@@ -58,7 +65,9 @@ import ModelFile
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let rep = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
         let peak = try #require(rep.peakResidentBytes), bound = rep.modelFileBytes + rep.kvPoolAllocatedBytes + (150 << 20)
-        print("2,048-token generate (native weights): peak RSS \(peak >> 20) MiB, bound \(bound >> 20) MiB (file \(rep.modelFileBytes >> 20), KV pool \(rep.kvPoolAllocatedBytes >> 20), 150)")
+        print(
+            "2,048-token generate (native weights): peak RSS \(peak >> 20) MiB, bound \(bound >> 20) MiB (file \(rep.modelFileBytes >> 20), KV pool \(rep.kvPoolAllocatedBytes >> 20), 150)"
+        )
         #expect(rep.promptTokens == 2048 && peak <= bound)
     }
 }
@@ -72,8 +81,10 @@ import ModelFile
         var rng = SplitMix64(seed: 11)
         var w = GGUFWriter()
         w.set("general.architecture", .string("llama"))
-        for (k, v) in [("embedding_length", dim), ("block_count", layers), ("attention.head_count", heads),
-                       ("attention.head_count_kv", kvHeads), ("feed_forward_length", ffn), ("context_length", 2048)] {
+        for (k, v) in [
+            ("embedding_length", dim), ("block_count", layers), ("attention.head_count", heads),
+            ("attention.head_count_kv", kvHeads), ("feed_forward_length", ffn), ("context_length", 2048),
+        ] {
             w.set("llama.\(k)", .uint32(UInt32(v)))
         }
         w.set("llama.attention.layer_norm_rms_epsilon", .float32(1e-5))
@@ -90,7 +101,9 @@ import ModelFile
             for b in 0..<blocks {
                 let o = b * 144
                 for k in stride(from: 4, to: 144, by: 8) { withUnsafeBytes(of: rng.next()) { for j in 0..<8 where k + j < 144 { data[o + k + j] = $0[j] } } }
-                for (off, v) in [(0, Float16(0.002)), (2, Float16(0.001))] { data[o + off] = UInt8(v.bitPattern & 0xFF); data[o + off + 1] = UInt8(v.bitPattern >> 8) }
+                for (off, v) in [(0, Float16(0.002)), (2, Float16(0.001))] {
+                    data[o + off] = UInt8(v.bitPattern & 0xFF); data[o + off + 1] = UInt8(v.bitPattern >> 8)
+                }
             }
             w.addTensor(name, shape: shape, type: .q4_K, data: data)
             tensorBytes += data.count; elements += n
@@ -120,7 +133,9 @@ import ModelFile
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let rep = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
         let peak = try #require(rep.peakResidentBytes)
-        print("1B-shape Q4_K (2 layers): tensor bytes \(tensorBytes >> 20) MiB, resident weights \(rep.weightBytes >> 20) MiB, peak RSS \(peak >> 20) MiB; Float32 would hold \((elements * 4) >> 20) MiB")
+        print(
+            "1B-shape Q4_K (2 layers): tensor bytes \(tensorBytes >> 20) MiB, resident weights \(rep.weightBytes >> 20) MiB, peak RSS \(peak >> 20) MiB; Float32 would hold \((elements * 4) >> 20) MiB"
+        )
         #expect(rep.weightBytes >= tensorBytes && Double(rep.weightBytes) <= 1.05 * Double(tensorBytes))
         // The process: the mapped weights (at most the file), the KV pool, a decode step's activations
         // (the 32,000-row head's logits and one dequantized panel per thread), and 96 MiB of runtime.

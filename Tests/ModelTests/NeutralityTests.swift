@@ -44,7 +44,9 @@ import Testing
                 let name = "\(v.spec) on \(c.id)"
                 // Row 0 is the full cache, then the variants in order.
                 #expect(alone[0] == together[0], "full cache beside \(name)")
-                #expect(alone[1] == together[i + 1], "\(name): alone \(alone[1].answers) \(alone[1].keptSlots), in company \(together[i + 1].answers) \(together[i + 1].keptSlots)")
+                #expect(
+                    alone[1] == together[i + 1],
+                    "\(name): alone \(alone[1].answers) \(alone[1].keptSlots), in company \(together[i + 1].answers) \(together[i + 1].keptSlots)")
                 #expect(try runner.keptPositions(c, variant: v) == keptTogether[i], "\(name): kept positions differ alone and in company")
             }
         }
@@ -64,7 +66,9 @@ import Testing
             let hooks = options.hooks(model: m, policy: v.policy, budget: v.budget, stats: StatsBox(), promptTokens: c.context.count)
             _ = try m.generate(prompt: c.context, cache: cache, maxTokens: 1, hooks: hooks)
             // Generation appended its one answer token after compressing: compare the prompt's positions.
-            let got = (0..<cache.layers).map { l in (0..<cache.kvHeads).map { h in cache.slots(layer: l, head: h).map(\.position).filter { Int($0) < c.context.count } } }
+            let got = (0..<cache.layers).map { l in
+                (0..<cache.kvHeads).map { h in cache.slots(layer: l, head: h).map(\.position).filter { Int($0) < c.context.count } }
+            }
             #expect(got == kept[i], "generate --policy \(v.spec) keeps other positions than run")
         }
     }

@@ -49,7 +49,8 @@ import Testing
         #expect(scores.joined().allSatisfy { $0 >= 0 && $0 <= 1.0001 })
         #expect(scores.joined().contains { $0 > 0.5 }, "some key draws most of a reconstruction query's attention")
         // The passkey's digit tokens (68259, twice in the prompt) that survive keep 0.25, over the 90 streams.
-        let digits = Set(prompt.indices.filter { i in m.tokenizer.decode([prompt[i]]).allSatisfy(\.isNumber) && !m.tokenizer.decode([prompt[i]]).isEmpty }.map(Int32.init))
+        let digits = Set(
+            prompt.indices.filter { i in m.tokenizer.decode([prompt[i]]).allSatisfy(\.isNumber) && !m.tokenizer.decode([prompt[i]]).isEmpty }.map(Int32.init))
         func streamsKeeping(_ policy: any EvictionPolicy) throws -> (digits: Int, streamsWithFourFifths: Int) {
             let c = cache.fork()
             try Compressor.compress(c, policy: policy, budget: .fraction(0.25), context: CompressionContext(prepared: [KVzipPolicy.passKey: scores]))
@@ -57,7 +58,9 @@ import Testing
             return (perStream.reduce(0, +), perStream.filter { 5 * $0 >= 4 * digits.count }.count)
         }
         let kvzip = try streamsKeeping(KVzipPolicy()), random = try streamsKeeping(RandomPolicy())
-        print("keep 0.25: kvzip keeps \(kvzip.digits) passkey digit tokens over the 90 streams (≥ 4/5 of them in \(kvzip.streamsWithFourFifths) streams), random \(random.digits) (\(random.streamsWithFourFifths))")
+        print(
+            "keep 0.25: kvzip keeps \(kvzip.digits) passkey digit tokens over the 90 streams (≥ 4/5 of them in \(kvzip.streamsWithFourFifths) streams), random \(random.digits) (\(random.streamsWithFourFifths))"
+        )
         #expect(kvzip.digits > random.digits && kvzip.streamsWithFourFifths > random.streamsWithFourFifths)
     }
 
@@ -88,7 +91,9 @@ import Testing
         let expectedPages = counts.reduce(0) { $0 + ($1 + ada.pageSize - 1) / ada.pageSize }
         #expect(ada.pool.livePages == expectedPages)
         #expect(ada.pool.liveBytes == expectedPages * ada.pool.pageBytes)
-        print("adakv vs snapkv at 0.25: \(ada.totalSlots) slots each; adakv per-head counts \(counts.min()!)–\(counts.max()!), live pages \(ada.pool.livePages) vs \(snap.pool.livePages)")
+        print(
+            "adakv vs snapkv at 0.25: \(ada.totalSlots) slots each; adakv per-head counts \(counts.min()!)–\(counts.max()!), live pages \(ada.pool.livePages) vs \(snap.pool.livePages)"
+        )
     }
 }
 
@@ -98,11 +103,15 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-pol-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let report = dir.appendingPathComponent("r.json").path
-        let r = try runKVKit(["generate", "--prompt", "The secret word is lighthouse. Repeat the secret word.", "--policy", name,
-                              "--budget", "0.5", "--max-tokens", "8", "--report", report])
+        let r = try runKVKit([
+            "generate", "--prompt", "The secret word is lighthouse. Repeat the secret word.", "--policy", name,
+            "--budget", "0.5", "--max-tokens", "8", "--report", report,
+        ])
         #expect(r.status == 0, "\(name): \(r.stderr)")
         #expect(r.stderr.contains("KV cache:") && r.stderr.contains("policy \(name)"))
-        struct Rep: Decodable { let keptSlots: Int; let promptTokens: Int; let generatedTokens: Int; let kvLiveTokenBytes: Int; let readFraction: Double; let answer: String }
+        struct Rep: Decodable {
+            let keptSlots: Int; let promptTokens: Int; let generatedTokens: Int; let kvLiveTokenBytes: Int; let readFraction: Double; let answer: String
+        }
         let rep = try JSONDecoder().decode(Rep.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
         #expect(!rep.answer.isEmpty)
         let evicts = try PolicyRegistry.shared.make(name).evicts
@@ -121,12 +130,14 @@ import Testing
     }
 
     @Test func policyMistakesAreOneLineUsageErrors() throws {
-        for (args, needle) in [(["--policy", "nope"], "accepted: full"),
-                               (["--policy", "snapkv:windw=3"], "accepted: window"),
-                               (["--policy", "snapkv:window=abc"], "expected an integer"),
-                               (["--budget", "0"], "fraction in (0, 1]"),
-                               (["--budget", "1.5"], "fraction in (0, 1]"),
-                               (["--compress-every", "0"], "--compress-every")] {
+        for (args, needle) in [
+            (["--policy", "nope"], "accepted: full"),
+            (["--policy", "snapkv:windw=3"], "accepted: window"),
+            (["--policy", "snapkv:window=abc"], "expected an integer"),
+            (["--budget", "0"], "fraction in (0, 1]"),
+            (["--budget", "1.5"], "fraction in (0, 1]"),
+            (["--compress-every", "0"], "--compress-every"),
+        ] {
             let r = try runKVKit(["generate", "--prompt", "hi"] + args)
             #expect(r.status == 64, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(needle), "\(args): \(r.stderr)")
@@ -136,8 +147,10 @@ import Testing
 
     @Test func compressEveryNDecodeStepsKeepsTheCacheAtTheBudget() throws {
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-ce-\(UUID().uuidString).json").path
-        let r = try runKVKit(["generate", "--prompt", "Count from one to fifty in words, separated by commas.", "--policy", "tova",
-                              "--budget", "40", "--compress-every", "8", "--max-tokens", "33", "--report", report])
+        let r = try runKVKit([
+            "generate", "--prompt", "Count from one to fifty in words, separated by commas.", "--policy", "tova",
+            "--budget", "40", "--compress-every", "8", "--max-tokens", "33", "--report", report,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         struct Rep: Decodable { let compressions: Int; let keptSlots: Int; let generatedTokens: Int }
         let rep = try JSONDecoder().decode(Rep.self, from: Data(contentsOf: URL(fileURLWithPath: report)))

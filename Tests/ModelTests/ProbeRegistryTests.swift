@@ -32,12 +32,18 @@ import Testing
     @Test func readmeTablesMatchTheRegistries() throws {
         // The tables live in docs/ (policies.md, probes-and-runs.md, storage.md); the README links them.
         let root = TestSupport.repositoryRoot()
-        let pages = ["README.md"] + ((try? FileManager.default.contentsOfDirectory(atPath: root + "/docs")) ?? []).filter { $0.hasSuffix(".md") }.sorted().map { "docs/" + $0 }
+        let pages =
+            ["README.md"]
+            + ((try? FileManager.default.contentsOfDirectory(atPath: root + "/docs")) ?? []).filter { $0.hasSuffix(".md") }.sorted().map { "docs/" + $0 }
         let readme = try pages.map { try String(contentsOfFile: root + "/" + $0, encoding: .utf8) }.joined(separator: "\n")
-        for (what, table) in [("policies", PolicyRegistry.shared.markdown(header: "| policy | what it keeps | parameters (defaults) | paper |")),
-                              ("codecs", CodecRegistry.shared.markdown(header: "| codec (`--quant`) | how pages are stored | parameters (defaults) | paper |")),
-                              ("probes", ProbeRegistry.shared.markdown(header: "| probe (`--probe`) | what it asks | parameters (defaults) | after |"))] {
-            #expect(readme.contains(table), "the docs' \(what) table differs from the registry; paste `kvkit \(what == "probes" ? "probes" : "policies") --markdown`")
+        for (what, table) in [
+            ("policies", PolicyRegistry.shared.markdown(header: "| policy | what it keeps | parameters (defaults) | paper |")),
+            ("codecs", CodecRegistry.shared.markdown(header: "| codec (`--quant`) | how pages are stored | parameters (defaults) | paper |")),
+            ("probes", ProbeRegistry.shared.markdown(header: "| probe (`--probe`) | what it asks | parameters (defaults) | after |")),
+        ] {
+            #expect(
+                readme.contains(table),
+                "the docs' \(what) table differs from the registry; paste `kvkit \(what == "probes" ? "probes" : "policies") --markdown`")
         }
     }
 }

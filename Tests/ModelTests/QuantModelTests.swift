@@ -13,10 +13,12 @@ import Testing
         let ids = try #require(try ReferenceTests.llama[name]?.token_ids)
         let cache = try Real.model.makeCache(pageSize: pageSize)
         let codec = try quant.flatMap { try CodecRegistry.shared.make($0) }
-        let hooks = CompressionHooks(compress: { _ in nil }, store: { c in
-            try c.quantize(codec)
-            if let offload { try c.setOffload(offload) }
-        })
+        let hooks = CompressionHooks(
+            compress: { _ in nil },
+            store: { c in
+                try c.quantize(codec)
+                if let offload { try c.setOffload(offload) }
+            })
         return try Real.model.generate(prompt: ids, cache: cache, maxTokens: 16, stopAtEOS: false, hooks: hooks).tokens
     }
 
@@ -39,14 +41,19 @@ import Testing
     /// counted), ratios against fp16, and the results line names its codec; mistakes are one-line usage errors.
     @Test func runSweepsCodecsWithMeasuredBytes() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-quant-\(UUID().uuidString)").path
-        let r = try runKVKit(["run", "--policy", "full,snapkv", "--budget", "0.5", "--quant", "fp16,int4,kivi2", "--probe", "niah",
-                              "--lengths", "512", "--depths", "0.5", "--samples", "1", "--out", dir, "--no-progress", "--offload", "lz4", "--hot-pages", "4"])
+        let r = try runKVKit([
+            "run", "--policy", "full,snapkv", "--budget", "0.5", "--quant", "fp16,int4,kivi2", "--probe", "niah",
+            "--lengths", "512", "--depths", "0.5", "--samples", "1", "--out", dir, "--no-progress", "--offload", "lz4", "--hot-pages", "4",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: dir + "/results.jsonl", encoding: .utf8).split(separator: "\n")
         let results = try lines.map { try JSONDecoder().decode(VariantResult.self, from: Data($0.utf8)) }
         // full (fp32 reference) + full × 3 codecs + snapkv × 3 codecs.
         #expect(results.count == 7)
-        #expect(Set(results.map { "\($0.policy.prefix(6))+\($0.quant)" }) == ["full+fp32", "full+fp16", "full+int4", "full+kivi2", "snapkv+fp16", "snapkv+int4", "snapkv+kivi2"])
+        #expect(
+            Set(results.map { "\($0.policy.prefix(6))+\($0.quant)" }) == [
+                "full+fp32", "full+fp16", "full+int4", "full+kivi2", "snapkv+fp16", "snapkv+int4", "snapkv+kivi2",
+            ])
         let full = results.first { $0.policy == "full" && $0.quant == "fp32" }!
         #expect(abs(full.ratioVsFP16 - 0.5) < 0.01, "Float32 pages are twice fp16: \(full.ratioVsFP16)")
         #expect(full.coldBytes == 0, "the reference stays hot")
@@ -66,9 +73,11 @@ import Testing
         #expect(csv.contains(",\"kivi2\",") && csv.contains("ratio_vs_fp16") && csv.contains("lz4_ratio"))
         #expect(r.stdout.contains("snapkv") && r.stdout.contains("+kivi2"))
 
-        for (args, needle) in [(["--quant", "int3"], "unknown codec 'int3'"), (["--quant", "kivi2:group=0"], "expected an integer"),
-                               (["--offload", "zip"], "supports: lz4"), (["--offload", "lz4", "--hot-pages", "0"], "--hot-pages"),
-                               (["--offload-dir", "/tmp/x"], "needs --offload")] {
+        for (args, needle) in [
+            (["--quant", "int3"], "unknown codec 'int3'"), (["--quant", "kivi2:group=0"], "expected an integer"),
+            (["--offload", "zip"], "supports: lz4"), (["--offload", "lz4", "--hot-pages", "0"], "--hot-pages"),
+            (["--offload-dir", "/tmp/x"], "needs --offload"),
+        ] {
             let e = try runKVKit(["run", "--policy", "snapkv", "--out", dir + "-bad"] + args)
             #expect(e.status == 64, "\(args): \(e.status) \(e.stderr)")
             #expect(e.stderr.contains(needle) && e.stderr.split(separator: "\n").count == 1, "\(args): \(e.stderr)")

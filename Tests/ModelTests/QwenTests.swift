@@ -29,9 +29,15 @@ import Testing
     static let tie = 0.1
     static func path(_ size: String) -> String { size == "0.5b" ? TestSupport.qwen05Path : TestSupport.qwen15Path }
 
-    private static let models: [String: Result<DecoderModel, any Error>] = Dictionary(uniqueKeysWithValues: sizes.map { size in
-        (size, Result { Threads.set(2); return try DecoderModel(path: path(size), storage: .native) })
-    })
+    private static let models: [String: Result<DecoderModel, any Error>] = Dictionary(
+        uniqueKeysWithValues: sizes.map { size in
+            (
+                size,
+                Result {
+                    Threads.set(2); return try DecoderModel(path: path(size), storage: .native)
+                }
+            )
+        })
 
     /// The model, or nil (with the reason printed) when its file is absent.
     static func model(_ size: String) throws -> DecoderModel? {
@@ -82,7 +88,8 @@ import Testing
         for name in Self.prompts {
             let p = try #require(ref.prompts[name])
             let ours = m.tokenizer.encode(p.text)
-            #expect(ours == p.token_ids, "\(name): first difference at \(zip(ours, p.token_ids).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+            #expect(
+                ours == p.token_ids, "\(name): first difference at \(zip(ours, p.token_ids).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
         }
     }
 
@@ -110,9 +117,13 @@ import Testing
                 print("qwen2.5-coder \(size) llama.cpp \(name) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs))")
                 #expect(cos >= 0.995, "\(size) \(name) \(which) cosine \(cos)")
                 let ours1 = TestSupport.topK(mine, 1)[0], theirs1 = TestSupport.topK(theirs, 1)[0]
-                #expect(Double(theirs[theirs1] - theirs[ours1]) <= Self.tie, "\(size) \(name) \(which): top-1 \(ours1), llama.cpp's \(theirs1) by \(theirs[theirs1] - theirs[ours1])")
+                #expect(
+                    Double(theirs[theirs1] - theirs[ours1]) <= Self.tie,
+                    "\(size) \(name) \(which): top-1 \(ours1), llama.cpp's \(theirs1) by \(theirs[theirs1] - theirs[ours1])")
             }
-            #expect(o.greedy == p.greedy16_ids, "\(size) \(name): ours \(m.tokenizer.decode(o.greedy).debugDescription), llama.cpp \(p.greedy16_text.debugDescription)")
+            #expect(
+                o.greedy == p.greedy16_ids,
+                "\(size) \(name): ours \(m.tokenizer.decode(o.greedy).debugDescription), llama.cpp \(p.greedy16_text.debugDescription)")
         }
     }
 }

@@ -10,7 +10,9 @@ import Testing
 enum Real {
     /// The weights stay in their GGUF blocks (the quantized path); `float32StorageAgreesWithNativeBlocks`
     /// checks the Float32 reference path against it.
-    private static let loaded = TestSupport.loadOnce { Threads.set(2); return try DecoderModel(path: TestSupport.modelPath, storage: .native) }
+    private static let loaded = TestSupport.loadOnce {
+        Threads.set(2); return try DecoderModel(path: TestSupport.modelPath, storage: .native)
+    }
     /// Throws (failing the test that asks, with the fix) when the model file is missing or broken.
     static var model: DecoderModel { get throws { try loaded.get() } }
 }
@@ -43,14 +45,17 @@ enum Real {
     @Test(arguments: ["short", "passkey300", "passkey1000"])
     func logitsAgreeWithLlamaCpp(prompt: String) throws {
         let ours = try #require(try Self.results[prompt])
-        for (which, mine, file) in [("last", ours.last, try #require(try Self.llama[prompt]).last_logits_file!),
-                                    ("step16", ours.step16, try #require(try Self.llama[prompt]).step16_logits_file!)] {
+        for (which, mine, file) in [
+            ("last", ours.last, try #require(try Self.llama[prompt]).last_logits_file!),
+            ("step16", ours.step16, try #require(try Self.llama[prompt]).step16_logits_file!),
+        ] {
             let ref = try TestSupport.readNpyFloat32(Self.dir + "/" + file)
             let vocab = try Real.model.config.vocabSize
             #expect(ref.count == vocab)
             let (cos, maxAbs) = TestSupport.compare(mine, ref)
             let top10 = Set(TestSupport.topK(mine, 10)).intersection(TestSupport.topK(ref, 10)).count
-            print("llama.cpp \(prompt) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs)), top-10 overlap \(top10)")
+            print(
+                "llama.cpp \(prompt) \(which): cosine \(String(format: "%.6f", cos)), max abs diff \(String(format: "%.4f", maxAbs)), top-10 overlap \(top10)")
             #expect(TestSupport.topK(mine, 1) == TestSupport.topK(ref, 1), "\(prompt) \(which) top-1")
             #expect(top10 >= 8, "\(prompt) \(which) top-10 overlap \(top10)")
             #expect(cos >= 0.995, "\(prompt) \(which) cosine \(cos)")
@@ -61,8 +66,10 @@ enum Real {
     func logitsAgreeWithFloat32Reference(prompt: String) throws {
         let ours = try #require(try Self.results[prompt])
         let np = try #require(try Self.numpy[prompt])
-        for (which, mine, file) in [("last", ours.last, np.last_logits_file ?? "numpy_\(prompt)_last_logits.f32.npy"),
-                                    ("step16", ours.step16, np.step16_logits_file ?? "numpy_\(prompt)_step16_logits.f32.npy")] {
+        for (which, mine, file) in [
+            ("last", ours.last, np.last_logits_file ?? "numpy_\(prompt)_last_logits.f32.npy"),
+            ("step16", ours.step16, np.step16_logits_file ?? "numpy_\(prompt)_step16_logits.f32.npy"),
+        ] {
             let ref = try TestSupport.readNpyFloat32(Self.dir + "/" + file)
             let (cos, maxAbs) = TestSupport.compare(mine, ref)
             print("float32 ref \(prompt) \(which): cosine \(String(format: "%.7f", cos)), max abs diff \(String(format: "%.4f", maxAbs))")

@@ -25,10 +25,13 @@ import Testing
             let value = String(1_000_000 + Int(rng.next() % 9_000_000))
             let filler = HaystackGenerator(seed: UInt64(i)).sentences(from: 0, count: 24)
             let at = filler.count * (i + 1) / 7
-            let context = "Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n"
+            let context =
+                "Some special magic numbers are hidden within the following text. Make sure to memorize it. I will quiz you about the numbers afterwards.\n"
                 + (filler[..<at] + ["One of the special magic numbers for \(k) is: \(value)."] + filler[at...]).joined(separator: " ")
-            let object: [String: Any] = ["id": k, "context": context, "answers": [value],
-                                         "question": "What is the special magic number for \(k) mentioned in the provided text?"]
+            let object: [String: Any] = [
+                "id": k, "context": context, "answers": [value],
+                "question": "What is the special magic number for \(k) mentioned in the provided text?",
+            ]
             lines.append(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         }
         let path = dir + "/ruler.jsonl"
@@ -56,9 +59,11 @@ import Testing
 
     @Test func probeFileFieldsOfTheWrongKindAreOneLineErrors() throws {
         let dir = try Self.tempDir("pfields")
-        for (extra, needle) in [(#""answer_prefix": 7"#, "answer_prefix must be a string"),
-                                (#""max_new_tokens": -3"#, "max_new_tokens must be a whole number from 1 to 4096"),
-                                (#""needles": [[0, 3]], "needle_labels": ["a", "b"]"#, "needle_labels has 2 labels for 1 needles")] {
+        for (extra, needle) in [
+            (#""answer_prefix": 7"#, "answer_prefix must be a string"),
+            (#""max_new_tokens": -3"#, "max_new_tokens must be a whole number from 1 to 4096"),
+            (#""needles": [[0, 3]], "needle_labels": ["a", "b"]"#, "needle_labels has 2 labels for 1 needles"),
+        ] {
             let file = dir + "/f.jsonl"
             try #"{"context": "The code is 4417.", "question": "What is the code?", "answers": ["4417"], \#(extra)}"#
                 .write(toFile: file, atomically: true, encoding: .utf8)
@@ -70,8 +75,11 @@ import Testing
 
     @Test func aMissingEssaysFolderNamesMakeSetup() throws {
         let home = try Self.tempDir("home")
-        let r = try runKVKit(["run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--model", TestSupport.modelPath,
-                              "--out", home + "/run"], env: ["KVKIT_HOME": home])
+        let r = try runKVKit(
+            [
+                "run", "--policy", "h2o", "--probe", "niah", "--lengths", "256", "--model", TestSupport.modelPath,
+                "--out", home + "/run",
+            ], env: ["KVKIT_HOME": home])
         #expect(r.status == 66 && r.stderr.contains("make setup") && r.stderr.contains("--haystack grammar"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: home + "/run/results.jsonl"))
     }
@@ -95,14 +103,16 @@ import Testing
         #expect(loaded.map(\.id) == generated.map(\.id))
         for (a, b) in zip(loaded, generated) {
             #expect(a.context == b.context && a.needles == b.needles && a.probe == b.probe && a.depth == b.depth, "\(a.id)")
-            #expect(a.turns.map(\.question) == b.turns.map(\.question) && a.turns.map(\.answers) == b.turns.map(\.answers)
+            #expect(
+                a.turns.map(\.question) == b.turns.map(\.question) && a.turns.map(\.answers) == b.turns.map(\.answers)
                     && a.turns.map(\.answerPrefix) == b.turns.map(\.answerPrefix), "\(a.id)")
         }
         let fromGrid = try grid.execute(out: dir + "/grid").rows, fromFile = try file.execute(out: dir + "/file").rows
         let ra = try RunDirectory.readResults(in: dir + "/grid").results, rb = try RunDirectory.readResults(in: dir + "/file").results
         #expect(ra.count == rb.count)
         for (x, y) in zip(ra, rb) {
-            #expect(x.caseId == y.caseId && x.policy == y.policy && x.score == y.score && x.answers == y.answers
+            #expect(
+                x.caseId == y.caseId && x.policy == y.policy && x.score == y.score && x.answers == y.answers
                     && x.needleSurvival == y.needleSurvival && x.firstTokenKL == y.firstTokenKL, "\(x.caseId) \(x.policy)")
         }
         #expect(fromGrid.map(\.accuracy) == fromFile.map(\.accuracy))
@@ -144,8 +154,11 @@ import Testing
             let n = line.prompt_tokens, b = Int((Double(n) * 0.25).rounded(.up))
             for kept in line.kept.joined() {
                 #expect(kept.count <= b + 1 && kept == kept.sorted())
-                if line.policy.hasPrefix("streaming") { #expect(kept == Array(0..<4) + Array((n - kept.count + 4)..<n)) }
-                else { #expect(Array(kept.suffix(32)) == Array((n - 32)..<n), "snapkv keeps its observation window") }
+                if line.policy.hasPrefix("streaming") {
+                    #expect(kept == Array(0..<4) + Array((n - kept.count + 4)..<n))
+                } else {
+                    #expect(Array(kept.suffix(32)) == Array((n - 32)..<n), "snapkv keeps its observation window")
+                }
             }
         }
     }
@@ -165,7 +178,8 @@ import Testing
         #expect(fixture.cases.count == 7 && Set(fixture.cases.map(\.tokens)).count == 1)
         let runner = Runner(model: try Real.model)
         let tokens = fixture.cases[0].tokens
-        let json = #"{"id":"fx","probe":"file","length":\#(tokens.count),"depth":0,"sample":0,"context":\#(tokens),"needles":[],"turns":[{"question":"q","answerPrefix":"","answers":["1"],"needles":[]}]}"#
+        let json =
+            #"{"id":"fx","probe":"file","length":\#(tokens.count),"depth":0,"sample":0,"context":\#(tokens),"needles":[],"turns":[{"question":"q","answerPrefix":"","answers":["1"],"needles":[]}]}"#
         let probe = try JSONDecoder().decode(ProbeCase.self, from: Data(json.utf8))
         let variants = try fixture.cases.map { c in
             let spec = try PolicyRegistry.shared.parse(c.policy)
@@ -201,4 +215,3 @@ import Testing
         #expect(Statistics.mcnemarExact(600, 640) > 0.2 && Statistics.mcnemarExact(600, 640) < 0.3)
     }
 }
-

@@ -7,7 +7,9 @@ import Testing
 
 /// `kvkit run`'s runner on the real model.
 @Suite(.serialized) struct RunnerTests {
-    static var gen: ProbeGenerator { get throws { let m = try Real.model; return ProbeGenerator(tokenizer: m.tokenizer, chat: m.chatTemplate, haystackSeed: 3) } }
+    static var gen: ProbeGenerator {
+        get throws { let m = try Real.model; return ProbeGenerator(tokenizer: m.tokenizer, chat: m.chatTemplate, haystackSeed: 3) }
+    }
 
     static func variant(_ text: String, _ budget: Budget) throws -> Variant {
         let spec = try PolicyRegistry.shared.parse(text)
@@ -16,7 +18,9 @@ import Testing
 
     /// Timings differ run to run; everything else must not.
     static func untimed(_ r: [VariantResult]) -> [VariantResult] {
-        r.map { var x = $0; x.prefillSeconds = 0; x.compressSeconds = 0; x.decodeSeconds = 0; return x }
+        r.map {
+            var x = $0; x.prefillSeconds = 0; x.compressSeconds = 0; x.decodeSeconds = 0; return x
+        }
     }
 
     @Test func needleTokenSpansAreExact() throws {
@@ -39,8 +43,9 @@ import Testing
                 let c = g.make(kind, length: 512, depth: 0.5, sample: 1, seed: 3)
                 for n in c.needles { #expect(try Real.model.tokenizer.decode(Array(c.context[n.range])) == n.text) }
                 let hopNeedles = (1...hops).map { h in c.needles.first { $0.label == "hop\(h)" } }
-                #expect(hopNeedles.allSatisfy { $0 != nil } && c.needles.filter { $0.label.hasPrefix("distractor") }.count >= hops,
-                        "\(kind.name) k=\(hops): \(c.needles.map(\.label))")
+                #expect(
+                    hopNeedles.allSatisfy { $0 != nil } && c.needles.filter { $0.label.hasPrefix("distractor") }.count >= hops,
+                    "\(kind.name) k=\(hops): \(c.needles.map(\.label))")
                 #expect(c.probe == (hops == 2 ? kind.name : "\(kind.name):k=\(hops)"))
                 switch kind.name {
                 case "multihop":
@@ -80,8 +85,9 @@ import Testing
         #expect(end[1].needleSurvival == 1 && end[1].score == 1, "recent needle kept: \(end[1].answers)")
         #expect(mid[1].survivalByLayer.allSatisfy { $0 == 0 } && end[1].survivalByLayer.allSatisfy { $0 == 1 })
         #expect(mid[1].compressionRatio > 7, "64 of ~520 tokens kept: ratio \(mid[1].compressionRatio)")
-        #expect(mid[1].attentionCosineByLayer.count == 30 && mid[1].attentionCosineByLayer.contains { $0 < 0.99 },
-                "evicting 88% of the context changes attention somewhere: \(mid[1].attentionCosineByLayer.prefix(5))")
+        #expect(
+            mid[1].attentionCosineByLayer.count == 30 && mid[1].attentionCosineByLayer.contains { $0 < 0.99 },
+            "evicting 88% of the context changes attention somewhere: \(mid[1].attentionCosineByLayer.prefix(5))")
     }
 
     @Test func budgetOneScoresExactlyAsTheFullCache() throws {
@@ -160,7 +166,10 @@ import Testing
 
     @Test func recordsItsConfigRepeatsExactlyAndResumes() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-run-\(UUID().uuidString)").path
-        let args = ["run", "--policy", "streaming,knorm", "--budget", "0.5", "--probe", "niah", "--lengths", "256", "--samples", "1", "--depths", "0.5,1", "--seed", "4"]
+        let args = [
+            "run", "--policy", "streaming,knorm", "--budget", "0.5", "--probe", "niah", "--lengths", "256", "--samples", "1", "--depths", "0.5,1", "--seed",
+            "4",
+        ]
         let a = try runKVKit(args + ["--out", base + "/a"])
         #expect(a.status == 0, "\(a.stderr)")
         #expect(a.stdout.contains("niah") && a.stdout.contains("streaming:sinks=4"))
@@ -169,8 +178,10 @@ import Testing
         let la = try Self.lines(base + "/a/results.jsonl"), lb = try Self.lines(base + "/b/results.jsonl")
         #expect(la.count == 2 * 3 && la == lb, "same command, same results apart from timings")
 
-        struct Config: Decodable { let model: Model; let codeVersion: String; let seed: UInt64; let policies: [String]
-                                   struct Model: Decodable { let sha256: String } }
+        struct Config: Decodable {
+            let model: Model; let codeVersion: String; let seed: UInt64; let policies: [String]
+            struct Model: Decodable { let sha256: String }
+        }
         let cfg = try JSONDecoder().decode(Config.self, from: Data(contentsOf: URL(fileURLWithPath: base + "/a/config.json")))
         #expect(cfg.model.sha256 == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
         #expect(cfg.seed == 4 && cfg.policies == ["full", "streaming:sinks=4", "knorm"])
@@ -196,11 +207,14 @@ import Testing
     }
 
     @Test func badRunInputsAreUsageErrors() throws {
-        for (args, needle) in [(["--policy", "nope"], "unknown policy"), (["--policy", "h2o", "--probe", "haystack"], "--probe"),
-                               (["--policy", "h2o", "--lengths", "9000"], "context"), (["--policy", "h2o", "--depths", "1.5"], "--depths"),
-                               (["--policy", "h2o", "--budget", "2.0"], "budget"), (["--policy", "h2o", "--hops", "5"], "--hops"),
-                               (["--policy", "h2o", "--wording", "poetic"], "--wording"), (["--policy", "rkv", "--compress-every", "0"], "--compress-every")] {
-            let r = try runKVKit(["run"] + args + ["--out", FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-bad-\(UUID().uuidString)").path])
+        for (args, needle) in [
+            (["--policy", "nope"], "unknown policy"), (["--policy", "h2o", "--probe", "haystack"], "--probe"),
+            (["--policy", "h2o", "--lengths", "9000"], "context"), (["--policy", "h2o", "--depths", "1.5"], "--depths"),
+            (["--policy", "h2o", "--budget", "2.0"], "budget"), (["--policy", "h2o", "--hops", "5"], "--hops"),
+            (["--policy", "h2o", "--wording", "poetic"], "--wording"), (["--policy", "rkv", "--compress-every", "0"], "--compress-every"),
+        ] {
+            let r = try runKVKit(
+                ["run"] + args + ["--out", FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-bad-\(UUID().uuidString)").path])
             #expect(r.status == 64 && r.stderr.contains(needle), "\(args): \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
@@ -213,7 +227,8 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let context = "The harbour was quiet. The secret code of the lighthouse is 4417. Gulls slept on the pier."
         let start = context.unicodeScalars.count - "4417. Gulls slept on the pier.".unicodeScalars.count
-        let good = #"{"id": "code", "context": "\#(context)", "question": "What is the secret code of the lighthouse?", "answers": ["4417"], "needles": [[\#(start - 37), \#(start + 5)]]}"#
+        let good =
+            #"{"id": "code", "context": "\#(context)", "question": "What is the secret code of the lighthouse?", "answers": ["4417"], "needles": [[\#(start - 37), \#(start + 5)]]}"#
         let file = dir.appendingPathComponent("cases.jsonl").path
         try [good, #"{"context": "x", "question": }"#, #"{"context": "abc", "question": "q", "answers": ["a"], "needles": [[1, 9]]}"#]
             .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)

@@ -160,7 +160,9 @@ struct TinyLlama {
     /// silent switch to plain text; with a format given the model loads, and runs record which was used.
     @Test func anUnknownChatTemplateNeedsAFormat() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvkit-tiny-\(UUID().uuidString).gguf").path
-        try TinyLlama(seed: 3).write(to: path) { $0.set("tokenizer.chat_template", .string("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}")) }
+        try TinyLlama(seed: 3).write(to: path) {
+            $0.set("tokenizer.chat_template", .string("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}"))
+        }
         do { _ = try ModelLoader.load(path: path, threads: 1); Issue.record("loaded without a format") } catch let e as RunError {
             #expect(e.exitCode == 65 && e.description.contains("pass --format chatml|llama3|gemma|plain") && !e.description.contains("\n"), "\(e)")
         }

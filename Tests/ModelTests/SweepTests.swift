@@ -6,7 +6,9 @@ import Testing
 /// Runs, resumes, sweeps and merges as a library, in-process on the real model.
 @Suite(.serialized) struct SweepTests {
     static func untimed(_ rs: [VariantResult]) -> [VariantResult] {
-        rs.map { var r = $0; r.prefillSeconds = 0; r.compressSeconds = 0; r.decodeSeconds = 0; return r }
+        rs.map {
+            var r = $0; r.prefillSeconds = 0; r.compressSeconds = 0; r.decodeSeconds = 0; return r
+        }
     }
 
     static func tempDir(_ name: String) throws -> String {
@@ -17,8 +19,11 @@ import Testing
 
     /// Two niah cases at 256 tokens, streaming and snapkv at 0.5.
     static func tinyPlan(_ extra: [(name: String, value: RunPlan.Value)] = []) throws -> RunPlan {
-        try RunPlan(options: [("policy", .text("streaming,snapkv")), ("probe", .text("niah")), ("lengths", .list(["256"])),
-                              ("depths", .list(["0.2", "0.8"])), ("budget", .list(["0.5"])), ("seed", .text("4")), ("samples", .text("1"))] + extra)
+        try RunPlan(
+            options: [
+                ("policy", .text("streaming,snapkv")), ("probe", .text("niah")), ("lengths", .list(["256"])),
+                ("depths", .list(["0.2", "0.8"])), ("budget", .list(["0.5"])), ("seed", .text("4")), ("samples", .text("1")),
+            ] + extra)
     }
 
     static func writeStudy(_ root: String, _ name: String, _ json: String) throws -> String {
@@ -28,10 +33,10 @@ import Testing
     }
 
     static let tinyStudy = """
-    {"study": "tiny", "results": "RESULTS",
-     "common": {"probe": "niah", "lengths": [256], "depths": [0.2, 0.8], "budget": [0.5], "seed": 4, "samples": 1},
-     "jobs": [{"name": "two-policies", "options": {"policy": "streaming,snapkv"}}]}
-    """
+        {"study": "tiny", "results": "RESULTS",
+         "common": {"probe": "niah", "lengths": [256], "depths": [0.2, 0.8], "budget": [0.5], "seed": 4, "samples": 1},
+         "jobs": [{"name": "two-policies", "options": {"policy": "streaming,snapkv"}}]}
+        """
 
     /// The whole study, then shards 1/2 and 2/2 merged, give the same results in the same order
     /// (timings aside) and the same summary.csv; merging before every shard is there names the missing one.
@@ -56,15 +61,18 @@ import Testing
         let a = try RunDirectory.readResults(in: whole.folder(job)).results, b = try RunDirectory.readResults(in: sharded.folder(job)).results
         #expect(a.count == 6)
         #expect(Self.untimed(a) == Self.untimed(b), "merged shards differ from the whole run")
-        #expect(try String(contentsOfFile: whole.folder(job) + "/summary.csv", encoding: .utf8)
+        #expect(
+            try String(contentsOfFile: whole.folder(job) + "/summary.csv", encoding: .utf8)
                 == String(contentsOfFile: sharded.folder(job) + "/summary.csv", encoding: .utf8))
 
         // A shard given twice (also through a symlink), and --out into a shard folder, are refused.
         let d1 = sharded.folder(job, shard: s1), d2 = sharded.folder(job, shard: s2)
         let link = root + "/link-to-shard-1"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: d1)
-        for (shards, out, needle) in [([d1, d1, d2], root + "/m1", "given twice"), ([d1, link, d2], root + "/m2", "given twice"),
-                                      ([d1, d2], d1, "would overwrite that shard")] {
+        for (shards, out, needle) in [
+            ([d1, d1, d2], root + "/m1", "given twice"), ([d1, link, d2], root + "/m2", "given twice"),
+            ([d1, d2], d1, "would overwrite that shard"),
+        ] {
             do { _ = try RunDirectory.merge(shards, into: out); Issue.record("merge \(shards) into \(out) was accepted") } catch let e as RunError {
                 #expect(e.exitCode == 64 && e.description.contains(needle), "\(e)")
             }
@@ -91,14 +99,17 @@ import Testing
         try bytes.prefix(bytes.count - 40).write(to: URL(fileURLWithPath: out + "/results.jsonl"))
         let again = try RunSession(plan: try Self.tinyPlan(), model: model).execute(out: out)
         #expect(again.ran == 1 && again.resumed == 1, "the cut case reruns, the other is kept")
-        #expect(again.notes.contains { $0.contains("cut-off last line") } && again.notes.contains { $0.contains("only some of their 3 results") }, "\(again.notes)")
+        #expect(
+            again.notes.contains { $0.contains("cut-off last line") } && again.notes.contains { $0.contains("only some of their 3 results") }, "\(again.notes)")
         #expect(Self.untimed(try RunDirectory.readResults(in: out).results) == Self.untimed(complete))
         #expect(try String(contentsOfFile: out + "/summary.csv", encoding: .utf8) == summary)
         // A damaged line in the middle is an error naming it, not a silent skip.
         var text = try String(contentsOfFile: out + "/results.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
         text[1] = "{\"not\": \"a result\"}"
         try (text.joined(separator: "\n") + "\n").write(toFile: out + "/results.jsonl", atomically: true, encoding: .utf8)
-        #expect(throws: RunError.data("\(out)/results.jsonl line 2 is not a result; the file was edited or damaged: delete that line (its case reruns on resume)")) {
+        #expect(
+            throws: RunError.data("\(out)/results.jsonl line 2 is not a result; the file was edited or damaged: delete that line (its case reruns on resume)")
+        ) {
             _ = try RunSession(plan: try Self.tinyPlan(), model: model).execute(out: out)
         }
     }
@@ -107,7 +118,9 @@ import Testing
     @Test func aRunFolderInUseIsRefused() throws {
         let root = try Self.tempDir("lock"), model = try Real.model
         var holder: RunDirectory? = try RunDirectory(path: root + "/run")
-        do { _ = try RunSession(plan: try Self.tinyPlan(), model: model).execute(out: root + "/run"); Issue.record("two runs shared a folder") } catch let e as RunError {
+        do { _ = try RunSession(plan: try Self.tinyPlan(), model: model).execute(out: root + "/run"); Issue.record("two runs shared a folder") } catch let e
+            as RunError
+        {
             #expect(e.exitCode == 73 && e.description.contains("in use by another kvkit run"), "\(e)")
         }
         #expect(holder != nil)
@@ -133,7 +146,10 @@ import Testing
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"j\", \"options\": {\"policy\": \"h2o\", \"lenghts\": 5}}]}", "'lenghts' is not a kvkit run option"),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"j\", \"options\": {\"policy\": \"h2o\", \"samples\": false}}]}", "'samples' takes a value"),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"../../x\", \"options\": {\"policy\": \"h2o\"}}]}", "plain folder name"),
-            ("{\"study\": \"x\", \"jobs\": [{\"name\": \"a\", \"options\": {\"policy\": \"h2o\"}}, {\"name\": \"b\", \"options\": {\"policy\": \"nope\"}}]}", "job b: unknown policy"),
+            (
+                "{\"study\": \"x\", \"jobs\": [{\"name\": \"a\", \"options\": {\"policy\": \"h2o\"}}, {\"name\": \"b\", \"options\": {\"policy\": \"nope\"}}]}",
+                "job b: unknown policy"
+            ),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"a\", \"options\": {\"policy\": \"h2o\", \"lengths\": [512, 512]}}]}", "lists '512' twice"),
             ("{\"study\": \"x\", \"jobs\": [{\"name\": \"a\", \"options\": {\"policy\": \"h2o\", \"out\": \"y\"}}]}", "'out' is set by kvkit sweep"),
         ]
@@ -159,12 +175,16 @@ import Testing
             ("budget", "-1", "budget"), ("policy", "h2o,h2o", "twice"), ("shard", "3/2", "1 ≤ I ≤ N"),
         ]
         for (name, value, needle) in bad {
-            do { _ = try RunPlan(options: [("policy", .text("h2o")), (name, .text(value))]); Issue.record("accepted --\(name) \(value)") } catch let e as RunError {
+            do { _ = try RunPlan(options: [("policy", .text("h2o")), (name, .text(value))]); Issue.record("accepted --\(name) \(value)") } catch let e
+                as RunError
+            {
                 #expect(e.exitCode == 64 && e.description.contains(needle), "--\(name) \(value): \(e)")
             }
         }
         do {
-            _ = try RunPlan(options: [("policy", .text("h2o")), ("samples", .text("100000")), ("lengths", .text("512,1024,2048")), ("depths", .text("0.1,0.2,0.3,0.4"))])
+            _ = try RunPlan(options: [
+                ("policy", .text("h2o")), ("samples", .text("100000")), ("lengths", .text("512,1024,2048")), ("depths", .text("0.1,0.2,0.3,0.4")),
+            ])
             Issue.record("a 1.2-million-case grid was accepted")
         } catch let e as RunError { #expect(e.description.contains("more than 1,000,000 cases")) }
     }
@@ -178,8 +198,10 @@ import Testing
         let w = try runKVKit(["sweep", config, "--slurm", "--shards", "3", "--partition", "cpu", "--time", "1:00:00", "--cpus", "4"], env: env)
         #expect(w.status == 0 && w.stdout.contains("sbatch --parsable") && w.stdout.contains("not on this machine's PATH"), "\(w.stdout) \(w.stderr)")
         let array = try String(contentsOfFile: root + "/res/slurm/tiny-array.sbatch", encoding: .utf8)
-        for needle in ["#SBATCH --array=1-3", "#SBATCH --partition=cpu", "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=4",
-                       "--shard \"${SLURM_ARRAY_TASK_ID}/3\"", "export KVKIT_HOME=", "shard-%a-of-3.out"] {
+        for needle in [
+            "#SBATCH --array=1-3", "#SBATCH --partition=cpu", "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=4",
+            "--shard \"${SLURM_ARRAY_TASK_ID}/3\"", "export KVKIT_HOME=", "shard-%a-of-3.out",
+        ] {
             #expect(array.contains(needle), "array script lacks \(needle)")
         }
         let merge = try String(contentsOfFile: root + "/res/slurm/tiny-merge.sbatch", encoding: .utf8)

@@ -77,23 +77,29 @@ import Testing
                 var worst = 0.0, worstInt = 0.0
                 // Integer decode rounds the activations to 16-bit codes on the sgemm path (9 rows) too.
                 let integer = native.integerDecode
-                for t in 0..<T { for o in 0..<out {
-                    var ref = 0.0, mag = 0.0, rounding = 0.0
-                    for i in 0..<cols { let p = Double(w[o * cols + i]) * Double(x[t * cols + i]); ref += p; mag += abs(p) }
-                    // 16-bit codes per 32 values; the K-quants' Q8_K codes per 256 (d = max|x| / 127).
-                    let n = IntKernels.superBlock(type) ? 256 : 32, levels: Double = IntKernels.superBlock(type) ? 127 : 32767
-                    for b in 0..<(cols / n) {
-                        let d = Double((0..<n).map { abs(x[t * cols + b * n + $0]) }.max()!) / levels
-                        rounding += d / 2 * (0..<n).reduce(0.0) { $0 + abs(Double(w[o * cols + b * n + $1])) }
+                for t in 0..<T {
+                    for o in 0..<out {
+                        var ref = 0.0, mag = 0.0, rounding = 0.0
+                        for i in 0..<cols { let p = Double(w[o * cols + i]) * Double(x[t * cols + i]); ref += p; mag += abs(p) }
+                        // 16-bit codes per 32 values; the K-quants' Q8_K codes per 256 (d = max|x| / 127).
+                        let n = IntKernels.superBlock(type) ? 256 : 32, levels: Double = IntKernels.superBlock(type) ? 127 : 32767
+                        for b in 0..<(cols / n) {
+                            let d = Double((0..<n).map { abs(x[t * cols + b * n + $0]) }.max()!) / levels
+                            rounding += d / 2 * (0..<n).reduce(0.0) { $0 + abs(Double(w[o * cols + b * n + $1])) }
+                        }
+                        let bound = mag / 262_144 + 1e-30, intBound = bound + rounding
+                        #expect(abs(Double(y[t * out + o]) - ref) <= (integer ? intBound : bound), "\(type) T=\(T) row \(o): \(y[t * out + o]) vs \(ref)")
+                        #expect(abs(Double(ye[t * out + o]) - ref) <= bound, "\(type) exact T=\(T) row \(o)")
+                        #expect(abs(Double(yd[t * out + o]) - ref) <= bound, "\(type) f32 T=\(T) row \(o)")
+                        worst = max(worst, abs(Double(ye[t * out + o]) - ref) / bound)
+                        if integer { worstInt = max(worstInt, abs(Double(y[t * out + o]) - ref) / intBound) }
                     }
-                    let bound = mag / 262_144 + 1e-30, intBound = bound + rounding
-                    #expect(abs(Double(y[t * out + o]) - ref) <= (integer ? intBound : bound), "\(type) T=\(T) row \(o): \(y[t * out + o]) vs \(ref)")
-                    #expect(abs(Double(ye[t * out + o]) - ref) <= bound, "\(type) exact T=\(T) row \(o)")
-                    #expect(abs(Double(yd[t * out + o]) - ref) <= bound, "\(type) f32 T=\(T) row \(o)")
-                    worst = max(worst, abs(Double(ye[t * out + o]) - ref) / bound)
-                    if integer { worstInt = max(worstInt, abs(Double(y[t * out + o]) - ref) / intBound) }
-                } }
-                if T == 1 { print("\(type): worst error \(String(format: "%.3f", worst)) of the bound (1 row, exact)\(integer ? String(format: "; integer decode %.3f of its bound", worstInt) : "")") }
+                }
+                if T == 1 {
+                    print(
+                        "\(type): worst error \(String(format: "%.3f", worst)) of the bound (1 row, exact)\(integer ? String(format: "; integer decode %.3f of its bound", worstInt) : "")"
+                    )
+                }
             }
         }
     }
@@ -111,8 +117,8 @@ import Testing
         var rng = SplitMix64(seed: 12)
         let rows = 3
         var x = (0..<(rows * cols)).map { _ in Float.random(in: -3...3, using: &rng) }
-        for j in 256..<512 { x[j] = 0 }             // an all-zero super-block
-        x[cols + 700] = 400                          // one value dominates its block
+        for j in 256..<512 { x[j] = 0 }  // an all-zero super-block
+        x[cols + 700] = 400  // one value dominates its block
         let a = IntKernels.ActivationsK(rows: rows, count: cols)
         x.withUnsafeBufferPointer { for t in 0..<rows { a.quantize(row: t, $0.baseAddress! + t * cols) } }
         m.withUnsafeBytes { p in
@@ -127,18 +133,24 @@ import Testing
                     var w = [Float](repeating: 0, count: cols)
                     w.withUnsafeMutableBufferPointer { Dequantize.run(type, row, $0.baseAddress!, count: cols) }
                     var mag = 0.0
-                    for s in 0..<(cols / 256) { for j in 0..<256 { mag += abs(Double(w[s * 256 + j]) * Double(a.codes[t * cols + s * 256 + j]) * Double(a.scales[t * (cols / 256) + s])) } }
+                    for s in 0..<(cols / 256) {
+                        for j in 0..<256 {
+                            mag += abs(Double(w[s * 256 + j]) * Double(a.codes[t * cols + s * 256 + j]) * Double(a.scales[t * (cols / 256) + s]))
+                        }
+                    }
                     #expect(abs(Double(y[t * out + o]) - Double(ref)) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(y[t * out + o]) vs \(ref)")
                 }
             }
         }
         // Q8_K codes: the block's largest magnitude is ∓127, every code within ±127, code sums per 16 values.
-        for t in 0..<rows { for s in 0..<(cols / 256) {
-            let codes = (0..<256).map { Int(a.codes[t * cols + s * 256 + $0]) }
-            #expect(codes.allSatisfy { abs($0) <= 127 })
-            #expect(codes.map(abs).max()! == (t == 0 && s == 1 ? 0 : 127), "t \(t) block \(s)")
-            for g in 0..<16 { #expect(Int(a.bsums[(t * (cols / 256) + s) * 16 + g]) == codes[(16 * g)..<(16 * g + 16)].reduce(0, +)) }
-        } }
+        for t in 0..<rows {
+            for s in 0..<(cols / 256) {
+                let codes = (0..<256).map { Int(a.codes[t * cols + s * 256 + $0]) }
+                #expect(codes.allSatisfy { abs($0) <= 127 })
+                #expect(codes.map(abs).max()! == (t == 0 && s == 1 ? 0 : 127), "t \(t) block \(s)")
+                for g in 0..<16 { #expect(Int(a.bsums[(t * (cols / 256) + s) * 16 + g]) == codes[(16 * g)..<(16 * g + 16)].reduce(0, +)) }
+            }
+        }
     }
 }
 

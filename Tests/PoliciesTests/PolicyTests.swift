@@ -6,8 +6,10 @@ import Testing
 
 /// One layer, `heads` KV heads of `n` tokens; key `i` of head `h` is `keyNorms[h][i]` along the first axis.
 /// Observations are set by hand: accumulated[h][i·G + g] and window[h][i·G + g].
-func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = nil,
-               accumulated: [[Float]]? = nil, window: [[Float]]? = nil) -> PagedKVCache {
+func handCache(
+    n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = nil,
+    accumulated: [[Float]]? = nil, window: [[Float]]? = nil
+) -> PagedKVCache {
     let hd = 4
     let cache = PagedKVCache(layers: 1, kvHeads: heads, headDim: hd, group: group, pageSize: 4)
     var k = [Float](repeating: 0, count: n * heads * hd)
@@ -22,8 +24,10 @@ func handCache(n: Int, heads: Int = 1, group: Int = 1, keyNorms: [[Float]]? = ni
     return cache
 }
 
-func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0,
-          context: CompressionContext = .init()) -> [Int32] {
+func kept(
+    _ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget, head: Int = 0,
+    context: CompressionContext = .init()
+) -> [Int32] {
     do { try Compressor.compress(cache, policy: policy, budget: budget, context: context) } catch { Issue.record("\(error)"); return [] }
     return cache.slots(layer: 0, head: head).map(\.position)
 }
@@ -49,8 +53,16 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         var acc = [Float](repeating: 0, count: 10 * 2)
         acc[3 * 2 + 0] = 1.0; acc[3 * 2 + 1] = 0.0
         acc[7 * 2 + 0] = 0.6; acc[7 * 2 + 1] = 0.6
-        let mean = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy { $0.recent = 0; $0.gqa = .mean }, .tokens(1))
-        let max = kept(handCache(n: 10, group: 2, accumulated: [acc]), H2OPolicy { $0.recent = 0; $0.gqa = .max }, .tokens(1))
+        let mean = kept(
+            handCache(n: 10, group: 2, accumulated: [acc]),
+            H2OPolicy {
+                $0.recent = 0; $0.gqa = .mean
+            }, .tokens(1))
+        let max = kept(
+            handCache(n: 10, group: 2, accumulated: [acc]),
+            H2OPolicy {
+                $0.recent = 0; $0.gqa = .max
+            }, .tokens(1))
         #expect(mean == [7] && max == [3])
     }
 
@@ -77,12 +89,16 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
     @Test func snapkvPoolsAroundAttendedTokensAndKeepsTheWindow() {
         var w = [Float](repeating: 0, count: 30)
         w[6] = 1  // one attended token; max pooling with kernel 3 spreads it to 5, 6, 7
-        let p = SnapKVPolicy { $0.window = 4; $0.kernel = 3; $0.pool = .max }
+        let p = SnapKVPolicy {
+            $0.window = 4; $0.kernel = 3; $0.pool = .max
+        }
         #expect(kept(handCache(n: 30, window: [w]), p, .tokens(7)) == [5, 6, 7, 26, 27, 28, 29])
     }
 
     @Test func pyramidkvBudgetsShrinkWithDepthAndAverageToTheUniformBudget() {
-        let p = PyramidKVPolicy { $0.snap.window = 4; $0.beta = 20 }
+        let p = PyramidKVPolicy {
+            $0.snap.window = 4; $0.beta = 20
+        }
         let b = p.layerBudgets(uniform: [20, 20, 20], counts: [100, 100, 100])
         #expect(b == [35, 20, 5])  // B′ = 16: 4 + 31.2, 4 + 16, 4 + 0.8
         #expect(p.layerBudgets(uniform: [100, 100, 100], counts: [100, 100, 100]) == [100, 100, 100], "full budget falls back to uniform")
@@ -106,7 +122,11 @@ func kept(_ cache: PagedKVCache, _ policy: any EvictionPolicy, _ budget: Budget,
         w0[10] = 0.5; w0[20] = 0.5
         w1[39] = 0.025
         let cache = handCache(n: 40, heads: 2, window: [w0, w1])
-        let policy = AdaKVPolicy { $0.base = SnapKVPolicy { $0.window = 1; $0.kernel = 1 }; $0.floor = 0.2 }
+        let policy = AdaKVPolicy {
+            $0.base = SnapKVPolicy {
+                $0.window = 1; $0.kernel = 1
+            }; $0.floor = 0.2
+        }
         try Compressor.compress(cache, policy: policy, budget: .tokens(10))
         let c0 = cache.count(layer: 0, head: 0), c1 = cache.count(layer: 0, head: 1)
         #expect(c0 + c1 == 20, "the layer's total budget is kept")
@@ -137,7 +157,8 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let pos = (first..<(first + 10)).map { $0 }, kv = [Float](repeating: 1, count: 10 * 2 * 4)
         for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
         cache.nextPosition = Int(first) + 10
-        try Compressor.compress(cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(prepared: [KVzipPolicy.passKey: s]))
+        try Compressor.compress(
+            cache, policy: KVzipPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(prepared: [KVzipPolicy.passKey: s]))
         return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map { $0.position - first } } }
     }
 
@@ -169,8 +190,12 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
             let pos = (0..<20).map(Int32.init), kv = [Float](repeating: 1, count: 20 * 2 * 4)
             for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
             cache.nextPosition = 20
-            let policy = DuoAttentionPolicy { $0.sinks = 2; $0.recent = 3 }
-            try Compressor.compress(cache, policy: policy, budget: budget, context: CompressionContext(prepared: [DuoAttentionPolicy.passKey: [[0.9, 0.1], [0.5, 0.2]] as [[Float]]]))
+            let policy = DuoAttentionPolicy {
+                $0.sinks = 2; $0.recent = 3
+            }
+            try Compressor.compress(
+                cache, policy: policy, budget: budget,
+                context: CompressionContext(prepared: [DuoAttentionPolicy.passKey: [[0.9, 0.1], [0.5, 0.2]] as [[Float]]]))
             return (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map(\.position) } }
         }
         let streaming: [Int32] = [0, 1, 17, 18, 19]
@@ -271,11 +296,18 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     /// but three; token 0 is the sink. `leverage=value` ranks by the values alone.
     @Test func curRanksLeverageWithinEachWindow() throws {
         let keys: [[Float]] = [[10, 0], [10, 0], [10, 0], [20, 0], [1, 0], [1, 0], [1, 0], [2, 0]]
-        let p = CURPolicy { $0.window = 4; $0.sinks = 1 }
+        let p = CURPolicy {
+            $0.window = 4; $0.sinks = 1
+        }
         #expect(kept(rowCache(keys), p, .tokens(3)) == [0, 3, 7])
         var values = keys.map { _ in [Float](repeating: 1, count: 2) }
         values[1] = [3, 0]; values[5] = [0, 2]
-        #expect(kept(rowCache(keys, values: values), CURPolicy { $0.window = 4; $0.sinks = 1; $0.leverage = .value }, .tokens(3)) == [0, 1, 5])
+        #expect(
+            kept(
+                rowCache(keys, values: values),
+                CURPolicy {
+                    $0.window = 4; $0.sinks = 1; $0.leverage = .value
+                }, .tokens(3)) == [0, 1, 5])
         // The product weighs both: token 1 (value 9/15, key 1/7) beats token 3 (2/15, 4/7); token 7 (key
         // 4/7, value 1/5) beats token 5 (1/7, 2/5).
         #expect(kept(rowCache(keys, values: values), p, .tokens(3)) == [0, 1, 7])
@@ -288,7 +320,9 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         var keys = [[Float]](repeating: [0.5, 0.5, 0.5, 0.5], count: 14)
         for i in 6..<14 { keys[i] = [Float(i % 2), Float((i + 1) % 2), 0.5, 0.5] }  // range [0, 1] in every channel
         keys[4] = [-3, 4, 0.5, 0.5]; keys[7] = [0.5, 2.5, -2, 0.5]
-        let p = LagKVPolicy { $0.sinks = 2; $0.lag = 4 }
+        let p = LagKVPolicy {
+            $0.sinks = 2; $0.lag = 4
+        }
         #expect(kept(rowCache(keys), p, .tokens(8)) == [0, 1, 4, 7, 10, 11, 12, 13])
         // Too short to compare two partitions: the sinks and the most recent tokens, as streaming.
         #expect(kept(rowCache(Array(keys.prefix(9))), p, .tokens(5)) == [0, 1, 6, 7, 8])
@@ -341,7 +375,9 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(throws: PolicyError.self) { try Compressor.compress(cache, policy: H2OPolicy { $0.recent = 1.5 }, budget: .fraction(0.5)) }
         // A spec and the initializer give the same policy; the declaration's defaults are the registry's.
         let fromSpec = try r.make("chunkkv:chunk=20,window=64,kernel=5") as! ChunkKVPolicy
-        let fromSwift = ChunkKVPolicy { $0.chunk = 20; $0.scoring.window = 64; $0.scoring.kernel = 5 }
+        let fromSwift = ChunkKVPolicy {
+            $0.chunk = 20; $0.scoring.window = 64; $0.scoring.kernel = 5
+        }
         #expect(fromSpec.parameterValues == fromSwift.parameterValues)
         #expect(fromSpec.parameterValues == (try r.parse("chunkkv:chunk=20,window=64,kernel=5")).parameters.values)
         for info in r.all {
@@ -378,9 +414,16 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         for i in 20..<30 { w[i] = i % 2 == 0 ? 0.9 : 0.05 }
         for i in [3, 8, 13, 33, 38, 43, 48] { w[i] = 0.3 }
         let needle = Set(Int32(20)..<30)
-        let snap = SnapKVPolicy { $0.window = 4; $0.kernel = 1 }
+        let snap = SnapKVPolicy {
+            $0.window = 4; $0.kernel = 1
+        }
         let snapKept = Set(kept(handCache(n: 60, window: [w]), snap, .tokens(14)))
-        let chunkKept = Set(kept(handCache(n: 60, window: [w]), ChunkKVPolicy { $0.chunk = 10; $0.scoring = snap }, .tokens(14)))
+        let chunkKept = Set(
+            kept(
+                handCache(n: 60, window: [w]),
+                ChunkKVPolicy {
+                    $0.chunk = 10; $0.scoring = snap
+                }, .tokens(14)))
         #expect(snapKept.intersection(needle).count == 5, "snapkv keeps the 5 high tokens only: \(snapKept.sorted())")
         #expect(chunkKept == needle.union(56..<60), "chunkkv keeps the needle chunk and the window: \(chunkKept.sorted())")
         #expect(snapKept.count == 14 && chunkKept.count == 14, "same budget")
@@ -391,15 +434,19 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     /// long one with a surprising run; by mean: the short, uniformly surprising one), never part of one.
     @Test func selectiveKeepsTheMostInformativeSentences() {
         var info = [Float](repeating: 0.5, count: 40)
-        for i in 10..<15 { info[i] = 3 }        // short, all surprising: mean 3, sum 15
-        for i in 18..<26 { info[i] = 4 }        // long sentence [15,30): sum 4·8 + 0.5·7 = 35.5, mean 2.4
+        for i in 10..<15 { info[i] = 3 }  // short, all surprising: mean 3, sum 15
+        for i in 18..<26 { info[i] = 4 }  // long sentence [15,30): sum 4·8 + 0.5·7 = 35.5, mean 2.4
         let ends: Set<Int32> = [9, 14, 29, 35]
         // Token text and self-information travel in the compression context, not in the cache.
         let context = CompressionContext(tokenText: { ends.contains($0) ? "." : " w" }, selfInformation: info)
-        let sum = SelectiveContextPolicy { $0.by = .sum; $0.sinks = 2; $0.window = 3 }
+        let sum = SelectiveContextPolicy {
+            $0.by = .sum; $0.sinks = 2; $0.window = 3
+        }
         #expect(sum.needs == ObservationNeeds(selfInformation: true))
         #expect(kept(handCache(n: 40), sum, .tokens(20), context: context) == [0, 1] + Array(15..<30) + [37, 38, 39])
-        let mean = SelectiveContextPolicy { $0.by = .mean; $0.sinks = 2; $0.window = 3 }
+        let mean = SelectiveContextPolicy {
+            $0.by = .mean; $0.sinks = 2; $0.window = 3
+        }
         #expect(kept(handCache(n: 40), mean, .tokens(10), context: context) == [0, 1] + Array(10..<15) + [37, 38, 39])
     }
 
@@ -417,10 +464,20 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let ends: Set<Int32> = [9, 14, 29, 35]
         func cache() -> PagedKVCache { handCache(n: 40, window: [w]) }
         let context = CompressionContext(tokenText: { ends.contains($0) ? "." : " w" })
-        let p = SentenceKVPolicy { $0.by = .mean; $0.maxLength = 48; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
+        let p = SentenceKVPolicy {
+            $0.by = .mean; $0.maxLength = 48;
+            $0.scoring = SnapKVPolicy {
+                $0.window = 4; $0.kernel = 1
+            }
+        }
         #expect(kept(cache(), p, .tokens(9), context: context) == Array(10..<15) + Array(36..<40))
         // A maximum span length cuts the long sentence: [15,20) [20,25) … so the hot token's piece competes.
-        let short = SentenceKVPolicy { $0.by = .sum; $0.maxLength = 5; $0.scoring = SnapKVPolicy { $0.window = 4; $0.kernel = 1 } }
+        let short = SentenceKVPolicy {
+            $0.by = .sum; $0.maxLength = 5;
+            $0.scoring = SnapKVPolicy {
+                $0.window = 4; $0.kernel = 1
+            }
+        }
         let expected: [Int32] = [10, 11, 12, 13, 14, 20, 21, 22, 23, 24, 36, 37, 38, 39]
         #expect(kept(cache(), short, .tokens(14), context: context) == expected)
     }
@@ -438,15 +495,24 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     /// Layer-wise index reuse: layers 1 and 2 keep exactly the positions layer 0 chose.
     @Test func chunkkvReusesTheSelectionOfTheFirstLayerOfEachGroup() throws {
         let cache = PolicyConformance.randomCache(seed: 3, group: 2)
-        let reuse = try Compressor.plan(cache, policy: ChunkKVPolicy { $0.reuse = 3; $0.scoring.window = 4 }, budget: .fraction(0.3))
-        let own = try Compressor.plan(cache, policy: ChunkKVPolicy { $0.reuse = 1; $0.scoring.window = 4 }, budget: .fraction(0.3))
+        let reuse = try Compressor.plan(
+            cache,
+            policy: ChunkKVPolicy {
+                $0.reuse = 3; $0.scoring.window = 4
+            }, budget: .fraction(0.3))
+        let own = try Compressor.plan(
+            cache,
+            policy: ChunkKVPolicy {
+                $0.reuse = 1; $0.scoring.window = 4
+            }, budget: .fraction(0.3))
         func positions(_ plan: Compressor.Plan, _ l: Int, _ h: Int) -> [Int32] { plan.keep[l][h].map { cache.slots(layer: l, head: h)[$0].position } }
         for h in 0..<cache.kvHeads {
             for l in 1..<3 { #expect(Set(positions(reuse, l, h)).isSubset(of: Set(positions(reuse, 0, h))) && !positions(reuse, l, h).isEmpty) }
             #expect(positions(reuse, 0, h) == positions(own, 0, h))
         }
-        #expect((1..<3).contains { l in (0..<cache.kvHeads).contains { positions(own, l, $0) != positions(reuse, l, $0) } },
-                "without reuse, later layers choose for themselves")
+        #expect(
+            (1..<3).contains { l in (0..<cache.kvHeads).contains { positions(own, l, $0) != positions(reuse, l, $0) } },
+            "without reuse, later layers choose for themselves")
     }
 
     /// Quest keeps every token and reads the sink page, the newest page and the page whose key bound is highest.
@@ -490,7 +556,12 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         // With value norms: slot 2 (x = 5) has a tiny value: e^3.54·0.01 < e^2.12 (slot 5), so 4 and 5 stay.
         let p = ExpectedAttentionPolicy { $0.sinks = 1 }
         #expect(kept(cache(keys: keys, values: values, queries: q), p, .tokens(3)) == [0, 4, 5])
-        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 1; $0.vnorm = .off }, .tokens(3)) == [0, 2, 4])
+        #expect(
+            kept(
+                cache(keys: keys, values: values, queries: q),
+                ExpectedAttentionPolicy {
+                    $0.sinks = 1; $0.vnorm = .off
+                }, .tokens(3)) == [0, 2, 4])
     }
 
     @Test func theQueriesSpreadCountsWithTheCovariance() {
@@ -500,7 +571,12 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let values = [(Float, Float)](repeating: (1, 0), count: 4)
         let q: [(Float, Float)] = [(1, 3), (1, -3)]
         #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0 }, .tokens(1)) == [0])
-        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0; $0.covariance = .off }, .tokens(1)) == [1])
+        #expect(
+            kept(
+                cache(keys: keys, values: values, queries: q),
+                ExpectedAttentionPolicy {
+                    $0.sinks = 0; $0.covariance = .off
+                }, .tokens(1)) == [1])
     }
 
     @Test func theMeanQueryIsRotatedToTheNextPositions() {
@@ -510,8 +586,18 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let values = [(Float, Float)](repeating: (1, 0), count: 4)
         let q: [(Float, Float)] = [(1, 0), (1, 0)]
         let rotated = cache(keys: keys, values: values, queries: q, rope: [Double.pi / 8])
-        #expect(kept(rotated, ExpectedAttentionPolicy { $0.sinks = 0; $0.future = 1 }, .tokens(1)) == [0])
-        #expect(kept(cache(keys: keys, values: values, queries: q), ExpectedAttentionPolicy { $0.sinks = 0; $0.future = 1 }, .tokens(1)) == [1])
+        #expect(
+            kept(
+                rotated,
+                ExpectedAttentionPolicy {
+                    $0.sinks = 0; $0.future = 1
+                }, .tokens(1)) == [0])
+        #expect(
+            kept(
+                cache(keys: keys, values: values, queries: q),
+                ExpectedAttentionPolicy {
+                    $0.sinks = 0; $0.future = 1
+                }, .tokens(1)) == [1])
     }
 }
 
@@ -534,12 +620,27 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
             return c
         }
         let uniform = [Float](repeating: 0.1, count: 10)
-        #expect(kept(cache(attention: uniform), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 0.5 }, .tokens(4)) == [6, 7, 8, 9])
+        #expect(
+            kept(
+                cache(attention: uniform),
+                RKVPolicy {
+                    $0.window = 2; $0.kernel = 1; $0.lambda = 0.5
+                }, .tokens(4)) == [6, 7, 8, 9])
         var focused = [Float](repeating: 0.1 / 9, count: 10)
         focused[1] = 0.9
-        #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1 }, .tokens(5)) == [1, 6, 7, 8, 9])
+        #expect(
+            kept(
+                cache(attention: focused),
+                RKVPolicy {
+                    $0.window = 2; $0.kernel = 1
+                }, .tokens(5)) == [1, 6, 7, 8, 9])
         // Importance alone (λ = 1) is SnapKV's choice without pooling: the attended copy, then the latest ties.
-        #expect(kept(cache(attention: focused), RKVPolicy { $0.window = 2; $0.kernel = 1; $0.lambda = 1 }, .tokens(3)) == [1, 8, 9])
+        #expect(
+            kept(
+                cache(attention: focused),
+                RKVPolicy {
+                    $0.window = 2; $0.kernel = 1; $0.lambda = 1
+                }, .tokens(3)) == [1, 8, 9])
         // The redundancy term on its own, against the arithmetic above.
         let r = RKVPolicy.redundancy(Compressor.view(rowCache(keys), layer: 0, head: 0, seed: 0), threshold: 0.5)
         #expect(abs(r[0] - 0.11519) < 1e-4 && abs(r[6] - 0.07721) < 1e-4 && abs(r.reduce(0, +) - 1) < 1e-5)
@@ -559,8 +660,12 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         func makeCache() -> PagedKVCache { PagedKVCache(layers: 1, kvHeads: 1, headDim: 2, group: 2, pageSize: 4) }
         func forward(_ tokens: [Int32], cache: PagedKVCache) throws {}
         func needleCase(length: Int, depth: Double, sample: Int) -> (prompt: [Int32], question: Int, needle: Range<Int32>)? { nil }
-        func outputProjection(layer: Int) -> [Float] { [1, 0, 2, 0,
-                                                         0, 1, 0, 2] }
+        func outputProjection(layer: Int) -> [Float] {
+            [
+                1, 0, 2, 0,
+                0, 1, 0, 2,
+            ]
+        }
     }
 
     /// Values (1, 0), (0, 1), (1, −1): through head 0 their L1 norms are 1, 1, 2, through head 1 twice

@@ -86,33 +86,40 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
                 Issue.record("\(name): no error bound stated for \(type(of: codec)); add its bound here"); continue
             }
             var worst: Float = 0  // error in units of the bound
-            for r in 0..<rows { for d in 0..<hd {
-                let i = r * hd + d, err = abs(x[i] - y[i])
-                let bound: Float
-                if let a = codec as? AffineCodec {
-                    // The group's range: channels of this row, or this channel over the row group.
-                    let idx = a.axis == .token
-                        ? (0..<hd).filter { $0 / a.group == d / a.group }.map { r * hd + $0 }
-                        : (0..<rows).filter { $0 / a.group == r / a.group }.map { $0 * hd + d }
-                    let g = idx.map { x[$0] }
-                    let step = (g.max()! - g.min()! + abs(g.min()!) / 1024) / a.qmax * (1 + 1 / 1024)
-                    bound = step / 2 + 1e-6
-                } else if codec is FP16Codec {
-                    #expect(y[i] == Float(Float16(x[i])))
-                    bound = abs(x[i]) / 2048 + 1e-7
-                } else {
-                    bound = 0
+            for r in 0..<rows {
+                for d in 0..<hd {
+                    let i = r * hd + d, err = abs(x[i] - y[i])
+                    let bound: Float
+                    if let a = codec as? AffineCodec {
+                        // The group's range: channels of this row, or this channel over the row group.
+                        let idx =
+                            a.axis == .token
+                            ? (0..<hd).filter { $0 / a.group == d / a.group }.map { r * hd + $0 }
+                            : (0..<rows).filter { $0 / a.group == r / a.group }.map { $0 * hd + d }
+                        let g = idx.map { x[$0] }
+                        let step = (g.max()! - g.min()! + abs(g.min()!) / 1024) / a.qmax * (1 + 1 / 1024)
+                        bound = step / 2 + 1e-6
+                    } else if codec is FP16Codec {
+                        #expect(y[i] == Float(Float16(x[i])))
+                        bound = abs(x[i]) / 2048 + 1e-7
+                    } else {
+                        bound = 0
+                    }
+                    #expect(err <= bound, "\(name) \(side) [\(r), \(d)]: |\(x[i]) − \(y[i])| > \(bound)")
+                    if bound > 0 { worst = max(worst, err / bound) }
                 }
-                #expect(err <= bound, "\(name) \(side) [\(r), \(d)]: |\(x[i]) − \(y[i])| > \(bound)")
-                if bound > 0 { worst = max(worst, err / bound) }
-            } }
-            print("\(name) \(side): \(bytes) bytes for \(rows)×\(hd) values (\(String(format: "%.2f", Double(rows * hd * 2) / Double(bytes)))× vs fp16), worst error \(String(format: "%.2f", worst)) of the bound")
+            }
+            print(
+                "\(name) \(side): \(bytes) bytes for \(rows)×\(hd) values (\(String(format: "%.2f", Double(rows * hd * 2) / Double(bytes)))× vs fp16), worst error \(String(format: "%.2f", worst)) of the bound"
+            )
         }
     }
 
     @Test func quantMistakesAreOneLineErrors() throws {
-        for (text, needle) in [("int3", "accepted: fp32, fp16, int8, int4, kivi2, kivi4"), ("int4:grp=8", "no parameter 'grp'"),
-                               ("kivi2:group=1", "expected an integer in 2...4096"), ("int4/int8/fp16", "KEYS/VALUES")] {
+        for (text, needle) in [
+            ("int3", "accepted: fp32, fp16, int8, int4, kivi2, kivi4"), ("int4:grp=8", "no parameter 'grp'"),
+            ("kivi2:group=1", "expected an integer in 2...4096"), ("int4/int8/fp16", "KEYS/VALUES"),
+        ] {
             #expect(throws: PolicyError.self) { _ = try CodecRegistry.shared.make(text) }
             do { _ = try CodecRegistry.shared.make(text) } catch { #expect("\(error)".contains(needle), "\(text): \(error)") }
         }
@@ -148,8 +155,9 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
     /// The kernel on quantized pages equals the dense oracle on the dequantized rows, on the decode path
     /// (direct on pages, split-K) and the prefill path (gathered tiles, sgemm), cold pages included.
     /// Every registered codec on both paths (one with cold pages), plus non-default KIVI settings.
-    @Test(arguments: CodecRegistry.shared.names.enumerated().flatMap { i, n in [(1, n, i % 2 == 0 ? 0 : 3), (40, n, i % 2 == 0 ? 2 : 0)] }
-          + [(1, "kivi2:group=8,residual=16", 0), (40, "kivi4:group=8", 0)])
+    @Test(
+        arguments: CodecRegistry.shared.names.enumerated().flatMap { i, n in [(1, n, i % 2 == 0 ? 0 : 3), (40, n, i % 2 == 0 ? 2 : 0)] }
+            + [(1, "kivi2:group=8,residual=16", 0), (40, "kivi4:group=8", 0)])
     func kernelOnPackedPagesEqualsDenseOnDequantizedRows(queries: Int, quant: String, hotPages: Int) throws {
         let (cache, _, _) = filledCache(n: 300, hd: 16, pageSize: 8)
         try cache.quantize(try CodecRegistry.shared.make(quant))  // nil for fp32: raw pages
@@ -160,9 +168,11 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         let qpos = (0..<queries).map { Int32(300 - queries + $0) }
         for layer in 0..<2 {
             var out = [Float](repeating: 0, count: q.count)
-            q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-                PagedAttention.attend(cache: cache, layer: layer, q: qp.baseAddress!, positions: qpos, nHeads: nHeads, out: op.baseAddress!)
-            } }
+            q.withUnsafeBufferPointer { qp in
+                out.withUnsafeMutableBufferPointer { op in
+                    PagedAttention.attend(cache: cache, layer: layer, q: qp.baseAddress!, positions: qpos, nHeads: nHeads, out: op.baseAddress!)
+                }
+            }
             try cache.pool.checkIntegrity()
             let d = denseRows(cache, layer: layer)
             let ref = DenseAttention.attend(q: q, queryPositions: qpos, k: d.k, v: d.v, keyPositions: d.pos, nHeads: nHeads, kvHeads: 2, headDim: 16)
@@ -183,9 +193,11 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         fork.keep(layer: 0, head: 1, indices: keep)
         #expect(fork.slots(layer: 0, head: 1).map(\.position) == keep.map(Int32.init))
         let rows = denseRows(fork, layer: 0)
-        for (i, src) in keep.enumerated() { for d in 0..<16 {
-            #expect(rows.k[(i * 2 + 1) * 16 + d] == Float(Float16(k[(src * 2 + 1) * 16 + d])))
-        } }
+        for (i, src) in keep.enumerated() {
+            for d in 0..<16 {
+                #expect(rows.k[(i * 2 + 1) * 16 + d] == Float(Float16(k[(src * 2 + 1) * 16 + d])))
+            }
+        }
         let kinds = fork.table(layer: 0, head: 1).pages.map { fork.pool.kind($0) }
         #expect(kinds.dropLast().allSatisfy { $0 == .packed } && kinds.last == .raw, "rewritten full pages are packed again: \(kinds)")
         let livePages = parent.pool.livePages
@@ -260,9 +272,11 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
         let path = try #require(pool.coldStore.path)
         var q = [Float](repeating: 0.1, count: 6 * 16), out = q
         func attendAll() throws {
-            q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-                PagedAttention.attend(cache: fc, layer: 0, q: qp.baseAddress!, positions: [63], nHeads: 6, out: op.baseAddress!)
-            } }
+            q.withUnsafeBufferPointer { qp in
+                out.withUnsafeMutableBufferPointer { op in
+                    PagedAttention.attend(cache: fc, layer: 0, q: qp.baseAddress!, positions: [63], nHeads: 6, out: op.baseAddress!)
+                }
+            }
             try pool.checkIntegrity()
         }
         try attendAll()
@@ -316,8 +330,10 @@ func denseRows(_ c: PagedKVCache, layer: Int) -> (k: [Float], v: [Float], pos: [
 @Suite struct RotatedCodecTests {
     @Test func lloydMaxLevelsAreMaxsTable() {
         // Max (1960), Table I, positive output levels for a unit Gaussian.
-        let published: [Int: [Float]] = [2: [0.4528, 1.510], 3: [0.2451, 0.7560, 1.344, 2.152],
-                                         4: [0.1284, 0.3881, 0.6568, 0.9424, 1.256, 1.618, 2.069, 2.733]]
+        let published: [Int: [Float]] = [
+            2: [0.4528, 1.510], 3: [0.2451, 0.7560, 1.344, 2.152],
+            4: [0.1284, 0.3881, 0.6568, 0.9424, 1.256, 1.618, 2.069, 2.733],
+        ]
         for (bits, positive) in published {
             let levels = LloydMax.table[bits]
             #expect(levels.count == 1 << bits)

@@ -50,6 +50,7 @@ public struct AdaKVPolicy: EvictionPolicy, Configurable {
         return kept.map { $0.sorted() }
     }
 
-    public static let info = PolicyInfo(AdaKVPolicy.self, summary: "wrapper: a layer's budget shared across KV heads by score",
-                                        paper: "Feng et al. 2024, Ada-KV (arXiv:2407.11550)")
+    public static let info = PolicyInfo(
+        AdaKVPolicy.self, summary: "wrapper: a layer's budget shared across KV heads by score",
+        paper: "Feng et al. 2024, Ada-KV (arXiv:2407.11550)")
 }

@@ -36,6 +36,7 @@ public struct CURPolicy: EvictionPolicy, Configurable {
     /// The attention sinks: the slots holding the first `sinks` positions.
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { (0..<s.count).filter { s.positions[$0] < Int32(sinks) } }
 
-    public static let info = PolicyInfo(CURPolicy.self, summary: "key and value leverage (windowed squared norms)",
-                                        paper: "Sengupta et al. 2025, CurDKV (arXiv:2509.15038)")
+    public static let info = PolicyInfo(
+        CURPolicy.self, summary: "key and value leverage (windowed squared norms)",
+        paper: "Sengupta et al. 2025, CurDKV (arXiv:2509.15038)")
 }

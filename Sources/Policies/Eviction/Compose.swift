@@ -21,7 +21,8 @@ public struct ComposePolicy: EvictionPolicy, Configurable {
         // Each part reads the statistics of its own settings (its window, its query moments), not the union the prefill tapped.
         let views = all.map { $0.map { $0.seen(by: a.needs) } }, thenViews = all.map { $0.map { $0.seen(by: b.needs) } }
         let firstBudgets = budgets.map { $0.map { Int(Double($0) * share) } }
-        let firstKeep = a.selectAll(layers: views, budgets: firstBudgets)
+        let firstKeep =
+            a.selectAll(layers: views, budgets: firstBudgets)
             ?? zip(views, firstBudgets).map { a.select(layer: $0, budgets: $1) }
         var keep = firstKeep.map { $0.map { Set($0) } }
         var remaining = budgets.joined().reduce(0, +) - keep.joined().reduce(0) { $0 + $1.count }
@@ -57,6 +58,7 @@ public struct ComposePolicy: EvictionPolicy, Configurable {
         return keep.map { $0.map { $0.sorted() } }
     }
 
-    public static let info = PolicyInfo(ComposePolicy.self, summary: "wrapper: a first policy spends a share of the budget, a second the rest",
-                                        paper: "a composition spec (`compose:A+B`), no paper of its own")
+    public static let info = PolicyInfo(
+        ComposePolicy.self, summary: "wrapper: a first policy spends a share of the budget, a second the rest",
+        paper: "a composition spec (`compose:A+B`), no paper of its own")
 }

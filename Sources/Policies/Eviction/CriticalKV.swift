@@ -18,7 +18,10 @@ public struct CriticalKVPolicy: EvictionPolicy, Configurable {
     public init() {}
     private var base: any EvictionPolicy { scoring.policy ?? SnapKVPolicy() }
     public var needs: ObservationNeeds { base.needs }
-    public var passes: [PolicyPass] { (base.passes + [PolicyPass(key: Self.passKey, label: "projected values") { model, cache, _ in Self.projectedNorms(model: model, cache: cache) }]).uniqued() }
+    public var passes: [PolicyPass] {
+        (base.passes + [PolicyPass(key: Self.passKey, label: "projected values") { model, cache, _ in Self.projectedNorms(model: model, cache: cache) }])
+            .uniqued()
+    }
     public func layerBudgets(uniform: [Int], counts: [Int]) -> [Int] { base.layerBudgets(uniform: uniform, counts: counts) }
 
     /// The key of the pass's result: `[layer·kvHeads + head][position]`, the mean over the KV head's query
@@ -44,8 +47,9 @@ public struct CriticalKVPolicy: EvictionPolicy, Configurable {
                     let q = h * group + g
                     // projected[n][dim] = values[n][hd] · (W_o[:, q·hd ..< (q+1)·hd])ᵀ
                     wo.withUnsafeBufferPointer { w in
-                        BLAS.gemm(m: n, n: dim, k: hd, values, lda: hd, w.baseAddress! + q * hd, ldb: qDim, transB: true,
-                                  beta: 0, &projected, ldc: dim)
+                        BLAS.gemm(
+                            m: n, n: dim, k: hd, values, lda: hd, w.baseAddress! + q * hd, ldb: qDim, transB: true,
+                            beta: 0, &projected, ldc: dim)
                     }
                     for i in 0..<n {
                         var s: Float = 0
@@ -86,6 +90,7 @@ public struct CriticalKVPolicy: EvictionPolicy, Configurable {
         }
     }
 
-    public static let info = PolicyInfo(CriticalKVPolicy.self, summary: "base scores reweighted by the value's norm through W_o (two stages)",
-                                        paper: "Feng et al. 2025, CriticalKV (arXiv:2502.03805)")
+    public static let info = PolicyInfo(
+        CriticalKVPolicy.self, summary: "base scores reweighted by the value's norm through W_o (two stages)",
+        paper: "Feng et al. 2025, CriticalKV (arXiv:2502.03805)")
 }

@@ -39,7 +39,8 @@ public struct DuoAttentionPolicy: EvictionPolicy, Configurable {
         if let m = memo[sha] { return m }
         let path = model.home.map { $0 + "/duo-heads-\(file.prefix(16))\(arithmetic).json" }
         if let path, let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(Cached.self, from: data),
-           c.version == calibrationVersion, c.sha256 == sha, c.scores.count == model.layers, c.scores.allSatisfy({ $0.count == model.kvHeads }) {
+            c.version == calibrationVersion, c.sha256 == sha, c.scores.count == model.layers, c.scores.allSatisfy({ $0.count == model.kvHeads })
+        {
             memo[sha] = c.scores
             return c.scores
         }
@@ -47,7 +48,9 @@ public struct DuoAttentionPolicy: EvictionPolicy, Configurable {
         memo[sha] = s
         // A cache that cannot be written is only a lost shortcut: the scores are measured again next time.
         if let path, let home = model.home,
-           let data = try? JSONEncoder().encode(Cached(version: calibrationVersion, sha256: sha, length: calibrationLength, depths: calibrationDepths, scores: s)) {
+            let data = try? JSONEncoder().encode(
+                Cached(version: calibrationVersion, sha256: sha, length: calibrationLength, depths: calibrationDepths, scores: s))
+        {
             try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
             try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
         }
@@ -106,16 +109,18 @@ public struct DuoAttentionPolicy: EvictionPolicy, Configurable {
         }
         var out: [[[Int]]] = [], i = 0
         for layer in views {
-            out.append(layer.map { v in
-                defer { i += 1 }
-                if retrieval.contains(i) || v.count <= window { return Array(0..<v.count) }
-                let first = min(sinks, window)
-                return Array(0..<first) + Array((v.count - (window - first))..<v.count)
-            })
+            out.append(
+                layer.map { v in
+                    defer { i += 1 }
+                    if retrieval.contains(i) || v.count <= window { return Array(0..<v.count) }
+                    let first = min(sinks, window)
+                    return Array(0..<first) + Array((v.count - (window - first))..<v.count)
+                })
         }
         return out
     }
 
-    public static let info = PolicyInfo(DuoAttentionPolicy.self, summary: "whole streams for retrieval heads (calibrated), sinks + recent for the rest",
-                                        paper: "Xiao et al. 2024, DuoAttention (arXiv:2410.10819)")
+    public static let info = PolicyInfo(
+        DuoAttentionPolicy.self, summary: "whole streams for retrieval heads (calibrated), sinks + recent for the rest",
+        paper: "Xiao et al. 2024, DuoAttention (arXiv:2410.10819)")
 }

@@ -74,8 +74,9 @@ public struct ExpectedAttentionPolicy: EvictionPolicy, Configurable {
         return Array(repeating: best + 1, count: first) + total.map(Float.init)
     }
 
-    public static let info = PolicyInfo(ExpectedAttentionPolicy.self, summary: "attention expected from future queries (query statistics, averaged RoPE)",
-                                        paper: "Devoto et al. 2025, Expected Attention (arXiv:2510.00636)")
+    public static let info = PolicyInfo(
+        ExpectedAttentionPolicy.self, summary: "attention expected from future queries (query statistics, averaged RoPE)",
+        paper: "Devoto et al. 2025, Expected Attention (arXiv:2510.00636)")
 }
 
 /// The RoPE rotation averaged over a range of positions: for each rotated pair, the mean of its 2×2

@@ -17,6 +17,7 @@ public struct H2OPolicy: EvictionPolicy, Configurable {
         edges(s.count, first: 0, last: Int((Double(budget) * recent).rounded()))
     }
 
-    public static let info = PolicyInfo(H2OPolicy.self, summary: "heavy hitters (accumulated attention) + recent window",
-                                        paper: "Zhang et al. 2023, H2O (arXiv:2306.14048)")
+    public static let info = PolicyInfo(
+        H2OPolicy.self, summary: "heavy hitters (accumulated attention) + recent window",
+        paper: "Zhang et al. 2023, H2O (arXiv:2306.14048)")
 }

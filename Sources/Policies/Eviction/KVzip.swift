@@ -16,7 +16,8 @@ import KVCache
 public struct KVzipPolicy: EvictionPolicy, Configurable {
     public enum Scope: String, ParameterChoice { case global, layer, head }
     @Parameter("gqa", groupHelp) public var gqa = GroupCombine.max
-    @Parameter("scope", "where scores compete for the budget: across every layer and head (global, the paper's), within a layer, or per head") public var scope = Scope.global
+    @Parameter("scope", "where scores compete for the budget: across every layer and head (global, the paper's), within a layer, or per head") public
+        var scope = Scope.global
     public var name: String { "kvzip" }
     public init() {}
 
@@ -32,9 +33,11 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     public static let passKey = "kvzip.reconstruction"
 
     public var passes: [PolicyPass] {
-        [PolicyPass(key: Self.passKey, label: "reconstruction") { model, cache, prompt in
-            try prompt.map { try Self.reconstruction(model: model, cache: cache, prompt: $0) } ?? Self.reconstruction(model: model, cache: cache)
-        }]
+        [
+            PolicyPass(key: Self.passKey, label: "reconstruction") { model, cache, prompt in
+                try prompt.map { try Self.reconstruction(model: model, cache: cache, prompt: $0) } ?? Self.reconstruction(model: model, cache: cache)
+            }
+        ]
     }
 
     /// The reconstruction scores for a cache that still holds its whole prompt (read back from its slots):
@@ -42,7 +45,9 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     public static func reconstruction(model: any ModelPass, cache: PagedKVCache) throws -> [[Float]] {
         let slots = cache.slots(layer: 0, head: 0)
         guard slots.count == cache.nextPosition, slots.enumerated().allSatisfy({ Int($0.element.position) == $0.offset }) else {
-            throw PolicyError.passUnavailable(policy: "kvzip", reason: "it compresses once, right after the prompt (its score re-reads the whole prompt); drop --compress-every and --prefill-chunk")
+            throw PolicyError.passUnavailable(
+                policy: "kvzip",
+                reason: "it compresses once, right after the prompt (its score re-reads the whole prompt); drop --compress-every and --prefill-chunk")
         }
         return try reconstruction(model: model, cache: cache, prompt: slots.map(\.token))
     }
@@ -68,7 +73,11 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
         let group = cache.group
         let room = model.contextLength - cache.nextPosition - longestLead
         guard room >= 64 else {
-            throw PolicyError.passUnavailable(policy: "kvzip", reason: "it needs room after the prompt to re-read it (\(longestLead + 64) tokens at least; the prompt of \(prompt.count) leaves \(model.contextLength - cache.nextPosition)); use a shorter context")
+            throw PolicyError.passUnavailable(
+                policy: "kvzip",
+                reason:
+                    "it needs room after the prompt to re-read it (\(longestLead + 64) tokens at least; the prompt of \(prompt.count) leaves \(model.contextLength - cache.nextPosition)); use a shorter context"
+            )
         }
         var maxima = Array(repeating: [Float](repeating: 0, count: prompt.count * group), count: cache.layers * cache.kvHeads)
         let body = Array(prompt[opening...])
@@ -79,8 +88,9 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
             let fork = cache.fork()
             var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group, accumulate: false, windowStart: nil)
             obs.maxima = maxima
-            obs.maximaKeys = .init(sinks: Int32(min(Int(sinks), opening + start)), chunk: Int32(opening + start)..<Int32(opening + end),
-                                   repeatFrom: Int32(fork.nextPosition))
+            obs.maximaKeys = .init(
+                sinks: Int32(min(Int(sinks), opening + start)), chunk: Int32(opening + start)..<Int32(opening + end),
+                repeatFrom: Int32(fork.nextPosition))
             fork.observations = obs
             try model.forward(lead + close + body[start..<end], cache: fork)
             maxima = fork.observations!.maxima!
@@ -97,7 +107,9 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     }
 
     public func scores(_ s: StreamView) -> [Float] {
-        guard let r = reconstructionScores(s) else { preconditionFailure("kvzip needs its reconstruction pass's scores; the runner runs `passes` before compressing") }
+        guard let r = reconstructionScores(s) else {
+            preconditionFailure("kvzip needs its reconstruction pass's scores; the runner runs `passes` before compressing")
+        }
         var c = s.combine(r, gqa)
         // Above every score, the first sink first (so a budget below the sinks keeps the earliest).
         for (i, p) in s.positions.enumerated() where p < Self.sinks { c[i] = .greatestFiniteMagnitude / Float(p + 1) }
@@ -133,6 +145,7 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
         return keep.map { $0.map { $0.sorted() } }
     }
 
-    public static let info = PolicyInfo(KVzipPolicy.self, summary: "most attention received while the model repeats the context",
-                                        paper: "Kim et al. 2025, KVzip (arXiv:2505.23416)")
+    public static let info = PolicyInfo(
+        KVzipPolicy.self, summary: "most attention received while the model repeats the context",
+        paper: "Kim et al. 2025, KVzip (arXiv:2505.23416)")
 }

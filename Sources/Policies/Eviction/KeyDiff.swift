@@ -27,6 +27,7 @@ public struct KeyDiffPolicy: EvictionPolicy, Configurable {
         }
     }
 
-    public static let info = PolicyInfo(KeyDiffPolicy.self, summary: "keys least similar (cosine) to the mean key",
-                                        paper: "Park et al. 2025, KeyDiff (arXiv:2504.15364)")
+    public static let info = PolicyInfo(
+        KeyDiffPolicy.self, summary: "keys least similar (cosine) to the mean key",
+        paper: "Park et al. 2025, KeyDiff (arXiv:2504.15364)")
 }

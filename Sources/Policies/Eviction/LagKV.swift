@@ -63,6 +63,7 @@ public struct LagKVPolicy: EvictionPolicy, Configurable {
         return e.map { $0 / z }
     }
 
-    public static let info = PolicyInfo(LagKVPolicy.self, summary: "tokens departing most from the next partition's key/value range",
-                                        paper: "Liang et al. 2025, LagKV (arXiv:2504.04704)")
+    public static let info = PolicyInfo(
+        LagKVPolicy.self, summary: "tokens departing most from the next partition's key/value range",
+        paper: "Liang et al. 2025, LagKV (arXiv:2504.04704)")
 }

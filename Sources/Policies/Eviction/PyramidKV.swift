@@ -26,6 +26,7 @@ public struct PyramidKVPolicy: EvictionPolicy, Configurable {
         }
     }
 
-    public static let info = PolicyInfo(PyramidKVPolicy.self, summary: "SnapKV scores, budgets shrinking with depth",
-                                        paper: "Cai et al. 2024, PyramidKV (arXiv:2406.02069)")
+    public static let info = PolicyInfo(
+        PyramidKVPolicy.self, summary: "SnapKV scores, budgets shrinking with depth",
+        paper: "Cai et al. 2024, PyramidKV (arXiv:2406.02069)")
 }

@@ -93,11 +93,14 @@ public struct RKVPolicy: EvictionPolicy, Configurable {
         }
         let m = mean.max() ?? 0
         var z: Float = 0
-        var out = mean.map { x -> Float in let e = Foundation.exp(x - m); z += e; return e }
+        var out = mean.map { x -> Float in
+            let e = Foundation.exp(x - m); z += e; return e
+        }
         for i in out.indices { out[i] /= z }
         return out
     }
 
-    public static let info = PolicyInfo(RKVPolicy.self, summary: "importance from the recent window minus key redundancy, for decoding",
-                                        paper: "Cai et al. 2025, R-KV (arXiv:2505.24133)")
+    public static let info = PolicyInfo(
+        RKVPolicy.self, summary: "importance from the recent window minus key redundancy, for decoding",
+        paper: "Cai et al. 2025, R-KV (arXiv:2505.24133)")
 }

@@ -36,6 +36,7 @@ public struct SnapKVPolicy: EvictionPolicy, Configurable {
     }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { edges(s.count, first: 0, last: window) }
 
-    public static let info = PolicyInfo(SnapKVPolicy.self, summary: "attention from the observation window, pooled",
-                                        paper: "Li et al. 2024, SnapKV (arXiv:2404.14469)")
+    public static let info = PolicyInfo(
+        SnapKVPolicy.self, summary: "attention from the observation window, pooled",
+        paper: "Li et al. 2024, SnapKV (arXiv:2404.14469)")
 }

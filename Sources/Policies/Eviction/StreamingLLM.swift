@@ -10,6 +10,7 @@ public struct StreamingLLMPolicy: EvictionPolicy, Configurable {
     public func scores(_ s: StreamView) -> [Float] { (0..<s.count).map(Float.init) }
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { Array(0..<min(sinks, s.count)) }
 
-    public static let info = PolicyInfo(StreamingLLMPolicy.self, summary: "attention sinks + recent window",
-                                        paper: "Xiao et al. 2024, StreamingLLM (arXiv:2309.17453)")
+    public static let info = PolicyInfo(
+        StreamingLLMPolicy.self, summary: "attention sinks + recent window",
+        paper: "Xiao et al. 2024, StreamingLLM (arXiv:2309.17453)")
 }

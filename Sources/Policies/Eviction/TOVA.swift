@@ -32,5 +32,6 @@ public struct TOVAPolicy: EvictionPolicy, Configurable {
         return zip(views, budgets).map { v, b in topK(v, budget: b, scores: layer, pinned: pinned(v, budget: b)) }
     }
 
-    public static let info = PolicyInfo(TOVAPolicy.self, summary: "attention of the last query (all heads of the layer)", paper: "Oren et al. 2024, TOVA (arXiv:2401.06104)")
+    public static let info = PolicyInfo(
+        TOVAPolicy.self, summary: "attention of the last query (all heads of the layer)", paper: "Oren et al. 2024, TOVA (arXiv:2401.06104)")
 }

@@ -60,10 +60,12 @@ public struct AffineCodec: PageCodec {
         switch axis {
         case .token:
             let per = (hd + group - 1) / group
-            for r in 0..<rows { for g in 0..<per {
-                let c0 = g * group
-                quantize(r * per + g, r * hd + c0, 1, min(group, hd - c0))
-            } }
+            for r in 0..<rows {
+                for g in 0..<per {
+                    let c0 = g * group
+                    quantize(r * per + g, r * hd + c0, 1, min(group, hd - c0))
+                }
+            }
         case .channel:
             for tg in 0..<((rows + group - 1) / group) {
                 let r0 = tg * group
@@ -79,11 +81,13 @@ public struct AffineCodec: PageCodec {
         switch axis {
         case .token:
             let per = (hd + group - 1) / group
-            for r in 0..<rows { for g in 0..<per {
-                let s = Float(params[2 * (r * per + g)]), m = Float(params[2 * (r * per + g) + 1])
-                let i0 = r * hd + g * group, i1 = r * hd + min(hd, (g + 1) * group)
-                decodeRun(codes, b, mask, i0, i1, s, m, x)
-            } }
+            for r in 0..<rows {
+                for g in 0..<per {
+                    let s = Float(params[2 * (r * per + g)]), m = Float(params[2 * (r * per + g) + 1])
+                    let i0 = r * hd + g * group, i1 = r * hd + min(hd, (g + 1) * group)
+                    decodeRun(codes, b, mask, i0, i1, s, m, x)
+                }
+            }
         case .channel:
             // Scales and mins of one token group, converted once; then each row reads them per channel.
             let sc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * hd); defer { sc.deallocate() }
@@ -106,8 +110,10 @@ public struct AffineCodec: PageCodec {
     }
 
     /// x[i] = q[i]·s + m for codes i0..<i1.
-    @inline(__always) private func decodeRun(_ codes: UnsafePointer<UInt8>, _ b: Int, _ mask: UInt8, _ i0: Int, _ i1: Int,
-                                             _ s: Float, _ m: Float, _ x: UnsafeMutablePointer<Float>) {
+    @inline(__always) private func decodeRun(
+        _ codes: UnsafePointer<UInt8>, _ b: Int, _ mask: UInt8, _ i0: Int, _ i1: Int,
+        _ s: Float, _ m: Float, _ x: UnsafeMutablePointer<Float>
+    ) {
         switch b {
         case 8:
             for i in i0..<i1 { x[i] = Float(codes[i]) * s + m }
@@ -137,8 +143,10 @@ extension AffineCodec {
     /// The registry entry of a per-token codec of `bits` bits (int8, int4): `group` channels per
     /// (scale, min) pair, keys and values alike.
     static func perTokenInfo(bits: Int, summary: String) -> CodecInfo {
-        CodecInfo(name: "int\(bits)", summary: summary, paper: "per-token asymmetric INT\(bits) (as in KIVI's baselines)",
-                  settings: PerTokenSettings.self) { s in
+        CodecInfo(
+            name: "int\(bits)", summary: summary, paper: "per-token asymmetric INT\(bits) (as in KIVI's baselines)",
+            settings: PerTokenSettings.self
+        ) { s in
             let c = AffineCodec(name: "int\(bits):group=\(s.group)", bits: bits, axis: .token, group: s.group)
             return CacheCodec(name: s.group == 32 ? "int\(bits)" : "int\(bits):group=\(s.group)", keys: c, values: c, residual: s.residual)
         }

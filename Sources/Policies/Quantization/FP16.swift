@@ -1,6 +1,6 @@
 import KVCache
 #if KVKIT_AVX2
-import _Builtin_intrinsics.intel
+    import _Builtin_intrinsics.intel
 #endif
 
 /// `fp16` — IEEE half precision, round to nearest even (2 bytes per value). Error bound: relative
@@ -18,8 +18,10 @@ public struct FP16Codec: PageCodec {
         halfToFloat(p, count: rows * headDim, into: x)
     }
 
-    public static let info = CodecInfo(name: "fp16", summary: "half-precision pages (the baseline every ratio is against)", paper: "IEEE 754 binary16",
-                                       settings: ResidualSettings.self) { s in
+    public static let info = CodecInfo(
+        name: "fp16", summary: "half-precision pages (the baseline every ratio is against)", paper: "IEEE 754 binary16",
+        settings: ResidualSettings.self
+    ) { s in
         CacheCodec(name: "fp16", keys: FP16Codec(), values: FP16Codec(), residual: s.residual)
     }
 }
@@ -30,10 +32,10 @@ public struct FP16Codec: PageCodec {
 @inline(__always) func halfToFloat(_ p: UnsafeRawPointer, count n: Int, into x: UnsafeMutablePointer<Float>) {
     var i = 0
     #if KVKIT_AVX2
-    while i + 8 <= n {
-        UnsafeMutableRawPointer(x + i).storeBytes(of: _mm256_cvtph_ps(p.loadUnaligned(fromByteOffset: 2 * i, as: __m128i.self)), as: __m256.self)
-        i += 8
-    }
+        while i + 8 <= n {
+            UnsafeMutableRawPointer(x + i).storeBytes(of: _mm256_cvtph_ps(p.loadUnaligned(fromByteOffset: 2 * i, as: __m128i.self)), as: __m256.self)
+            i += 8
+        }
     #endif
     let h = p.assumingMemoryBound(to: UInt16.self)
     HalfTable.shared.values.withUnsafeBufferPointer { t in

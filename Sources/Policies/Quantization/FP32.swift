@@ -12,8 +12,10 @@ public struct FP32Codec: PageCodec {
         UnsafeMutableRawPointer(x).copyMemory(from: p, byteCount: rows * headDim * 4)
     }
 
-    public static let info = CodecInfo(name: "fp32", summary: "Float32 pages (reference, no error)", paper: "—",
-                                       settings: ResidualSettings.self) { s in
+    public static let info = CodecInfo(
+        name: "fp32", summary: "Float32 pages (reference, no error)", paper: "—",
+        settings: ResidualSettings.self
+    ) { s in
         CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec(), residual: s.residual)
     }
 }

@@ -22,14 +22,19 @@ public enum KIVICodec {
         var name = "kivi\(bits)"
         let extra = [g != defaults.group ? "group=\(g)" : nil, r != defaults.residual ? "residual=\(r)" : nil].compactMap { $0 }
         if !extra.isEmpty { name += ":" + extra.joined(separator: ",") }
-        return CacheCodec(name: name,
-                          keys: AffineCodec(name: "kivi\(bits)-keys:group=\(g)", bits: bits, axis: .channel, group: g),
-                          values: AffineCodec(name: "kivi\(bits)-values:group=\(g)", bits: bits, axis: .token, group: g),
-                          residual: r, preferredPageSize: g)
+        return CacheCodec(
+            name: name,
+            keys: AffineCodec(name: "kivi\(bits)-keys:group=\(g)", bits: bits, axis: .channel, group: g),
+            values: AffineCodec(name: "kivi\(bits)-values:group=\(g)", bits: bits, axis: .token, group: g),
+            residual: r, preferredPageSize: g)
     }
 
-    public static let info2 = CodecInfo(name: "kivi2", summary: "KIVI 2-bit: keys per channel, values per token, full-precision residual",
-                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self) { make(bits: 2, $0) }
-    public static let info4 = CodecInfo(name: "kivi4", summary: "KIVI 4-bit: keys per channel, values per token, full-precision residual",
-                                        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self) { make(bits: 4, $0) }
+    public static let info2 = CodecInfo(
+        name: "kivi2", summary: "KIVI 2-bit: keys per channel, values per token, full-precision residual",
+        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self
+    ) { make(bits: 2, $0) }
+    public static let info4 = CodecInfo(
+        name: "kivi4", summary: "KIVI 4-bit: keys per channel, values per token, full-precision residual",
+        paper: "Liu et al. 2024 (arXiv:2402.02750)", settings: Settings.self
+    ) { make(bits: 4, $0) }
 }

@@ -142,8 +142,10 @@ extension RotatedCodec {
 
     /// The registry entry of `rot<bits>`.
     static func info(bits: Int) -> CodecInfo {
-        CodecInfo(name: "rot\(bits)", summary: "\(bits)-bit Lloyd–Max codes of Hadamard-rotated rows, one scale per token",
-                  paper: "QuaRot (arXiv:2404.00456) / TurboQuant (arXiv:2504.19874) rotation", settings: Settings.self) { s in
+        CodecInfo(
+            name: "rot\(bits)", summary: "\(bits)-bit Lloyd–Max codes of Hadamard-rotated rows, one scale per token",
+            paper: "QuaRot (arXiv:2404.00456) / TurboQuant (arXiv:2504.19874) rotation", settings: Settings.self
+        ) { s in
             let c = RotatedCodec(bits: bits, seed: UInt64(s.seed))
             return CacheCodec(name: c.name, keys: c, values: c, residual: s.residual)
         }

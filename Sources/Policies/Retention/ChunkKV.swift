@@ -23,8 +23,9 @@ public struct ChunkKVPolicy: EvictionPolicy, Configurable {
         }
     }
 
-    public static let info = PolicyInfo(ChunkKVPolicy.self, summary: "whole fixed chunks by summed SnapKV score",
-                                        paper: "Liu et al. 2025, ChunkKV (arXiv:2502.00299)")
+    public static let info = PolicyInfo(
+        ChunkKVPolicy.self, summary: "whole fixed chunks by summed SnapKV score",
+        paper: "Liu et al. 2025, ChunkKV (arXiv:2502.00299)")
 }
 
 /// `sentencekv` — keeps whole sentences. Spans end at sentence punctuation and newlines as the tokenizer
@@ -55,6 +56,7 @@ public struct SentenceKVPolicy: EvictionPolicy, Configurable {
         }
     }
 
-    public static let info = PolicyInfo(SentenceKVPolicy.self, summary: "whole sentences by mean (or summed) SnapKV score",
-                                        paper: "sentence spans, after Zhu et al. 2025, SentenceKV (arXiv:2504.00970)")
+    public static let info = PolicyInfo(
+        SentenceKVPolicy.self, summary: "whole sentences by mean (or summed) SnapKV score",
+        paper: "sentence spans, after Zhu et al. 2025, SentenceKV (arXiv:2504.00970)")
 }

@@ -31,8 +31,9 @@ public struct QuestPolicy: EvictionPolicy, Configurable {
         QuestSelector(cache: cache, budget: budget, recent: recent, sinks: sinks, denseLayers: denseLayers, sparsePrefill: prefill == .sparse)
     }
 
-    public static let info = PolicyInfo(QuestPolicy.self, summary: "keep all; each query reads the top pages by key min/max bound",
-                                        paper: "Tang et al. 2024, Quest (arXiv:2406.10774)")
+    public static let info = PolicyInfo(
+        QuestPolicy.self, summary: "keep all; each query reads the top pages by key min/max bound",
+        paper: "Tang et al. 2024, Quest (arXiv:2406.10774)")
 }
 
 /// Per-page key bounds of a compressed cache and the top-k choice; counts the pages it lets blocks read.

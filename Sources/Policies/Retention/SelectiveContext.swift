@@ -21,13 +21,15 @@ public struct SelectiveContextPolicy: EvictionPolicy, Configurable {
         var memo: (ids: [Int32], budget: Int, kept: [Int])?
         return zip(views, budgets).map { v, b in
             if let m = memo, m.ids == v.tokenIds, m.budget == b { return m.kept }
-            let kept = keepSpans(v, spans: SentenceSpans(maxLength: maxLength).spans(v), tokenScores: scores(v), by: by,
-                                 budget: b, pinned: pinned(v, budget: b))
+            let kept = keepSpans(
+                v, spans: SentenceSpans(maxLength: maxLength).spans(v), tokenScores: scores(v), by: by,
+                budget: b, pinned: pinned(v, budget: b))
             memo = (v.tokenIds, b, kept)
             return kept
         }
     }
 
-    public static let info = PolicyInfo(SelectiveContextPolicy.self, summary: "retention: whole sentences by the model's self-information (query-agnostic)",
-                                        paper: "after Li et al. 2023, Selective Context (arXiv:2310.06201)")
+    public static let info = PolicyInfo(
+        SelectiveContextPolicy.self, summary: "retention: whole sentences by the model's self-information (query-agnostic)",
+        paper: "after Li et al. 2023, Selective Context (arXiv:2310.06201)")
 }

@@ -46,8 +46,9 @@ struct Chains {
         case .magic: return ("What is the special magic number for \(key)?", "The special magic number for \(key) is:")
         case .codebook: return ("In the code book, what does \(key) map to?", "In the code book, \(key) maps to")
         case .words:
-            return h == hops - 1 ? ("What is the special magic number for \(key)?", "The special magic number for \(key) is:")
-                                 : ("What is the next key after \(key)?", "The next key after \(key) is:")
+            return h == hops - 1
+                ? ("What is the special magic number for \(key)?", "The special magic number for \(key) is:")
+                : ("What is the next key after \(key)?", "The next key after \(key) is:")
         }
     }
 }

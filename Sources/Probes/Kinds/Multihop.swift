@@ -14,6 +14,7 @@ public struct MultihopProbe: Probe {
         }
         return (c.needles, turns)
     }
-    public static let info = ProbeInfo(MultihopProbe(), summary: "a k-link chain asked hop by hop, each answer keying the next question",
-                                       paper: "Lottery LLM Hypothesis (Tang et al. 2025), multi-step retrieval")
+    public static let info = ProbeInfo(
+        MultihopProbe(), summary: "a k-link chain asked hop by hop, each answer keying the next question",
+        paper: "Lottery LLM Hypothesis (Tang et al. 2025), multi-step retrieval")
 }

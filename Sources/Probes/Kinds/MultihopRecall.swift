@@ -18,8 +18,9 @@ public struct MultihopRecallProbe: Probe {
                 return Turn(question: q, answerPrefix: prefix, answers: [c.chain[1]], needles: ["hop1"])
             }
             // The answer restates the looked-up number (up to 7 digits, ~16 tokens) before the new one.
-            return Turn(question: "What is the special magic number for the number you gave in your last answer?",
-                        answerPrefix: "The special magic number for the number I gave (", answers: [c.chain[h + 1]], needles: ["hop\(h + 1)"], maxNewTokens: 32)
+            return Turn(
+                question: "What is the special magic number for the number you gave in your last answer?",
+                answerPrefix: "The special magic number for the number I gave (", answers: [c.chain[h + 1]], needles: ["hop\(h + 1)"], maxNewTokens: 32)
         }
         return (c.needles, turns)
     }
@@ -34,6 +35,7 @@ public struct MultihopRecallProbe: Probe {
     public func score(_ answer: String, turn: Turn) -> Double {
         turn.answers.count == 1 && previousValue(answer, turn: turn) == turn.answers[0] ? 1 : 0
     }
-    public static let info = ProbeInfo(MultihopRecallProbe(), summary: "the multihop chain, each later question pointing at the model's own last answer",
-                                       paper: "KVKit; after R-KV (Cai et al. 2025): the cache must keep what the model wrote")
+    public static let info = ProbeInfo(
+        MultihopRecallProbe(), summary: "the multihop chain, each later question pointing at the model's own last answer",
+        paper: "KVKit; after R-KV (Cai et al. 2025): the cache must keep what the model wrote")
 }

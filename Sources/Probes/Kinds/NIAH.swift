@@ -8,5 +8,6 @@ public struct NIAHProbe: Probe {
         let v = d.number(), key = d.keys[0]
         return ([(d.fact(key, v), key)], [d.ask(key, [v], needles: [key])])
     }
-    public static let info = ProbeInfo(NIAHProbe(), summary: "one needle at a depth, one question", paper: "Kamradt 2023, needle in a haystack; RULER (Hsieh et al. 2024)")
+    public static let info = ProbeInfo(
+        NIAHProbe(), summary: "one needle at a depth, one question", paper: "Kamradt 2023, needle in a haystack; RULER (Hsieh et al. 2024)")
 }

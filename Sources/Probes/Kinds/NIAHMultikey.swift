@@ -9,5 +9,6 @@ public struct NIAHMultikeyProbe: Probe {
         needles.shuffle(using: &d.rng)
         return (needles, [d.ask(d.keys[0], [v], needles: [d.keys[0]])])
     }
-    public static let info = ProbeInfo(NIAHMultikeyProbe(), summary: "the needle among distractor needles of other keys", paper: "RULER (Hsieh et al. 2024), multi-key NIAH")
+    public static let info = ProbeInfo(
+        NIAHMultikeyProbe(), summary: "the needle among distractor needles of other keys", paper: "RULER (Hsieh et al. 2024), multi-key NIAH")
 }

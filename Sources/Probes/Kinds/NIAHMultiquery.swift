@@ -10,5 +10,6 @@ public struct NIAHMultiqueryProbe: Probe {
         needles.shuffle(using: &d.rng)
         return (needles, turns)
     }
-    public static let info = ProbeInfo(NIAHMultiqueryProbe(), summary: "k needles asked one per turn on the same cache (all k found)", paper: "RULER (Hsieh et al. 2024), multi-query NIAH")
+    public static let info = ProbeInfo(
+        NIAHMultiqueryProbe(), summary: "k needles asked one per turn on the same cache (all k found)", paper: "RULER (Hsieh et al. 2024), multi-query NIAH")
 }

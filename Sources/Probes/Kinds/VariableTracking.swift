@@ -22,10 +22,18 @@ public struct VariableTrackingProbe: Probe {
         while i < a.count || j < b.count {
             if j >= b.count || (i < a.count && d.rng.next() % 2 == 0) { needles.append(a[i]); i += 1 } else { needles.append(b[j]); j += 1 }
         }
-        return (needles, [Turn(question: "Find all variables that are assigned the value \(value) in the text above.",
-                               answerPrefix: "According to the chain of variable assignments in the text above, \(vars.count) variables are assigned the value \(value), they are:",
-                               answers: vars, needles: a.map(\.label))])
+        return (
+            needles,
+            [
+                Turn(
+                    question: "Find all variables that are assigned the value \(value) in the text above.",
+                    answerPrefix:
+                        "According to the chain of variable assignments in the text above, \(vars.count) variables are assigned the value \(value), they are:",
+                    answers: vars, needles: a.map(\.label))
+            ]
+        )
     }
-    public static let info = ProbeInfo(VariableTrackingProbe(), summary: "a chain of variable copies; name every variable holding the value",
-                                       paper: "RULER (Hsieh et al. 2024), variable tracking")
+    public static let info = ProbeInfo(
+        VariableTrackingProbe(), summary: "a chain of variable copies; name every variable holding the value",
+        paper: "RULER (Hsieh et al. 2024), variable tracking")
 }

@@ -14,8 +14,10 @@ public struct PasskeyProbe: Probe {
 
     public func draw(_ d: inout ProbeDraw) -> (needles: [(text: String, label: String)], turns: [Turn]) {
         let key = String(10_000 + Int(d.rng.next() % 90_000))
-        return ([(" The pass key is \(key). Remember it. \(key) is the pass key.", "passkey")],
-                [Turn(question: "What is the pass key?", answerPrefix: "The pass key is", answers: [key], needles: ["passkey"])])
+        return (
+            [(" The pass key is \(key). Remember it. \(key) is the pass key.", "passkey")],
+            [Turn(question: "What is the pass key?", answerPrefix: "The pass key is", answers: [key], needles: ["passkey"])]
+        )
     }
 
     /// A 5-digit key is settled once it is in the answer and not followed by a further digit.
@@ -23,6 +25,7 @@ public struct PasskeyProbe: Probe {
         turn.answers.allSatisfy { answer.contains($0) } && !(answer.last?.isNumber ?? true)
     }
 
-    public static let info = ProbeInfo(PasskeyProbe(), summary: "a 5-digit pass key hidden at a depth (plugin example)",
-                                       paper: "Mohtashami & Jaggi 2023, Landmark Attention (arXiv:2305.16300)")
+    public static let info = ProbeInfo(
+        PasskeyProbe(), summary: "a 5-digit pass key hidden at a depth (plugin example)",
+        paper: "Mohtashami & Jaggi 2023, Landmark Attention (arXiv:2305.16300)")
 }

@@ -26,6 +26,7 @@ public struct VATPPolicy: EvictionPolicy, Configurable {
 
     public func pinned(_ s: StreamView, budget: Int) -> [Int] { edges(s.count, first: sinks, last: window) }
 
-    public static let info = PolicyInfo(VATPPolicy.self, summary: "window attention × value L1 norm (plugin example)",
-                                        paper: "Guo et al. 2024, VATP (arXiv:2406.12335)")
+    public static let info = PolicyInfo(
+        VATPPolicy.self, summary: "window attention × value L1 norm (plugin example)",
+        paper: "Guo et al. 2024, VATP (arXiv:2406.12335)")
 }
