@@ -48,6 +48,9 @@ PRESSES = {
     "h2o:gqa=mean,recent=0": lambda r: kvpress.ObservedAttentionPress(compression_ratio=r),
     "kvzip:gqa=max,scope=global": lambda r: kvpress.KVzipPress(compression_ratio=r),
     "cur:leverage=kv-product,sinks=4,window=16": lambda r: kvpress.CURPress(compression_ratio=r),
+    # kvpress sketches the keys with a fresh Gaussian of `sketch_dimension` columns; as wide as the head (64)
+    # the sketch spans the keys' own space, so its leverage is the exact one KVKit computes (up to the ridge).
+    "leverage:sketch=0": lambda r: kvpress.LeverageScorePress(compression_ratio=r, sketch_dimension=64),
     "criticalkv:base=expected-attention,epsilon=0.0001,first=0.5":
         lambda r: kvpress.CriticalKVPress(kvpress.ExpectedAttentionPress(compression_ratio=r)),
 }

@@ -1,3 +1,4 @@
+import Foundation
 import TensorMath
 
 /// Attention statistics the kernel taps for policies, aligned with each stream's slots.
@@ -137,6 +138,20 @@ public struct RoPEInfo: Sendable, Equatable {
 
     /// The indices of pair `i` in a head of `d` values.
     public func pair(_ i: Int, headDim d: Int) -> (Int, Int) { halves ? (i, i + d / 2) : (2 * i, 2 * i + 1) }
+
+    /// A row as it was before this rotation at `position` (the inverse of the model's RoPE: each pair turned
+    /// back by position × frequency). Use `layer(_:)` first where layers differ.
+    public func unrotate(_ x: [Float], position: Int32) -> [Float] {
+        var y = x
+        for (i, f) in frequencies.enumerated() {
+            let (a, b) = pair(i, headDim: x.count)
+            guard b < x.count else { break }
+            let angle = Double(position) * f, c = Float(Foundation.cos(angle)), s = Float(Foundation.sin(angle))
+            y[a] = x[a] * c + x[b] * s
+            y[b] = -x[a] * s + x[b] * c
+        }
+        return y
+    }
 }
 
 /// Running first and second moments of each layer's query rows before RoPE, per query head: what

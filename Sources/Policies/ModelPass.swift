@@ -15,6 +15,8 @@ public protocol ModelPass: Sendable {
     var hidden: Int { get }
     /// Per head, the width of a query, key and value row.
     var headDim: Int { get }
+    /// The rotary embedding the cached keys carry (a policy scoring keys before RoPE undoes it: `RoPEInfo.unrotate`).
+    var rope: RoPEInfo { get }
     /// The model file's SHA-256 and the arithmetic results depend on (weight storage, kernel build, e.g.
     /// "-native-q16-avx2"): what a per-model result is keyed by.
     var identity: (file: String, arithmetic: String) { get }
@@ -56,6 +58,11 @@ public struct PolicyPass: Sendable {
     {
         self.key = key; self.label = label; self.run = run
     }
+}
+
+extension PolicyPass {
+    /// The model's rotary embedding (`ModelPass.rope`), for policies that read keys before RoPE; costs nothing.
+    public static let rope = PolicyPass(key: "model.rope", label: "rope") { model, _, _ in model.rope }
 }
 
 extension Array where Element == PolicyPass {

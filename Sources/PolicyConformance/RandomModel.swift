@@ -1,3 +1,4 @@
+import Foundation
 import KVCache
 import Policies
 import TensorMath
@@ -15,6 +16,8 @@ public struct RandomModel: ModelPass {
         self.contextLength = contextLength; self.seed = seed
     }
     public var hidden: Int { 12 }
+    /// Adjacent pairs, base 10,000 (the keys are random, so any rotation is as good).
+    public var rope: RoPEInfo { RoPEInfo(frequencies: (0..<(headDim / 2)).map { pow(10_000, -2 * Double($0) / Double(headDim)) }) }
     /// Random, seeded by the layer.
     public func outputProjection(layer: Int) -> [Float] {
         var rng = SplitMix64(seed: seed &+ 0x0E7 &+ UInt64(layer))

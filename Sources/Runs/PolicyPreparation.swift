@@ -67,6 +67,7 @@ public final class LanguageModelPass: ModelPass, @unchecked Sendable {
     public var contextLength: Int { model.config.contextLength }
     public var hidden: Int { model.config.dim }
     public var headDim: Int { model.config.headDim }
+    public var rope: RoPEInfo { model.rope }
     public func outputProjection(layer: Int) -> [Float] { model.outputProjection(layer: layer) }
     /// The file's SHA-256 (hashed on first use) and its arithmetic: the weight storage and the kernel build.
     public lazy var identity: (file: String, arithmetic: String) = (

@@ -1,3 +1,4 @@
+import Foundation
 import KVCache
 import KVKitTestSupport
 import PolicyConformance
@@ -653,6 +654,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     struct HandModel: ModelPass {
         var layers: Int { 1 }; var kvHeads: Int { 1 }; var heads: Int { 2 }; var contextLength: Int { 64 }
         var hidden: Int { 2 }; var headDim: Int { 2 }
+        var rope: RoPEInfo { RoPEInfo(frequencies: [1]) }
         var identity: (file: String, arithmetic: String) { ("hand", "") }
         var home: String? { nil }
         func encode(_ text: String, addBOS: Bool) -> [Int32] { [] }
@@ -694,5 +696,38 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(try kept(PolicyRegistry.shared.make("criticalkv:base=knorm")) == [0, 1, 5, 7])
         #expect(try kept(PolicyRegistry.shared.make("criticalkv:base=knorm,first=1")) == [0, 1, 2, 3])
         #expect(try kept(KNormPolicy()) == [0, 1, 2, 3])
+    }
+}
+
+@Suite struct LeveragePolicyTests {
+    /// Keys (1, 0), (−1, 0), (2, 0), (−2, 0), (0, 1), rotated by RoPE at their positions with `frequency`.
+    static func view(frequency: Double) -> StreamView {
+        let raw: [[Float]] = [[1, 0], [-1, 0], [2, 0], [-2, 0], [0, 1]]
+        let keys = raw.enumerated().flatMap { p, k -> [Float] in
+            let a = Double(p) * frequency, c = Float(cos(a)), s = Float(sin(a))
+            return [k[0] * c - k[1] * s, k[0] * s + k[1] * c]
+        }
+        let cache = PagedKVCache(layers: 1, kvHeads: 1, headDim: 2, pageSize: 4)
+        cache.append(layer: 0, keys: keys, values: keys, positions: [0, 1, 2, 3, 4], tokens: [0, 1, 2, 3, 4])
+        cache.nextPosition = 5
+        return Compressor.view(
+            cache, layer: 0, head: 0, seed: 0, context: CompressionContext(prepared: [PolicyPass.rope.key: RoPEInfo(frequencies: [frequency])]))
+    }
+
+    /// Centred, the keys are (1, −.2), (−1, −.2), (2, −.2), (−2, −.2), (0, .8); XᵀX + 0.01·I = diag(10.01, 0.81), so the
+    /// leverages are x²/10.01 + y²/0.81: 0.149, 0.149, 0.449, 0.449 and 0.790 for the one key off the line;
+    /// the same whatever rotation RoPE applied (the keys are read before it).
+    @Test func leverageIsTheHatMatrixDiagonalOfTheKeysBeforeRoPE() throws {
+        let expected: [Float] = [0.1493, 0.1493, 0.4490, 0.4490, 0.7901]
+        for f in [0.0, 0.7] {
+            let s = LeveragePolicy().scores(Self.view(frequency: f))
+            #expect(zip(s, expected).allSatisfy { abs($0 - $1) < 0.001 }, "frequency \(f): \(s)")
+        }
+        let v = Self.view(frequency: 0.7)
+        #expect(topK(v, budget: 2, scores: LeveragePolicy().scores(v), pinned: []) == [3, 4])
+        // A wide Gaussian sketch (ΦΦᵀ ≈ I) approximates the exact leverage: within 15 %, the outlier first.
+        let sketched = LeveragePolicy { $0.sketch = 512 }.scores(v)
+        #expect(zip(sketched, expected).allSatisfy { abs($0 - $1) < 0.15 * $1 }, "\(sketched)")
+        #expect(topK(v, budget: 1, scores: sketched, pinned: []) == [4])
     }
 }
