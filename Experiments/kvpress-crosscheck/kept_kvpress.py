@@ -51,6 +51,8 @@ PRESSES = {
     # kvpress sketches the keys with a fresh Gaussian of `sketch_dimension` columns; as wide as the head (64)
     # the sketch spans the keys' own space, so its leverage is the exact one KVKit computes (up to the ridge).
     "leverage:sketch=0": lambda r: kvpress.LeverageScorePress(compression_ratio=r, sketch_dimension=64),
+    "compactor:blend=-1,chunk=256,recent=4,sinks=8,sketch=0":
+        lambda r: kvpress.CompactorPress(compression_ratio=r, sketch_dimension=64),
     "criticalkv:base=expected-attention,epsilon=0.0001,first=0.5":
         lambda r: kvpress.CriticalKVPress(kvpress.ExpectedAttentionPress(compression_ratio=r)),
 }

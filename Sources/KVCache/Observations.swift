@@ -37,6 +37,8 @@ public struct Observations: Sendable, Equatable {
     /// Which keys a query's probabilities for `maxima` are taken over (nil: every key it sees, the
     /// model's own softmax).
     public var maximaKeys: MaximaKeys?
+    /// Non-causal attention within chunks of the prompt (Compactor), one per spec asked for.
+    public var chunked: [ChunkedAttention] = []
 
     /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
     /// probabilities over the attention sinks, the chunk of the prompt being re-read and the re-read tokens
@@ -115,6 +117,7 @@ public struct Observations: Sendable, Equatable {
         for i in accumulated.indices { accumulated[i] = [] }
         for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
         for q in queryMoments.indices { queryMoments[q].clear() }
+        chunked = []
     }
 }
 

@@ -381,6 +381,12 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             let table = tables[L.invFreq]!
             rope(q, heads: c.heads, table)
             rope(k, heads: c.kvHeads, table)
+            // Chunked non-causal attention (Compactor) reads the rows after RoPE.
+            for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where !(s.cache.observations?.chunked.isEmpty ?? true) {
+                for i in s.cache.observations!.chunked.indices {
+                    s.cache.observations!.chunked[i].add(layer: li, q: q.pointer + o * qDim, k: k.pointer + o * kvDim, positions: pos)
+                }
+            }
             var items: [PagedAttention.BatchItem] = []
             for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) {
                 s.cache.append(layer: li, keys: k.pointer + o * kvDim, values: v.pointer + o * kvDim, positions: pos, tokens: s.tokens)

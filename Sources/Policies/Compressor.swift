@@ -21,7 +21,7 @@ public enum Compressor {
     /// Statistics are laid out by the cache's own query group (`PagedKVCache.group`, from the model).
     public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, promptEnd: Int, rope: RoPEInfo? = nil) {
         let group = cache.group
-        guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty else { return }
+        guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty || !needs.chunks.isEmpty else { return }
         if cache.observations == nil {
             cache.observations = Observations(
                 layers: cache.layers, kvHeads: cache.kvHeads, group: group,
@@ -35,6 +35,11 @@ public enum Compressor {
         }
         cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
         cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
+        for spec in needs.chunks where !cache.observations!.chunked.contains(where: { $0.spec == spec }) {
+            cache.observations!.chunked.append(
+                ChunkedAttention(
+                    spec: spec, promptEnd: promptEnd, layers: cache.layers, heads: group * cache.kvHeads, kvHeads: cache.kvHeads, headDim: cache.headDim))
+        }
         // Query moments keep accumulating across turns: they describe every query the model has seen.
         for from in needs.queryStarts.sorted() where cache.observations!.queries(from: Int32(from)) == nil {
             cache.observations!.queryMoments.append(

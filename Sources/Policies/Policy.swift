@@ -18,6 +18,8 @@ public struct ObservationNeeds: Sendable, Equatable {
     public var queryStarts: Set<Int>
     // Passes of a policy's own (KVzip's reconstruction, DuoAttention's calibration) are not statistics the
     // kernel taps: the policy declares them in its file (`EvictionPolicy.passes`).
+    /// Non-causal attention within chunks of the prompt (Compactor's), one per spec asked for.
+    public var chunks: Set<ChunkedAttention.Spec> = []
     public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
         self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []
@@ -27,6 +29,7 @@ public struct ObservationNeeds: Sendable, Equatable {
         var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation)
         u.windows = windows.union(o.windows)
         u.queryStarts = queryStarts.union(o.queryStarts)
+        u.chunks = chunks.union(o.chunks)
         return u
     }
 }
@@ -79,6 +82,13 @@ public struct StreamView {
         v.window = obs.flatMap { $0.window(size: needs.window)?[i] }
         v.queries = needs.queriesFrom.flatMap { obs?.queries(from: Int32($0)) } ?? (obs?.queryMoments.count == 1 ? obs?.queries : nil)
         return v
+    }
+
+    /// The chunked non-causal attention tapped for `spec` (`ObservationNeeds.chunks`): the first position
+    /// it scores and `[(position − from)·group + g]` for this stream; nil when it was not tapped.
+    public func chunkedAttention(_ spec: ChunkedAttention.Spec) -> (from: Int32, sums: [Float])? {
+        guard let c = cache.observations?.chunked.first(where: { $0.spec == spec }) else { return nil }
+        return (c.from, c.sums[stream])
     }
 
     /// The text of a slot's token (empty when the compression context has no tokenizer).

@@ -77,7 +77,8 @@ extension Registry where Entry == PolicyInfo {
     /// The built-in policies, one line each; each file holds the policy and its `info`.
     static let builtIn: [PolicyInfo] = [
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
-        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info, LagKVPolicy.info,
+        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info,
+        CompactorPolicy.info, LagKVPolicy.info,
         ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]

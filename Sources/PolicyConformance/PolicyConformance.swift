@@ -21,6 +21,7 @@ public enum PolicyConformance {
         for seed in seeds {
             for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
                 let cache = randomCache(seed: seed, group: 2)
+                tapChunks(cache, needs: policy.needs, seed: seed)
                 let context = try randomContext(cache, seed: seed, group: 2, passes: policy.passes)
                 let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed, context: context)
                 let tag = "\(policy.name) seed \(seed) budget \(budget)"
@@ -93,6 +94,26 @@ public enum PolicyConformance {
         // The cache's tokens are its positions: the prompt the passes re-read is read back from the slots.
         for pass in passes.uniqued() { context.prepared[pass.key] = try pass.run(model, cache, nil) }
         return context
+    }
+
+    /// Chunked non-causal attention (`ObservationNeeds.chunks`) over the cache's own keys and random
+    /// queries, through the real `ChunkedAttention` tap, for policies that ask for it.
+    public static func tapChunks(_ cache: PagedKVCache, needs: ObservationNeeds, seed: UInt64) {
+        guard !needs.chunks.isEmpty, cache.observations != nil else { return }
+        var rng = SplitMix64(seed: seed &+ 0xC4C4)
+        let n = cache.nextPosition, hd = cache.headDim, heads = cache.kvHeads * cache.group
+        for spec in needs.chunks {
+            var c = ChunkedAttention(spec: spec, promptEnd: n, layers: cache.layers, heads: heads, kvHeads: cache.kvHeads, headDim: hd)
+            for l in 0..<cache.layers {
+                let views = (0..<cache.kvHeads).map { Compressor.view(cache, layer: l, head: $0, seed: seed) }
+                let k = (0..<n).flatMap { t in views.flatMap { $0.key(t) } }
+                let q = (0..<(n * heads * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
+                q.withUnsafeBufferPointer { qp in
+                    k.withUnsafeBufferPointer { kp in c.add(layer: l, q: qp.baseAddress!, k: kp.baseAddress!, positions: (0..<n).map(Int32.init)) }
+                }
+            }
+            cache.observations!.chunked.append(c)
+        }
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,

@@ -26,10 +26,16 @@ public struct LeveragePolicy: EvictionPolicy, Configurable {
         guard let rope = s.prepared[PolicyPass.rope.key] as? RoPEInfo else {
             preconditionFailure("leverage needs the model's RoPE; the runner runs `passes` first")
         }
-        let r = rope.layer(s.layer), d = s.headDim, n = s.count
+        return Self.leverage(s, slots: 0..<s.count, rope: rope, sketch: sketch)
+    }
+
+    /// The leverage of the keys of `slots` (read before RoPE, centred over those slots), in slot order.
+    public static func leverage(_ s: StreamView, slots: Range<Int>, rope: RoPEInfo, sketch: Int) -> [Float] {
+        let r = rope.layer(s.layer), d = s.headDim, n = slots.count
+        guard n > 0 else { return [] }
         var x = [Double](repeating: 0, count: n * d)
-        for i in 0..<n {
-            let k = r.unrotate(s.key(i), position: s.positions[i])
+        for (i, slot) in slots.enumerated() {
+            let k = r.unrotate(s.key(slot), position: s.positions[slot])
             for j in 0..<d { x[i * d + j] = Double(k[j]) }
         }
         // Centre over the sequence (kvpress: key_states − mean over the tokens).
@@ -43,7 +49,7 @@ public struct LeveragePolicy: EvictionPolicy, Configurable {
         if sketch > 0 {
             // X · Φ with Φ [d][sketch] Gaussian / √sketch, seeded per stream.
             var rng = SplitMix64(seed: s.seed)
-            let phi = (0..<(d * sketch)).map { _ in Self.gaussian(&rng) / Double(sketch).squareRoot() }
+            let phi = (0..<(d * sketch)).map { _ in gaussian(&rng) / Double(sketch).squareRoot() }
             var y = [Double](repeating: 0, count: n * sketch)
             for i in 0..<n {
                 for a in 0..<d where x[i * d + a] != 0 {
@@ -51,7 +57,8 @@ public struct LeveragePolicy: EvictionPolicy, Configurable {
                     for b in 0..<sketch { y[i * sketch + b] += v * phi[a * sketch + b] }
                 }
             }
-            x = y; k = sketch
+            x = y
+            k = sketch
         }
         // G = XᵀX + λI, its Cholesky factor L; score_i = ‖L⁻¹ xᵢ‖².
         var g = [Double](repeating: 0, count: k * k)
@@ -61,7 +68,7 @@ public struct LeveragePolicy: EvictionPolicy, Configurable {
                 for b in 0...a { g[a * k + b] += v * x[i * k + b] }
             }
         }
-        for a in 0..<k { g[a * k + a] += Self.ridge }
+        for a in 0..<k { g[a * k + a] += ridge }
         var l = [Double](repeating: 0, count: k * k)
         for a in 0..<k {
             for b in 0...a {
