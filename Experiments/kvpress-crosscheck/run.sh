@@ -17,7 +17,7 @@ mkdir -p results
 # One grid for both tools: 10 niah cases of 1,024 tokens on the essays, two budgets, twelve methods with
 # kvpress's settings.
 grid=(--probe niah --lengths 1024 --depths 0.1,0.3,0.5,0.7,0.9 --samples 2 --budget 0.25,0.5 --threads 2
-      --policy "streaming,knorm,snapkv:window=64,kernel=5,pool=avg,tova,keydiff,lagkv,expected-attention,pyramidkv:window=64,kernel=5,pool=avg,chunkkv:chunk=20,window=64,kernel=5,pool=avg,h2o:recent=0,kvzip,cur,criticalkv:base=expected-attention")
+      --policy "streaming,knorm,snapkv:window=64,kernel=5,pool=avg,tova,keydiff,lagkv,expected-attention,pyramidkv:window=64,kernel=5,pool=avg,chunkkv:chunk=20,window=64,kernel=5,pool=avg,h2o:recent=0,kvzip,cur,criticalkv:base=expected-attention,leverage,compactor")
 # KVKit answers the cases (shared prefill, batched decoding) and writes what it kept.
 start=$(date +%s%N)
 "$kvkit" run "${grid[@]}" --out results/kvkit-run > results/kvkit-run.log
