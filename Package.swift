@@ -65,7 +65,7 @@ let package = Package(
 
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFile", "KVKitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KVCacheTests", dependencies: ["KVCache", "TensorMath", "KVKitTestSupport"]),
-        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "KVKitTestSupport"]),
+        .testTarget(name: "PoliciesTests", dependencies: ["Policies", "PolicyConformance", "KVCache", "TensorMath", "KVKitTestSupport"]),
         .testTarget(
             name: "ModelTests", dependencies: ["Models", "ModelFile", "KVCache", "TensorMath", "Policies", "Probes", "Runs", "KVKitCLI", "KVKitTestSupport"]),
     ],

@@ -39,6 +39,8 @@ public struct Observations: Sendable, Equatable {
     public var maximaKeys: MaximaKeys?
     /// Non-causal attention within chunks of the prompt (Compactor), one per spec asked for.
     public var chunked: [ChunkedAttention] = []
+    /// Statistics of the layers' attention inputs that policies declared in their own files (`LayerInputTap`).
+    public var inputTaps = LayerInputTaps()
 
     /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
     /// probabilities over the attention sinks, the chunk of the prompt being re-read and the re-read tokens
@@ -118,6 +120,7 @@ public struct Observations: Sendable, Equatable {
         for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
         for q in queryMoments.indices { queryMoments[q].clear() }
         chunked = []
+        inputTaps = LayerInputTaps()
     }
 }
 

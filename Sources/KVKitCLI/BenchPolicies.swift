@@ -45,7 +45,7 @@ struct BenchPolicies: ParsableCommand {
         let cache = model.makeCache(pageSize: modelOptions.pageSize)
         let preparation = PolicyPreparation(policies: policies.map(\.1))
         let needs = preparation.needs
-        preparation.begin(cache, model: model, promptEnd: ids.count)
+        try preparation.begin(cache, model: model, promptEnd: ids.count)
         var promptLogits: [Float] = []
         let prefill = try clock.measure { promptLogits = try model.forward(ids, cache: cache, logitsTap: preparation.logitsTap) }.seconds
         func report(_ pass: String, _ seconds: Double) {

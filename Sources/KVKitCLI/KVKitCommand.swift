@@ -17,7 +17,7 @@ public struct KVKitCommand: ParsableCommand {
             """,
         subcommands: [
             Run.self, Generate.self, ListPolicies.self, Probes.self, Inspect.self, Bench.self, BenchPolicies.self, BenchRun.self, BenchQuant.self, Sweep.self,
-            Merge.self, Compare.self, Kept.self,
+            Merge.self, Compare.self, Kept.self, Calibrate.self,
         ],
         defaultSubcommand: nil)
 

@@ -48,7 +48,7 @@ struct PolicyOptions: ParsableArguments {
         if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
         let preparation = PolicyPreparation(policies: [policy])
         return CompressionHooks(
-            prepare: { cache, end in preparation.begin(cache, model: model, promptEnd: end) },
+            prepare: { cache, end in try preparation.begin(cache, model: model, promptEnd: end) },
             compress: { cache in
                 let context = try preparation.context(cache, model: model)
                 let decoding = cache.nextPosition > promptTokens

@@ -12,7 +12,10 @@ struct Progress {
     private var lastDraw = 0.0
     private var elapsed = 0.0
 
-    init(total: Int, enabled: Bool) { self.total = total; self.enabled = enabled }
+    /// What is counted, for the closing line.
+    var unit = "cases"
+
+    init(total: Int, enabled: Bool, unit: String = "cases") { self.total = total; self.enabled = enabled; self.unit = unit }
 
     mutating func update(done: Int, elapsed: Double, label: String) {
         guard enabled else { return }
@@ -32,7 +35,7 @@ struct Progress {
     func finish() {
         guard enabled else { return }
         if tty { write("\n") }
-        write(String(format: "%d cases in %.1fs\n", total, elapsed))
+        write(String(format: "%d %@ in %.1fs\n", total, unit, elapsed))
     }
 
     private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }

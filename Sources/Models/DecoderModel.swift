@@ -366,6 +366,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         for (li, L) in layers.enumerated() {
             for t in 0..<T { Vector.rmsNorm(x.pointer + t * dim, L.attnNorm.pointer, xb.pointer + t * dim, count: dim, eps: c.rmsEps) }
+            // Taps of the attention input that policies declared (KVzap's predictor reads these rows).
+            for (s, (o, pos)) in zip(segments, zip(offsets, positionsBySegment)) where !(s.cache.observations?.inputTaps.isEmpty ?? true) {
+                s.cache.observations!.inputTaps.add(layer: li, rows: xb.pointer + o * dim, width: dim, positions: pos)
+            }
             let attnIn = Weights.Input(xb.pointer, rows: T, inDim: dim)
             L.wq.linear(attnIn, q.pointer, rowInvariant: rowInvariant, segments: rowSegments)
             L.wk.linear(attnIn, k.pointer, rowInvariant: rowInvariant, segments: rowSegments)

@@ -28,7 +28,7 @@ public struct Generation: Sendable {
 public struct CompressionHooks {
     /// Called before a forward pass that ends at position `end` and is followed by a compression
     /// (to set up the attention statistics the policy needs).
-    public var prepare: (PagedKVCache, _ end: Int) -> Void
+    public var prepare: (PagedKVCache, _ end: Int) throws -> Void
     /// Compresses the cache; returns the page selector later passes read through (nil: every page).
     public var compress: (PagedKVCache) throws -> (any PageSelector)?
     /// Sees the prompt's logits, row by row (for policies that score tokens by the model's own surprise).
@@ -42,7 +42,7 @@ public struct CompressionHooks {
     public var store: ((PagedKVCache) throws -> Void)?
 
     public init(
-        prepare: @escaping (PagedKVCache, Int) -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
+        prepare: @escaping (PagedKVCache, Int) throws -> Void = { _, _ in }, compress: @escaping (PagedKVCache) throws -> (any PageSelector)?,
         logitsTap: LogitsTap? = nil, prefillChunk: Int? = nil, every: Int? = nil, store: ((PagedKVCache) throws -> Void)? = nil
     ) {
         self.prepare = prepare; self.compress = compress; self.logitsTap = logitsTap; self.prefillChunk = prefillChunk; self.every = every; self.store = store
@@ -76,7 +76,7 @@ extension LanguageModel {
         var start = 0
         while start < prompt.count {
             let end = min(prompt.count, start + max(1, chunk))
-            hooks?.prepare(cache, cache.nextPosition + end - start)
+            try hooks?.prepare(cache, cache.nextPosition + end - start)
             let part = try forward(Array(prompt[start..<end]), cache: cache, reads: g.reads, logitsTap: hooks?.logitsTap)
             if end == prompt.count { logits = part }
             track()
@@ -89,7 +89,7 @@ extension LanguageModel {
         g.prefillSeconds += (clock.now - t0).seconds
         // Each decode-time compression observes the queries of the passes just before it: the statistics
         // restart right after a compression, with the window ending where the next one will happen.
-        if let every = hooks?.every { hooks?.prepare(cache, cache.nextPosition + every) }
+        if let every = hooks?.every { try hooks?.prepare(cache, cache.nextPosition + every) }
         let t1 = clock.now
         for step in 0..<maxTokens {
             let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
@@ -103,7 +103,7 @@ extension LanguageModel {
             track()
             if compressNow, let every = hooks?.every {
                 try compress()
-                hooks?.prepare(cache, cache.nextPosition + every)
+                try hooks?.prepare(cache, cache.nextPosition + every)
             }
         }
         g.decodeSeconds = (clock.now - t1).seconds

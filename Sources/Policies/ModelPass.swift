@@ -39,25 +39,55 @@ public protocol ModelPass: Sendable {
     /// prompt ending in its question (the last `question` tokens) and the needle's positions. nil when the
     /// model cannot make one.
     func needleCase(length: Int, depth: Double, sample: Int) -> (prompt: [Int32], question: Int, needle: Range<Int32>)?
+    /// About `tokens` tokens of plain text for a per-model calibration (no chat template, no BOS), the
+    /// `sample`-th such piece: the Paul Graham essays read from their last file backwards (so the pieces
+    /// lie away from the haystacks probes take from the first essays). nil when there is no more text.
+    func calibrationText(tokens: Int, sample: Int) -> [Int32]?
+    /// Tells the user how far a long pass has got (`kvkit calibrate` draws it as a progress bar).
+    func progress(done: Int, total: Int, label: String)
+}
+
+extension ModelPass {
+    public func progress(done: Int, total: Int, label: String) {}
+    /// No calibration text (a pass that needs some reports itself unavailable).
+    public func calibrationText(tokens: Int, sample: Int) -> [Int32]? { nil }
 }
 
 /// A pass a policy runs once the prompt is in the cache and before it compresses (KVzip re-reads the
 /// prompt, DuoAttention measures its heads). Variants whose passes share a `key` share one run of it; its
 /// result reaches the policy as `StreamView.prepared[key]`. Declared in the policy's own file.
 public struct PolicyPass: Sendable {
+    /// When a pass runs.
+    public enum Stage: Sendable {
+        /// Once the prompt is in the cache, before compressing (KVzip's reconstruction).
+        case afterPrompt
+        /// Before the prompt runs, on the empty cache, with no prompt (`prompt` is nil): per-model results
+        /// (DuoAttention's head scores, KVzap's predictor; what `kvkit calibrate` runs ahead of time). A
+        /// result that is a `LayerInputTap` is installed on the cache and collects its rows while the prompt
+        /// runs; the policy then reads the tap as it stands at compression time under the pass's key.
+        case beforePrompt
+    }
     /// Names the result (and the settings it depends on: two passes with one key must compute the same).
     public let key: String
     /// What timings call it ("reconstruction", "calibration").
     public let label: String
+    public let stage: Stage
     /// The pass: the model, the cache holding the prompt (left unchanged: work on forks), and the prompt's
     /// tokens (nil: the cache holds exactly the prompt, read it back). Throws `PolicyError.passUnavailable`
     /// when it cannot run on this prompt (the policy's variants then report n/a).
     public let run: @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable
 
-    public init(key: String, label: String, run: @escaping @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable)
-    {
-        self.key = key; self.label = label; self.run = run
+    public init(
+        key: String, label: String, stage: Stage = .afterPrompt,
+        run: @escaping @Sendable (_ model: any ModelPass, _ cache: PagedKVCache, _ prompt: [Int32]?) throws -> any Sendable
+    ) {
+        self.key = key; self.label = label; self.stage = stage; self.run = run
     }
+}
+
+/// A pass result that can say in one line what it found (`kvkit calibrate` prints it).
+public protocol PassSummary {
+    var summary: String { get }
 }
 
 extension PolicyPass {

@@ -79,7 +79,7 @@ extension Registry where Entry == PolicyInfo {
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
         SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info,
         CompactorPolicy.info, LagKVPolicy.info,
-        ExpectedAttentionPolicy.info, KVzipPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
+        ExpectedAttentionPolicy.info, KVzipPolicy.info, KVzapPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]
 }
@@ -96,7 +96,7 @@ public struct PolicyName: ParameterName, ExpressibleByStringLiteral, Hashable {
     public init(stringLiteral s: String) { rawValue = s }
 
     /// The wrappers themselves (a part of a part would hide which statistics ran).
-    static let wrappers: Set<String> = ["compose", "adakv", "criticalkv"]
+    public static let wrappers: Set<String> = ["compose", "adakv", "criticalkv"]
 
     public static var accepted: [String] {
         PolicyRegistry.shared.names.filter { name in

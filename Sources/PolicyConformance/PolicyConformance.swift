@@ -92,7 +92,19 @@ public enum PolicyConformance {
         var context = CompressionContext(selfInformation: (0..<n).map { _ in Float.random(in: 0...12, using: &rng) })
         let model = RandomModel(layers: cache.layers, kvHeads: cache.kvHeads, group: group, headDim: cache.headDim, contextLength: 4 * n + 256, seed: seed)
         // The cache's tokens are its positions: the prompt the passes re-read is read back from the slots.
-        for pass in passes.uniqued() { context.prepared[pass.key] = try pass.run(model, cache, nil) }
+        for pass in passes.uniqued() {
+            var result = try pass.run(model, cache, nil)
+            // A tap installed before the prompt sees every prompt row, as the model would have fed it.
+            if pass.stage == .beforePrompt, var tap = result as? any LayerInputTap {
+                for l in 0..<cache.layers {
+                    let slots = cache.slots(layer: l, head: 0)
+                    let rows = slots.flatMap { model.hiddenRow(layer: l, token: $0.token, position: $0.position) }
+                    rows.withUnsafeBufferPointer { tap.add(layer: l, rows: $0.baseAddress!, width: model.hidden, positions: slots.map(\.position)) }
+                }
+                result = tap
+            }
+            context.prepared[pass.key] = result
+        }
         return context
     }
 

@@ -36,6 +36,10 @@ public struct RandomModel: ModelPass {
         guard n > 0 else { return }
         let positions = (0..<n).map { Int32(start + $0) }
         for l in 0..<layers {
+            if cache.observations?.inputTaps.isEmpty == false {
+                let rows = zip(tokens, positions).flatMap { hiddenRow(layer: l, token: $0, position: $1) }
+                rows.withUnsafeBufferPointer { cache.observations!.inputTaps.add(layer: l, rows: $0.baseAddress!, width: hidden, positions: positions) }
+            }
             var q = [Float](), k = [Float](), v = [Float]()
             for (t, token) in tokens.enumerated() {
                 var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ UInt64(l) &* 1_000_003 &+ UInt64(UInt32(bitPattern: token)) &* 7919 &+ UInt64(start + t))
@@ -52,6 +56,19 @@ public struct RandomModel: ModelPass {
             }
         }
         cache.nextPosition += n
+    }
+
+    /// The attention input `LayerInputTap`s see for a token at a position in a layer: random, seeded by the three.
+    public func hiddenRow(layer: Int, token: Int32, position: Int32) -> [Float] {
+        var rng = SplitMix64(seed: seed &* 0x51ED &+ UInt64(layer) &* 65_537 &+ UInt64(UInt32(bitPattern: token)) &* 131 &+ UInt64(position))
+        return (0..<hidden).map { _ in Float.random(in: -1...1, using: &rng) }
+    }
+
+    /// Random tokens, seeded by the sample; three samples.
+    public func calibrationText(tokens: Int, sample: Int) -> [Int32]? {
+        guard sample < 3 else { return nil }
+        var rng = SplitMix64(seed: seed &+ 0x7E47 &+ UInt64(sample))
+        return (0..<tokens).map { _ in Int32.random(in: 2...98, using: &rng) }
     }
 
     /// Random tokens with a 5-token needle at `depth` and a 6-token question last.

@@ -140,10 +140,24 @@ public struct ModelIdentity: Codable, Equatable, Sendable {
 
     public init(model: any LanguageModel) {
         file = (model.file.path as NSString).lastPathComponent
-        let bytes = UnsafeRawBufferPointer(start: model.file.file.base, count: model.file.file.size)
-        sha256 = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        sha256 = Self.sha256(of: model)
         config = model.config
         chatFormat = model.chatTemplate.recorded
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var hashes: [String: String] = [:]
+    /// The SHA-256 of the model's file, hashed once per mapping of it: every case and pass of a run asks
+    /// (duo's and kvzap's per-model files are keyed by it), and hashing a 1.1 GB file takes seconds.
+    public static func sha256(of model: any LanguageModel) -> String {
+        let f = model.file.file
+        let key = "\(model.file.path)@\(UInt(bitPattern: f.base))#\(f.size)"
+        lock.lock(); defer { lock.unlock() }
+        if let h = hashes[key] { return h }
+        let bytes = UnsafeRawBufferPointer(start: f.base, count: f.size)
+        let h = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        hashes[key] = h
+        return h
     }
 }
 

@@ -217,7 +217,7 @@ public struct Runner {
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
         let preparation = PolicyPreparation(policies: policies)
-        preparation.begin(cache, model: model, promptEnd: prompt.count)
+        try preparation.begin(cache, model: model, promptEnd: prompt.count)
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: preparation.logitsTap)
         // KVzip's reconstruction pass counts as prefill: it runs once per case for every kvzip variant.

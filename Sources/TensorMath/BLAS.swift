@@ -43,6 +43,30 @@ public enum BLAS {
     }
 }
 
+/// Double-precision least squares: the normal equations of a ridge regression (sums over rows, then one
+/// LAPACK `dposv` solve), for fits such as KVzap's per-layer score predictor.
+public enum Ridge {
+    /// `g[d][d] += Xᵀ·X` and `xy[m][d] += Yᵀ·X` for `n` rows `x[n][d]`, `y[n][m]` (row-major).
+    public static func accumulate(
+        _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, rows n: Int, d: Int, m: Int,
+        gram g: UnsafeMutablePointer<Double>, cross xy: UnsafeMutablePointer<Double>
+    ) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(d), Int32(d), Int32(n), 1, x, Int32(d), x, Int32(d), 1, g, Int32(d))
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(d), Int32(n), 1, y, Int32(m), x, Int32(d), 1, xy, Int32(d))
+    }
+
+    /// Solves `A·wᵢ = bᵢ` for the `m` right-hand sides `b[m][d]` in place (A symmetric positive definite,
+    /// `a[d][d]`, overwritten by its Cholesky factor). False when A is not positive definite.
+    public static func solve(_ a: inout [Double], d: Int, _ b: inout [Double], m: Int) -> Bool {
+        var n = Int32(d), nrhs = Int32(m), lda = Int32(d), ldb = Int32(d), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: "L"))
+        a.withUnsafeMutableBufferPointer { ap in
+            b.withUnsafeMutableBufferPointer { bp in dposv_(&uplo, &n, &nrhs, ap.baseAddress!, &lda, bp.baseAddress!, &ldb, &info) }
+        }
+        return info == 0
+    }
+}
+
 /// Thread control for OpenBLAS and KVKit's own parallel loops. Set once from `--threads`.
 public enum Threads {
     nonisolated(unsafe) private static var current = 1

@@ -181,3 +181,39 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         #expect(abs(Double(cache.observations!.accumulated[1][2 * G + 1]) - acc[(1 * N + 30) * G + 1]) < 1e-5)
     }
 }
+
+/// Counts the rows a layer was fed and sums their first value (a tap as small as a test needs).
+private struct RowCounter: LayerInputTap {
+    var key: String
+    var rows: [Int] = [0, 0]
+    var firstValues: Float = 0
+    mutating func add(layer: Int, rows r: UnsafePointer<Float>, width: Int, positions: [Int32]) {
+        rows[layer] += positions.count
+        for t in positions.indices { firstValues += r[t * width] }
+    }
+}
+
+@Suite struct LayerInputTapTests {
+    /// Taps are installed once per key (a second `prepare` keeps what the first collected), are handed
+    /// every row in installation order, and travel with a fork by value: after the fork each side keeps
+    /// adding its own rows, as the other observations do.
+    @Test func tapsAreInstalledOncePerKeyAndForkByValue() throws {
+        let cache = PagedKVCache(layers: 2, kvHeads: 1, headDim: 2, pageSize: 4)
+        cache.observations = Observations(layers: 2, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        cache.observations!.inputTaps.install(RowCounter(key: "a"))
+        cache.observations!.inputTaps.install(RowCounter(key: "b"))
+        let rows: [Float] = [1, 0, 2, 0, 3, 0]
+        rows.withUnsafeBufferPointer { cache.observations!.inputTaps.add(layer: 0, rows: $0.baseAddress!, width: 2, positions: [0, 1, 2]) }
+        cache.observations!.inputTaps.install(RowCounter(key: "a"))  // already there: kept as it stands
+        #expect(cache.observations!.inputTaps.all.map(\.key) == ["a", "b"])
+        #expect((cache.observations!.inputTaps["a"] as? RowCounter)?.rows == [3, 0])
+        let fork = cache.fork()
+        rows.withUnsafeBufferPointer { fork.observations!.inputTaps.add(layer: 1, rows: $0.baseAddress!, width: 2, positions: [3]) }
+        let forked = try #require(fork.observations!.inputTaps["b"] as? RowCounter), original = try #require(cache.observations!.inputTaps["b"] as? RowCounter)
+        #expect(forked.rows == [3, 1] && forked.firstValues == 7)
+        #expect(original.rows == [3, 0] && original.firstValues == 6)
+        #expect(fork.observations != cache.observations)
+        cache.reset()
+        #expect(cache.observations!.inputTaps.isEmpty, "a reset cache starts without taps (prepare installs them again)")
+    }
+}

@@ -32,6 +32,8 @@ import Testing
             (["run", "--policy", "h2o", "--lengths", "512,,512"], "empty item"),
             (["run", "--policy", "h2o", "--depths", "0.5,0.5"], "twice"),
             (["run", "--policy", "h2o", "--probe", "niah,,niah"], "empty item"),
+            (["calibrate", "--policy", "snapkv"], "snapkv has nothing to calibrate; the policies that do: kvzap, duo"),
+            (["calibrate", "--policy", "kvzap:samples=0"], "samples"),
         ]
         for (args, needle) in cases {
             let r = try runKVKit(args)

@@ -2,6 +2,7 @@ import Foundation
 import KVCache
 import KVKitTestSupport
 import PolicyConformance
+import TensorMath
 import Testing
 @testable import Policies
 
@@ -178,6 +179,78 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     @Test func kvzipKeepsTheSinks() throws {
         #expect(try Self.keptBy(.global, first: 0, budget: 5) == [[0, 1, 2, 3, 4], [0, 1, 2, 3, 5], [0, 1, 2, 3], [0, 1, 2, 3, 7, 8]])
         #expect(try Self.keptBy(.head, first: 0, budget: 2) == [[0, 1], [0, 1], [0, 1], [0, 1]])
+    }
+}
+
+@Suite struct KVzapPolicyTests {
+    /// Linear heads `[kvHead][hidden]` with bias, applied to each layer's rows at their positions.
+    @Test func theTapPredictsEachRowWithItsLayersLinearHeads() {
+        let p = KVzapPredictor(layers: 2, kvHeads: 2, hidden: 3, weights: [[1, 0, 0, 0, 2, -1], [0, 0, 1, 1, 1, 1]], bias: [[0.5, 0], [0, -1]], rows: 0)
+        var tap = KVzapTap(key: "k", predictor: p)
+        let rows: [Float] = [1, 2, 3, 4, 5, 6]
+        rows.withUnsafeBufferPointer { tap.add(layer: 1, rows: $0.baseAddress!, width: 3, positions: [2, 3]) }
+        rows.withUnsafeBufferPointer { tap.add(layer: 0, rows: $0.baseAddress!, width: 3, positions: [0, 1]) }
+        #expect(tap.scores[0] == [1.5, 4.5])  // layer 0, head 0: x₀ + 0.5
+        #expect(tap.scores[1] == [1, 4])  // 2x₁ − x₂
+        let unseen = -Float.greatestFiniteMagnitude
+        #expect(tap.scores[2] == [unseen, unseen, 3, 6])  // layer 1, head 0: x₂, at positions 2 and 3
+        #expect(tap.scores[3] == [unseen, unseen, 5, 14])  // x₀ + x₁ + x₂ − 1
+        // A later row at a seen position replaces its prediction (a re-run prompt), others stay.
+        let again: [Float] = [0, 0, 7]
+        again.withUnsafeBufferPointer { tap.add(layer: 1, rows: $0.baseAddress!, width: 3, positions: [3]) }
+        #expect(tap.scores[2] == [unseen, unseen, 3, 7])
+    }
+
+    /// With predictions ordered as `KVzipPolicyTests`' hand-set reconstruction scores (each stream's rows
+    /// carry its score on its own head's weight), kvzap keeps exactly what kvzip keeps in every scope,
+    /// sinks included: the selection is kvzip's, only the scores are predicted.
+    @Test func predictionsAreRankedAsKVzipRanksItsScores() throws {
+        for (scope, first, budget) in [(KVzipPolicy.Scope.global, Int32(10), 2), (.layer, 10, 2), (.head, 10, 2), (.global, 0, 5), (.head, 0, 2)] {
+            var s = [[Float]](repeating: [Float](repeating: 0.01, count: Int(first) + 10), count: 4)
+            func set(_ i: Int, _ p: Int, _ v: Float) { s[i][Int(first) + p] = v }
+            set(0, 1, 0.9); set(0, 2, 0.8); set(0, 3, 0.7); set(0, 4, 0.6)
+            for p in 0..<10 { set(1, p, 0.02); set(2, p, 0.03) }
+            set(1, 5, 0.05); set(2, 0, 0.04); set(3, 7, 0.95); set(3, 8, 0.5)
+            let predictor = KVzapPredictor(layers: 2, kvHeads: 2, hidden: 2, weights: [[1, 0, 0, 1], [1, 0, 0, 1]], bias: [[0, 0], [0, 0]], rows: 0)
+            var tap = KVzapTap(key: KVzapPolicy().passKey, predictor: predictor)
+            let pos = (first..<(first + 10)).map { $0 }
+            for l in 0..<2 {
+                let rows = pos.flatMap { p in [Foundation.log(s[l * 2][Int(p)]), Foundation.log(s[l * 2 + 1][Int(p)])] }
+                rows.withUnsafeBufferPointer { tap.add(layer: l, rows: $0.baseAddress!, width: 2, positions: pos) }
+            }
+            let cache = PagedKVCache(layers: 2, kvHeads: 2, headDim: 4, pageSize: 4)
+            let kv = [Float](repeating: 1, count: 10 * 2 * 4)
+            for l in 0..<2 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+            cache.nextPosition = Int(first) + 10
+            try Compressor.compress(
+                cache, policy: KVzapPolicy { $0.scope = scope }, budget: .tokens(budget), context: CompressionContext(prepared: [KVzapPolicy().passKey: tap]))
+            let kept = (0..<2).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map { $0.position - first } } }
+            #expect(kept == (try KVzipPolicyTests.keptBy(scope, first: first, budget: budget)), "\(scope) \(first) \(budget)")
+        }
+    }
+
+    /// The fit's solver: ridge normal equations solved by LAPACK recover a linear map from noisy rows
+    /// (y₀ = 2x₀ − x₁ + 3, y₁ = x₂ − 1, noise ±0.01), and a singular system is reported, not trapped.
+    @Test func ridgeNormalEquationsRecoverALinearMap() {
+        var rng = SplitMix64(seed: 3)
+        let n = 400, d = 3, m = 2
+        var x = [Double](), y = [Double]()
+        for _ in 0..<n {
+            let r = (0..<d).map { _ in Double.random(in: -1...1, using: &rng) }
+            x += r
+            y += [2 * r[0] - r[1] + 3 + Double.random(in: -0.01...0.01, using: &rng), r[2] - 1 + Double.random(in: -0.01...0.01, using: &rng)]
+        }
+        // With a column of ones the intercept is a fourth weight (penalised by a negligible 1e-9 here).
+        var xi = [Double]()
+        for t in 0..<n { xi += x[(t * d)..<(t * d + d)]; xi.append(1) }
+        var g = [Double](repeating: 0, count: 16), c = [Double](repeating: 0, count: 8)
+        Ridge.accumulate(xi, y, rows: n, d: 4, m: m, gram: &g, cross: &c)
+        for i in 0..<4 { g[i * 4 + i] += 1e-9 }
+        #expect(Ridge.solve(&g, d: 4, &c, m: m))
+        let expected: [Double] = [2, -1, 0, 3, 0, 0, 1, -1]
+        #expect(zip(c, expected).allSatisfy { abs($0 - $1) < 0.01 }, "\(c)")
+        var singular = [Double](repeating: 1, count: 4), b = [Double](repeating: 1, count: 2)
+        #expect(!Ridge.solve(&singular, d: 2, &b, m: 1))
     }
 }
 

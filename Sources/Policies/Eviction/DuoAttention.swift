@@ -18,7 +18,9 @@ public struct DuoAttentionPolicy: EvictionPolicy, Configurable {
 
     /// The key of the calibration pass's result (`[layer][kvHead]` retrieval scores; per model, whatever the settings).
     public static let passKey = "duo.heads"
-    public var passes: [PolicyPass] { [PolicyPass(key: Self.passKey, label: "calibration") { model, _, _ in try Self.headScores(model: model) }] }
+    public var passes: [PolicyPass] {
+        [PolicyPass(key: Self.passKey, label: "calibration", stage: .beforePrompt) { model, _, _ in try Self.headScores(model: model) }]
+    }
 
     /// Bumped when the measurement changes, so an old cached file is measured again.
     static let calibrationVersion = 1

@@ -121,13 +121,14 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
         switch scope {
         case .head: return nil
-        case .layer: return zip(views, budgets).map { pooled([$0], [$1])[0] }
-        case .global: return pooled(views, budgets)
+        case .layer: return zip(views, budgets).map { Self.pooled([$0], [$1], scores: scores)[0] }
+        case .global: return Self.pooled(views, budgets, scores: scores)
         }
     }
 
-    /// Every stream's best slot, then the highest scores of all streams until the summed budget is spent.
-    private func pooled(_ views: [[StreamView]], _ budgets: [[Int]]) -> [[[Int]]] {
+    /// Every stream's best slot, then the highest scores of all streams until the summed budget is spent
+    /// (shared with `kvzap`, which ranks its predicted scores the same way).
+    static func pooled(_ views: [[StreamView]], _ budgets: [[Int]], scores: (StreamView) -> [Float]) -> [[[Int]]] {
         var total = budgets.joined().reduce(0, +)
         var keep = views.map { $0.map { _ in [Int]() } }
         var pool: [(score: Float, layer: Int, head: Int, slot: Int)] = []
