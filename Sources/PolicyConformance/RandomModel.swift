@@ -47,6 +47,10 @@ public struct RandomModel: ModelPass {
                 k += (0..<(kvHeads * headDim)).map { _ in Float.random(in: -2...2, using: &rng) }
                 v += (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
             }
+            // Query statistics before RoPE, as the model taps them (the rows are random: no rotation to undo).
+            for m in cache.observations?.queryMoments.indices ?? 0..<0 {
+                q.withUnsafeBufferPointer { cache.observations!.queryMoments[m].add(layer: l, q: $0.baseAddress!, positions: positions) }
+            }
             cache.append(layer: l, keys: k, values: v, positions: positions, tokens: tokens)
             var out = [Float](repeating: 0, count: n * heads * headDim)
             q.withUnsafeBufferPointer { qp in

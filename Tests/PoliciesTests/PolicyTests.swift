@@ -804,3 +804,29 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(topK(v, budget: 1, scores: sketched, pinned: []) == [4])
     }
 }
+
+@Suite struct QFilterPolicyTests {
+    /// The filter is the top eigenvector of the queries' second moment, turned towards their mean:
+    /// diag(1, 9, 4) has (0, ±1, 0) on top, and a mean of (0, −2, 0.1) turns it to (0, −1, 0). A
+    /// non-diagonal moment (rows (2, 1), (1, 2): eigenvalues 3 and 1) gives (1, 1)/√2.
+    @Test func theFilterIsTheQueriesMainDirectionTurnedTowardsTheirMean() {
+        let u = QFilterPolicy.direction(secondMoment: [1, 0, 0, 0, 9, 0, 0, 0, 4], mean: [0, -2, 0.1], d: 3)
+        #expect(zip(u, [0, -1, 0] as [Float]).allSatisfy { abs($0 - $1) < 1e-5 }, "\(u)")
+        let w = QFilterPolicy.direction(secondMoment: [2, 1, 1, 2], mean: [0.3, 0.1], d: 2)
+        #expect(zip(w, [0.7071, 0.7071] as [Float]).allSatisfy { abs($0 - $1) < 1e-3 }, "\(w)")
+    }
+
+    /// A key's score is its projection on the filter before RoPE: for the filter (0.6, 0.8) the keys (1, 0),
+    /// (−1, 0), (2, 0), (−2, 0), (0, 1) score 0.6, −0.6, 1.2, −1.2, 0.8 whatever rotation RoPE applied, and
+    /// the two best are kept.
+    @Test func keysScoreTheirProjectionOnTheFilterBeforeRoPE() {
+        let policy = QFilterPolicy()
+        for f in [0.0, 0.7] {
+            var v = LeveragePolicyTests.view(frequency: f)
+            v.prepared[policy.passKey] = [[[Float(0.6), 0.8]]]
+            let s = policy.scores(v)
+            #expect(zip(s, [0.6, -0.6, 1.2, -1.2, 0.8] as [Float]).allSatisfy { abs($0 - $1) < 1e-5 }, "frequency \(f): \(s)")
+            #expect(topK(v, budget: 2, scores: s, pinned: []) == [2, 4])
+        }
+    }
+}
