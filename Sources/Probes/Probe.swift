@@ -21,9 +21,13 @@ public protocol Probe: Sendable {
     func previousValue(_ answer: String, turn: Turn) -> String?
     /// Whether decoding can stop: more tokens could not change the score.
     func isSettled(_ answer: String, turn: Turn) -> Bool
+    /// A case laid out by the probe itself (RULER's templates and haystacks), or nil for the generator's
+    /// layout of `draw`'s needles in the run's haystack (the default).
+    func layout(_ generator: ProbeGenerator, length: Int, depth: Double, sample: Int, seed: UInt64) -> ProbeCase?
 }
 
 extension Probe {
+    public func layout(_ generator: ProbeGenerator, length: Int, depth: Double, sample: Int, seed: UInt64) -> ProbeCase? { nil }
     public var usesDepth: Bool { false }
     public var usesHops: Bool { false }
     public var instruction: String { ProbeGenerator.instruction }
@@ -96,10 +100,11 @@ public struct ProbeInfo: RegistryEntry {
 /// The probes: `Registry<ProbeInfo>`, read by `--probe`, `kvkit probes`, the conformance tests and the README.
 public typealias ProbeRegistry = Registry<ProbeInfo>
 
-private let sharedProbes = ProbeRegistry([
-    NIAHProbe.info, NIAHMultikeyProbe.info, NIAHMultivalueProbe.info, NIAHMultiqueryProbe.info,
-    MultihopProbe.info, MultihopDirectProbe.info, MultihopRecallProbe.info, VariableTrackingProbe.info,
-])
+private let sharedProbes = ProbeRegistry(
+    [
+        NIAHProbe.info, NIAHMultikeyProbe.info, NIAHMultivalueProbe.info, NIAHMultiqueryProbe.info,
+        MultihopProbe.info, MultihopDirectProbe.info, MultihopRecallProbe.info, VariableTrackingProbe.info,
+    ] + RulerProbe.all)
 
 extension Registry where Entry == ProbeInfo {
     public static var shared: ProbeRegistry { sharedProbes }

@@ -32,6 +32,7 @@ public struct ProbeGenerator: Sendable {
 
     /// A case of `probe` with a context of about `length` tokens and the needle(s) around `depth`.
     public func make(_ probe: any Probe, length: Int, depth: Double, sample: Int, seed: UInt64) -> ProbeCase {
+        if let own = probe.layout(self, length: length, depth: depth, sample: sample, seed: seed) { return own }
         var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ UInt64(length) &* 31 &+ UInt64(depth * 1000) &* 7 &+ UInt64(sample))
         var keys = Self.keys
         for i in stride(from: keys.count - 1, to: 0, by: -1) { keys.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
