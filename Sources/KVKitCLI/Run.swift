@@ -63,7 +63,11 @@ struct Run: ParsableCommand {
         }
         progress?.finish()
         for n in outcome.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
-        if printSummary { print(Summary.text(outcome.rows)) }
+        if printSummary {
+            print(Summary.text(outcome.rows))
+            let suite = SuiteSummary.rows(outcome.rows)
+            if !suite.rows.isEmpty { print(SuiteSummary.text(tasks: suite.tasks, rows: suite.rows)) }
+        }
         print("results: \(outcome.resultsPath)\(outcome.resumed > 0 ? " (\(outcome.resumed) case(s) resumed from an earlier run)" : "")")
     }
 }
@@ -71,6 +75,7 @@ struct Run: ParsableCommand {
 /// The case grid's options, shared by `kvkit run` and `kvkit probes export` (their help from `RunPlan`).
 struct GridOptions: ParsableArguments {
     @Option(help: ArgumentHelp(RunPlan.help("probe"))) var probe: String?
+    @Option(help: ArgumentHelp(RunPlan.help("suite"))) var suite: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("lengths"))) var lengths: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("depths"))) var depths: String?
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("hops"))) var hops: String?
@@ -84,7 +89,7 @@ struct GridOptions: ParsableArguments {
     /// The options given, by their plan names.
     var given: [(name: String, value: RunPlan.Value)] {
         let texts: [(String, String?)] = [
-            ("probe", probe), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
+            ("probe", probe), ("suite", suite), ("lengths", lengths), ("depths", depths), ("hops", hops), ("wording", wording),
             ("samples", samples), ("seed", seed), ("haystack", haystack), ("model", model), ("format", format),
         ]
         return texts.compactMap { n, v in v.map { (n, .text($0)) } }

@@ -17,7 +17,7 @@ public enum ProbeConformance {
     ) -> [String] {
         var failures: [String] = []
         for k in (probe.usesHops ? hops : [ProbeGenerator.defaultHops]) {
-            for length in lengths {
+            for length in Array(Set(lengths.map { max($0, probe.shortestLength) })).sorted() {
                 for depth in (probe.usesDepth ? [0.0, 0.5, 1.0] : [0.5]) {
                     for seed in seeds {
                         var gen = ProbeGenerator(tokenizer: tokenizer, chat: chat, haystackSeed: seed)
@@ -29,8 +29,18 @@ public enum ProbeConformance {
                             failures.append("\(tag): sample 1 is the same case as sample 0")
                         }
                         if c.turns.isEmpty { failures.append("\(tag): no turn") }
-                        if abs(c.context.count - length) > length / 4 + 64 {
+                        // With `lengthIncludesTurn` (RULER) the first question and its answer room count too, and never pass it.
+                        let turn =
+                            probe.lengthIncludesTurn
+                            ? c.turns.first.map {
+                                tokenizer.encode("\n\n" + $0.question + chat.userToAssistant + $0.answerPrefix).count + ($0.maxNewTokens ?? 0)
+                            } ?? 0
+                            : 0
+                        if abs(c.context.count + turn - length) > length / 4 + 64 {
                             failures.append("\(tag): context of \(c.context.count) tokens for \(length) asked")
+                        }
+                        if probe.lengthIncludesTurn && c.context.count + turn > length {
+                            failures.append("\(tag): \(c.context.count + turn) tokens with the question and answer room pass the length \(length)")
                         }
                         let spans = c.needles.sorted { $0.start < $1.start }
                         for (a, b) in zip(spans, spans.dropFirst()) where a.end > b.start {

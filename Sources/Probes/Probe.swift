@@ -24,10 +24,16 @@ public protocol Probe: Sendable {
     /// A case laid out by the probe itself (RULER's templates and haystacks), or nil for the generator's
     /// layout of `draw`'s needles in the run's haystack (the default).
     func layout(_ generator: ProbeGenerator, length: Int, depth: Double, sample: Int, seed: UInt64) -> ProbeCase?
+    /// Whether `length` counts the first turn and its answer room too (RULER's `max_seq_length`), not only the context.
+    var lengthIncludesTurn: Bool { get }
+    /// The shortest length the probe's cases can be laid out at (a run refuses shorter `--lengths`).
+    var shortestLength: Int { get }
 }
 
 extension Probe {
     public func layout(_ generator: ProbeGenerator, length: Int, depth: Double, sample: Int, seed: UInt64) -> ProbeCase? { nil }
+    public var lengthIncludesTurn: Bool { false }
+    public var shortestLength: Int { 64 }
     public var usesDepth: Bool { false }
     public var usesHops: Bool { false }
     public var instruction: String { ProbeGenerator.instruction }

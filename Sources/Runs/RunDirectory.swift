@@ -313,6 +313,12 @@ public final class RunDirectory {
             let name = "accuracy_vs_budget_" + String(p.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }) + ".svg"
             try write(Data(Report.accuracyChart(rows, probe: p).utf8), to: path + "/figures/" + name)
         }
+        // A suite's leaderboard view (RULER): per task and the average, as CSV and SVG.
+        let suite = SuiteSummary.rows(rows)
+        if !suite.rows.isEmpty {
+            try write(Data(SuiteSummary.csv(tasks: suite.tasks, rows: suite.rows).utf8), to: path + "/ruler.csv")
+            try write(Data(SuiteSummary.chart(tasks: suite.tasks, rows: suite.rows, from: rows).utf8), to: path + "/ruler.svg")
+        }
         try writeIndex(rows)
         return rows
     }

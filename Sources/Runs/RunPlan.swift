@@ -138,6 +138,15 @@ public struct RunPlan: Equatable, Sendable {
         ) {
             $0.quants = try specList($1, "--quant")
         },
+        Option(
+            name: "suite",
+            help:
+                "A named set of probes instead of --probe: ruler (RULER's 11 synthetic tasks with its templates, haystacks and scoring; the question is kept out of compression; the summary adds each policy's average over the tasks).",
+            isFlag: false
+        ) {
+            guard $1 == "ruler" else { throw RunError.usage("--suite: unknown suite '\($1)'; accepted: ruler") }
+            $0.probes = RulerProbe.suite
+        },
         Option(name: "probe", help: "Probes, comma-separated: \(ProbeRegistry.shared.names.joined(separator: ", ")) (see 'kvkit probes').", isFlag: false) {
             let known = ProbeRegistry.shared.names
             $0.probes = try list($1, "--probe") { p in
@@ -288,6 +297,9 @@ public struct RunPlan: Equatable, Sendable {
     public init(options given: [(name: String, value: Value)], context: String = "") throws {
         self.init()
         let prefix = context.isEmpty ? "" : context + ": "
+        if given.contains(where: { $0.name == "suite" }) && given.contains(where: { $0.name == "probe" }) {
+            throw RunError.usage(prefix + "give --probe or --suite, not both (a suite is a set of probes)")
+        }
         for (name, value) in given {
             guard let o = Self.option(name) else {
                 throw RunError.usage("\(prefix)'\(name)' is not a kvkit run option; options: \(Self.options.map(\.name).joined(separator: ", "))")

@@ -144,6 +144,9 @@ public struct RunSession {
         for name in plan.probes {
             guard let p = ProbeRegistry.shared.probe(name) else { throw RunError.usage("--probe: unknown probe '\(name)'") }
             let axes = plan.axes(p)
+            if let short = plan.lengths.first(where: { $0 < p.shortestLength }) {
+                throw RunError.usage("--lengths \(short): \(name) needs at least \(p.shortestLength) tokens (its template and answer room); use longer lengths")
+            }
             for k in axes.hops {
                 for l in plan.lengths {
                     for d in axes.depths {

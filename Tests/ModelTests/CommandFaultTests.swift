@@ -32,7 +32,10 @@ import Testing
             (["run", "--policy", "h2o", "--lengths", "512,,512"], "empty item"),
             (["run", "--policy", "h2o", "--depths", "0.5,0.5"], "twice"),
             (["run", "--policy", "h2o", "--probe", "niah,,niah"], "empty item"),
-            (["calibrate", "--policy", "snapkv"], "snapkv has nothing to calibrate; the policies that do: kvzap, duo"),
+            (["run", "--policy", "h2o", "--suite", "ruler", "--probe", "niah"], "give --probe or --suite, not both"),
+            (["run", "--policy", "h2o", "--suite", "rulers"], "--suite: unknown suite 'rulers'; accepted: ruler"),
+            (["run", "--policy", "h2o", "--suite", "ruler", "--lengths", "512"], "--lengths 512: ruler-niah-single-1 needs at least 1024 tokens"),
+            (["calibrate", "--policy", "snapkv"], "snapkv has nothing to calibrate; the policies that do: qfilter, kvzap, duo"),
             (["calibrate", "--policy", "kvzap:samples=0"], "samples"),
         ]
         for (args, needle) in cases {

@@ -32,6 +32,10 @@ public struct RulerProbe: Probe {
     public var name: String { Self.prefix + task.rawValue }
     public static let prefix = "ruler-"
     public init(_ task: Task) { self.task = task }
+    /// `--lengths` is RULER's `max_seq_length`: the question and the answer budget count too.
+    public var lengthIncludesTurn: Bool { true }
+    /// Below 1,024 tokens the templates, examples and answer budgets leave next to no haystack.
+    public var shortestLength: Int { 1024 }
 
     /// Every task, in RULER's order: what `--suite ruler` runs.
     public static var suite: [String] { Task.allCases.map { prefix + $0.rawValue } }
@@ -195,10 +199,14 @@ public struct RulerProbe: Probe {
             for (j, p) in places.enumerated() { s.insert(lines[j], at: min(p + j, s.count)) }
             return s
         }
-        // The in-context example: 3-letter names, as many noise lines as fit 500 tokens.
+        // The in-context example: 3-letter names, as many noise lines as fit 500 tokens (RULER's; here at
+        // most a quarter of the length, so short lengths keep a haystack).
         let example = chain(letters: 3)
-        var exampleNoises = 5
-        while g.tokenizer.encode(template + String(repeating: Self.noise + "\n ", count: exampleNoises + 5)).count + 30 + 40 < 500 { exampleNoises += 5 }
+        let exampleRoom = min(500, length / 4)
+        var exampleNoises = 1
+        while g.tokenizer.encode(template + String(repeating: Self.noise + "\n ", count: exampleNoises + 1)).count + 30 + 40 < exampleRoom {
+            exampleNoises += 1
+        }
         var renamed: [String] = []
         while renamed.count < 5 {
             let n = String((0..<3).map { _ in Character(UnicodeScalar(65 + UInt8(rng.next() % 26))) })
@@ -348,7 +356,16 @@ public struct RulerProbe: Probe {
         }
     }
 
+    static let summaries: [Task: String] = [
+        .niahSingle1: "RULER: one number in repeated noise (passkey retrieval)", .niahSingle2: "RULER: one number in the essays (vanilla NIAH)",
+        .niahSingle3: "RULER: one UUID in the essays", .niahMultikey1: "RULER: one key's number among 4 keys' in the essays",
+        .niahMultikey2: "RULER: one key's number in a haystack of other keys' numbers",
+        .niahMultikey3: "RULER: one UUID key's UUID in a haystack of other UUID pairs", .niahMultivalue: "RULER: all 4 numbers of one key",
+        .niahMultiquery: "RULER: the numbers of 4 keys, asked at once", .vt: "RULER: every variable of a 4-hop assignment chain (after an example)",
+        .cwe: "RULER: the 10 most common words of a numbered list (after an example)", .fwe: "RULER: the 3 most frequent coded words (Zipf counts)",
+    ]
+
     public static let all: [ProbeInfo] = Task.allCases.map { t in
-        ProbeInfo(RulerProbe(t), summary: "RULER's \(t.rawValue) task, with RULER's template and scoring", paper: "RULER (Hsieh et al. 2024, arXiv:2404.06654)")
+        ProbeInfo(RulerProbe(t), summary: summaries[t]!, paper: "RULER (Hsieh et al. 2024, arXiv:2404.06654), with its template and scoring")
     }
 }
