@@ -816,17 +816,18 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(zip(w, [0.7071, 0.7071] as [Float]).allSatisfy { abs($0 - $1) < 1e-3 }, "\(w)")
     }
 
-    /// A key's score is its projection on the filter before RoPE: for the filter (0.6, 0.8) the keys (1, 0),
-    /// (−1, 0), (2, 0), (−2, 0), (0, 1) score 0.6, −0.6, 1.2, −1.2, 0.8 whatever rotation RoPE applied, and
-    /// the two best are kept.
-    @Test func keysScoreTheirProjectionOnTheFilterBeforeRoPE() {
+    /// A key's score is minus its projection on the filter before RoPE (kvpress's sign): for the filter
+    /// (0.6, 0.8) the keys (1, 0), (−1, 0), (2, 0), (−2, 0), (0, 1) score −0.6, 0.6, −1.2, 1.2, −0.8 whatever
+    /// rotation RoPE applied, and the two best are kept; `sinks=1` pins the first.
+    @Test func keysScoreMinusTheirProjectionOnTheFilterBeforeRoPE() {
         let policy = QFilterPolicy()
         for f in [0.0, 0.7] {
             var v = LeveragePolicyTests.view(frequency: f)
             v.prepared[policy.passKey] = [[[Float(0.6), 0.8]]]
             let s = policy.scores(v)
-            #expect(zip(s, [0.6, -0.6, 1.2, -1.2, 0.8] as [Float]).allSatisfy { abs($0 - $1) < 1e-5 }, "frequency \(f): \(s)")
-            #expect(topK(v, budget: 2, scores: s, pinned: []) == [2, 4])
+            #expect(zip(s, [-0.6, 0.6, -1.2, 1.2, -0.8] as [Float]).allSatisfy { abs($0 - $1) < 1e-5 }, "frequency \(f): \(s)")
+            #expect(topK(v, budget: 2, scores: s, pinned: []) == [1, 3])
+            #expect(QFilterPolicy { $0.sinks = 1 }.pinned(v, budget: 2) == [0])
         }
     }
 }
