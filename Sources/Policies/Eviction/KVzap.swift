@@ -51,13 +51,7 @@ public struct KVzapPolicy: EvictionPolicy, Configurable {
 
     public var ranksAcrossStreams: Bool { scope == .global }
 
-    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
-        switch scope {
-        case .head: return nil
-        case .layer: return zip(views, budgets).map { KVzipPolicy.pooled([$0], [$1], scores: scores)[0] }
-        case .global: return KVzipPolicy.pooled(views, budgets, scores: scores)
-        }
-    }
+    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? { KVzipPolicy.select(scope, views, budgets, scores: scores) }
 
     // MARK: The predictor
 

@@ -118,11 +118,14 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
 
     public var ranksAcrossStreams: Bool { scope == .global }
 
-    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? {
+    public func selectAll(layers views: [[StreamView]], budgets: [[Int]]) -> [[[Int]]]? { Self.select(scope, views, budgets, scores: scores) }
+
+    /// The selection of `scope` over scores (shared with `kvzap`): nil per head (each stream's own top share).
+    static func select(_ scope: Scope, _ views: [[StreamView]], _ budgets: [[Int]], scores: (StreamView) -> [Float]) -> [[[Int]]]? {
         switch scope {
         case .head: return nil
-        case .layer: return zip(views, budgets).map { Self.pooled([$0], [$1], scores: scores)[0] }
-        case .global: return Self.pooled(views, budgets, scores: scores)
+        case .layer: return zip(views, budgets).map { pooled([$0], [$1], scores: scores)[0] }
+        case .global: return pooled(views, budgets, scores: scores)
         }
     }
 
