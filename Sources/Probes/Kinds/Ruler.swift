@@ -138,7 +138,8 @@ public struct RulerProbe: Probe {
         // Haystack units, each tokenized as it will be appended, until the budget is spent.
         var units: [String] = []
         var used = 0
-        let essays = g.haystackSentences ?? HaystackGenerator(seed: g.haystackSeed).sentences(from: 0, count: 4000)
+        // Only the essay haystack reads sentences (generated English when the run gives none).
+        let essays = haystack == .essay ? g.haystackSentences ?? HaystackGenerator(seed: g.haystackSeed).sentences(from: 0, count: 4000) : []
         while true {
             let i = units.count
             if haystack == .essay && i >= essays.count { break }
