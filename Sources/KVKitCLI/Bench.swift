@@ -26,6 +26,18 @@ struct Bench: ParsableCommand {
     )
     var quant: String = "fp32"
 
+    @Flag(
+        help:
+            "Instead: time the many-row (prefill) product on each distinct matrix type and shape of the model, panels + sgemm against the integer kernel, alternating calls."
+    )
+    var kernels = false
+
+    @Option(help: "Input rows per call with --kernels (a prefill chunk).")
+    var kernelRows = 512
+
+    @Option(help: "Alternating rounds with --kernels (medians are printed).")
+    var kernelRounds = 5
+
     @Option(help: "Also write the prompt's token ids (JSON array, the longest length) to this file, so other engines run the same tokens.")
     var savePrompt: String?
 
@@ -41,6 +53,10 @@ struct Bench: ParsableCommand {
         }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
         print("cpu: \(KernelBuild.cpu); kernels: \(KernelBuild.description)")
+        if kernels {
+            try benchKernels(model)
+            return
+        }
         let perToken = model.decodeWeightBytes
         print("weight bytes read per decode token: \(formatBytes(perToken)) (every layer matrix and the output head); K/V pages: \(codecs[0]?.name ?? "fp32")")
         // Untimed warm-up, as bench-engines gives llama.cpp and OpenVINO: the first pass faults the mapped
@@ -60,6 +76,28 @@ struct Bench: ParsableCommand {
                         format: "%7d  %11d  %13.1f  %20.1f  %12.2f", th, n, g.prefillTokensPerSecond, g.decodeTokensPerSecond,
                         g.decodeTokensPerSecond * Double(perToken) / 1e9))
             }
+        }
+    }
+}
+
+extension Bench {
+    func benchKernels(_ model: any LanguageModel) throws {
+        guard let decoder = model as? DecoderModel else { throw fail("--kernels needs a GGUF model", code: ExitCodes.usage) }
+        guard (9...65_536).contains(kernelRows), (1...1_000).contains(kernelRounds) else {
+            throw fail("--kernel-rows must be 9–65536 and --kernel-rounds 1–1000", code: ExitCodes.usage)
+        }
+        Threads.set(threadCounts.max() ?? 2)
+        print("many-row product, \(kernelRows) rows, \(Threads.count) threads, \(kernelRounds) alternating rounds (medians; GMAC/s)")
+        print("matrix                type        out × in    sgemm   integer   int/sgemm   max rel. diff")
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func left(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        for t in decoder.benchManyRows(rows: kernelRows, rounds: kernelRounds) {
+            let s = t.macsPerSecond(t.sgemmSeconds) / 1e9
+            let i = t.integerSeconds.map { t.macsPerSecond($0) / 1e9 }
+            print(
+                pad(t.matrix, 20) + "  " + pad(t.type, 6) + "  " + left("\(t.out) × \(t.inDim)", 13) + "  " + left(String(format: "%.1f", s), 7) + "  "
+                    + left(i.map { String(format: "%.1f", $0) } ?? "n/a", 8) + "  " + left(i.map { String(format: "%.2fx", $0 / s) } ?? "n/a", 10) + "  "
+                    + left(t.maxRelativeDifference.map { String(format: "%.1e", $0) } ?? "n/a", 14))
         }
     }
 }

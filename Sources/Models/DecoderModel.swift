@@ -182,12 +182,15 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         return cache
     }
 
-    /// How runs record the weights' arithmetic: the storage's name, with `-q8k` when integer decode
-    /// multiplies K-quant matrices against Q8_K activation codes (`WeightStorage.recordedName`).
+    /// How runs record the weights' arithmetic: the storage's name, with `-q8k2` when integer kernels
+    /// multiply K-quant matrices against Q8_K activation codes (`WeightStorage.recordedName`). `-q8k` (until
+    /// 2026-12-07) kept eight float lanes per super-block and prefilled through sgemm; `-q8k2` sums each
+    /// super-block exactly in Int32 and takes the portable kernel's float steps, decode and (in the AVX2
+    /// build) prefill alike, so a resumed run made with the old arithmetic refuses to mix.
     public var weightsRecord: String? {
         let all = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
         let k8 = all.contains { $0.integerDecode && IntKernels.superBlock($0.type) }
-        return storage.recordedName.map { k8 ? $0 + "-q8k" : $0 }
+        return storage.recordedName.map { k8 ? $0 + "-q8k2" : $0 }
     }
 
     public func outputProjection(layer: Int) -> [Float] {

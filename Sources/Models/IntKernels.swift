@@ -322,6 +322,9 @@ enum IntKernels {
             for t in 0..<a.rows { y[t &* stride] = rowK(type, row, a, t) }
         }
 
+        /// The portable K-quant kernel is slower than sgemm for many rows: prefill stays on panels + sgemm.
+        static let integerPrefillK = false
+
     #endif
 
     /// One K-quant row against row `t` of `a`, the portable kernel (both builds: the AVX2 kernels are tested

@@ -63,20 +63,34 @@
         @inline(__always) static func fma(_ a: __m256, _ s: Float, _ acc: __m256) -> __m256 { _mm256_fmadd_ps(a, _mm256_set1_ps(s), acc) }
 
         /// Q4_K, Q5_K and Q6_K rows (256-value super-blocks) against every row of `a` (Q8_K codes), written to
-        /// `y[t · stride]` (the layouts as in the portable `rowK`, which these are tested against). Each row of
-        /// `a` is summed by the same one-row kernel, so a row's result does not depend on how many rows share
-        /// the call (batched forks answer alone as beside others); the weight row, a few hundred bytes, is read
-        /// from memory once and from L1 for the other rows.
+        /// `y[t · stride]`. The kernels sum each super-block exactly in Int32 and then take the portable
+        /// `rowK`'s float steps (`acc += Float(Σ) · (d · dx)`, minimums likewise, `acc − accm` at the end), so a
+        /// result is bitwise the portable kernel's, whichever kernel and however many rows share the call:
+        /// batched forks answer alone as beside others, prefill (`Weights.integerGemm`) computes what decode
+        /// does. Four rows of `a` at a time share the weight row's unpacked codes and scales (`rowsQ45K`,
+        /// `rowsQ6K`); the rest go one by one (`rowQ45K`, `rowQ6K`). The weight row is read from memory once
+        /// and from L1 for the other rows.
         static func dotK(
             _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
             into y: UnsafeMutablePointer<Float>, stride: Int
         ) {
+            @inline(__always) func store(_ r: SIMD4<Float>, _ t: Int) { for k in 0..<4 { y[(t &+ k) &* stride] = r[k] } }
+            var t = 0
             switch type {
-            case .q4_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t) }
-            case .q5_K: for t in 0..<a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t) }
-            default: for t in 0..<a.rows { y[t &* stride] = rowQ6K(row, a, t) }
+            case .q4_K:
+                while t &+ 4 <= a.rows { store(rowsQ45K(five: false, row, a, t), t); t &+= 4 }
+                while t < a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t); t &+= 1 }
+            case .q5_K:
+                while t &+ 4 <= a.rows { store(rowsQ45K(five: true, row, a, t), t); t &+= 4 }
+                while t < a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t); t &+= 1 }
+            default:
+                while t &+ 4 <= a.rows { store(rowsQ6K(row, a, t), t); t &+= 4 }
+                while t < a.rows { y[t &* stride] = rowQ6K(row, a, t); t &+= 1 }
             }
         }
+
+        /// The AVX2 K-quant kernels serve every row count (prefill too): see `Weights.integerGemm`.
+        static let integerPrefillK = true
 
         /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
         /// layout) as 8 scale bytes and 8 minimum bytes, unpacked with four 32-bit word operations (as
@@ -96,85 +110,190 @@
         /// The `vpshufb` mask that puts 16-bit lane `k` of each 128-bit half in every lane of that half.
         @inline(__always) static func wordMask(_ k: Int) -> __m256i { _mm256_set1_epi16(Int16(2 &* k) | Int16(2 &* k &+ 1) << 8) }
 
-        /// One Q4_K / Q5_K row against row `t` of `a`, as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K`: per 64
-        /// values one 32-byte load, a mask and a shift (the two sub-blocks' nibbles), two `vpmaddubsw` (32
-        /// byte products each, paired into Int16), two `vpmaddwd` by the sub-blocks' 6-bit scales into Int32;
-        /// per super-block one convert and one FMA, and the minimums' term (Σ m_j · code sums) one `vpmaddwd`.
+        /// The sum of 8 / 4 Int32 lanes (exact: a super-block's sum fits Int32).
+        @inline(__always) static func total(_ v: __m256i) -> Int32 { unsafeBitCast(v, to: SIMD8<Int32>.self).wrappedSum() }
+        @inline(__always) static func total(_ v: __m128i) -> Int32 { unsafeBitCast(v, to: SIMD4<Int32>.self).wrappedSum() }
+        /// Lane k = the sum of the lanes of the k-th vector (four totals with three `vphaddd`), as floats.
+        @inline(__always) static func totals(_ v: (__m256i, __m256i, __m256i, __m256i)) -> SIMD4<Float> {
+            let all = unsafeBitCast(_mm256_hadd_epi32(_mm256_hadd_epi32(v.0, v.1), _mm256_hadd_epi32(v.2, v.3)), to: SIMD8<Int32>.self)
+            return SIMD4<Float>(all.lowHalf &+ all.highHalf)
+        }
+        @inline(__always) static func totals(_ v: (__m128i, __m128i, __m128i, __m128i)) -> SIMD4<Float> {
+            SIMD4<Float>(unsafeBitCast(_mm_hadd_epi32(_mm_hadd_epi32(v.0, v.1), _mm_hadd_epi32(v.2, v.3)), to: SIMD4<Int32>.self))
+        }
+
+        /// Σ_j m_j · (code sums of sub-block j's two halves), in four Int32 lanes, for the 16 code sums at `b`.
+        @inline(__always) static func minSums(_ mins: __m128i, _ b: UnsafeRawPointer) -> __m128i {
+            _mm_madd_epi16(mins, _mm_hadd_epi16(b.loadUnaligned(as: __m128i.self), b.loadUnaligned(fromByteOffset: 16, as: __m128i.self)))
+        }
+
+        /// The 4-bit / 5-bit codes of sub-blocks 2j and 2j + 1 of a Q4_K / Q5_K super-block at `p`.
+        @inline(__always) static func codes45K(five: Bool, _ p: UnsafeRawPointer, _ hb: __m256i, _ j: Int) -> (__m256i, __m256i) {
+            let nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16)
+            let q = (p + (five ? 48 : 16) + 32 &* j).loadUnaligned(as: __m256i.self)
+            var lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble)
+            if five {
+                // Bit 2j (low sub-block) and 2j + 1 (high) of each qh byte, as 16.
+                @inline(__always) func bit(_ k: Int) -> __m256i {
+                    let m = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << k))
+                    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, m), m), sixteen)
+                }
+                lo = _mm256_or_si256(lo, bit(2 &* j)); hi = _mm256_or_si256(hi, bit(2 &* j &+ 1))
+            }
+            return (lo, hi)
+        }
+
+        /// Σ scale_j · Σ code · x-code of a Q4_K / Q5_K super-block at `p` against the codes at `x`, in 8 Int32
+        /// lanes: per 64 values one 32-byte load, a mask and a shift (two sub-blocks' nibbles), two
+        /// `vpmaddubsw` (32 byte products each, paired into Int16), two `vpmaddwd` by the 6-bit scales.
+        @inline(__always) static func sum45K(five: Bool, _ p: UnsafeRawPointer, _ scales: __m256i, _ x: UnsafeRawPointer) -> __m256i {
+            let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
+            var sumi = _mm256_setzero_si256()
+            for j in 0..<4 {
+                let (lo, hi) = codes45K(five: five, p, hb, j)
+                let pl = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(scales, wordMask(2 &* j)), _mm256_maddubs_epi16(lo, x.load(fromByteOffset: 64 &* j, as: __m256i.self)))
+                let ph = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(scales, wordMask(2 &* j &+ 1)), _mm256_maddubs_epi16(hi, x.load(fromByteOffset: 64 &* j &+ 32, as: __m256i.self)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph))
+            }
+            return sumi
+        }
+
+        /// One Q4_K / Q5_K row against row `t` of `a`, as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K` in its
+        /// integer part (`sum45K`; the minimums' Σ m_j · code sums one `vpmaddwd`), then `rowK`'s float steps.
         @inline(__always) static func rowQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
             let nsb = a.supers, bytes = five ? 176 : 144
             let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-            let nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16)
-            var acc = _mm256_setzero_ps(), accm = _mm_setzero_ps()
+            var acc: Float = 0, accm: Float = 0
             for sb in 0..<nsb {
-                let p = row + sb &* bytes, x = xr + sb &* 256, b = bs + sb &* 32, dx = xs[sb]
+                let p = row + sb &* bytes, dx = xs[sb]
                 let (sc, mn) = scalesMins(p + 4)
-                // Σ_j m_j · (code sums of sub-block j's two halves).
-                let pairs = _mm_hadd_epi16(b.loadUnaligned(as: __m128i.self), b.loadUnaligned(fromByteOffset: 16, as: __m128i.self))
-                accm = _mm_fmadd_ps(_mm_set1_ps(half(p, 2) * dx), _mm_cvtepi32_ps(_mm_madd_epi16(words(mn), pairs)), accm)
-                let scales = _mm256_broadcastsi128_si256(words(sc))
-                let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
-                var sumi = _mm256_setzero_si256()
-                for j in 0..<4 {
-                    let q = (p + (five ? 48 : 16) + 32 &* j).loadUnaligned(as: __m256i.self)
-                    var lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble)
-                    if five {
-                        // Bit 2j (low sub-block) and 2j + 1 (high) of each qh byte, as 16.
-                        @inline(__always) func bit(_ k: Int) -> __m256i {
-                            let m = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << k))
-                            return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, m), m), sixteen)
-                        }
-                        lo = _mm256_or_si256(lo, bit(2 &* j)); hi = _mm256_or_si256(hi, bit(2 &* j &+ 1))
-                    }
-                    let pl = _mm256_madd_epi16(
-                        _mm256_shuffle_epi8(scales, wordMask(2 &* j)), _mm256_maddubs_epi16(lo, x.load(fromByteOffset: 64 &* j, as: __m256i.self)))
-                    let ph = _mm256_madd_epi16(
-                        _mm256_shuffle_epi8(scales, wordMask(2 &* j &+ 1)), _mm256_maddubs_epi16(hi, x.load(fromByteOffset: 64 &* j &+ 32, as: __m256i.self)))
-                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph))
-                }
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 0) * dx), _mm256_cvtepi32_ps(sumi), acc)
+                let sumi = sum45K(five: five, p, _mm256_broadcastsi128_si256(words(sc)), xr + sb &* 256)
+                acc += Float(total(sumi)) * (half(p, 0) * dx)
+                accm += Float(total(minSums(words(mn), bs + sb &* 32))) * (half(p, 2) * dx)
             }
-            return acc.sum() - accm.sum()
+            return acc - accm
         }
 
-        /// One Q6_K row against row `t` of `a`: per 128 values three 32-byte loads give four sub-blocks' 6-bit
-        /// codes (0–63) with masks and shifts; per 32 values one `vpmaddubsw`, one `vpshufb` (the two int8
+        /// `rowQ45K` for rows t … t + 3 of `a` at once: per 32 values the codes and their scale once, then the
+        /// four rows; per super-block the four totals with three `vphaddd` and the float steps on four lanes.
+        @inline(__always) static func rowsQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
+            let nsb = a.supers, bytes = five ? 176 : 144, n = a.count
+            let xr = UnsafeRawPointer(a.codes + t &* n), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+            var acc = SIMD4<Float>(), accm = SIMD4<Float>()
+            for sb in 0..<nsb {
+                let p = row + sb &* bytes, x = xr + sb &* 256
+                let (sc, mn) = scalesMins(p + 4)
+                let scales = _mm256_broadcastsi128_si256(words(sc)), mins = words(mn)
+                let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
+                var sumi = (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256())
+                // A loop over two halves rather than four unrolled steps, whose codes the compiler would all
+                // load first and spill.
+                for h in 0..<2 {
+                    let c0 = codes45K(five: five, p, hb, 2 &* h), c1 = codes45K(five: five, p, hb, 2 &* h &+ 1)
+                    @inline(__always) func sub(_ i: Int, _ codes: __m256i) {
+                        let sc = _mm256_shuffle_epi8(scales, wordMask(4 &* h &+ i))
+                        @inline(__always) func one(_ k: Int) -> __m256i {
+                            _mm256_madd_epi16(sc, _mm256_maddubs_epi16(codes, (x + (k &* n &+ 128 &* h &+ 32 &* i)).load(as: __m256i.self)))
+                        }
+                        sumi = (
+                            _mm256_add_epi32(sumi.0, one(0)), _mm256_add_epi32(sumi.1, one(1)), _mm256_add_epi32(sumi.2, one(2)),
+                            _mm256_add_epi32(sumi.3, one(3))
+                        )
+                    }
+                    sub(0, c0.0); sub(1, c0.1); sub(2, c1.0); sub(3, c1.1)
+                }
+                let dx = SIMD4(xs[sb], xs[nsb &+ sb], xs[2 &* nsb &+ sb], xs[3 &* nsb &+ sb])
+                @inline(__always) func m(_ k: Int) -> __m128i { minSums(mins, bs + (k &* nsb &+ sb) &* 32) }
+                acc += totals(sumi) * (half(p, 0) * dx)
+                accm += totals((m(0), m(1), m(2), m(3))) * (half(p, 2) * dx)
+            }
+            return acc - accm
+        }
+
+        /// Sub-block k's halves of a Q6_K super-block: scale 2k in the first 128 bits (values 0–15), 2k + 1 in
+        /// the second.
+        @inline(__always) static func halves6K(_ k: Int) -> __m256i {
+            _mm256_set_m128i(_mm_set1_epi16(Int16(4 &* k &+ 2) | Int16(4 &* k &+ 3) << 8), _mm_set1_epi16(Int16(4 &* k) | Int16(4 &* k &+ 1) << 8))
+        }
+
+        /// Half `n` (128 values) of a Q6_K super-block at `p`: its four sub-blocks' 6-bit codes (0–63) from
+        /// three 32-byte loads with masks and shifts, and the int8 scales of its eight 16-value halves as Int16
+        /// lanes, in both 128-bit halves.
+        @inline(__always) static func codes6K(_ p: UnsafeRawPointer, _ n: Int) -> (__m256i, __m256i, __m256i, __m256i, scales: __m256i) {
+            let low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30)
+            let ql = p + 64 &* n, qh = p + 128 + 32 &* n
+            let l0 = ql.loadUnaligned(as: __m256i.self), l1 = ql.loadUnaligned(fromByteOffset: 32, as: __m256i.self),
+                h = qh.loadUnaligned(as: __m256i.self)
+            let scales = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(p.loadUnaligned(fromByteOffset: 192 &+ 8 &* n, as: Int64.self))))
+            return (
+                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high)),
+                _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high)),
+                scales
+            )
+        }
+
+        /// −32 · Σ scale · code sum of a Q6_K super-block at `p` against the code sums at `b`: the codes' −32,
+        /// the start of the block's integer sum.
+        @inline(__always) static func offset6K(_ p: UnsafeRawPointer, _ b: UnsafeRawPointer) -> __m256i {
+            let all = _mm256_cvtepi8_epi16(p.loadUnaligned(fromByteOffset: 192, as: __m128i.self))
+            return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, b.loadUnaligned(as: __m256i.self)), 5))
+        }
+
+        /// One Q6_K row against row `t` of `a`: per 32 values one `vpmaddubsw`, one `vpshufb` (the two int8
         /// scales of its halves) and one `vpmaddwd`; the codes' −32 once per super-block through the 16-value
-        /// code sums (32 · Σ scale · code sum, one `vpmaddwd`); one convert and one FMA per super-block.
+        /// code sums (`offset6K`); then `rowK`'s float step.
         @inline(__always) static func rowQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> Float {
             let nsb = a.supers
             let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-            let low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30)
-            // Sub-block k's halves: scale 2k in the first 128 bits (values 0–15), 2k + 1 in the second.
-            @inline(__always) func halves(_ k: Int) -> __m256i {
-                _mm256_set_m128i(_mm_set1_epi16(Int16(4 &* k &+ 2) | Int16(4 &* k &+ 3) << 8), _mm_set1_epi16(Int16(4 &* k) | Int16(4 &* k &+ 1) << 8))
-            }
-            var acc = _mm256_setzero_ps()
+            var acc: Float = 0
             for sb in 0..<nsb {
                 let p = row + sb &* 210, x = xr + sb &* 256
-                let all = _mm256_cvtepi8_epi16(p.loadUnaligned(fromByteOffset: 192, as: __m128i.self))
-                var sumi = _mm256_sub_epi32(
-                    _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, (bs + sb &* 32).loadUnaligned(as: __m256i.self)), 5))
+                var sumi = offset6K(p, bs + sb &* 32)
                 for n in 0..<2 {
-                    let ql = p + 64 &* n, qh = p + 128 + 32 &* n
-                    let l0 = ql.loadUnaligned(as: __m256i.self), l1 = ql.loadUnaligned(fromByteOffset: 32, as: __m256i.self),
-                        h = qh.loadUnaligned(as: __m256i.self)
-                    let scales = _mm256_broadcastsi128_si256(
-                        _mm_cvtepi8_epi16(_mm_cvtsi64_si128(p.loadUnaligned(fromByteOffset: 192 &+ 8 &* n, as: Int64.self))))
-                    let c = (
-                        _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high)),
-                        _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high)),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high))
-                    )
+                    let c = codes6K(p, n)
                     @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
                         _mm256_madd_epi16(
-                            _mm256_shuffle_epi8(scales, halves(k)), _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
+                            _mm256_shuffle_epi8(c.scales, halves6K(k)),
+                            _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
                     }
                     sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
                 }
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(half(p, 208) * xs[sb]), _mm256_cvtepi32_ps(sumi), acc)
+                acc += Float(total(sumi)) * (half(p, 208) * xs[sb])
             }
-            return acc.sum()
+            return acc
+        }
+
+        /// `rowQ6K` for rows t … t + 3 of `a` at once (codes and scales unpacked once, then the four rows).
+        @inline(__always) static func rowsQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
+            let nsb = a.supers, n = a.count
+            let xr = UnsafeRawPointer(a.codes + t &* n), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+            var acc = SIMD4<Float>()
+            for sb in 0..<nsb {
+                let p = row + sb &* 210, x = xr + sb &* 256
+                @inline(__always) func start(_ k: Int) -> __m256i { offset6K(p, bs + (k &* nsb &+ sb) &* 32) }
+                var sumi = (start(0), start(1), start(2), start(3))
+                for h in 0..<2 {
+                    let c = codes6K(p, h)
+                    // One sub-block's codes and scales at a time against the four rows (few live registers).
+                    @inline(__always) func sub(_ i: Int, _ codes: __m256i) {
+                        let sc = _mm256_shuffle_epi8(c.scales, halves6K(i))
+                        @inline(__always) func one(_ k: Int) -> __m256i {
+                            _mm256_madd_epi16(sc, _mm256_maddubs_epi16(codes, (x + (k &* n &+ 128 &* h &+ 32 &* i)).load(as: __m256i.self)))
+                        }
+                        sumi = (
+                            _mm256_add_epi32(sumi.0, one(0)), _mm256_add_epi32(sumi.1, one(1)), _mm256_add_epi32(sumi.2, one(2)),
+                            _mm256_add_epi32(sumi.3, one(3))
+                        )
+                    }
+                    sub(0, c.0); sub(1, c.1); sub(2, c.2); sub(3, c.3)
+                }
+                acc += totals(sumi) * (half(p, 208) * SIMD4(xs[sb], xs[nsb &+ sb], xs[2 &* nsb &+ sb], xs[3 &* nsb &+ sb]))
+            }
+            return acc
         }
     }
 #endif

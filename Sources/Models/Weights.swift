@@ -16,8 +16,8 @@ public enum WeightStorage: String, CaseIterable, Sendable {
     /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
     /// 16-bit activations on 2026-12-06 and is recorded as `native-q16`; runs before then wrote `native` for
     /// what is now `exact`, so a resumed old run refuses to mix the two. Since the K-quant kernels take
-    /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`
-    /// (`DecoderModel.weightsRecord`); one without (SmolLM2's Q4_1) computes as before and records `native-q16`.
+    /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`, and
+    /// `native-q16-q8k2` since their exact super-block sums (2026-12-07; `DecoderModel.weightsRecord`); one without (SmolLM2's Q4_1) computes as before and records `native-q16`.
     public var recordedName: String? {
         switch self {
         case .f32: return nil;
@@ -38,8 +38,10 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 /// portable build, AVX2 in the host build), the other types (Q2_K, Q3_K, F16, BF16) by dequantizing each
 /// block and multiplying by the Float32 activations.
 /// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
-/// Many rows (prefill) dequantize panels of output rows into a per-thread Float32 scratch and hand them
-/// to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
+/// Many rows (prefill) of a K-quant matrix run the decode kernel itself in an L2-blocked loop in the AVX2
+/// build (`integerGemm`: 8-bit products, 1.0–1.3× sgemm's speed on the Qwen 1.5B matrices, and bitwise
+/// what decode computes); other types dequantize panels of output rows into a per-thread Float32 scratch
+/// and hand them to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
 final class Weights: @unchecked Sendable {
     let type: GGMLType
     let out: Int, inDim: Int
@@ -59,10 +61,22 @@ final class Weights: @unchecked Sendable {
     /// activation codes, or Q8_K codes for the K-quants.
     let integerDecode: Bool
 
+    /// How many rows (more than `integerRowsMax`: prefill) are multiplied.
+    enum ManyRows: String, Sendable {
+        /// Panels of output rows dequantized to Float32, then OpenBLAS sgemm.
+        case sgemm
+        /// The decode kernel itself in an L2-blocked loop (`integerGemm`): the K-quants in the AVX2 build.
+        case integer
+    }
+    /// `integer` where the build has the kernel for this type, else `sgemm`; `kvkit bench --kernels` sets
+    /// each in turn on the same matrix to time them.
+    var manyRows: ManyRows
+
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
         self.type = type; self.out = out; self.inDim = inDim
         integerDecode = storage == .native && IntKernels.covers(type) && inDim % (IntKernels.superBlock(type) ? 256 : 32) == 0
         rowBytes = type.byteCount(elements: inDim)!
+        manyRows = integerDecode && IntKernels.superBlock(type) && IntKernels.integerPrefillK ? .integer : .sgemm
         if storage == .f32 {
             let buf = FloatBuffer(count: out * inDim, zeroed: false)
             Dequantize.run(type, bytes, buf.pointer, count: out * inDim)
@@ -100,8 +114,11 @@ final class Weights: @unchecked Sendable {
         }()
         /// The Q8_K codes of the K-quant matrices (q, k and v of one file may mix Q4_K, Q6_K and Q5_0).
         private(set) lazy var codesK: IntKernels.ActivationsK = {
-            let a = IntKernels.ActivationsK(rows: rows, count: inDim)
-            for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
+            let a = IntKernels.ActivationsK(rows: rows, count: inDim), T = rows, inDim = inDim
+            let x = UnsafeSendable(x)
+            Threads.parallelFor((T + 15) / 16) { task in
+                for t in (task * 16)..<min(T, task * 16 + 16) { a.quantize(row: t, x.value + t * inDim) }
+            }
             return a
         }()
         private var roundedRows: UnsafeMutablePointer<Float>?, roundedRowsK: UnsafeMutablePointer<Float>?
@@ -174,7 +191,10 @@ final class Weights: @unchecked Sendable {
             }
             return
         }
-        if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
+        if manyRows == .integer && integerDecode && IntKernels.superBlock(type) && T > Self.integerRowsMax {
+            let codes = input.codesK
+            integerGemm(T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range), y)
+        } else if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
                 let rows = (r0 + t0)..<(r0 + min(T, t0 + Self.integerRowsMax))
                 if IntKernels.superBlock(type) {
@@ -204,6 +224,29 @@ final class Weights: @unchecked Sendable {
     private func integerRows(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
         let masks = IntKernels.Masks(), type = type
         outputRows(y, acts) { y, o, row, acts in IntKernels.dotK(type, row, acts, masks, into: y + o, stride: self.out) }
+    }
+
+    /// Output rows per task, and input rows per block, of `integerGemm`: a block's codes (32 × 8,960 bytes for
+    /// the 1.5B model's widest input) and a task's weight rows (32 × 5 KB) fit in a core's L2 together.
+    static let gemmRows = 32, gemmTokens = 32
+
+    /// Many rows (prefill) on the integer K-quant kernels (`IntKernels.integerPrefillK`, the AVX2 build)
+    /// instead of panels + sgemm: tasks of `gemmRows` output rows, each against the input in blocks of
+    /// `gemmTokens` rows. Every (row, output) value is the decode kernel's, bit for bit, so a row's result
+    /// never depends on the rows that share the call.
+    private func integerGemm(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
+        let R = Self.gemmRows, B = Self.gemmTokens, T = acts.rows, tasks = (out + R - 1) / R
+        let masks = IntKernels.Masks(), type = type, rowBytes = rowBytes, out = out
+        let src = UnsafeSendable((y, blocks!, acts))
+        Threads.parallelFor(tasks) { task in
+            let (y, blocks, acts) = src.value
+            for t0 in stride(from: 0, to: T, by: B) {
+                let block = IntKernels.ActivationsK(acts, rows: t0..<min(T, t0 + B))
+                for o in (task * R)..<min(out, (task + 1) * R) {
+                    IntKernels.dotK(type, blocks + o * rowBytes, block, masks, into: y + t0 * out + o, stride: out)
+                }
+            }
+        }
     }
 
     /// `body(y, o, weight row o, acts)` for every output row, split across threads in contiguous runs.

@@ -105,17 +105,17 @@ import Testing
     }
 }
 
-/// The K-quant decode kernels of the build (AVX2 in the host build) against the portable one-row kernel
-/// `IntKernels.rowK`: the same integer sums, so they differ only by Float32 rounding of the per-super-block
-/// products (≤ 2⁻²⁰ of Σ|terms|), on rows whose every code pattern occurs and activations with zero blocks,
-/// one dominant value and ordinary values.
+/// The K-quant kernels of the build (AVX2 in the host build: one row of activations at a time, or four) against
+/// the portable one-row kernel `IntKernels.rowK`: the same Int32 super-block sums and the same float steps,
+/// so the results are bitwise equal, on rows whose every code pattern occurs and activations with zero
+/// blocks, one dominant value and ordinary values; `rowK` itself within 2⁻²⁰ of Σ|terms| of the float64 sum.
 @Suite struct KQuantKernelTests {
     @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
     func fastKernelMatchesThePortableOne(type: GGMLType) {
         let out = 24, cols = 1024
         let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 11)
         var rng = SplitMix64(seed: 12)
-        let rows = 3
+        let rows = 7  // one group of four, then three alone
         var x = (0..<(rows * cols)).map { _ in Float.random(in: -3...3, using: &rng) }
         for j in 256..<512 { x[j] = 0 }  // an all-zero super-block
         x[cols + 700] = 400  // one value dominates its block
@@ -127,18 +127,20 @@ import Testing
             for o in 0..<out {
                 let row = p.baseAddress! + o * rowBytes
                 y.withUnsafeMutableBufferPointer { IntKernels.dotK(type, row, a, IntKernels.Masks(), into: $0.baseAddress! + o, stride: out) }
+                var w = [Float](repeating: 0, count: cols)
+                w.withUnsafeMutableBufferPointer { Dequantize.run(type, row, $0.baseAddress!, count: cols) }
                 for t in 0..<rows {
                     let ref = IntKernels.rowK(type, row, a, t)
-                    // |terms|: Σ |w · x̂| through the dequantized row.
-                    var w = [Float](repeating: 0, count: cols)
-                    w.withUnsafeMutableBufferPointer { Dequantize.run(type, row, $0.baseAddress!, count: cols) }
-                    var mag = 0.0
+                    #expect(y[t * out + o].bitPattern == ref.bitPattern, "\(type) row \(o) t \(t): \(y[t * out + o]) vs \(ref)")
+                    // The float64 sum of w · x̂ through the dequantized row, and Σ |terms|.
+                    var exact = 0.0, mag = 0.0
                     for s in 0..<(cols / 256) {
                         for j in 0..<256 {
-                            mag += abs(Double(w[s * 256 + j]) * Double(a.codes[t * cols + s * 256 + j]) * Double(a.scales[t * (cols / 256) + s]))
+                            let term = Double(w[s * 256 + j]) * Double(a.codes[t * cols + s * 256 + j]) * Double(a.scales[t * (cols / 256) + s])
+                            exact += term; mag += abs(term)
                         }
                     }
-                    #expect(abs(Double(y[t * out + o]) - Double(ref)) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(y[t * out + o]) vs \(ref)")
+                    #expect(abs(Double(ref) - exact) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(ref) vs float64 \(exact)")
                 }
             }
         }
@@ -184,6 +186,39 @@ import Testing
                     }
                     let worst = zip(together, plain).map { abs($0 - $1) }.max()!
                     #expect(worst < 2e-3, "\(type) \(storage): \(worst) from the plain product")
+                }
+            }
+        }
+    }
+
+    /// Prefill of a K-quant matrix in the AVX2 build (`Weights.integerGemm`): 75 rows (two full 32-row blocks,
+    /// a partial one, groups of four and single rows) without the row-invariant flag give every row bitwise
+    /// what that row gives alone (decode), and agree with the panels + sgemm path on the same rounded
+    /// activations to Float32 summation order.
+    @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
+    func integerPrefillIsDecodeRowByRow(type: GGMLType) {
+        let out = 70, cols = 512, T = 75
+        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 9)
+        var rng = SplitMix64(seed: 10)
+        let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
+        m.withUnsafeBytes { p in
+            let w = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .native)
+            #expect(w.manyRows == (IntKernels.integerPrefillK ? .integer : .sgemm))
+            Threads.with(2) {
+                x.withUnsafeBufferPointer { xp in
+                    var many = [Float](repeating: .nan, count: T * out), panels = many
+                    many.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    w.manyRows = .sgemm
+                    panels.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    for t in 0..<T {
+                        var alone = [Float](repeating: .nan, count: out)
+                        alone.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress! + t * cols, rows: 1, $0.baseAddress!) }
+                        let row = Array(many[(t * out)..<((t + 1) * out)])
+                        if IntKernels.integerPrefillK { #expect(alone == row, "\(type): row \(t) of \(T)") }
+                        let scale = row.map(abs).max()!
+                        let worst = zip(row, panels[(t * out)..<((t + 1) * out)]).map { abs($0 - $1) }.max()!
+                        #expect(worst <= scale * 1e-5, "\(type): row \(t), integer vs sgemm \(worst)")
+                    }
                 }
             }
         }
