@@ -99,6 +99,20 @@ extension Bench {
                     + left(i.map { String(format: "%.1f", $0) } ?? "n/a", 8) + "  " + left(i.map { String(format: "%.2fx", $0 / s) } ?? "n/a", 10) + "  "
                     + left(t.maxRelativeDifference.map { String(format: "%.1e", $0) } ?? "n/a", 14))
         }
+        // The whole prefill both ways, alternating.
+        let ids = benchPrompt(model, tokens: kernelRows)
+        var rates: [Bool: [Double]] = [true: [], false: []]
+        for r in 0...kernelRounds {
+            for integer in r % 2 == 0 ? [false, true] : [true, false] {
+                decoder.useIntegerManyRows(integer)
+                let g = try model.generate(prompt: ids, cache: model.makeCache(pageSize: 16), maxTokens: 1, stopAtEOS: false)
+                if r > 0 { rates[integer]!.append(g.prefillTokensPerSecond) }
+            }
+        }
+        decoder.useIntegerManyRows(true)
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        let (s, i) = (median(rates[false]!), median(rates[true]!))
+        print(String(format: "prefill of %d tokens, tok/s (medians): sgemm %.1f, integer %.1f (%.2fx)", kernelRows, s, i, i / s))
     }
 }
 

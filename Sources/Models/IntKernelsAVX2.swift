@@ -67,25 +67,133 @@
         /// `rowK`'s float steps (`acc += Float(Σ) · (d · dx)`, minimums likewise, `acc − accm` at the end), so a
         /// result is bitwise the portable kernel's, whichever kernel and however many rows share the call:
         /// batched forks answer alone as beside others, prefill (`Weights.integerGemm`) computes what decode
-        /// does. Four rows of `a` at a time share the weight row's unpacked codes and scales (`rowsQ45K`,
-        /// `rowsQ6K`); the rest go one by one (`rowQ45K`, `rowQ6K`). The weight row is read from memory once
-        /// and from L1 for the other rows.
+        /// does. Groups of four rows of `a` share the weight row's unpacked codes (`groupsK`); the rest go one
+        /// by one (`rowQ45K`, `rowQ6K`).
         static func dotK(
             _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ m: Masks,
             into y: UnsafeMutablePointer<Float>, stride: Int
         ) {
-            @inline(__always) func store(_ r: SIMD4<Float>, _ t: Int) { for k in 0..<4 { y[(t &+ k) &* stride] = r[k] } }
-            var t = 0
+            let groups = a.rows / 4
+            if groups > 0 {
+                withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 2 &* groups) { acc in
+                    let acc = acc.baseAddress!
+                    acc.initialize(repeating: SIMD4(), count: 2 &* groups)
+                    groupsK(type, row, a, groups, acc, supers: 0..<a.supers)
+                    finishK(a, groups, acc, into: y, stride: stride)
+                }
+            }
+            restK(type, row, a, into: y, stride: stride)
+        }
+
+        /// Rows `4 · groups …` of `a` (those not in a group), one by one.
+        @inline(__always) static func restK(_ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, into y: UnsafeMutablePointer<Float>, stride: Int) {
+            for t in (a.rows & ~3)..<a.rows {
+                switch type {
+                case .q4_K: y[t &* stride] = rowQ45K(five: false, row, a, t)
+                case .q5_K: y[t &* stride] = rowQ45K(five: true, row, a, t)
+                default: y[t &* stride] = rowQ6K(row, a, t)
+                }
+            }
+        }
+
+        /// The grouped rows' results from their accumulators (sums − minimum terms) into `y`.
+        @inline(__always) static func finishK(
+            _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, into y: UnsafeMutablePointer<Float>, stride: Int
+        ) {
+            for g in 0..<groups {
+                let r = acc[g] - acc[groups &+ g]
+                for k in 0..<4 { y[(4 &* g &+ k) &* stride] = r[k] }
+            }
+        }
+
+        /// The super-blocks `supers` of one weight row against the first `4 · groups` rows of `a`, added to
+        /// `acc` (`acc[g]`: group g's sums, `acc[groups + g]`: its minimum terms; zero them first). Super-blocks
+        /// taken in order in consecutive calls give what one call over all of them gives, so prefill can run
+        /// a few super-blocks of many weight rows while their activations stay in L1.
+        @inline(__always) static func groupsK(
+            _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, supers: Range<Int>
+        ) {
             switch type {
-            case .q4_K:
-                while t &+ 4 <= a.rows { store(rowsQ45K(five: false, row, a, t), t); t &+= 4 }
-                while t < a.rows { y[t &* stride] = rowQ45K(five: false, row, a, t); t &+= 1 }
-            case .q5_K:
-                while t &+ 4 <= a.rows { store(rowsQ45K(five: true, row, a, t), t); t &+= 4 }
-                while t < a.rows { y[t &* stride] = rowQ45K(five: true, row, a, t); t &+= 1 }
-            default:
-                while t &+ 4 <= a.rows { store(rowsQ6K(row, a, t), t); t &+= 4 }
-                while t < a.rows { y[t &* stride] = rowQ6K(row, a, t); t &+= 1 }
+            case .q4_K: groupsQ45K(five: false, row, a, groups, acc, supers)
+            case .q5_K: groupsQ45K(five: true, row, a, groups, acc, supers)
+            default: groupsQ6K(row, a, groups, acc, supers)
+            }
+        }
+
+        /// `groupsK` for Q4_K / Q5_K, weights stationary: per super-block the eight sub-blocks' codes are
+        /// unpacked once into registers and their scales into eight vectors in memory, then every group of four
+        /// rows runs over them (per 32 values and row one `vpmaddubsw`, one `vpmaddwd` and one add, activations
+        /// and scales as memory operands), its four totals with three `vphaddd` and `rowK`'s float steps on
+        /// four lanes.
+        @inline(__always) static func groupsQ45K(
+            five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, _ supers: Range<Int>
+        ) {
+            let nsb = a.supers, bytes = five ? 176 : 144, n = a.count
+            let xr = UnsafeRawPointer(a.codes), bs = UnsafeRawPointer(a.bsums)
+            withUnsafeTemporaryAllocation(of: __m256i.self, capacity: 8) { scaleBuf in
+                let sv = scaleBuf.baseAddress!
+                for sb in supers {
+                    let p = row + sb &* bytes
+                    let (sc, mn) = scalesMins(p + 4)
+                    let scales = _mm256_broadcastsi128_si256(words(sc)), mins = words(mn)
+                    for i in 0..<8 { sv[i] = _mm256_shuffle_epi8(scales, wordMask(i)) }
+                    let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
+                    let c01 = codes45K(five: five, p, hb, 0), c23 = codes45K(five: five, p, hb, 1),
+                        c45 = codes45K(five: five, p, hb, 2), c67 = codes45K(five: five, p, hb, 3)
+                    let dw = half(p, 0), mw = half(p, 2)
+                    for g in 0..<groups {
+                        let t = 4 &* g
+                        @inline(__always) func sum(_ k: Int) -> __m256i {
+                            let x = xr + ((t &+ k) &* n &+ sb &* 256)
+                            @inline(__always) func one(_ i: Int, _ c: __m256i) -> __m256i {
+                                _mm256_madd_epi16(sv[i], _mm256_maddubs_epi16(c, (x + 32 &* i).load(as: __m256i.self)))
+                            }
+                            return _mm256_add_epi32(
+                                _mm256_add_epi32(_mm256_add_epi32(one(0, c01.0), one(1, c01.1)), _mm256_add_epi32(one(2, c23.0), one(3, c23.1))),
+                                _mm256_add_epi32(_mm256_add_epi32(one(4, c45.0), one(5, c45.1)), _mm256_add_epi32(one(6, c67.0), one(7, c67.1))))
+                        }
+                        let xs = a.scales + (t &* nsb &+ sb)
+                        let dx = SIMD4(xs[0], xs[nsb], xs[2 &* nsb], xs[3 &* nsb])
+                        @inline(__always) func m(_ k: Int) -> __m128i { minSums(mins, bs + ((t &+ k) &* nsb &+ sb) &* 32) }
+                        acc[g] += totals((sum(0), sum(1), sum(2), sum(3))) * (dw * dx)
+                        acc[groups &+ g] += totals((m(0), m(1), m(2), m(3))) * (mw * dx)
+                    }
+                }
+            }
+        }
+
+        /// `groupsK` for Q6_K: per super-block its eight 32-value codes in registers, the int8 scales of the
+        /// sixteen 16-value halves as eight vectors in memory, the codes' −32 through the code sums (no minimum
+        /// terms: `acc[groups + g]` stays zero).
+        @inline(__always) static func groupsQ6K(
+            _ row: UnsafeRawPointer, _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, _ supers: Range<Int>
+        ) {
+            let nsb = a.supers, n = a.count
+            let xr = UnsafeRawPointer(a.codes), bs = UnsafeRawPointer(a.bsums)
+            withUnsafeTemporaryAllocation(of: __m256i.self, capacity: 8) { scaleBuf in
+                let sv = scaleBuf.baseAddress!
+                for sb in supers {
+                    let p = row + sb &* 210
+                    let lo = codes6K(p, 0), hi = codes6K(p, 1)
+                    for i in 0..<4 { sv[i] = _mm256_shuffle_epi8(lo.scales, halves6K(i)); sv[4 &+ i] = _mm256_shuffle_epi8(hi.scales, halves6K(i)) }
+                    let d = half(p, 208)
+                    for g in 0..<groups {
+                        let t = 4 &* g
+                        @inline(__always) func sum(_ k: Int) -> __m256i {
+                            let x = xr + ((t &+ k) &* n &+ sb &* 256)
+                            @inline(__always) func one(_ i: Int, _ c: __m256i) -> __m256i {
+                                _mm256_madd_epi16(sv[i], _mm256_maddubs_epi16(c, (x + 32 &* i).load(as: __m256i.self)))
+                            }
+                            return _mm256_add_epi32(
+                                offset6K(p, bs + ((t &+ k) &* nsb &+ sb) &* 32),
+                                _mm256_add_epi32(
+                                    _mm256_add_epi32(_mm256_add_epi32(one(0, lo.0), one(1, lo.1)), _mm256_add_epi32(one(2, lo.2), one(3, lo.3))),
+                                    _mm256_add_epi32(_mm256_add_epi32(one(4, hi.0), one(5, hi.1)), _mm256_add_epi32(one(6, hi.2), one(7, hi.3)))))
+                        }
+                        let xs = a.scales + (t &* nsb &+ sb)
+                        acc[g] += totals((sum(0), sum(1), sum(2), sum(3))) * (d * SIMD4(xs[0], xs[nsb], xs[2 &* nsb], xs[3 &* nsb]))
+                    }
+                }
             }
         }
 
@@ -176,42 +284,6 @@
             return acc - accm
         }
 
-        /// `rowQ45K` for rows t … t + 3 of `a` at once: per 32 values the codes and their scale once, then the
-        /// four rows; per super-block the four totals with three `vphaddd` and the float steps on four lanes.
-        @inline(__always) static func rowsQ45K(five: Bool, _ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
-            let nsb = a.supers, bytes = five ? 176 : 144, n = a.count
-            let xr = UnsafeRawPointer(a.codes + t &* n), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-            var acc = SIMD4<Float>(), accm = SIMD4<Float>()
-            for sb in 0..<nsb {
-                let p = row + sb &* bytes, x = xr + sb &* 256
-                let (sc, mn) = scalesMins(p + 4)
-                let scales = _mm256_broadcastsi128_si256(words(sc)), mins = words(mn)
-                let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
-                var sumi = (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256())
-                // A loop over two halves rather than four unrolled steps, whose codes the compiler would all
-                // load first and spill.
-                for h in 0..<2 {
-                    let c0 = codes45K(five: five, p, hb, 2 &* h), c1 = codes45K(five: five, p, hb, 2 &* h &+ 1)
-                    @inline(__always) func sub(_ i: Int, _ codes: __m256i) {
-                        let sc = _mm256_shuffle_epi8(scales, wordMask(4 &* h &+ i))
-                        @inline(__always) func one(_ k: Int) -> __m256i {
-                            _mm256_madd_epi16(sc, _mm256_maddubs_epi16(codes, (x + (k &* n &+ 128 &* h &+ 32 &* i)).load(as: __m256i.self)))
-                        }
-                        sumi = (
-                            _mm256_add_epi32(sumi.0, one(0)), _mm256_add_epi32(sumi.1, one(1)), _mm256_add_epi32(sumi.2, one(2)),
-                            _mm256_add_epi32(sumi.3, one(3))
-                        )
-                    }
-                    sub(0, c0.0); sub(1, c0.1); sub(2, c1.0); sub(3, c1.1)
-                }
-                let dx = SIMD4(xs[sb], xs[nsb &+ sb], xs[2 &* nsb &+ sb], xs[3 &* nsb &+ sb])
-                @inline(__always) func m(_ k: Int) -> __m128i { minSums(mins, bs + (k &* nsb &+ sb) &* 32) }
-                acc += totals(sumi) * (half(p, 0) * dx)
-                accm += totals((m(0), m(1), m(2), m(3))) * (half(p, 2) * dx)
-            }
-            return acc - accm
-        }
-
         /// Sub-block k's halves of a Q6_K super-block: scale 2k in the first 128 bits (values 0–15), 2k + 1 in
         /// the second.
         @inline(__always) static func halves6K(_ k: Int) -> __m256i {
@@ -263,35 +335,6 @@
                     sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
                 }
                 acc += Float(total(sumi)) * (half(p, 208) * xs[sb])
-            }
-            return acc
-        }
-
-        /// `rowQ6K` for rows t … t + 3 of `a` at once (codes and scales unpacked once, then the four rows).
-        @inline(__always) static func rowsQ6K(_ row: UnsafeRawPointer, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
-            let nsb = a.supers, n = a.count
-            let xr = UnsafeRawPointer(a.codes + t &* n), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
-            var acc = SIMD4<Float>()
-            for sb in 0..<nsb {
-                let p = row + sb &* 210, x = xr + sb &* 256
-                @inline(__always) func start(_ k: Int) -> __m256i { offset6K(p, bs + (k &* nsb &+ sb) &* 32) }
-                var sumi = (start(0), start(1), start(2), start(3))
-                for h in 0..<2 {
-                    let c = codes6K(p, h)
-                    // One sub-block's codes and scales at a time against the four rows (few live registers).
-                    @inline(__always) func sub(_ i: Int, _ codes: __m256i) {
-                        let sc = _mm256_shuffle_epi8(c.scales, halves6K(i))
-                        @inline(__always) func one(_ k: Int) -> __m256i {
-                            _mm256_madd_epi16(sc, _mm256_maddubs_epi16(codes, (x + (k &* n &+ 128 &* h &+ 32 &* i)).load(as: __m256i.self)))
-                        }
-                        sumi = (
-                            _mm256_add_epi32(sumi.0, one(0)), _mm256_add_epi32(sumi.1, one(1)), _mm256_add_epi32(sumi.2, one(2)),
-                            _mm256_add_epi32(sumi.3, one(3))
-                        )
-                    }
-                    sub(0, c.0); sub(1, c.1); sub(2, c.2); sub(3, c.3)
-                }
-                acc += totals(sumi) * (half(p, 208) * SIMD4(xs[sb], xs[nsb &+ sb], xs[2 &* nsb &+ sb], xs[3 &* nsb &+ sb]))
             }
             return acc
         }

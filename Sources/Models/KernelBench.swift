@@ -19,6 +19,15 @@ public struct ManyRowTiming: Sendable {
 }
 
 extension DecoderModel {
+    /// Whether the many-row product of every matrix that has the integer kernel uses it (the default) or
+    /// panels + sgemm: `kvkit bench --kernels` prefills the same prompt both ways, alternating.
+    public func useIntegerManyRows(_ integer: Bool) {
+        for w in layers.flatMap({ [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }) + [output]
+        where w.integerDecode && IntKernels.superBlock(w.type) && IntKernels.integerPrefillK {
+            w.manyRows = integer ? .integer : .sgemm
+        }
+    }
+
     /// Times `linear` on `rows` random input rows for each distinct (type, shape) among the model's layer
     /// matrices, the two many-row kernels alternating call by call (`rounds` each, the first call of each
     /// untimed) so that a host whose speed drifts affects both alike.

@@ -226,27 +226,43 @@ final class Weights: @unchecked Sendable {
         outputRows(y, acts) { y, o, row, acts in IntKernels.dotK(type, row, acts, masks, into: y + o, stride: self.out) }
     }
 
-    /// Output rows per task, and input rows per block, of `integerGemm`: a block's codes (32 × 8,960 bytes for
-    /// the 1.5B model's widest input) and a task's weight rows (32 × 5 KB) fit in a core's L2 together.
-    static let gemmRows = 32, gemmTokens = 32
+    /// Output rows per task, input rows per block, and super-blocks per pass of `integerGemm`: a pass's
+    /// activations (32 rows × 3 × 256 bytes) stay in L1 while the task's 32 weight rows run over them.
+    static let gemmRows = 32, gemmTokens = 32, gemmSupers = 3
 
     /// Many rows (prefill) on the integer K-quant kernels (`IntKernels.integerPrefillK`, the AVX2 build)
-    /// instead of panels + sgemm: tasks of `gemmRows` output rows, each against the input in blocks of
-    /// `gemmTokens` rows. Every (row, output) value is the decode kernel's, bit for bit, so a row's result
-    /// never depends on the rows that share the call.
+    /// instead of panels + sgemm: tasks of `gemmRows` output rows; per block of `gemmTokens` input rows,
+    /// the super-blocks in passes of `gemmSupers`, every weight row of the task through a pass before the
+    /// next (each (row, output) value still takes its super-blocks in order: bitwise the decode kernel's,
+    /// so a row's result never depends on the rows that share the call).
     private func integerGemm(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
-        let R = Self.gemmRows, B = Self.gemmTokens, T = acts.rows, tasks = (out + R - 1) / R
-        let masks = IntKernels.Masks(), type = type, rowBytes = rowBytes, out = out
-        let src = UnsafeSendable((y, blocks!, acts))
-        Threads.parallelFor(tasks) { task in
-            let (y, blocks, acts) = src.value
-            for t0 in stride(from: 0, to: T, by: B) {
-                let block = IntKernels.ActivationsK(acts, rows: t0..<min(T, t0 + B))
-                for o in (task * R)..<min(out, (task + 1) * R) {
-                    IntKernels.dotK(type, blocks + o * rowBytes, block, masks, into: y + t0 * out + o, stride: out)
+        #if KVKIT_AVX2
+            let R = Self.gemmRows, B = Self.gemmTokens, C = Self.gemmSupers, T = acts.rows, tasks = (out + R - 1) / R
+            let type = type, rowBytes = rowBytes, out = out, nsb = acts.supers
+            let src = UnsafeSendable((y, blocks!, acts))
+            Threads.parallelFor(tasks) { task in
+                let (y, blocks, acts) = src.value
+                let rows = (task * R)..<min(out, (task + 1) * R)
+                let accs = UnsafeMutablePointer<SIMD4<Float>>.allocate(capacity: R * 2 * (B / 4)); defer { accs.deallocate() }
+                for t0 in stride(from: 0, to: T, by: B) {
+                    let block = IntKernels.ActivationsK(acts, rows: t0..<min(T, t0 + B)), groups = block.rows / 4, yb = y + t0 * out
+                    accs.update(repeating: SIMD4(), count: rows.count * 2 * groups)
+                    for c0 in stride(from: 0, to: nsb, by: C) {
+                        for o in rows {
+                            IntKernels.groupsK(
+                                type, blocks + o * rowBytes, block, groups, accs + (o - rows.lowerBound) * 2 * groups, supers: c0..<min(nsb, c0 + C))
+                        }
+                    }
+                    for o in rows {
+                        IntKernels.finishK(block, groups, accs + (o - rows.lowerBound) * 2 * groups, into: yb + o, stride: out)
+                        IntKernels.restK(type, blocks + o * rowBytes, block, into: yb + o, stride: out)
+                    }
                 }
             }
-        }
+        #else
+            let masks = IntKernels.Masks()
+            for o in 0..<out { IntKernels.dotK(type, blocks! + o * rowBytes, acts, masks, into: y + o, stride: out) }
+        #endif
     }
 
     /// `body(y, o, weight row o, acts)` for every output row, split across threads in contiguous runs.

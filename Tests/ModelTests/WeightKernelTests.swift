@@ -192,12 +192,12 @@ import Testing
     }
 
     /// Prefill of a K-quant matrix in the AVX2 build (`Weights.integerGemm`): 75 rows (two full 32-row blocks,
-    /// a partial one, groups of four and single rows) without the row-invariant flag give every row bitwise
+    /// a partial one, groups of four and single rows), the super-blocks in several passes, without the row-invariant flag give every row bitwise
     /// what that row gives alone (decode), and agree with the panels + sgemm path on the same rounded
     /// activations to Float32 summation order.
     @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
     func integerPrefillIsDecodeRowByRow(type: GGMLType) {
-        let out = 70, cols = 512, T = 75
+        let out = 70, cols = 2048, T = 75  // 8 super-blocks: passes of 3, 3 and 2 (`Weights.gemmSupers`)
         let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 9)
         var rng = SplitMix64(seed: 10)
         let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
