@@ -37,13 +37,14 @@ import Testing
     /// KVzap on the real model: a linear fit on 3 essay pieces predicts KVzip's log scores on a fourth it
     /// never saw (correlation > 0.5, a third of KVzip's top 10 % found in the predicted top 10 %, means over
     /// the 90 streams; 12 pieces reach 0.79 / 0.58 on SmolLM2); the tap installed before the prompt
-    /// predicts exactly what the fitted heads give for the rows the prompt fed it (the tap is the fit's
-    /// predictor, applied while the prompt runs); and the kept set at 25 % holds more of KVzip's own choice
+    /// predicts with the fitted heads (kept by `remember`, as a calibration keeps them) while the prompt
+    /// runs; and the kept set at 25 % holds more of KVzip's own choice
     /// than `random` does.
     @Test func kvzapPredictsKVzipScoresFromTheHiddenStates() throws {
         let m = try Real.model, prompt = try Self.prompt
         let view = LanguageModelPass(m)
         let predictor = try KVzapPolicy.fit(model: view, samples: 3, tokens: 512, ridge: 1)
+        KVzapPolicy.remember(predictor, model: view, samples: 3, tokens: 512, ridge: 1)  // the policy below reads it (one fit)
         let held = try #require(predictor.heldOut)
         #expect(held.correlation > 0.5 && held.topTenRecall > 0.33, "\(held)")
         #expect(predictor.rows == 3 * 512 && predictor.weights.count == 30 && predictor.weights[0].count == 3 * 576)
@@ -57,7 +58,7 @@ import Testing
         try m.forward(prompt, cache: cache)
         let context = try preparation.context(cache, model: m, prompt: prompt)
         let tap = try #require(context.prepared[policy.passKey] as? KVzapTap)
-        #expect(tap.predictor == predictor, "the pass fitted the same predictor (deterministic fit)")
+        #expect(tap.predictor == predictor, "the pass predicts with the fitted heads")
         #expect(tap.scores.count == 90 && tap.scores.allSatisfy { $0.count == prompt.count && $0.allSatisfy { $0.isFinite } })
 
         let reconstruction = try KVzipPolicy.reconstruction(model: view, cache: cache, prompt: prompt)
