@@ -42,6 +42,9 @@ struct Bench: ParsableCommand {
     var savePrompt: String?
 
     func run() throws {
+        guard (9...65_536).contains(kernelRows), (1...1_000).contains(kernelRounds) else {
+            throw fail("--kernel-rows must be 9–65536 and --kernel-rounds 1–1000 (got \(kernelRows), \(kernelRounds))", code: ExitCodes.usage)
+        }
         let codecs = try StorageOptions.parse(["--quant", quant]).codecs()
         guard codecs.count == 1 else { throw fail("bench takes one --quant codec (got \(codecs.count))", code: ExitCodes.usage) }
         let model = try modelOptions.load()
@@ -83,9 +86,6 @@ struct Bench: ParsableCommand {
 extension Bench {
     func benchKernels(_ model: any LanguageModel) throws {
         guard let decoder = model as? DecoderModel else { throw fail("--kernels needs a GGUF model", code: ExitCodes.usage) }
-        guard (9...65_536).contains(kernelRows), (1...1_000).contains(kernelRounds) else {
-            throw fail("--kernel-rows must be 9–65536 and --kernel-rounds 1–1000", code: ExitCodes.usage)
-        }
         Threads.set(threadCounts.max() ?? 2)
         print("many-row product, \(kernelRows) rows, \(Threads.count) threads, \(kernelRounds) alternating rounds (medians; GMAC/s)")
         print("matrix                type        out × in    sgemm   integer   int/sgemm   max rel. diff")
