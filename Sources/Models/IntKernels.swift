@@ -325,6 +325,11 @@ enum IntKernels {
         /// The portable K-quant kernel is slower than sgemm for many rows: prefill stays on panels + sgemm.
         static let integerPrefillK = false
 
+        /// Four consecutive weight rows against row `t` of `a` (the AVX2 build batches their float steps).
+        static func rowsK(_ type: GGMLType, _ row: UnsafeRawPointer, rowBytes: Int, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
+            SIMD4((0..<4).map { rowK(type, row + $0 * rowBytes, a, t) })
+        }
+
     #endif
 
     /// One K-quant row against row `t` of `a`, the portable kernel (both builds: the AVX2 kernels are tested

@@ -323,20 +323,66 @@
             let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
             var acc: Float = 0
             for sb in 0..<nsb {
-                let p = row + sb &* 210, x = xr + sb &* 256
-                var sumi = offset6K(p, bs + sb &* 32)
-                for n in 0..<2 {
-                    let c = codes6K(p, n)
-                    @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
-                        _mm256_madd_epi16(
-                            _mm256_shuffle_epi8(c.scales, halves6K(k)),
-                            _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
-                    }
-                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
-                }
-                acc += Float(total(sumi)) * (half(p, 208) * xs[sb])
+                let p = row + sb &* 210
+                acc += Float(total(sum6K(p, xr + sb &* 256, bs + sb &* 32))) * (half(p, 208) * xs[sb])
             }
             return acc
+        }
+
+        /// Σ scale · (code − 32) · x-code of a Q6_K super-block at `p` against the codes at `x` (code sums at
+        /// `b`), in 8 Int32 lanes.
+        @inline(__always) static func sum6K(_ p: UnsafeRawPointer, _ x: UnsafeRawPointer, _ b: UnsafeRawPointer) -> __m256i {
+            var sumi = offset6K(p, b)
+            for n in 0..<2 {
+                let c = codes6K(p, n)
+                @inline(__always) func sub(_ k: Int, _ codes: __m256i) -> __m256i {
+                    _mm256_madd_epi16(
+                        _mm256_shuffle_epi8(c.scales, halves6K(k)), _mm256_maddubs_epi16(codes, x.load(fromByteOffset: 128 &* n &+ 32 &* k, as: __m256i.self)))
+                }
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(sub(0, c.0), sub(1, c.1)), _mm256_add_epi32(sub(2, c.2), sub(3, c.3))))
+            }
+            return sumi
+        }
+
+        /// Four consecutive weight rows (`row`, `row + rowBytes`, …) against row `t` of `a` (decode): each
+        /// row's super-block sums as in `rowQ45K` / `rowQ6K`, one row after the other (the weights stream in
+        /// order, as the prefetcher likes), kept as vectors; then per super-block the four rows' totals with
+        /// three `vphaddd` and the float steps on four lanes — per lane `rowK`'s steps, so each result is
+        /// bitwise the one-row kernel's.
+        @inline(__always) static func rowsK(_ type: GGMLType, _ row: UnsafeRawPointer, rowBytes: Int, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
+            let nsb = a.supers, q6 = type == .q6_K, five = type == .q5_K, bytes = q6 ? 210 : five ? 176 : 144
+            let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
+            return withUnsafeTemporaryAllocation(of: __m256i.self, capacity: 4 &* nsb) { sumsBuf in
+                withUnsafeTemporaryAllocation(of: __m128i.self, capacity: q6 ? 1 : 4 &* nsb) { minsBuf in
+                    let sums = sumsBuf.baseAddress!, mins = minsBuf.baseAddress!
+                    for r in 0..<4 {
+                        for sb in 0..<nsb {
+                            let p = row + (r &* rowBytes &+ sb &* bytes), x = xr + sb &* 256, b = bs + sb &* 32
+                            if q6 {
+                                sums[r &* nsb &+ sb] = sum6K(p, x, b)
+                            } else {
+                                let (sc, mn) = scalesMins(p + 4)
+                                sums[r &* nsb &+ sb] = sum45K(five: five, p, _mm256_broadcastsi128_si256(words(sc)), x)
+                                mins[r &* nsb &+ sb] = minSums(words(mn), b)
+                            }
+                        }
+                    }
+                    var acc = SIMD4<Float>(), accm = SIMD4<Float>()
+                    for sb in 0..<nsb {
+                        @inline(__always) func p(_ r: Int) -> UnsafeRawPointer { row + (r &* rowBytes &+ sb &* bytes) }
+                        let dx = xs[sb], at = q6 ? 208 : 0
+                        acc +=
+                            totals((sums[sb], sums[nsb &+ sb], sums[2 &* nsb &+ sb], sums[3 &* nsb &+ sb]))
+                            * (SIMD4(half(p(0), at), half(p(1), at), half(p(2), at), half(p(3), at)) * dx)
+                        if !q6 {
+                            accm +=
+                                totals((mins[sb], mins[nsb &+ sb], mins[2 &* nsb &+ sb], mins[3 &* nsb &+ sb]))
+                                * (SIMD4(half(p(0), 2), half(p(1), 2), half(p(2), 2), half(p(3), 2)) * dx)
+                        }
+                    }
+                    return acc - accm
+                }
+            }
         }
     }
 #endif

@@ -221,9 +221,30 @@ final class Weights: @unchecked Sendable {
     }
 
     /// The K-quant rows against the input's Q8_K codes.
+    /// Fewer than four input rows (decode) go four weight rows at a time (`IntKernels.rowsK`: their float
+    /// steps on four lanes); four or more, a weight row at a time against groups of four input rows (`dotK`).
+    /// Either is bitwise the one-row kernel, row by row.
     private func integerRows(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
         let masks = IntKernels.Masks(), type = type
-        outputRows(y, acts) { y, o, row, acts in IntKernels.dotK(type, row, acts, masks, into: y + o, stride: self.out) }
+        guard acts.rows < 4 else {
+            outputRows(y, acts) { y, o, row, acts in IntKernels.dotK(type, row, acts, masks, into: y + o, stride: self.out) }
+            return
+        }
+        let chunk = Self.decodeChunk(out), tasks = (out + chunk - 1) / chunk, rowBytes = rowBytes, out = out
+        let src = UnsafeSendable((y, blocks!, acts))
+        Threads.parallelFor(tasks) { task in
+            let (y, blocks, acts) = src.value
+            let end = min(out, (task + 1) * chunk)
+            var o = task * chunk
+            while o + 4 <= end {
+                for t in 0..<acts.rows {
+                    let r = IntKernels.rowsK(type, blocks + o * rowBytes, rowBytes: rowBytes, acts, t)
+                    for k in 0..<4 { y[t * out + o + k] = r[k] }
+                }
+                o += 4
+            }
+            for o in o..<end { IntKernels.dotK(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out) }
+        }
     }
 
     /// Output rows per task, input rows per block, and super-blocks per pass of `integerGemm`: a pass's

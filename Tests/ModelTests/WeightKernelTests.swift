@@ -105,7 +105,8 @@ import Testing
     }
 }
 
-/// The K-quant kernels of the build (AVX2 in the host build: one row of activations at a time, or four) against
+/// The K-quant kernels of the build (AVX2 in the host build: one row of activations at a time, four, or four
+/// weight rows at once for decode) against
 /// the portable one-row kernel `IntKernels.rowK`: the same Int32 super-block sums and the same float steps,
 /// so the results are bitwise equal, on rows whose every code pattern occurs and activations with zero
 /// blocks, one dominant value and ordinary values; `rowK` itself within 2⁻²⁰ of Σ|terms| of the float64 sum.
@@ -141,6 +142,16 @@ import Testing
                         }
                     }
                     #expect(abs(Double(ref) - exact) <= mag / 1_048_576 + 1e-30, "\(type) row \(o) t \(t): \(ref) vs float64 \(exact)")
+                }
+            }
+            // Decode's four-weight-row kernel: each lane bitwise the one-row kernel.
+            for o in stride(from: 0, to: out, by: 4) {
+                for t in 0..<rows {
+                    let four = IntKernels.rowsK(type, p.baseAddress! + o * rowBytes, rowBytes: rowBytes, a, t)
+                    for k in 0..<4 {
+                        let ref = IntKernels.rowK(type, p.baseAddress! + (o + k) * rowBytes, a, t)
+                        #expect(four[k].bitPattern == ref.bitPattern, "\(type) rows \(o)+\(k) t \(t): \(four[k]) vs \(ref)")
+                    }
                 }
             }
         }
