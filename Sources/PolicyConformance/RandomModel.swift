@@ -11,9 +11,13 @@ import TensorMath
 /// head dim 8), so a pass's result fits the caches the kit compresses.
 public struct RandomModel: ModelPass {
     public let layers: Int, kvHeads: Int, heads: Int, headDim: Int, contextLength: Int, seed: UInt64
-    public init(layers: Int = 3, kvHeads: Int = 2, group: Int = 2, headDim: Int = 8, contextLength: Int = 512, seed: UInt64 = 0) {
+    /// Where per-model calibrations are kept: nil (never on disk) unless a test gives a folder.
+    public let home: String?
+    public init(
+        layers: Int = 3, kvHeads: Int = 2, group: Int = 2, headDim: Int = 8, contextLength: Int = 512, seed: UInt64 = 0, home: String? = nil
+    ) {
         self.layers = layers; self.kvHeads = kvHeads; self.heads = kvHeads * group; self.headDim = headDim
-        self.contextLength = contextLength; self.seed = seed
+        self.contextLength = contextLength; self.seed = seed; self.home = home
     }
     public var hidden: Int { 12 }
     /// Adjacent pairs, base 10,000 (the keys are random, so any rotation is as good).
@@ -24,8 +28,6 @@ public struct RandomModel: ModelPass {
         return (0..<(hidden * heads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
     }
     public var identity: (file: String, arithmetic: String) { ("random-model-\(seed)", "-conformance") }
-    /// Never kept on disk.
-    public var home: String? { nil }
     public func encode(_ text: String, addBOS: Bool) -> [Int32] { (addBOS ? [1] : []) + text.unicodeScalars.map { Int32($0.value % 97) + 2 } }
     public var opening: String { "<u>" }
     public var userToAssistant: String { "</u><a>" }

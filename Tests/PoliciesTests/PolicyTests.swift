@@ -831,3 +831,43 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         }
     }
 }
+
+/// The per-model calibration store (duo's heads, kvzap's predictor, qfilter's filters): measured once, then
+/// read from memory or from its file; measured again when the file is corrupt, of another version or
+/// rejected as another model's shapes; a home that cannot be written loses only the shortcut.
+@Suite struct ModelCalibrationTests {
+    @Test func measuresOnceThenReadsAndMeasuresAgainWhenTheFileDoesNotFit() throws {
+        let home = NSTemporaryDirectory() + "kvkit-calibration-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let model = RandomModel(home: home)
+        var measured = 0
+        func measure() -> [Float] { measured += 1; return [1, 2, Float(measured)] }
+        let c = ModelCalibration<[Float]>(name: "test", version: 1)
+        #expect(try c.value(model: model, settings: "-x1", valid: { $0.count == 3 }, measure: measure) == [1, 2, 1])
+        #expect(try c.value(model: model, settings: "-x1", valid: { $0.count == 3 }, measure: measure) == [1, 2, 1] && measured == 1)
+        let path = try #require(c.path(model, "-x1"))
+        #expect(path == home + "/test-random-model-0-conformance-x1.json" && FileManager.default.fileExists(atPath: path))
+        // A fresh process (new store): read from the file.
+        #expect(
+            try ModelCalibration<[Float]>(name: "test", version: 1).value(model: model, settings: "-x1", valid: { _ in true }, measure: measure) == [1, 2, 1])
+        #expect(measured == 1)
+        // Other settings, another version, a value the model rejects, a corrupt file: measured again.
+        #expect(try c.value(model: model, settings: "-x2", valid: { _ in true }, measure: measure) == [1, 2, 2])
+        #expect(
+            try ModelCalibration<[Float]>(name: "test", version: 2).value(model: model, settings: "-x1", valid: { _ in true }, measure: measure) == [1, 2, 3])
+        #expect(
+            try ModelCalibration<[Float]>(name: "test", version: 2).value(model: model, settings: "-x1", valid: { $0.count == 4 }, measure: measure) == [
+                1, 2, 4,
+            ])
+        try Data("{".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(
+            try ModelCalibration<[Float]>(name: "test", version: 2).value(model: model, settings: "-x1", valid: { _ in true }, measure: measure) == [1, 2, 5])
+        // remember: a value measured elsewhere is what a fresh store reads.
+        c.remember([7], model: model, settings: "-x3")
+        #expect(try ModelCalibration<[Float]>(name: "test", version: 1).value(model: model, settings: "-x3", valid: { _ in true }, measure: measure) == [7])
+        // A home that is a file: nothing kept, the value still returned.
+        let blocked = RandomModel(home: path)
+        #expect(try ModelCalibration<[Float]>(name: "test", version: 1).value(model: blocked, valid: { _ in true }, measure: measure) == [1, 2, 6])
+        #expect(measured == 6)
+    }
+}

@@ -22,41 +22,19 @@ public struct DuoAttentionPolicy: EvictionPolicy, Configurable {
         [PolicyPass(key: Self.passKey, label: "calibration", stage: .beforePrompt) { model, _, _ in try Self.headScores(model: model) }]
     }
 
-    /// Bumped when the measurement changes, so an old cached file is measured again.
-    static let calibrationVersion = 1
     /// Needle depths and prompt length of the calibration cases.
     public static let calibrationDepths = [0.2, 0.5, 0.8]
     public static let calibrationLength = 1024
-    struct Cached: Codable { let version: Int; let sha256: String; let length: Int; let depths: [Double]; let scores: [[Float]] }
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var memo: [String: [[Float]]] = [:]
+    /// Version 2: stored through `ModelCalibration` (bump when the measurement, its depths or length change).
+    static let calibration = ModelCalibration<[[Float]]>(name: "duo-heads", version: 2)
 
     /// `[layer][kvHead]` retrieval scores in [0, 1] for `model`: from memory, from
     /// `$KVKIT_HOME/duo-heads-<sha256 prefix><arithmetic>.json` (the arithmetic differs in the last bits
     /// between weight storages and kernel builds, so each has its own file), or measured and kept there.
     public static func headScores(model: any ModelPass) throws -> [[Float]] {
-        let (file, arithmetic) = model.identity
-        let sha = file + arithmetic
-        lock.lock(); defer { lock.unlock() }
-        if let m = memo[sha] { return m }
-        let path = model.home.map { $0 + "/duo-heads-\(file.prefix(16))\(arithmetic).json" }
-        if let path, let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(Cached.self, from: data),
-            c.version == calibrationVersion, c.sha256 == sha, c.scores.count == model.layers, c.scores.allSatisfy({ $0.count == model.kvHeads })
-        {
-            memo[sha] = c.scores
-            return c.scores
-        }
-        let s = try measureHeads(model: model)
-        memo[sha] = s
-        // A cache that cannot be written is only a lost shortcut: the scores are measured again next time.
-        if let path, let home = model.home,
-            let data = try? JSONEncoder().encode(
-                Cached(version: calibrationVersion, sha256: sha, length: calibrationLength, depths: calibrationDepths, scores: s))
-        {
-            try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        }
-        return s
+        try calibration.value(
+            model: model, valid: { $0.count == model.layers && $0.allSatisfy { $0.count == model.kvHeads } }
+        ) { try measureHeads(model: model) }
     }
 
     /// The measurement itself (no cache): over synthetic one-needle cases (`ModelPass.needleCase`, the

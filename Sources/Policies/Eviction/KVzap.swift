@@ -55,55 +55,21 @@ public struct KVzapPolicy: EvictionPolicy, Configurable {
 
     // MARK: The predictor
 
-    /// Bumped when the fit changes, so an old cached file is fitted again.
-    static let fitVersion = 1
-    struct Cached: Codable { let version: Int; let sha256: String; let samples: Int; let tokens: Int; let ridge: Double; let predictor: KVzapPredictor }
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var memo: [String: KVzapPredictor] = [:]
+    /// Version 2: stored through `ModelCalibration` (bump when the fit changes).
+    static let calibration = ModelCalibration<KVzapPredictor>(name: "kvzap", version: 2)
 
     /// The predictor for `model`: from memory, from `$KVKIT_HOME/kvzap-<sha256 prefix><arithmetic>-s…-t…-r….json`,
     /// or fitted (`fit`) and kept there.
     public static func predictor(model: any ModelPass, samples: Int, tokens: Int, ridge: Double) throws -> KVzapPredictor {
-        let (file, arithmetic) = model.identity
-        let settings = "-s\(samples)-t\(tokens)-r\(ridge)"
-        lock.lock(); defer { lock.unlock() }
-        if let m = memo[file + arithmetic + settings] { return m }
-        if let path = path(model, settings), let data = FileManager.default.contents(atPath: path),
-            let c = try? JSONDecoder().decode(Cached.self, from: data), c.version == fitVersion, c.sha256 == file + arithmetic, c.predictor.fits(model)
-        {
-            memo[file + arithmetic + settings] = c.predictor
-            return c.predictor
+        try calibration.value(model: model, settings: "-s\(samples)-t\(tokens)-r\(ridge)", valid: { $0.fits(model) }) {
+            try fit(model: model, samples: samples, tokens: tokens, ridge: ridge)
         }
-        let p = try fit(model: model, samples: samples, tokens: tokens, ridge: ridge)
-        keep(p, model: model, samples: samples, tokens: tokens, ridge: ridge)
-        return p
     }
 
     /// Keeps a predictor fitted with these settings as `predictor` would (in memory and in `$KVKIT_HOME`), so
     /// a policy with them reads it instead of fitting again (a test fits once and checks both).
     public static func remember(_ p: KVzapPredictor, model: any ModelPass, samples: Int, tokens: Int, ridge: Double) {
-        lock.lock(); defer { lock.unlock() }
-        keep(p, model: model, samples: samples, tokens: tokens, ridge: ridge)
-    }
-
-    private static func path(_ model: any ModelPass, _ settings: String) -> String? {
-        let (file, arithmetic) = model.identity
-        return model.home.map { $0 + "/kvzap-\(file.prefix(16))\(arithmetic)\(settings).json" }
-    }
-
-    /// Under `lock`.
-    private static func keep(_ p: KVzapPredictor, model: any ModelPass, samples: Int, tokens: Int, ridge: Double) {
-        let (file, arithmetic) = model.identity
-        let settings = "-s\(samples)-t\(tokens)-r\(ridge)"
-        memo[file + arithmetic + settings] = p
-        // A cache that cannot be written is only a lost shortcut: the predictor is fitted again next time.
-        if let path = path(model, settings), let home = model.home,
-            let data = try? JSONEncoder().encode(
-                Cached(version: fitVersion, sha256: file + arithmetic, samples: samples, tokens: tokens, ridge: ridge, predictor: p))
-        {
-            try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        }
+        calibration.remember(p, model: model, settings: "-s\(samples)-t\(tokens)-r\(ridge)")
     }
 
     /// The fit itself (no cache). Each piece of text runs after the chat template's opening onto a fresh

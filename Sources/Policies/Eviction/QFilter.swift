@@ -50,35 +50,16 @@ public struct QFilterPolicy: EvictionPolicy, Configurable {
 
     // MARK: The filters
 
-    static let measureVersion = 1
-    struct Cached: Codable { let version: Int; let sha256: String; let samples: Int; let tokens: Int; let filters: [[[Float]]] }
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var memo: [String: [[[Float]]]] = [:]
+    /// Version 2: stored through `ModelCalibration` (bump when the measurement changes).
+    static let calibration = ModelCalibration<[[[Float]]]>(name: "qfilter", version: 2)
 
     /// `[layer][kvHead][headDim]` unit filters for `model`: from memory, from
     /// `$KVKIT_HOME/qfilter-<sha256 prefix><arithmetic>-s…-t….json`, or measured and kept there.
     public static func filters(model: any ModelPass, samples: Int, tokens: Int) throws -> [[[Float]]] {
-        let (file, arithmetic) = model.identity
-        let settings = "-s\(samples)-t\(tokens)", key = file + arithmetic + settings
-        lock.lock(); defer { lock.unlock() }
-        if let m = memo[key] { return m }
-        let path = model.home.map { $0 + "/qfilter-\(file.prefix(16))\(arithmetic)\(settings).json" }
-        if let path, let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(Cached.self, from: data),
-            c.version == measureVersion, c.sha256 == file + arithmetic, c.filters.count == model.layers,
-            c.filters.allSatisfy({ $0.count == model.kvHeads && $0.allSatisfy { $0.count == model.headDim } })
-        {
-            memo[key] = c.filters
-            return c.filters
-        }
-        let f = try measure(model: model, samples: samples, tokens: tokens)
-        memo[key] = f
-        if let path, let home = model.home,
-            let data = try? JSONEncoder().encode(Cached(version: measureVersion, sha256: file + arithmetic, samples: samples, tokens: tokens, filters: f))
-        {
-            try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        }
-        return f
+        try calibration.value(
+            model: model, settings: "-s\(samples)-t\(tokens)",
+            valid: { $0.count == model.layers && $0.allSatisfy { $0.count == model.kvHeads && $0.allSatisfy { $0.count == model.headDim } } }
+        ) { try measure(model: model, samples: samples, tokens: tokens) }
     }
 
     /// The measurement (no cache): each piece runs after the chat template's opening with the query-moment
