@@ -39,6 +39,9 @@ public struct Observations: Sendable, Equatable {
     public var maximaKeys: MaximaKeys?
     /// Non-causal attention within chunks of the prompt (Compactor), one per spec asked for.
     public var chunked: [ChunkedAttention] = []
+    /// The length of the question that ends the prompt (query-aware runs), whose window is tapped for the
+    /// policies that ask for it (`ObservationNeeds.questionWindow`); nil when the prompt has no question.
+    public var question: Int?
     /// Statistics of the layers' attention inputs that policies declared in their own files (`LayerInputTap`).
     public var inputTaps = LayerInputTaps()
 

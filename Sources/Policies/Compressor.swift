@@ -19,7 +19,9 @@ public enum Compressor {
     /// `promptEnd − 1`: the window covers the last `needs.window` prompt positions. `rope` is the model's
     /// rotation, which query moments carry for the policies that rotate them (nil: the cache's model has none).
     /// Statistics are laid out by the cache's own query group (`PagedKVCache.group`, from the model).
-    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, promptEnd: Int, rope: RoPEInfo? = nil) {
+    /// `question`: the length of the question that ends the prompt (query-aware runs), tapped as a window
+    /// of its own when a policy asks for the question's attention.
+    public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, promptEnd: Int, rope: RoPEInfo? = nil, question: Int? = nil) {
         let group = cache.group
         guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty || !needs.chunks.isEmpty else { return }
         if cache.observations == nil {
@@ -34,7 +36,10 @@ public enum Compressor {
             cache.observations!.accumulated = slots.map { [Float](repeating: 0, count: $0 * group) }
         }
         cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
-        cache.observations!.restartWindows(needs.windows.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
+        let asked = needs.questionWindow ? question.flatMap { $0 > 0 && $0 <= promptEnd ? $0 : nil } : nil
+        cache.observations!.question = asked
+        let sizes = needs.windows.union(asked.map { [$0] } ?? [])
+        cache.observations!.restartWindows(sizes.sorted().map { (size: $0, start: Int32(max(0, promptEnd - $0))) }, slots: slots)
         for spec in needs.chunks where !cache.observations!.chunked.contains(where: { $0.spec == spec }) {
             cache.observations!.chunked.append(
                 ChunkedAttention(

@@ -20,6 +20,10 @@ public struct ObservationNeeds: Sendable, Equatable {
     // kernel taps: the policy declares them in its file (`EvictionPolicy.passes`).
     /// Non-causal attention within chunks of the prompt (Compactor's), one per spec asked for.
     public var chunks: Set<ChunkedAttention.Spec> = []
+    /// Attention from the question's own queries: in a query-aware run the prompt ends with the question's
+    /// turn, whose length the runner passes to `Compressor.prepare` (FINCH). Without a question (query-agnostic
+    /// runs, `generate`) the policy reads its `windows` instead.
+    public var questionWindow = false
     public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
         self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []
@@ -30,6 +34,7 @@ public struct ObservationNeeds: Sendable, Equatable {
         u.windows = windows.union(o.windows)
         u.queryStarts = queryStarts.union(o.queryStarts)
         u.chunks = chunks.union(o.chunks)
+        u.questionWindow = questionWindow || o.questionWindow
         return u
     }
 }
@@ -55,6 +60,9 @@ public struct StreamView {
     /// `[slot][group]` attention totals, when requested through `ObservationNeeds`.
     public let accumulated: [Float]?
     public internal(set) var window: [Float]?
+    /// The question's length in tokens when `window` is the question's (`ObservationNeeds.questionWindow` in
+    /// a query-aware run); nil otherwise.
+    public internal(set) var question: Int?
     /// Per slot: the token's self-information in nats, when requested through `ObservationNeeds`.
     public let selfInformation: [Float]?
     /// Moments of the layer's queries before RoPE (every query head), when requested through `ObservationNeeds`.
@@ -80,6 +88,7 @@ public struct StreamView {
         var v = self
         let obs = cache.observations, i = layer * cache.kvHeads + head
         v.window = obs.flatMap { $0.window(size: needs.window)?[i] }
+        if needs.questionWindow, let q = obs?.question, let w = obs?.window(size: q) { v.window = w[i]; v.question = q }
         v.queries = needs.queriesFrom.flatMap { obs?.queries(from: Int32($0)) } ?? (obs?.queryMoments.count == 1 ? obs?.queries : nil)
         return v
     }

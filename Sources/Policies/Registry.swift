@@ -77,7 +77,7 @@ extension Registry where Entry == PolicyInfo {
     /// The built-in policies, one line each; each file holds the policy and its `info`.
     static let builtIn: [PolicyInfo] = [
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
-        SnapKVPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info,
+        SnapKVPolicy.info, FinchPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info,
         CompactorPolicy.info, LagKVPolicy.info, QFilterPolicy.info,
         ExpectedAttentionPolicy.info, KVzipPolicy.info, KVzapPolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info, CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,

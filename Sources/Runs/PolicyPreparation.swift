@@ -25,10 +25,11 @@ public struct PolicyPreparation {
         selfInformation = needs.selfInformation ? SelfInformation() : nil
     }
 
-    /// Turns on the statistics `needs` asks for over a prompt whose last token is at `promptEnd − 1`, and
-    /// runs the passes that come before the prompt (once per key), installing the taps among their results.
-    public func begin(_ cache: PagedKVCache, model: any LanguageModel, promptEnd: Int) throws {
-        Compressor.prepare(cache, needs: needs, promptEnd: promptEnd, rope: model.rope)
+    /// Turns on the statistics `needs` asks for over a prompt whose last token is at `promptEnd − 1` (its last
+    /// `question` tokens the question, in query-aware runs), and runs the passes that come before the prompt
+    /// (once per key), installing the taps among their results.
+    public func begin(_ cache: PagedKVCache, model: any LanguageModel, promptEnd: Int, question: Int? = nil) throws {
+        Compressor.prepare(cache, needs: needs, promptEnd: promptEnd, rope: model.rope, question: question)
         for pass in passes where pass.stage == .beforePrompt {
             let result: any Sendable
             if let r = early.results[pass.key] {

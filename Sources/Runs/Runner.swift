@@ -210,14 +210,14 @@ public struct Runner {
     /// A fresh cache holding `prompt`, with the statistics `policies` need tapped, its prefill time and
     /// last logits, and what they need from the prefill besides the cache (token text; self-information
     /// when asked; the results of their own passes).
-    func prefill(_ prompt: [Int32], policies: [any EvictionPolicy]) throws -> (
+    func prefill(_ prompt: [Int32], question: Int?, policies: [any EvictionPolicy]) throws -> (
         cache: PagedKVCache, seconds: Double, logits: [Float], context: CompressionContext
     ) {
         let clock = ContinuousClock()
         let cache = model.makeCache(pageSize: pageSize)
         if offload != nil, let dir = offloadDirectory { cache.pool.coldStore = try ColdStore(directory: dir) }
         let preparation = PolicyPreparation(policies: policies)
-        try preparation.begin(cache, model: model, promptEnd: prompt.count)
+        try preparation.begin(cache, model: model, promptEnd: prompt.count, question: question)
         let t = clock.now
         let logits = try model.forward(prompt, cache: cache, logitsTap: preparation.logitsTap)
         // KVzip's reconstruction pass counts as prefill: it runs once per case for every kvzip variant.
@@ -227,6 +227,8 @@ public struct Runner {
 
     /// The prompt a case compresses: its context, and in query-aware mode the first question too.
     func prompt(_ c: ProbeCase) -> [Int32] { queryAware ? c.context + turnTokens(c.turns[0], index: 0, previous: nil) : c.context }
+    /// The length of the question that ends `prompt(c)` (query-aware mode: the first turn's tokens), else nil.
+    func question(_ c: ProbeCase, prompt: [Int32]) -> Int? { queryAware ? prompt.count - c.context.count : nil }
 
     /// The positions each (layer, KV head) stream keeps of a case's prompt once `variant` has compressed
     /// it, `[layer][head]` ascending: which tokens survived where, and what a side-by-side check against
@@ -237,7 +239,8 @@ public struct Runner {
 
     /// `keptPositions` for several variants from one prefill (each compresses its own fork, as `run` does).
     public func keptPositions(_ c: ProbeCase, variants: [Variant]) throws -> [[[[Int32]]]] {
-        let p = try prefill(prompt(c), policies: variants.map(\.policy))
+        let prompt = self.prompt(c)
+        let p = try prefill(prompt, question: question(c, prompt: prompt), policies: variants.map(\.policy))
         return try variants.map { v in
             let cache = p.cache.fork()
             try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: p.context)
@@ -249,12 +252,13 @@ public struct Runner {
     public func run(_ c: ProbeCase, variants: [Variant]) throws -> [VariantResult] {
         let clock = ContinuousClock()
         let prompt = self.prompt(c)
-        let shared = sharePrefill ? try prefill(prompt, policies: variants.map(\.policy)) : nil
+        let question = self.question(c, prompt: prompt)
+        let shared = sharePrefill ? try prefill(prompt, question: question, policies: variants.map(\.policy)) : nil
         let fullCache: PagedKVCache, fullPrefill: Double, fullLogits: [Float]
         if let shared {
             fullCache = shared.cache.fork(); fullPrefill = shared.seconds; fullLogits = shared.logits
         } else {
-            (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, policies: [])
+            (fullCache, fullPrefill, fullLogits, _) = try prefill(prompt, question: question, policies: [])
         }
         let fullLive = fullCache.liveTokenBytes
 
@@ -275,7 +279,7 @@ public struct Runner {
             if let shared {
                 (cache, pre, logits, context) = (shared.cache.fork(), 0, shared.logits, shared.context)
             } else {
-                (cache, pre, logits, context) = try prefill(prompt, policies: [v.policy])
+                (cache, pre, logits, context) = try prefill(prompt, question: question, policies: [v.policy])
             }
             let t = clock.now
             let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)

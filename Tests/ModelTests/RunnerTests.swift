@@ -245,3 +245,22 @@ import Testing
         #expect(missing.status == 66 && missing.stderr.contains("cannot read probe file"))
     }
 }
+
+/// FINCH in a query-aware run on the real model: the window it reads is the question's turn (the prompt
+/// minus the context), so every stream keeps the whole question and the answer is read from the kept cache.
+@Suite struct FinchRunTests {
+    @Test func aQueryAwareRunKeepsTheWholeQuestion() throws {
+        var runner = Runner(model: try Real.model)
+        runner.queryAware = true
+        let c = try RunnerTests.gen.make(NIAHProbe(), length: 512, depth: 0.5, sample: 0, seed: 3)
+        let question = runner.prompt(c).count - c.context.count
+        #expect(question > 8)
+        let kept = try runner.keptPositions(c, variant: try RunnerTests.variant("finch", .fraction(0.25)))
+        let end = Int32(runner.prompt(c).count)
+        for (l, layer) in kept.enumerated() {
+            for (h, positions) in layer.enumerated() {
+                #expect(Set(((end - Int32(question))..<end)).isSubset(of: Set(positions)), "layer \(l) head \(h) keeps the question")
+            }
+        }
+    }
+}

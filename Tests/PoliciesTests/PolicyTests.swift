@@ -871,3 +871,45 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         #expect(measured == 6)
     }
 }
+
+/// FINCH on the random model: with a question the window is exactly the question's queries (its own
+/// totals, not SnapKV's 32), the question is kept whole, and the rest of the budget goes to the tokens it
+/// attends to most (mean over the group); without a question the `window` parameter stands in.
+@Suite struct FinchPolicyTests {
+    @Test func theQuestionIsTheWindowAndIsKept() throws {
+        let model = RandomModel(), policy = FinchPolicy()
+        let prompt = model.encode("a context of some eighty tokens in all, long enough for a budget of forty, then a question", addBOS: true)
+        let q = 9
+        for question in [q, nil] {
+            let cache = model.makeCache()
+            Compressor.prepare(cache, needs: policy.needs.union(ObservationNeeds(window: 32)), promptEnd: prompt.count, question: question)
+            try model.forward(prompt, cache: cache)
+            let obs = try #require(cache.observations)
+            #expect(obs.question == question)
+            let w = question ?? policy.window
+            for l in 0..<cache.layers {
+                for h in 0..<cache.kvHeads {
+                    let v = Compressor.view(cache, layer: l, head: h, seed: 0, needs: policy.needs)
+                    #expect(v.question == question)
+                    #expect(v.window == obs.window(size: w)?[l * cache.kvHeads + h])
+                    if question != nil { #expect(v.window != obs.window(size: 32)?[l * cache.kvHeads + h], "its own window, not SnapKV's") }
+                }
+            }
+            let budget = 40
+            let kept = cache.fork()
+            try Compressor.compress(kept, policy: policy, budget: .tokens(budget), context: CompressionContext())
+            for l in 0..<cache.layers {
+                for h in 0..<cache.kvHeads {
+                    let v = Compressor.view(cache, layer: l, head: h, seed: 0, needs: policy.needs)
+                    let positions = Set(kept.slots(layer: l, head: h).map(\.position))
+                    let window = Set(((prompt.count - w)..<prompt.count).map(Int32.init))
+                    #expect(window.isSubset(of: positions), "layer \(l) head \(h): the window is kept")
+                    // The others: the highest group-mean scores before the window.
+                    let s = v.combine(v.window!, .mean)
+                    let rest = (0..<(prompt.count - w)).sorted { (s[$0], $1) > (s[$1], $0) }.prefix(budget - w).map(Int32.init)
+                    #expect(Set(rest).isSubset(of: positions), "layer \(l) head \(h): top-scored context kept")
+                }
+            }
+        }
+    }
+}
