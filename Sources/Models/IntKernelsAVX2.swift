@@ -120,6 +120,21 @@
             }
         }
 
+        /// A super-block's eight 32-value code vectors, held in registers.
+        typealias Codes8 = (__m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i, __m256i)
+
+        /// Σ_i scale_i · Σ code · x-code over a super-block's eight sub-blocks: `codes` in registers, the scale
+        /// vectors `sv` and the activation codes at `x` as memory operands; one `vpmaddubsw`, one `vpmaddwd`
+        /// and one add per 32 values.
+        @inline(__always) static func stationary(_ c: Codes8, _ sv: UnsafePointer<__m256i>, _ x: UnsafeRawPointer) -> __m256i {
+            @inline(__always) func one(_ i: Int, _ c: __m256i) -> __m256i {
+                _mm256_madd_epi16(sv[i], _mm256_maddubs_epi16(c, (x + 32 &* i).load(as: __m256i.self)))
+            }
+            return _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(one(0, c.0), one(1, c.1)), _mm256_add_epi32(one(2, c.2), one(3, c.3))),
+                _mm256_add_epi32(_mm256_add_epi32(one(4, c.4), one(5, c.5)), _mm256_add_epi32(one(6, c.6), one(7, c.7))))
+        }
+
         /// `groupsK` for Q4_K / Q5_K, weights stationary: per super-block the eight sub-blocks' codes are
         /// unpacked once into registers and their scales into eight vectors in memory, then every group of four
         /// rows runs over them (per 32 values and row one `vpmaddubsw`, one `vpmaddwd` and one add, activations
@@ -140,18 +155,11 @@
                     let hb = five ? p.loadUnaligned(fromByteOffset: 16, as: __m256i.self) : _mm256_setzero_si256()
                     let c01 = codes45K(five: five, p, hb, 0), c23 = codes45K(five: five, p, hb, 1),
                         c45 = codes45K(five: five, p, hb, 2), c67 = codes45K(five: five, p, hb, 3)
+                    let codes = (c01.0, c01.1, c23.0, c23.1, c45.0, c45.1, c67.0, c67.1)
                     let dw = half(p, 0), mw = half(p, 2)
                     for g in 0..<groups {
                         let t = 4 &* g
-                        @inline(__always) func sum(_ k: Int) -> __m256i {
-                            let x = xr + ((t &+ k) &* n &+ sb &* 256)
-                            @inline(__always) func one(_ i: Int, _ c: __m256i) -> __m256i {
-                                _mm256_madd_epi16(sv[i], _mm256_maddubs_epi16(c, (x + 32 &* i).load(as: __m256i.self)))
-                            }
-                            return _mm256_add_epi32(
-                                _mm256_add_epi32(_mm256_add_epi32(one(0, c01.0), one(1, c01.1)), _mm256_add_epi32(one(2, c23.0), one(3, c23.1))),
-                                _mm256_add_epi32(_mm256_add_epi32(one(4, c45.0), one(5, c45.1)), _mm256_add_epi32(one(6, c67.0), one(7, c67.1))))
-                        }
+                        @inline(__always) func sum(_ k: Int) -> __m256i { stationary(codes, sv, xr + ((t &+ k) &* n &+ sb &* 256)) }
                         let xs = a.scales + (t &* nsb &+ sb)
                         let dx = SIMD4(xs[0], xs[nsb], xs[2 &* nsb], xs[3 &* nsb])
                         @inline(__always) func m(_ k: Int) -> __m128i { minSums(mins, bs + ((t &+ k) &* nsb &+ sb) &* 32) }
@@ -176,19 +184,11 @@
                     let p = row + sb &* 210
                     let lo = codes6K(p, 0), hi = codes6K(p, 1)
                     for i in 0..<4 { sv[i] = _mm256_shuffle_epi8(lo.scales, halves6K(i)); sv[4 &+ i] = _mm256_shuffle_epi8(hi.scales, halves6K(i)) }
-                    let d = half(p, 208)
+                    let d = half(p, 208), codes = (lo.0, lo.1, lo.2, lo.3, hi.0, hi.1, hi.2, hi.3)
                     for g in 0..<groups {
                         let t = 4 &* g
                         @inline(__always) func sum(_ k: Int) -> __m256i {
-                            let x = xr + ((t &+ k) &* n &+ sb &* 256)
-                            @inline(__always) func one(_ i: Int, _ c: __m256i) -> __m256i {
-                                _mm256_madd_epi16(sv[i], _mm256_maddubs_epi16(c, (x + 32 &* i).load(as: __m256i.self)))
-                            }
-                            return _mm256_add_epi32(
-                                offset6K(p, bs + ((t &+ k) &* nsb &+ sb) &* 32),
-                                _mm256_add_epi32(
-                                    _mm256_add_epi32(_mm256_add_epi32(one(0, lo.0), one(1, lo.1)), _mm256_add_epi32(one(2, lo.2), one(3, lo.3))),
-                                    _mm256_add_epi32(_mm256_add_epi32(one(4, hi.0), one(5, hi.1)), _mm256_add_epi32(one(6, hi.2), one(7, hi.3)))))
+                            _mm256_add_epi32(offset6K(p, bs + ((t &+ k) &* nsb &+ sb) &* 32), stationary(codes, sv, xr + ((t &+ k) &* n &+ sb &* 256)))
                         }
                         let xs = a.scales + (t &* nsb &+ sb)
                         acc[g] += totals((sum(0), sum(1), sum(2), sum(3))) * (d * SIMD4(xs[0], xs[nsb], xs[2 &* nsb], xs[3 &* nsb]))
