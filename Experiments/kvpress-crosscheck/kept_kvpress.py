@@ -47,6 +47,10 @@ PRESSES = {
         lambda r: kvpress.ChunkKVPress(press=kvpress.SnapKVPress(compression_ratio=r, window_size=64, kernel_size=5), chunk_length=20),
     "h2o:gqa=mean,recent=0": lambda r: kvpress.ObservedAttentionPress(compression_ratio=r),
     "kvzip:gqa=max,scope=global": lambda r: kvpress.KVzipPress(compression_ratio=r),
+    # Query-aware (`kvkit kept --query-aware`): the question ends the prompt; FinchPress finds it after a
+    # delimiter token (added to the tokenizer, removed again by its embedding hook). Keys are not re-rotated,
+    # so every kept key row is a copy of a prompt row, as the capture below needs.
+    "finch:window=32": lambda r: kvpress.FinchPress(compression_ratio=r, rerotate_keys=False),
     "cur:leverage=kv-product,sinks=4,window=16": lambda r: kvpress.CURPress(compression_ratio=r),
     # kvpress sketches the keys with a fresh Gaussian of `sketch_dimension` columns; as wide as the head (64)
     # the sketch spans the keys' own space, so its leverage is the exact one KVKit computes (up to the ridge).
@@ -145,6 +149,7 @@ def main():
     kvzip_press.AutoTokenizer = type("GGUFTokenizer", (), {"from_pretrained": staticmethod(lambda *a, **k: tokenizer)})
     per_method = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(list))
+    finch_delimiter = None
     answers = open(out / "kvpress_answers.jsonl", "w")
     for line in open(kept_path):
         r = json.loads(line)
@@ -154,12 +159,20 @@ def main():
         ratio = 1 - float(r["budget"])
         captured.clear()
         ids = torch.tensor([r["tokens"]])
+        press = make(ratio)
+        if isinstance(press, kvpress.FinchPress):
+            if finch_delimiter is None:
+                press.update_model_and_tokenizer(model, tokenizer)
+                finch_delimiter = press.delimiter_token_id
+            press.delimiter_token, press.delimiter_token_id = "<|finch_sep|>", finch_delimiter
+            q = r["question_in_prompt"]
+            ids = torch.tensor([r["tokens"][:-q] + [finch_delimiter] + r["tokens"][-q:]])
         t0 = time.perf_counter()
         masking = r["policy"] in MASKING
         if masking:
             model.set_attn_implementation("sdpa")
         with torch.no_grad():
-            with make(ratio)(model):
+            with press(model):
                 cache = model(ids, past_key_values=DynamicCache(), use_cache=True).past_key_values
             if masking:
                 captured.update(masked_kept(model, len(r["tokens"])))

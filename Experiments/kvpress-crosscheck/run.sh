@@ -26,6 +26,13 @@ echo "{\"kvkit_run_seconds\": $(( ($(date +%s%N) - start) / 1000000 )).0e-3}" > 
 # kvpress keeps, answers and is timed on exactly those token ids.
 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept.jsonl \
   "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results
+# FINCH is query-aware: the question ends the prompt (its own kept sets; no answers to compare).
+"$kvkit" kept --probe niah --lengths 1024 --depths 0.1,0.3,0.5,0.7,0.9 --samples 2 --budget 0.25,0.5 --threads 2 \
+  --policy finch --query-aware --out results/kept-finch.jsonl
+mkdir -p results/finch
+HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept-finch.jsonl \
+  "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results/finch
+cp results/finch/agreement.csv finch-agreement.csv
 python3 side_by_side.py results > results/side_by_side.md
 cp results/agreement.csv agreement.csv
 cp results/accuracy.csv accuracy.csv

@@ -163,7 +163,8 @@ public struct RunSession {
 
     /// Writes, per case and variant, the positions every (layer, KV head) keeps after compression as JSON
     /// lines at `path` (atomically): `{"id", "policy", "budget", "prompt_tokens", "opening_tokens", "tokens",
-    /// "kept": [layer][head][positions]}` (`tokens`: the prompt's ids, so another tool runs exactly them). Positions count from the prompt's first token; the chat template's
+    /// "kept": [layer][head][positions]}` (`tokens`: the prompt's ids, so another tool runs exactly them; in
+    /// query-aware mode `question_in_prompt`: how many of them are the question). Positions count from the prompt's first token; the chat template's
     /// opening takes the first `opening_tokens`. Returns the number of lines.
     public func exportKept(to path: String, progress: Progress? = nil) throws -> Int {
         let (variants, _, _) = try plan.resolved()
@@ -188,6 +189,8 @@ public struct RunSession {
                     object["answers"] = turn.answers
                     object["max_new_tokens"] = runner.maxAnswerTokens(for: turn)
                 }
+                // Query-aware: the prompt's last tokens are the question (FINCH's window; kvpress finds it by a delimiter).
+                if let q = runner.question(c, prompt: prompt) { object["question_in_prompt"] = q }
                 text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
                 lines += 1
             }
