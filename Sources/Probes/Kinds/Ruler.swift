@@ -271,9 +271,23 @@ public struct RulerProbe: Probe {
     }
 
     /// Distinct lowercase words of 3–12 letters from the haystack's sentences, sorted (RULER uses
-    /// `wonderwords`' nouns, adjectives and verbs).
+    /// `wonderwords`' nouns, adjectives and verbs). Kept per haystack for the process (keyed by the
+    /// sentences' content): every common-words case of a run reads the same list.
     static func vocabulary(_ g: ProbeGenerator) -> [String] {
         let sentences = g.haystackSentences ?? HaystackGenerator(seed: g.haystackSeed).sentences(from: 0, count: 4000)
+        var h = Hasher()
+        h.combine(sentences)
+        let key = h.finalize()
+        vocabularyLock.lock(); defer { vocabularyLock.unlock() }
+        if let v = vocabularies[key] { return v }
+        let v = words(of: sentences)
+        vocabularies[key] = v
+        return v
+    }
+    private static let vocabularyLock = NSLock()
+    nonisolated(unsafe) private static var vocabularies: [Int: [String]] = [:]
+
+    static func words(of sentences: [String]) -> [String] {
         var seen = Set<String>()
         for s in sentences {
             for w in s.split(whereSeparator: { !$0.isLetter }) where (3...12).contains(w.count) && w.allSatisfy({ $0.isASCII && $0.isLowercase }) {
