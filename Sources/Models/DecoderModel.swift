@@ -54,6 +54,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         var bq: FloatBuffer? = nil, bk: FloatBuffer? = nil, bv: FloatBuffer? = nil
         /// RoPE inverse frequencies of this layer ([headDim/2]).
         var invFreq: [Double] = []
+        /// The layer's weight matrices.
+        var matrices: [Weights] { [wq, wk, wv, wo, wGate, wUp, wDown] }
     }
     let layers: [Layer]
     let tokenEmbedding: Weights  // [vocab][dim]
@@ -188,7 +190,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// super-block exactly in Int32 and takes the portable kernel's float steps, decode and (in the AVX2
     /// build) prefill alike, so a resumed run made with the old arithmetic refuses to mix.
     public var weightsRecord: String? {
-        let all = layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [output]
+        let all = layers.flatMap(\.matrices) + [output]
         let k8 = all.contains { $0.integerDecode && IntKernels.superBlock($0.type) }
         return storage.recordedName.map { k8 ? $0 + "-q8k2" : $0 }
     }
@@ -206,7 +208,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         var n = tokenEmbedding.residentBytes + outputNorm.count * 4 + (output === tokenEmbedding ? 0 : output.residentBytes)
         for l in layers {
             n += (l.attnNorm.count + l.ffnNorm.count) * 4
-            n += [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].reduce(0) { $0 + $1.residentBytes }
+            n += l.matrices.reduce(0) { $0 + $1.residentBytes }
         }
         return n
     }
@@ -215,7 +217,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// embedding lookup reads one row).
     public var decodeWeightBytes: Int {
         layers.reduce(output.residentBytes + outputNorm.count * 4) { n, l in
-            n + (l.attnNorm.count + l.ffnNorm.count) * 4 + [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].reduce(0) { $0 + $1.residentBytes }
+            n + (l.attnNorm.count + l.ffnNorm.count) * 4 + l.matrices.reduce(0) { $0 + $1.residentBytes }
         }
     }
 

@@ -22,8 +22,7 @@ extension DecoderModel {
     /// Whether the many-row product of every matrix that has the integer kernel uses it (the default) or
     /// panels + sgemm: `kvkit bench --kernels` prefills the same prompt both ways, alternating.
     public func useIntegerManyRows(_ integer: Bool) {
-        for w in layers.flatMap({ [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }) + [output]
-        where w.integerDecode && IntKernels.superBlock(w.type) && IntKernels.integerPrefillK {
+        for w in layers.flatMap(\.matrices) + [output] where w.hasIntegerManyRows {
             w.manyRows = integer ? .integer : .sgemm
         }
     }
@@ -45,7 +44,7 @@ extension DecoderModel {
             var ys = [Float](repeating: 0, count: T * w.out), yi = ys
             let original = w.manyRows
             defer { w.manyRows = original }
-            let hasInteger = w.integerDecode && IntKernels.superBlock(w.type) && IntKernels.integerPrefillK
+            let hasInteger = w.hasIntegerManyRows
             func time(_ kind: Weights.ManyRows, _ y: inout [Float]) -> Double {
                 w.manyRows = kind
                 let start = ContinuousClock.now

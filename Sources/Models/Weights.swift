@@ -38,7 +38,7 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 /// portable build, AVX2 in the host build), the other types (Q2_K, Q3_K, F16, BF16) by dequantizing each
 /// block and multiplying by the Float32 activations.
 /// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
-/// Many rows (prefill) of a K-quant matrix run the decode kernel itself in an L2-blocked loop in the AVX2
+/// Many rows (prefill) of a K-quant matrix run the decode kernel's arithmetic in a cache-blocked loop in the AVX2
 /// build (`integerGemm`: 8-bit products, 1.0–1.3× sgemm's speed on the Qwen 1.5B matrices, and bitwise
 /// what decode computes); other types dequantize panels of output rows into a per-thread Float32 scratch
 /// and hand them to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
@@ -65,18 +65,20 @@ final class Weights: @unchecked Sendable {
     enum ManyRows: String, Sendable {
         /// Panels of output rows dequantized to Float32, then OpenBLAS sgemm.
         case sgemm
-        /// The decode kernel itself in an L2-blocked loop (`integerGemm`): the K-quants in the AVX2 build.
+        /// The decode kernel's arithmetic in a cache-blocked loop (`integerGemm`): the K-quants in the AVX2 build.
         case integer
     }
-    /// `integer` where the build has the kernel for this type, else `sgemm`; `kvkit bench --kernels` sets
-    /// each in turn on the same matrix to time them.
+    /// `integer` where the build has the kernel for this type (`hasIntegerManyRows`), else `sgemm`;
+    /// `kvkit bench --kernels` sets each in turn on the same matrix to time them.
     var manyRows: ManyRows
+    /// Whether many rows can take the integer kernel: K-quant codes in the AVX2 build.
+    var hasIntegerManyRows: Bool { integerDecode && IntKernels.superBlock(type) && IntKernels.integerPrefillK }
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
         self.type = type; self.out = out; self.inDim = inDim
         integerDecode = storage == .native && IntKernels.covers(type) && inDim % (IntKernels.superBlock(type) ? 256 : 32) == 0
         rowBytes = type.byteCount(elements: inDim)!
-        manyRows = integerDecode && IntKernels.superBlock(type) && IntKernels.integerPrefillK ? .integer : .sgemm
+        manyRows = .sgemm
         if storage == .f32 {
             let buf = FloatBuffer(count: out * inDim, zeroed: false)
             Dequantize.run(type, bytes, buf.pointer, count: out * inDim)
@@ -84,6 +86,7 @@ final class Weights: @unchecked Sendable {
         } else {
             dense = nil; blocks = bytes
         }
+        if hasIntegerManyRows { manyRows = .integer }
     }
 
     /// Bytes this matrix keeps resident (its blocks are pages of the mapped file, or its Float32 copy).
@@ -191,7 +194,7 @@ final class Weights: @unchecked Sendable {
             }
             return
         }
-        if manyRows == .integer && integerDecode && IntKernels.superBlock(type) && T > Self.integerRowsMax {
+        if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax {
             let codes = input.codesK
             integerGemm(T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range), y)
         } else if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
