@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
-// Plugins outside KVKit: one Swift file adds a policy (VATP), one adds a probe (passkey); the executable
-// registers both and runs KVKit's own command line, so `plugin-kvkit run --policy vatp --probe passkey`
+// Plugins outside KVKit: one Swift file adds a policy (VATP), one a probe (passkey), one a model family
+// (EXAONE, with its chat format); the executable registers them and runs KVKit's own command line, so `plugin-kvkit run --policy vatp --probe passkey`
 // works like `kvkit`.
 import PackageDescription
 
@@ -14,10 +14,11 @@ let package = Package(
     targets: [
         .target(name: "VATPPolicy", dependencies: [.product(name: "KVKit", package: "KVKit")]),
         .target(name: "PasskeyProbe", dependencies: [.product(name: "KVKit", package: "KVKit")]),
+        .target(name: "ExaoneFamily", dependencies: [.product(name: "KVKit", package: "KVKit")]),
         .executableTarget(
             name: "plugin-kvkit",
             dependencies: [
-                "VATPPolicy", "PasskeyProbe", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
+                "VATPPolicy", "PasskeyProbe", "ExaoneFamily", .product(name: "KVKitCLI", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
             ]),
         .testTarget(
             name: "VATPPolicyTests",
@@ -29,6 +30,7 @@ let package = Package(
             dependencies: [
                 "PasskeyProbe", .product(name: "PolicyConformance", package: "KVKit"), .product(name: "KVKit", package: "KVKit"),
             ]),
+        .testTarget(name: "ExaoneFamilyTests", dependencies: ["ExaoneFamily", .product(name: "KVKit", package: "KVKit")]),
     ],
     swiftLanguageModes: [.v5]
 )

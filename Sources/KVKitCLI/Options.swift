@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
     var model: String?
 
     @Option(help: ArgumentHelp(RunPlan.help("format")))
-    var format: ChatTemplate.Format?
+    var format: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads")))
     var threads: Int = 2
@@ -45,7 +45,8 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the model, turning file problems into one-line errors with the right exit code.
     func load() throws -> any LanguageModel {
-        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights, format: format) } catch let e as RunError {
+        do { return try ModelLoader.load(path: modelPath, threads: threads, storage: weights, format: format.map(RunPlan.chatFormat)) } catch let e as RunError
+        {
             throw fail(e.description, code: e.exitCode)
         }
     }
@@ -60,4 +61,3 @@ func formatBytes(_ n: Int) -> String {
 }
 
 extension WeightStorage: ExpressibleByArgument {}
-extension ChatTemplate.Format: ExpressibleByArgument {}

@@ -113,7 +113,7 @@ struct Sweep: ParsableCommand {
             for (k, job) in jobs.enumerated() {
                 let plan = study.plan(job, shard: shardSpec)
                 print("[\(study.name)] job \(k + 1)/\(jobs.count) \(job.name): \(plan.out!)")
-                let key = [ModelLocation.path(plan.model), plan.weights.rawValue, plan.format?.rawValue ?? "file"].joined(separator: "|")
+                let key = [ModelLocation.path(plan.model), plan.weights.rawValue, plan.format?.name ?? "file"].joined(separator: "|")
                 if models[key] == nil { models[key] = try ModelLoader.load(plan) }
                 if dryRun {
                     // Everything the run does before its first case, writing nothing.

@@ -3,65 +3,49 @@ import Foundation
 /// How a model's prompts are written: the only place that knows a format's markers. Probes and the runner
 /// ask it for turn openings and endings, so no format literal appears anywhere else.
 ///
-/// The format is recognised from the file's `tokenizer.chat_template` (KVKit renders the format directly
-/// rather than interpreting Jinja): ChatML (`<|im_start|>role\n…<|im_end|>\n`: SmolLM2, Qwen), Llama 3
-/// (`<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`), Gemma turns
-/// (`<start_of_turn>user\n…<end_of_turn>\n<start_of_turn>model\n`), and plain completion for a base model
-/// whose file has no template (Gemma 3 270M): turns are paragraphs, and probes rely on their answer prefix.
-/// ChatML's default system prompt is read from the template, so a conversation without one matches it.
+/// The format is recognised from the file's `tokenizer.chat_template` by the registered formats
+/// (`ChatFormat.registered`; KVKit renders the format directly rather than interpreting Jinja); a file with
+/// no template is a base model (plain text).
 public struct ChatTemplate: Sendable {
-    public enum Format: String, Sendable, CaseIterable { case chatml, llama3, gemma, plain }
-    public var format: Format
+    public typealias Format = ChatFormat
+    public var format: ChatFormat
     public var defaultSystem: String?
     /// Whether the format was chosen by the user (`--format`) rather than recognised from the file.
     public var given = false
 
-    /// A template KVKit does not render, met without a format given: a one-line error naming the fix
-    /// (falling back to plain text would change every prompt, and look like a compression effect).
+    /// A template no registered format recognises, met without a format given: a one-line error naming the
+    /// fix (falling back to plain text would change every prompt, and look like a compression effect).
     public struct UnknownTemplate: Error, CustomStringConvertible {
         public let opening: String
         public var description: String {
-            "the model file's chat template (\(opening)) is not one KVKit renders (ChatML, Llama 3, Gemma); pass --format "
-                + Format.allCases.map(\.rawValue).joined(separator: "|") + " to say how prompts are written"
+            "the model file's chat template (\(opening)) is not one KVKit renders ("
+                + ChatFormat.registered.filter { $0.recognises != nil }.map(\.name).joined(separator: ", ") + "); pass --format "
+                + ChatFormat.names.joined(separator: "|") + " to say how prompts are written"
         }
     }
 
-    public init(defaultSystem: String?, format: Format = .chatml) { self.defaultSystem = defaultSystem; self.format = format }
+    public init(defaultSystem: String?, format: ChatFormat = .chatml) { self.defaultSystem = defaultSystem; self.format = format }
 
     /// The format of the file's `tokenizer.chat_template`, or `format` when given (a file without a template
-    /// is a base model: plain text). Throws `UnknownTemplate` for a template KVKit does not recognise.
-    public init(gguf: GGUFFile, format given: Format? = nil) throws {
-        defaultSystem = nil
+    /// is a base model: plain text). Throws `UnknownTemplate` for a template no registered format recognises.
+    public init(gguf: GGUFFile, format given: ChatFormat? = nil) throws {
         let t = gguf.metadata["tokenizer.chat_template"]?.string
-        // ChatML's default system prompt is the template's literal system turn (SmolLM2's, Qwen's).
-        func readDefaultSystem() {
-            guard let t, let start = t.range(of: "<|im_start|>system\n"), let end = t.range(of: "<|im_end|>", range: start.upperBound..<t.endIndex) else {
-                return
-            }
-            let s = String(t[start.upperBound..<end.lowerBound])
-            if !s.contains("{") { defaultSystem = s }
-        }
         if let given {
             format = given
             self.given = true
-            if given == .chatml { readDefaultSystem() }
-            return
-        }
-        guard let t else { format = .plain; return }
-        if t.contains("<|im_start|>") {
-            format = .chatml
-            readDefaultSystem()
-        } else if t.contains("<|start_header_id|>") {
-            format = .llama3
-        } else if t.contains("<start_of_turn>") {
-            format = .gemma
+        } else if let t {
+            guard let f = ChatFormat.registered.first(where: { $0.recognises?(t) == true }) else {
+                throw UnknownTemplate(opening: "\"" + t.shownOnOneLine(limit: 40) + "\"")
+            }
+            format = f
         } else {
-            throw UnknownTemplate(opening: "\"" + t.shownOnOneLine(limit: 40) + "\"")
+            format = .plain
         }
+        defaultSystem = t.flatMap { format.defaultSystem?($0) }
     }
 
     /// The format as a run records it: "chatml", or "plain (--format)" when the user chose it.
-    public var recorded: String { format.rawValue + (given ? " (--format)" : "") }
+    public var recorded: String { format.name + (given ? " (--format)" : "") }
 
     public struct Message: Sendable {
         public var role: String, content: String
@@ -69,32 +53,15 @@ public struct ChatTemplate: Sendable {
     }
 
     /// The text that opens a turn of `role` ("user", "assistant", "system").
-    public func header(_ role: String) -> String {
-        switch format {
-        case .chatml: return "<|im_start|>\(role)\n"
-        case .llama3: return "<|start_header_id|>\(role)<|end_header_id|>\n\n"
-        case .gemma: return "<start_of_turn>\(role == "assistant" ? "model" : role)\n"
-        case .plain: return ""
-        }
-    }
+    public func header(_ role: String) -> String { format.header(role) }
     /// The marker that ends a turn (a special token the model emits when it ends its answer; empty in plain text).
-    public var endOfTurn: String {
-        switch format {
-        case .chatml: return "<|im_end|>"
-        case .llama3: return "<|eot_id|>"
-        case .gemma: return "<end_of_turn>"
-        case .plain: return ""
-        }
-    }
+    public var endOfTurn: String { format.endOfTurn }
+    /// The marker that closes a turn of `role` (EXAONE 3 closes user turns with the separator alone).
+    public func endOfTurn(_ role: String) -> String { role == "user" && !format.userTurnEndsWithMarker ? "" : format.endOfTurn }
     /// What follows the end-of-turn marker before the next turn opens.
-    public var turnSeparator: String {
-        switch format {
-        case .chatml, .gemma, .plain: return "\n"
-        case .llama3: return ""
-        }
-    }
+    public var turnSeparator: String { format.turnSeparator }
     /// A whole closed turn.
-    public func turn(_ role: String, _ content: String) -> String { header(role) + content + endOfTurn + turnSeparator }
+    public func turn(_ role: String, _ content: String) -> String { header(role) + content + endOfTurn(role) + turnSeparator }
 
     /// The start of a conversation up to where the first user message's text begins (the default system
     /// turn, if any, then the user header): probes put their context here and leave the turn open.
@@ -103,7 +70,7 @@ public struct ChatTemplate: Sendable {
     }
 
     /// Closes an open user turn and opens the assistant's answer.
-    public var userToAssistant: String { endOfTurn + turnSeparator + header("assistant") }
+    public var userToAssistant: String { endOfTurn("user") + turnSeparator + header("assistant") }
 
     /// The prompt text, ending with the assistant header when `addGenerationPrompt` (default). Gemma has no
     /// system role: a system message opens the first user turn, as Gemma's template does.
@@ -112,7 +79,7 @@ public struct ChatTemplate: Sendable {
         var pendingSystem: String?
         if messages.first?.role != "system", let sys = defaultSystem { out += turn("system", sys) }
         for m in messages {
-            if m.role == "system" && (format == .gemma || format == .plain) { pendingSystem = m.content; continue }
+            if m.role == "system" && !format.hasSystemRole { pendingSystem = m.content; continue }
             let content = pendingSystem.map { $0 + "\n\n" + m.content } ?? m.content
             pendingSystem = nil
             out += turn(m.role, content)

@@ -33,17 +33,58 @@ public final class Tokenizer: @unchecked Sendable {
     private var wordCache: [String: [Int32]] = [:]
     private let cacheLock = Lock()
 
-    /// Pre-tokenizers KVKit implements (llama.cpp `LLAMA_VOCAB_PRE_TYPE_*`).
-    public enum PreTokenizer: String, Sendable {
-        /// GPT-2's regex: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`.
-        case gpt2
-        /// "smollm" (also starcoder, refact): every `\p{N}` is split off alone first, then GPT-2's regex.
-        case smollm
-        /// "llama-bpe" (Llama 3): `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-        /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
-        case llama3
+    /// How text is cut into words before BPE (llama.cpp's `LLAMA_VOCAB_PRE_TYPE_*`), chosen by the file's
+    /// `tokenizer.ggml.pre`. Pre-tokenizers live in an open registry (`PreTokenizer.register`), so a plug-in
+    /// family whose files name a new one adds it in one line, from the rules below or its own split.
+    public struct PreTokenizer: Sendable, Equatable, CustomStringConvertible {
+        /// The regex a piece of text is split by.
+        public enum Rule: Sendable {
+            /// GPT-2's regex: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`.
+            case gpt2
+            /// Llama 3's: `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,maxDigits}|
+            /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+            case llama3(maxDigits: Int)
+            /// A plug-in's own split of `scalars[piece]` into consecutive ranges covering it.
+            case custom(@Sendable (_ scalars: [Unicode.Scalar], _ piece: Range<Int>) -> [Range<Int>])
+        }
+        /// The name a run reports.
+        public let name: String
+        /// The `tokenizer.ggml.pre` values that select it.
+        public let ggufNames: [String]
+        /// Every `\p{N}` is split off alone before the regex (llama.cpp's first `\p{N}` expression).
+        public let isolatesDigits: Bool
+        public let rule: Rule
+        /// A word that is itself a token is taken whole before any merge (llama.cpp's `ignore_merges`).
+        public let ignoresMerges: Bool
+
+        public init(name: String, ggufNames: [String], isolatesDigits: Bool = false, rule: Rule, ignoresMerges: Bool = false) {
+            self.name = name; self.ggufNames = ggufNames; self.isolatesDigits = isolatesDigits; self.rule = rule; self.ignoresMerges = ignoresMerges
+        }
+        public static func == (a: PreTokenizer, b: PreTokenizer) -> Bool { a.name == b.name }
+        public var description: String { name }
+
+        /// GPT-2's regex ("gpt2", "default").
+        public static let gpt2 = PreTokenizer(name: "gpt2", ggufNames: ["gpt2", "default", "gpt-2"], rule: .gpt2)
+        /// Every digit alone, then GPT-2's regex: "smollm", and the files llama.cpp reads the same way
+        /// (starcoder, refact, command-r, codeshell, exaone).
+        public static let smollm = PreTokenizer(
+            name: "smollm", ggufNames: ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone"], isolatesDigits: true, rule: .gpt2)
+        /// "llama-bpe" (Llama 3): digits in runs of up to 3, whole-word tokens before merges.
+        public static let llama3 = PreTokenizer(
+            name: "llama3", ggufNames: ["llama-bpe", "llama3", "llama-v3"], rule: .llama3(maxDigits: 3), ignoresMerges: true)
         /// "qwen2": Llama 3's regex with single digits (`\p{N}` for `\p{N}{1,3}`).
-        case qwen2
+        public static let qwen2 = PreTokenizer(name: "qwen2", ggufNames: ["qwen2"], rule: .llama3(maxDigits: 1))
+
+        private static let lock = Lock()
+        nonisolated(unsafe) private static var all: [PreTokenizer] = [.gpt2, .smollm, .llama3, .qwen2]
+        /// Every registered pre-tokenizer, built-in first.
+        public static var registered: [PreTokenizer] { lock.withLock { all } }
+        /// Adds (or replaces, by name) a pre-tokenizer: one line in a plug-in's `main`.
+        public static func register(_ p: PreTokenizer) {
+            lock.withLock { if let i = all.firstIndex(of: p) { all[i] = p } else { all.append(p) } }
+        }
+        /// The pre-tokenizer a file's `tokenizer.ggml.pre` value selects (the last registered wins), or nil.
+        public static func selected(by ggufName: String) -> PreTokenizer? { registered.last { $0.ggufNames.contains(ggufName) } }
     }
 
     public enum Error: Swift.Error, CustomStringConvertible {
@@ -52,7 +93,7 @@ public final class Tokenizer: @unchecked Sendable {
             switch self {
             case let .unsupportedModel(m): return "tokenizer model '\(m)' is not supported (KVKit reads 'gpt2', byte-level BPE, and 'llama', SentencePiece BPE)"
             case let .unsupportedPre(p):
-                return "pre-tokenizer '\(p)' is not supported (supported: gpt2, default, smollm, starcoder, refact, llama-bpe, llama3, qwen2)"
+                return "pre-tokenizer '\(p)' is not supported (supported: \(PreTokenizer.registered.flatMap(\.ggufNames).joined(separator: ", ")))"
             case let .missing(k): return "model file lacks tokenizer metadata '\(k)'"
             case let .invalid(k, r): return "tokenizer metadata '\(k)' is invalid: \(r); the file is corrupt"
             }
@@ -100,14 +141,7 @@ public final class Tokenizer: @unchecked Sendable {
             }
         }
         let preName = (try? gguf.string("tokenizer.ggml.pre")) ?? "default"
-        let pre: PreTokenizer
-        switch kind == .sentencePiece ? "default" : preName {
-        case "smollm", "starcoder", "refact": pre = .smollm
-        case "gpt2", "default", "gpt-2": pre = .gpt2
-        case "llama-bpe", "llama3", "llama-v3": pre = .llama3
-        case "qwen2": pre = .qwen2
-        default: throw Error.unsupportedPre(preName)
-        }
+        guard let pre = PreTokenizer.selected(by: kind == .sentencePiece ? "default" : preName) else { throw Error.unsupportedPre(preName) }
         let eos = try id("tokenizer.ggml.eos_token_id") ?? 2
         let bos = try id("tokenizer.ggml.bos_token_id")
         let addBOS = (gguf.metadata["tokenizer.ggml.add_bos_token"]?.int ?? 0) == 1
@@ -153,9 +187,11 @@ public final class Tokenizer: @unchecked Sendable {
         specialTokens = specials.sorted { $0.text.count > $1.text.count }
         // Generation stops at EOS, the file's end-of-turn and end-of-message ids, and, as llama.cpp's
         // `special_eog_ids` (the reference the tests compare with), the tokens whose text is an end of turn
-        // in a known format: most files name no end-of-turn id (SmolLM2's, Qwen's, Gemma's do not).
+        // in a known format: most files name no end-of-turn id (SmolLM2's, Qwen's, Gemma's do not). A
+        // registered chat format's end-of-turn marker (a plug-in family's) counts as one too.
         var stops = Set([eos] + endOfGeneration)
-        for name in ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "</s>"] {
+        let known = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "</s>"]
+        for name in known + ChatFormat.registered.map(\.endOfTurn) where !name.isEmpty {
             if let id = t2i[name] { stops.insert(id) }
         }
         stopIds = stops
@@ -302,7 +338,7 @@ public final class Tokenizer: @unchecked Sendable {
         var symbols: [String] = word.utf8.map { String(Character(byteToScalar[Int($0)])) }
         // Llama 3's tokenizer takes a word that is itself a token whole, before any merge (llama.cpp's
         // `ignore_merges`): " and" is one token even where the merges would not build it.
-        if preTokenizer == .llama3, symbols.count > 1, let id = tokenToId[symbols.joined()] { return [id] }
+        if preTokenizer.ignoresMerges, symbols.count > 1, let id = tokenToId[symbols.joined()] { return [id] }
         while symbols.count > 1 {
             var best = Int.max, bestAt = -1
             for j in 0..<(symbols.count - 1) {
@@ -337,7 +373,7 @@ public final class Tokenizer: @unchecked Sendable {
     public func preTokenize(_ text: String) -> [String] {
         let scalars = Array(text.unicodeScalars)
         var pieces: [Range<Int>] = []
-        if preTokenizer == .smollm {
+        if preTokenizer.isolatesDigits {
             var s = 0
             for (k, c) in scalars.enumerated() where CharClass(c) == .number {
                 if k > s { pieces.append(s..<k) }
@@ -351,10 +387,10 @@ public final class Tokenizer: @unchecked Sendable {
         var words: [String] = []
         for piece in pieces {
             let ranges: [Range<Int>]
-            switch preTokenizer {
-            case .gpt2, .smollm: ranges = gpt2Split(scalars, piece)
-            case .llama3: ranges = llama3Split(scalars, piece, maxDigits: 3)
-            case .qwen2: ranges = llama3Split(scalars, piece, maxDigits: 1)
+            switch preTokenizer.rule {
+            case .gpt2: ranges = gpt2Split(scalars, piece)
+            case let .llama3(maxDigits): ranges = llama3Split(scalars, piece, maxDigits: maxDigits)
+            case let .custom(split): ranges = split(scalars, piece)
             }
             for r in ranges {
                 var w = String.UnicodeScalarView()

@@ -1,3 +1,4 @@
+import Foundation
 import ModelFile
 
 /// What a model family's decoder does differently from the Llama block, read by the one forward pass in
@@ -30,14 +31,32 @@ public struct Architecture: Sendable {
     /// The RoPE base of the windowed layers when it differs from `rope.freq_base` (Gemma 3: 10,000).
     public var localRopeBase: Double?
 
+    /// Chat formats and pre-tokenizers the family's files use that KVKit does not already know: registered
+    /// with the family (`register`), so a plug-in family brings its prompt format and word splitting along.
+    public var chatFormats: [ChatFormat] = []
+    public var preTokenizers: [Tokenizer.PreTokenizer] = []
+
     public init(names: [String]) { self.names = names }
 
-    /// Families by `general.architecture`: one line per family file in `Families/`.
-    public static let registry: [String: Architecture] = {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var families: [String: Architecture] = {
         var r: [String: Architecture] = [:]
+        // One line per family file in `Families/`.
         for a in [Architecture.llama, .gemma3, .qwen2, .qwen3, .phi3] { for n in a.names { r[n] = a } }
         return r
     }()
+
+    /// Families by `general.architecture`: the built-in ones and every one registered since.
+    public static var registry: [String: Architecture] { lock.withLock { families } }
+
+    /// Adds a family under each of its names (replacing one of the same name), with its chat formats and
+    /// pre-tokenizers: a plug-in package's family is one file declaring its `Architecture` plus this line in
+    /// its `main`, before a model is loaded.
+    public static func register(_ a: Architecture) {
+        lock.withLock { for n in a.names { families[n] = a } }
+        for f in a.chatFormats { ChatFormat.register(f) }
+        for p in a.preTokenizers { Tokenizer.PreTokenizer.register(p) }
+    }
 
     /// The family of `gguf`, or a one-line error naming the architecture and the supported ones.
     public static func of(_ gguf: GGUFFile) throws -> Architecture {

@@ -43,7 +43,15 @@ public struct RunPlan: Equatable, Sendable {
     /// The GGUF file (nil: the one `make setup` fetched).
     public var model: String?
     /// How prompts are written, when not the format the file's chat template gives (`--format`).
-    public var format: ChatTemplate.Format?
+    public var format: ChatFormat?
+
+    /// The registered chat format called `name` (plug-ins' included), or a one-line usage error listing them.
+    public static func chatFormat(_ name: String) throws -> ChatFormat {
+        guard let f = ChatFormat.named(name) else {
+            throw RunError.usage("--format '\(name.shownOnOneLine())' is unknown; use " + ChatFormat.names.joined(separator: ", "))
+        }
+        return f
+    }
     public var threads = 2
     /// How the model holds its weight matrices (`f32`, the reference, or `native` GGUF blocks).
     public var weights = WeightStorage.native
@@ -233,15 +241,11 @@ public struct RunPlan: Equatable, Sendable {
         Option(
             name: "format",
             help: "How prompts are written, instead of the format the model file's chat template gives: "
-                + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", ")
+                + ChatFormat.names.joined(separator: ", ")
                 + " (plain: turns as paragraphs, for a base model). Needed only for a template KVKit does not recognise; recorded in the run's config.",
             isFlag: false
         ) {
-            guard let f = ChatTemplate.Format(rawValue: $1) else {
-                throw RunError.usage(
-                    "--format '\($1.shownOnOneLine())' is unknown; use " + ChatTemplate.Format.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            $0.format = f
+            $0.format = try RunPlan.chatFormat($1)
         },
         Option(name: "threads", help: "Threads for OpenBLAS and the attention kernel (1–256).", isFlag: false) {
             $0.threads = try integer($1, "--threads", 1...256)

@@ -104,4 +104,49 @@ import Testing
         #expect(chosen.format == .plain && chosen.given && chosen.recorded == "plain (--format)")
         #expect(try template("{{ '<|im_start|>' }}").recorded == "chatml")
     }
+
+    /// Chat formats and pre-tokenizers are open registries: a plug-in's format is recognised from a file's
+    /// template, renders its turns, is accepted by name and adds its end-of-turn marker to the stop tokens;
+    /// a plug-in's pre-tokenizer is selected by the file's `tokenizer.ggml.pre` and splits words its way.
+    @Test func aPlugInsChatFormatAndPreTokenizerAreUsedLikeBuiltIns() throws {
+        let turns = ChatFormat(name: "test-turns", header: { "<|turn|>\($0): " }, endOfTurn: "<|/turn|>", recognises: { $0.contains("<|turn|>") })
+        ChatFormat.register(turns)
+        #expect(ChatFormat.named("test-turns") == turns && ChatFormat.names.prefix(4) == ["chatml", "llama3", "gemma", "plain"])
+        var w = GGUFWriter()
+        w.set("tokenizer.chat_template", .string("{% for m in messages %}<|turn|>{{ m.role }}: {{ m.content }}<|/turn|>\n{% endfor %}"))
+        w.set("tokenizer.ggml.model", .string("gpt2"))
+        let vocab = ["a", "b", " ", "<|/turn|>", "<|turn|>"]
+        w.set("tokenizer.ggml.tokens", .array(elementType: 8, vocab.map { .string($0) }))
+        w.set("tokenizer.ggml.token_type", .array(elementType: 5, [1, 1, 1, 3, 3].map { .int32($0) }))
+        w.set("tokenizer.ggml.merges", .array(elementType: 8, [.string("a b")]))
+        w.set("tokenizer.ggml.eos_token_id", .uint32(0))
+        w.set("tokenizer.ggml.pre", .string("test-spaces"))
+        w.addTensor("t", shape: [1], floats: [0])
+        let path = try tempFile(w.encoded())
+        let chat = try ChatTemplate(gguf: try GGUFFile(path: path))
+        #expect(chat.format == turns && chat.recorded == "test-turns")
+        #expect(chat.prompt(user: "Hi") == "<|turn|>user: Hi<|/turn|>\n<|turn|>assistant: ")
+        // An unregistered pre-tokenizer name is a one-line error listing the registered ones.
+        do { _ = try Tokenizer(gguf: try GGUFFile(path: path)); Issue.record("an unknown pre-tokenizer was accepted") } catch {
+            #expect("\(error)".contains("'test-spaces' is not supported") && "\(error)".contains("qwen2") && !"\(error)".contains("\n"))
+        }
+        // Words are runs of non-spaces, each space a word of its own.
+        Tokenizer.PreTokenizer.register(
+            .init(
+                name: "spaces", ggufNames: ["test-spaces"],
+                rule: .custom { cp, piece in
+                    var out: [Range<Int>] = [], start = piece.lowerBound
+                    for i in piece where cp[i] == " " {
+                        if i > start { out.append(start..<i) }
+                        out.append(i..<(i + 1)); start = i + 1
+                    }
+                    if start < piece.upperBound { out.append(start..<piece.upperBound) }
+                    return out
+                }))
+        let t = try Tokenizer(gguf: try GGUFFile(path: path))
+        #expect(t.preTokenizer.name == "spaces" && t.preTokenize("ab a  b") == ["ab", " ", "a", " ", " ", "b"])
+        #expect(t.stopIds == [0, 3])  // EOS and the registered format's end-of-turn marker
+        // llama.cpp reads these files' pre-tokenizer names as SmolLM2's (digits alone, then GPT-2's regex).
+        for name in ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone"] { #expect(Tokenizer.PreTokenizer.selected(by: name) == .smollm) }
+    }
 }
