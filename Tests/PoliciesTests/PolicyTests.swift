@@ -182,6 +182,42 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     }
 }
 
+@Suite struct KVComposePolicyTests {
+    /// Three layers × two KV heads of 6 tokens, re-read scores set by hand (group 1), budget 2 per stream
+    /// (12 in all, 6 per KV head). Layer 2's heads agree on many strong tokens, layer 1 has few.
+    static func keptBy(_ spec: String) throws -> [[Int32]] {
+        let s: [[Float]] = [
+            [0.9, 0.1, 0.15, 0.12, 0.11, 0.13], [0.1, 0.8, 0.14, 0.12, 0.11, 0.13],
+            [0.2, 0.02, 0.03, 0.04, 0.05, 0.06], [0.03, 0.2, 0.02, 0.04, 0.05, 0.06],
+            [0.7, 0.6, 0.5, 0.4, 0.01, 0.02], [0.01, 0.65, 0.55, 0.45, 0.35, 0.02],
+        ]
+        let cache = PagedKVCache(layers: 3, kvHeads: 2, headDim: 4, pageSize: 4)
+        let pos = (0..<Int32(6)).map { $0 }, kv = [Float](repeating: 1, count: 6 * 2 * 4)
+        for l in 0..<3 { cache.append(layer: l, keys: kv, values: kv, positions: pos, tokens: pos) }
+        cache.nextPosition = 6
+        try Compressor.compress(
+            cache, policy: try PolicyRegistry.shared.make(spec), budget: .tokens(2), context: CompressionContext(prepared: [KVComposePolicy.passKey: s]))
+        return (0..<3).flatMap { l in (0..<2).map { cache.slots(layer: l, head: $0).map(\.position) } }
+    }
+
+    /// Structured, without the head mean: composite tokens per layer are the heads' sorted scores averaged
+    /// rank by rank — layer 0 [.85, .145, .13, …], layer 1 [.2, .06, …], layer 2 [.675, .575, .475, …] — and
+    /// layer 0's row is raised to the largest at each rank ([.85, .575, .475, …]). The best 6 composite tokens
+    /// are 3 of layer 0 and 3 of layer 2; layer 1 earns none and keeps 1. Each head keeps that many of its own
+    /// best. Unstructured: every stream's best, then the 6 best scores anywhere (all in layer 2).
+    @Test func layersGetWhatTheirCompositeTokensEarnAndEveryHeadOfALayerKeepsAsMany() throws {
+        #expect(try Self.keptBy("kvcompose:headmean=off") == [[0, 2, 5], [1, 2, 5], [0], [1], [0, 1, 2], [1, 2, 3]])
+        #expect(try Self.keptBy("kvcompose:headmean=off,layout=unstructured") == [[0], [1], [0], [1], [0, 1, 2, 3], [1, 2, 3, 4]])
+    }
+
+    /// With the layer's mean over KV heads added (kvpress's default), a token one head of the layer favours
+    /// counts for the other head too: layer 0's head 0 now keeps position 1 (head 1's best, 0.1 + 0.45)
+    /// instead of 5, and head 1 keeps 0; the layer counts stay 3 / 1 / 3.
+    @Test func theLayersHeadMeanIsAddedAtEachPosition() throws {
+        #expect(try Self.keptBy("kvcompose") == [[0, 1, 2], [0, 1, 2], [0], [1], [0, 1, 2], [1, 2, 3]])
+    }
+}
+
 @Suite struct KVzapPolicyTests {
     /// Linear heads `[kvHead][hidden]` with bias, applied to each layer's rows at their positions.
     @Test func theTapPredictsEachRowWithItsLayersLinearHeads() {
