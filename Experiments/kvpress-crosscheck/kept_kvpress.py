@@ -59,6 +59,9 @@ PRESSES = {
         lambda r: kvpress.CompactorPress(compression_ratio=r, sketch_dimension=64),
     "criticalkv:base=expected-attention,epsilon=0.0001,first=0.5":
         lambda r: kvpress.CriticalKVPress(kvpress.ExpectedAttentionPress(compression_ratio=r)),
+    # KVCompose scores in its own hook and compresses once the press exits: its kept sets are read back by
+    # matching the compressed rows against an uncompressed prefill (`rows_kept`).
+    "kvcompose:headmean=on,layout=structured": lambda r: kvpress.KVComposePress(compression_ratio=r),
 }
 # Presses that mask keys (module.masked_key_indices, read by kvpress's attention patch) instead of removing
 # them: their kept sets are read from the masks; they need a non-eager attention and a cache passed in.
@@ -119,6 +122,22 @@ def answer(model, tokenizer, cache, question, context_length, max_new_tokens):
     return tokenizer.decode(ids, skip_special_tokens=True)
 
 
+def rows_kept(model, ids, cache):
+    """Positions each (layer, KV head) of a compressed `cache` holds, found by matching its key rows against
+    those of an uncompressed prefill of the same ids (for presses that compress outside BasePress's hook)."""
+    full = model(ids, past_key_values=DynamicCache(), use_cache=True).past_key_values
+    kept = {}
+    for l, layer in enumerate(cache.layers):
+        before, after = full.layers[l].keys[0], layer.keys[0]
+        heads = []
+        for h in range(before.shape[0]):
+            idx = torch.cdist(after[h].double(), before[h].double()).argmin(dim=1)
+            assert torch.allclose(after[h], before[h][idx], atol=1e-5), f"layer {l} head {h}: a kept key row is not a prefill row"
+            heads.append(sorted(idx.tolist()))
+        kept[l] = heads
+    return kept
+
+
 def masked_kept(model, n):
     """Positions each (layer, KV head) keeps under a masking press: all but `masked_key_indices`."""
     kept = {}
@@ -176,6 +195,8 @@ def main():
                 cache = model(ids, past_key_values=DynamicCache(), use_cache=True).past_key_values
             if masking:
                 captured.update(masked_kept(model, len(r["tokens"])))
+            elif not captured:
+                captured.update(rows_kept(model, ids, cache))
             text = answer(model, tokenizer, cache, r["question_tokens"], len(r["tokens"]), r["max_new_tokens"]) if r.get("question_tokens") else None
         if masking:
             for layer in model.model.layers:

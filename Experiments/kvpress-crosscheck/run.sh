@@ -33,6 +33,13 @@ mkdir -p results/finch
 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept-finch.jsonl \
   "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results/finch
 cp results/finch/agreement.csv finch-agreement.csv
+# KVCompose compresses outside BasePress's hook: its own kept sets, read back from the compressed rows.
+"$kvkit" kept --probe niah --lengths 1024 --depths 0.1,0.3,0.5,0.7,0.9 --samples 2 --budget 0.25,0.5 --threads 2 \
+  --policy kvcompose --out results/kept-kvcompose.jsonl
+mkdir -p results/kvcompose
+HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept-kvcompose.jsonl \
+  "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results/kvcompose 2>/dev/null
+cp results/kvcompose/agreement.csv kvcompose-agreement.csv
 python3 side_by_side.py results > results/side_by_side.md
 cp results/agreement.csv agreement.csv
 cp results/accuracy.csv accuracy.csv
