@@ -34,39 +34,4 @@ struct PolicyOptions: ParsableArguments {
             throw fail(e.description, code: ExitCodes.usage)
         }
     }
-
-    /// Hooks that compress with the policy after the prompt (and per the schedule flags).
-    /// With a codec or offload settings, pages are stored that way once the prompt has run. While
-    /// decoding, a fractional budget means that share of the prompt's `promptTokens` (a fixed size, as
-    /// decode-time methods keep it), not of the cache as it stands: otherwise each compression would
-    /// shrink the cache again.
-    func hooks(
-        model: any LanguageModel, policy: any EvictionPolicy, budget: Budget, stats: StatsBox, promptTokens: Int,
-        codec: CacheCodec? = nil, offload: OffloadConfig? = nil
-    ) -> CompressionHooks? {
-        let storing = codec != nil || offload != nil
-        if !policy.compresses && compressEvery == nil && prefillChunk == nil && !storing { return nil }
-        let preparation = PolicyPreparation(policies: [policy])
-        return CompressionHooks(
-            prepare: { cache, end in try preparation.begin(cache, model: model, promptEnd: end) },
-            compress: { cache in
-                let context = try preparation.context(cache, model: model)
-                let decoding = cache.nextPosition > promptTokens
-                let done = try Compressor.compress(
-                    cache, policy: policy, budget: decoding ? budget.fixed(atPrompt: promptTokens) : budget,
-                    seed: seed, context: context)
-                stats.last = done.stats
-                return done.reads
-            },
-            logitsTap: preparation.logitsTap,
-            prefillChunk: prefillChunk, every: compressEvery,
-            store: storing
-                ? { cache in
-                    if cache.codec == nil, let codec { try cache.quantize(codec) }
-                    if cache.offload == nil, let offload { try cache.setOffload(offload) }
-                } : nil)
-    }
 }
-
-/// The last compression's figures, filled in by the hook.
-final class StatsBox { var last: CompressionStats? }

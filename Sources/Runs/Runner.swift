@@ -108,27 +108,23 @@ public struct Runner {
     /// What compressing a fork again while it answers takes: the variant's policy, its budget fixed in
     /// tokens at the prompt, what the prefill gave the policy, and how pages are stored afterwards.
     struct Recompression {
-        let policy: any EvictionPolicy
+        let step: VariantStep
         let budget: Budget
         let context: CompressionContext
-        let seed: UInt64
-        let codec: CacheCodec?
-        let offload: OffloadConfig?
         let every: Int?
         let betweenTurns: Bool
         let rope: RoPEInfo
 
         /// Compresses `cache` back to the budget and stores its pages as after the prompt.
         func apply(_ cache: PagedKVCache) throws {
-            try Compressor.compress(cache, policy: policy, budget: budget, seed: seed, context: context)
-            try cache.quantize(codec)
-            if let offload { try cache.setOffload(offload) }
+            try step.compress(cache, budget: budget, context: context)
+            try step.store(cache)
         }
 
         /// Restarts the attention statistics so that the queries up to position `end` (exclusive) are the
         /// next compression's observation window.
         func observe(_ cache: PagedKVCache, until end: Int) {
-            Compressor.prepare(cache, needs: policy.needs, promptEnd: end, rope: rope)
+            Compressor.prepare(cache, needs: step.policy.needs, promptEnd: end, rope: rope)
         }
     }
 
@@ -282,19 +278,19 @@ public struct Runner {
                 (cache, pre, logits, context) = try prefill(prompt, question: question, policies: [v.policy])
             }
             let t = clock.now
-            let compression = try Compressor.compress(cache, policy: v.policy, budget: v.budget, seed: seed, context: context)
+            let step = VariantStep(policy: v.policy, seed: seed, codec: v.codec, offload: offload)
+            let compression = try step.compress(cache, budget: v.budget, context: context)
             let recompress = recompresses && v.policy.compresses && v.policy.evicts && !v.budget.isFull
             // Compressing again while answering keeps the statistics going (H2O's totals span every query).
             if !recompress { cache.observations = nil }
             // Quantization and offload come after eviction, as in KIVI: the prompt ran in full precision.
-            try cache.quantize(v.codec)
-            if let offload { try cache.setOffload(offload) }
+            try step.store(cache)
             try cache.pool.checkIntegrity()
             var fork = Fork(cache: cache, reads: compression.reads, promptLogits: logits)
             if recompress {
                 let r = Recompression(
-                    policy: v.policy, budget: v.budget.fixed(atPrompt: prompt.count), context: context, seed: seed, codec: v.codec,
-                    offload: offload, every: compressEvery, betweenTurns: compressBetweenTurns, rope: model.rope)
+                    step: step, budget: v.budget.fixed(atPrompt: prompt.count), context: context,
+                    every: compressEvery, betweenTurns: compressBetweenTurns, rope: model.rope)
                 if let every = compressEvery { r.observe(cache, until: cache.nextPosition + every) }
                 fork.recompress = r
             }

@@ -61,10 +61,7 @@ import Testing
         let all = try Self.variants()
         let kept = try runner.keptPositions(c, variants: all)
         for (i, v) in all.enumerated() where v.policy.compresses && v.policy.evicts {
-            let options = try PolicyOptions.parse(["--policy", v.spec.description, "--budget", "0.25"])
-            let cache = m.makeCache()
-            let hooks = options.hooks(model: m, policy: v.policy, budget: v.budget, stats: StatsBox(), promptTokens: c.context.count)
-            _ = try m.generate(prompt: c.context, cache: cache, maxTokens: 1, hooks: hooks)
+            let cache = try GenerateSession(model: m, variant: v).generate(prompt: c.context, maxTokens: 1).cache
             // Generation appended its one answer token after compressing: compare the prompt's positions.
             let got = (0..<cache.layers).map { l in
                 (0..<cache.kvHeads).map { h in cache.slots(layer: l, head: h).map(\.position).filter { Int($0) < c.context.count } }
