@@ -79,7 +79,8 @@ extension Registry where Entry == PolicyInfo {
         FullPolicy.info, RandomPolicy.info, StreamingLLMPolicy.info, H2OPolicy.info, TOVAPolicy.info,
         SnapKVPolicy.info, FinchPolicy.info, RKVPolicy.info, PyramidKVPolicy.info, KNormPolicy.info, KeyDiffPolicy.info, CURPolicy.info, LeveragePolicy.info,
         CompactorPolicy.info, LagKVPolicy.info, QFilterPolicy.info,
-        ExpectedAttentionPolicy.info, KVzipPolicy.info, KVzapPolicy.info, KVComposePolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info, ComposePolicy.info,
+        ExpectedAttentionPolicy.info, KVzipPolicy.info, KVzapPolicy.info, FastKVzipPolicy.info, KVComposePolicy.info, DuoAttentionPolicy.info, AdaKVPolicy.info,
+        ComposePolicy.info,
         CriticalKVPolicy.info,
         ChunkKVPolicy.info, SentenceKVPolicy.info, QuestPolicy.info, SelectiveContextPolicy.info,
     ]

@@ -182,6 +182,80 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     }
 }
 
+@Suite struct FastKVzipPolicyTests {
+    /// A small gate (hidden 8, 2 KV heads of 2 query heads) with every parameter set off zero, 12 rows.
+    static func gate() -> (FastKVzipGate, [Float], [Float]) {
+        var g = FastKVzipGate(hidden: 8, kvHeads: 2, group: 2, seed: 3)
+        var rng = SplitMix64(seed: 9)
+        func r(_ s: Float) -> Float { (Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1) * s }
+        g.setParameters(g.parameters.map { $0 + r(0.3) })
+        let x = (0..<(12 * 8)).map { _ in r(2) }, y = (0..<(12 * 2)).map { _ in (r(1) + 1) / 2 }
+        return (g, x, y)
+    }
+
+    /// The analytic gradient of the paper's loss equals central finite differences for parameters of every
+    /// kind (projections, bias, norm weights, sink keys, logit bias).
+    @Test func theGradientIsTheLossesDerivative() {
+        let (g, x, y) = Self.gate()
+        let analytic = x.withUnsafeBufferPointer { g.lossAndGradient($0.baseAddress!, y, rows: 12).gradient }
+        let p0 = g.parameters
+        let sizes = [g.wq.count, g.bq.count, g.wk.count, g.qNorm.count, g.kNorm.count, g.kBase.count, g.b.count]
+        var start = 0, checked = 0
+        for size in sizes {
+            for i in stride(from: start, to: start + size, by: max(1, size / 5)) {
+                func loss(_ d: Float) -> Double {
+                    var q = g
+                    var p = p0
+                    p[i] += d
+                    q.setParameters(p)
+                    return x.withUnsafeBufferPointer { q.lossAndGradient($0.baseAddress!, y, rows: 12).loss }
+                }
+                let h: Float = 1e-2
+                let numeric = (loss(h) - loss(-h)) / Double(2 * h)
+                #expect(abs(numeric - Double(analytic[i])) <= 0.03 * abs(numeric) + 2e-4, "parameter \(i): numeric \(numeric), analytic \(analytic[i])")
+                checked += 1
+            }
+            start += size
+        }
+        #expect(checked >= 30)
+    }
+
+    /// Training lowers the loss, and the score is 1 / (1 + Σ exp(sink − key)) averaged over the group: with the
+    /// sink keys far above every key it is near 0, far below near 1.
+    @Test func trainingLowersTheLossAndScoresAreSinkAttentionProbabilities() {
+        var (g, x, y) = Self.gate()
+        let before = x.withUnsafeBufferPointer { g.lossAndGradient($0.baseAddress!, y, rows: 12).loss }
+        g.train(x: x, y: y, rows: 12, steps: 200, seed: 1, batch: 12)
+        let after = x.withUnsafeBufferPointer { g.lossAndGradient($0.baseAddress!, y, rows: 12).loss }
+        #expect(after < before * 0.9, "loss \(before) → \(after)")
+        var low = g, high = g
+        low.b = low.b.map { _ in -40 }; high.b = high.b.map { _ in 40 }
+        let pl = x.withUnsafeBufferPointer { low.forward($0.baseAddress!, rows: 12).pred },
+            ph = x.withUnsafeBufferPointer { high.forward($0.baseAddress!, rows: 12).pred }
+        #expect(pl.allSatisfy { $0 < 1e-3 } && ph.allSatisfy { $0 > 0.999 })
+    }
+
+    /// The sinks and the last 2 % of the prompt score 1; the rest is ranked as kvzip ranks (globally).
+    @Test func sinksAndTheLocalWindowAreKept() throws {
+        let n = 100
+        var tap = FastKVzipTap(key: FastKVzipPolicy().passKey, gates: FastKVzipGates(layers: [Self.gate().0], rows: 12))
+        var rng = SplitMix64(seed: 5)
+        let rows = (0..<(n * 8)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) * 4 - 2 }
+        rows.withUnsafeBufferPointer { tap.add(layer: 0, rows: $0.baseAddress!, width: 8, positions: (0..<Int32(n)).map { $0 }) }
+        let cache = PagedKVCache(layers: 1, kvHeads: 2, headDim: 4, group: 2, pageSize: 4)
+        let pos = (0..<Int32(n)).map { $0 }, kv = [Float](repeating: 1, count: n * 2 * 4)
+        cache.append(layer: 0, keys: kv, values: kv, positions: pos, tokens: pos)
+        cache.nextPosition = n
+        try Compressor.compress(cache, policy: FastKVzipPolicy(), budget: .tokens(10), context: CompressionContext(prepared: [FastKVzipPolicy().passKey: tap]))
+        let kept = (0..<2).map { cache.slots(layer: 0, head: $0).map(\.position) }
+        #expect(kept.joined().count == 20)
+        for h in 0..<2 { #expect([0, 1, 2, 3, 98, 99].allSatisfy(kept[h].contains), "head \(h) kept \(kept[h])") }
+        // The other 8 slots are the highest gate scores of the two streams together.
+        let rest = (0..<2).flatMap { h in (4..<98).map { (tap.scores[h][$0], h, Int32($0)) } }.sorted { $0.0 > $1.0 }.prefix(8)
+        for (_, h, p) in rest { #expect(kept[h].contains(p)) }
+    }
+}
+
 @Suite struct KVComposePolicyTests {
     /// Three layers × two KV heads of 6 tokens, re-read scores set by hand (group 1), budget 2 per stream
     /// (12 in all, 6 per KV head). Layer 2's heads agree on many strong tokens, layer 1 has few.
