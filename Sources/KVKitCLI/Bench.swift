@@ -3,6 +3,7 @@ import Foundation
 import KVCache
 import Models
 import Probes
+import Runs
 import TensorMath
 
 struct Bench: ParsableCommand {
@@ -48,7 +49,7 @@ struct Bench: ParsableCommand {
         let codecs = try StorageOptions.parse(["--quant", quant]).codecs()
         guard codecs.count == 1 else { throw fail("bench takes one --quant codec (got \(codecs.count))", code: ExitCodes.usage) }
         let model = try modelOptions.load()
-        let ids = benchPrompt(model, tokens: lengths.max() ?? 512)
+        let ids = PolicyBench.prompt(model, tokens: lengths.max() ?? 512)
         if let path = savePrompt {
             do { try JSONEncoder().encode(ids).write(to: URL(fileURLWithPath: path)) } catch {
                 throw fail("cannot write --save-prompt \(path): \(error.localizedDescription); choose a writable path", code: ExitCodes.cantCreate)
@@ -100,7 +101,7 @@ extension Bench {
                     + left(t.maxRelativeDifference.map { String(format: "%.1e", $0) } ?? "n/a", 14))
         }
         // The whole prefill both ways, alternating.
-        let ids = benchPrompt(model, tokens: kernelRows)
+        let ids = PolicyBench.prompt(model, tokens: kernelRows)
         var rates: [Bool: [Double]] = [true: [], false: []]
         for r in 0...kernelRounds {
             for integer in r % 2 == 0 ? [false, true] : [true, false] {
@@ -114,29 +115,4 @@ extension Bench {
         let (s, i) = (median(rates[false]!), median(rates[true]!))
         print(String(format: "prefill of %d tokens, tok/s (medians): sgemm %.1f, integer %.1f (%.2fx)", kernelRows, s, i, i / s))
     }
-}
-
-/// Prompt tokens for speed measurements: the probe haystack's varied English, cut at `tokens`.
-func benchPrompt(_ model: any LanguageModel, tokens: Int) -> [Int32] {
-    var ids = model.tokenizer.beginning
-    var i = 0
-    let hay = HaystackGenerator(seed: 1)
-    while ids.count < tokens {
-        ids += model.tokenizer.encode(" " + hay.sentences(from: i, count: 16).joined(separator: " "))
-        i += 16
-    }
-    return Array(ids.prefix(tokens))
-}
-
-/// Greedy decode speed on `cache` in tokens/s: `tokens` steps starting from `logits`, the logits of the
-/// prompt the cache holds.
-func greedyDecodeRate(_ model: any LanguageModel, cache: PagedKVCache, reads: (any PageSelector)? = nil, from logits: [Float], tokens: Int) throws -> Double {
-    var logits = logits
-    let t = try ContinuousClock().measure {
-        for _ in 0..<tokens {
-            let next = Int32(logits.withUnsafeBufferPointer { Vector.argmax($0) })
-            logits = try model.forward([next], cache: cache, reads: reads)
-        }
-    }
-    return Double(tokens) / t.seconds
 }

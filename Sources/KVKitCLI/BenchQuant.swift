@@ -3,6 +3,7 @@ import Foundation
 import KVCache
 import Models
 import Policies
+import Runs
 import TensorMath
 
 struct BenchQuant: ParsableCommand {
@@ -33,7 +34,7 @@ struct BenchQuant: ParsableCommand {
         } catch let e as PolicyError { throw fail(e.description, code: ExitCodes.usage) }
         guard hotPages >= 1, decodeTokens >= 1 else { throw fail("--hot-pages and --decode-tokens must be at least 1", code: ExitCodes.usage) }
         let model = try modelOptions.load()
-        let ids = benchPrompt(model, tokens: length)
+        let ids = PolicyBench.prompt(model, tokens: length)
         let pageSize = modelOptions.pageSize(for: codecs)
         let cache = model.makeCache(pageSize: pageSize)
         let promptLogits = try model.forward(ids, cache: cache)
@@ -85,7 +86,7 @@ struct BenchQuant: ParsableCommand {
                 let f = cache.fork()
                 try f.quantize(codec.name == "fp32" ? nil : codec)
                 if let offload { try f.setOffload(offload) }
-                return try greedyDecodeRate(model, cache: f, from: promptLogits, tokens: decodeTokens)
+                return try PolicyBench.greedyDecodeRate(model, cache: f, from: promptLogits, tokens: decodeTokens)
             }
             let rate = try decodeRate(offload: nil)
             let coldRate = try decodeRate(offload: OffloadConfig(hotPages: hotPages))

@@ -70,3 +70,22 @@ import Testing
         }
     }
 }
+
+/// `kvkit bench-policies` as a library session: each policy compresses a fork of one prefill to the budget
+/// (the same kept total as a run) and decodes on it, hot and with the LZ4 cold tier.
+@Suite struct PolicyBenchTests {
+    @Test func everyPolicyCompressesToTheBudgetAndDecodes() throws {
+        let m = try Real.model
+        var bench = PolicyBench(model: m)
+        bench.repeats = 1; bench.decodeTokens = 2; bench.hotPages = 2
+        let ids = PolicyBench.prompt(m, tokens: 128)
+        let names = ["streaming", "kvzip", "kvcompose"]
+        let r = try bench.measure(prompt: ids, policies: try names.map { ($0, try PolicyRegistry.shared.make($0)) }, budget: .fraction(0.5))
+        let streams = m.config.layers * m.config.kvHeads
+        #expect(r.promptTokens == 128 && r.unavailable.isEmpty && Set(r.passes.map(\.label)) == ["reconstruction", "re-read"])
+        for row in r.rows {
+            #expect(row.keptSlots == streams * 64, "\(row.name) kept \(row.keptSlots ?? -1)")
+            #expect((row.decodeTokensPerSecond ?? 0) > 0 && (row.coldDecodeTokensPerSecond ?? 0) > 0 && row.readFraction == 1, "\(row.name)")
+        }
+    }
+}
