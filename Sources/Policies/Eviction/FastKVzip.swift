@@ -316,23 +316,13 @@ public struct FastKVzipGates: Codable, Sendable, Equatable {
     /// Pearson correlation of the gates' scores with KVzip's and top-10 % recall, means over streams.
     func agreement(with piece: KVzapPiece) -> KVzapPredictor.Agreement {
         let n = piece.rows
-        var r = 0.0, recall = 0.0, streams = 0.0
+        var streams: [(truth: [Double], guess: [Double])] = []
         for (l, gate) in layers.enumerated() {
             let H = gate.kvHeads
             let pred = piece.x[l].withUnsafeBufferPointer { gate.forward($0.baseAddress!, rows: n).pred }
-            for h in 0..<H {
-                let truth = (0..<n).map { Foundation.exp(piece.y[l][$0 * H + h]) }, guess = (0..<n).map { Double(pred[$0 * H + h]) }
-                let mt = truth.reduce(0, +) / Double(n), mp = guess.reduce(0, +) / Double(n)
-                var sxy = 0.0, sxx = 0.0, syy = 0.0
-                for t in 0..<n { sxy += (truth[t] - mt) * (guess[t] - mp); sxx += (truth[t] - mt) * (truth[t] - mt); syy += (guess[t] - mp) * (guess[t] - mp) }
-                r += sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : 0
-                let k = max(1, n / 10)
-                let top = Set((0..<n).sorted { truth[$0] > truth[$1] }.prefix(k)), best = Set((0..<n).sorted { guess[$0] > guess[$1] }.prefix(k))
-                recall += Double(top.intersection(best).count) / Double(k)
-                streams += 1
-            }
+            for h in 0..<H { streams.append(((0..<n).map { Foundation.exp(piece.y[l][$0 * H + h]) }, (0..<n).map { Double(pred[$0 * H + h]) })) }
         }
-        return KVzapPredictor.Agreement(correlation: r / max(streams, 1), topTenRecall: recall / max(streams, 1), rows: n)
+        return .of(streams, rows: n)
     }
 }
 

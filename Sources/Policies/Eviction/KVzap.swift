@@ -180,29 +180,37 @@ public struct KVzapPredictor: Codable, Sendable, Equatable {
         /// The share of each stream's top 10 % by KVzip's score that is in its top 10 % by prediction, the mean over streams.
         public var topTenRecall: Double
         public var rows: Int
+
+        /// The means over `streams`, each a stream's true scores and predictions over the same rows.
+        static func of(_ streams: [(truth: [Double], guess: [Double])], rows: Int) -> Agreement {
+            var r = 0.0, recall = 0.0
+            for (truth, guess) in streams {
+                let n = truth.count, mt = truth.reduce(0, +) / Double(n), mp = guess.reduce(0, +) / Double(n)
+                var sxy = 0.0, sxx = 0.0, syy = 0.0
+                for t in 0..<n { sxy += (truth[t] - mt) * (guess[t] - mp); sxx += (truth[t] - mt) * (truth[t] - mt); syy += (guess[t] - mp) * (guess[t] - mp) }
+                r += sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : 0
+                let k = max(1, n / 10)
+                let top = Set((0..<n).sorted { truth[$0] > truth[$1] }.prefix(k)), best = Set((0..<n).sorted { guess[$0] > guess[$1] }.prefix(k))
+                recall += Double(top.intersection(best).count) / Double(k)
+            }
+            let count = Double(max(streams.count, 1))
+            return Agreement(correlation: r / count, topTenRecall: recall / count, rows: rows)
+        }
     }
 
     /// `heldOut` for one piece.
     func agreement(with piece: KVzapPiece) -> Agreement {
         let n = piece.rows, H = kvHeads, d = hidden
-        var r = 0.0, recall = 0.0
+        var streams: [(truth: [Double], guess: [Double])] = []
         for l in 0..<layers {
             for h in 0..<H {
-                let truth = (0..<n).map { piece.y[l][$0 * H + h] }
                 let pred = (0..<n).map { t in
                     Double(bias[l][h]) + (0..<d).reduce(0.0) { $0 + Double(weights[l][h * d + $1]) * Double(piece.x[l][t * d + $1]) }
                 }
-                let mt = truth.reduce(0, +) / Double(n), mp = pred.reduce(0, +) / Double(n)
-                var sxy = 0.0, sxx = 0.0, syy = 0.0
-                for t in 0..<n { sxy += (truth[t] - mt) * (pred[t] - mp); sxx += (truth[t] - mt) * (truth[t] - mt); syy += (pred[t] - mp) * (pred[t] - mp) }
-                r += sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : 0
-                let k = max(1, n / 10)
-                let top = Set((0..<n).sorted { truth[$0] > truth[$1] }.prefix(k)), guess = Set((0..<n).sorted { pred[$0] > pred[$1] }.prefix(k))
-                recall += Double(top.intersection(guess).count) / Double(k)
+                streams.append(((0..<n).map { piece.y[l][$0 * H + h] }, pred))
             }
         }
-        let streams = Double(layers * H)
-        return Agreement(correlation: r / streams, topTenRecall: recall / streams, rows: n)
+        return .of(streams, rows: n)
     }
     public init(layers: Int, kvHeads: Int, hidden: Int, weights: [[Float]], bias: [[Float]], rows: Int) {
         self.layers = layers; self.kvHeads = kvHeads; self.hidden = hidden; self.weights = weights; self.bias = bias; self.rows = rows
