@@ -62,12 +62,41 @@ PRESSES = {
     # KVCompose scores in its own hook and compresses once the press exits: its kept sets are read back by
     # matching the compressed rows against an uncompressed prefill (`rows_kept`).
     "kvcompose:headmean=on,layout=structured": lambda r: kvpress.KVComposePress(compression_ratio=r),
+    # Fast KVzip's gates are trained per model; kvpress downloads the authors' (none for SmolLM2), so its
+    # press is handed the gates KVKit trained (FASTKVZIP_GATES: KVKit's JSON) and the two check the same
+    # gate arithmetic and selection on the same ids.
+    "fastkvzip:samples=12,scope=global,steps=600,tokens=512": lambda r: fastkvzip_press(r),
 }
 # Presses that mask keys (module.masked_key_indices, read by kvpress's attention patch) instead of removing
 # them: their kept sets are read from the masks; they need a non-eager attention and a cache passed in.
-MASKING = {"kvzip:gqa=max,scope=global"}
+MASKING = {"kvzip:gqa=max,scope=global", "fastkvzip:samples=12,scope=global,steps=600,tokens=512"}
 
 captured = {}
+_gates = None
+
+
+def fastkvzip_press(ratio):
+    """FastKVzipPress with the gates KVKit trained (`$FASTKVZIP_GATES`, the JSON kept in $KVKIT_HOME): same
+    layout as kvpress's FastKVzipGate (q_proj rows by head, group, dim; k_base [head, 1, sink, dim])."""
+    import os
+    from kvpress.presses.fastkvzip_press import FastKVzipGate
+    global _gates
+    if _gates is None:
+        value = json.load(open(os.environ["FASTKVZIP_GATES"]))["value"]
+        _gates = []
+        for i, g in enumerate(value["layers"]):
+            H, G, D, E, S = g["kvHeads"], g["group"], g["hidden"], 16, 16
+            m = FastKVzipGate(i, D, H, G, torch.float32, output_dim=E, sink=S)
+            m.load_state_dict({
+                "q_proj.weight": torch.tensor(g["wq"]).view(H * G * E, D), "q_proj.bias": torch.tensor(g["bq"]),
+                "k_proj.weight": torch.tensor(g["wk"]).view(H * E, D),
+                "q_norm.weight": torch.tensor(g["qNorm"]), "k_norm.weight": torch.tensor(g["kNorm"]),
+                "k_base": torch.tensor(g["kBase"]).view(H, 1, S, E), "b": torch.tensor(g["b"]).view(H, 1, G),
+            })
+            _gates.append(m.eval())
+    press = kvpress.FastKVzipPress(compression_ratio=ratio)
+    press.gates = _gates
+    return press
 _original_hook = base_press.BasePress.forward_hook
 
 

@@ -138,6 +138,8 @@ public struct FastKVzipGate: Codable, Sendable, Equatable {
         var qRaw: [Float], kRaw: [Float], q: [Float], k: [Float], qR: [Float], kR: [Float]
         /// `[row][head][group]`: the gate probability of each query head; `[row][head]` their mean.
         var sigma: [Float], sums: [Float], pred: [Float]
+        /// `[row][head][group][sink]`: exp(sink logit − logit), the terms of `sums` (kept for the backward pass).
+        var exps: [Float]
     }
 
     /// Scores `[rows][kvHeads]` of `x[rows][hidden]`, and what the backward pass needs.
@@ -163,27 +165,38 @@ public struct FastKVzipGate: Codable, Sendable, Equatable {
         }
         let (q, qR) = norm(qRaw, qNorm), (k, kR) = norm(kRaw, kNorm)
         var sigma = [Float](repeating: 0, count: n * H * G), sums = sigma, pred = [Float](repeating: 0, count: n * H)
-        for t in 0..<n {
-            for h in 0..<H {
-                let kv = (t * H + h) * E
-                var mean: Float = 0
-                for g in 0..<G {
-                    let qv = ((t * H + h) * G + g) * E
-                    var logit = b[h * G + g]
-                    for e in 0..<E { logit += k[kv + e] * q[qv + e] * scale }
-                    var sum: Float = 0
-                    for s in 0..<S {
-                        var base: Float = 0
-                        for e in 0..<E { base += kBase[(h * S + s) * E + e] * q[qv + e] }
-                        sum += Foundation.exp(min(base * scale - logit, 80))
+        var exps = [Float](repeating: 0, count: n * H * G * S)
+        q.withUnsafeBufferPointer { q in
+            k.withUnsafeBufferPointer { k in
+                kBase.withUnsafeBufferPointer { kb in
+                    exps.withUnsafeMutableBufferPointer { ex in
+                        for t in 0..<n {
+                            for h in 0..<H {
+                                let kv = (t * H + h) * E
+                                var mean: Float = 0
+                                for g in 0..<G {
+                                    let i = (t * H + h) * G + g, qv = i * E
+                                    var logit = b[h * G + g]
+                                    for e in 0..<E { logit += k[kv + e] * q[qv + e] * scale }
+                                    var sum: Float = 0
+                                    for s in 0..<S {
+                                        var base: Float = 0
+                                        let kbs = (h * S + s) * E
+                                        for e in 0..<E { base += kb[kbs + e] * q[qv + e] }
+                                        let x = Foundation.exp(min(base * scale - logit, 80))
+                                        ex[i * S + s] = x
+                                        sum += x
+                                    }
+                                    sums[i] = sum; sigma[i] = 1 / (1 + sum); mean += sigma[i]
+                                }
+                                pred[t * H + h] = mean / Float(G)
+                            }
+                        }
                     }
-                    let i = (t * H + h) * G + g
-                    sums[i] = sum; sigma[i] = 1 / (1 + sum); mean += sigma[i]
                 }
-                pred[t * H + h] = mean / Float(G)
             }
         }
-        return Pass(qRaw: qRaw, kRaw: kRaw, q: q, k: k, qR: qR, kR: kR, sigma: sigma, sums: sums, pred: pred)
+        return Pass(qRaw: qRaw, kRaw: kRaw, q: q, k: k, qR: qR, kR: kR, sigma: sigma, sums: sums, pred: pred, exps: exps)
     }
 
     /// The gate's parameters as one flat list (the order `step` and the gradient use).
@@ -203,30 +216,42 @@ public struct FastKVzipGate: Codable, Sendable, Equatable {
         var loss = 0.0
         var dq = [Float](repeating: 0, count: n * qWidth), dk = [Float](repeating: 0, count: n * kWidth)
         var dkBase = [Float](repeating: 0, count: kBase.count), db = [Float](repeating: 0, count: b.count)
-        for t in 0..<n {
-            for h in 0..<H {
-                let p = min(max(f.pred[t * H + h], 1e-7), 1 - 1e-7), target = y[t * H + h]
-                loss -= Double(target) * max(Foundation.log(Double(p)), -100) + Double(1 - target) * max(Foundation.log(Double(1 - p)), -100)
-                let dSigma = (p - target) / (p * (1 - p)) / Float(n) / Float(G)
-                let kv = (t * H + h) * E
-                for g in 0..<G {
-                    let i = (t * H + h) * G + g, qv = i * E
-                    let sg = f.sigma[i], dLogit = dSigma * sg * sg * f.sums[i]
-                    db[h * G + g] += dLogit
-                    for e in 0..<E {
-                        dk[kv + e] += dLogit * f.q[qv + e] * scale
-                        dq[qv + e] += dLogit * f.k[kv + e] * scale
-                    }
-                    var logit = b[h * G + g]
-                    for e in 0..<E { logit += f.k[kv + e] * f.q[qv + e] * scale }
-                    for s in 0..<S {
-                        let base = (h * S + s) * E
-                        var dot: Float = 0
-                        for e in 0..<E { dot += kBase[base + e] * f.q[qv + e] }
-                        let dBase = -dSigma * sg * sg * Foundation.exp(min(dot * scale - logit, 80)) * scale
-                        for e in 0..<E {
-                            dkBase[base + e] += dBase * f.q[qv + e]
-                            dq[qv + e] += dBase * kBase[base + e]
+        f.q.withUnsafeBufferPointer { q in
+            f.k.withUnsafeBufferPointer { k in
+                kBase.withUnsafeBufferPointer { kb in
+                    f.exps.withUnsafeBufferPointer { ex in
+                        dq.withUnsafeMutableBufferPointer { dq in
+                            dk.withUnsafeMutableBufferPointer { dk in
+                                dkBase.withUnsafeMutableBufferPointer { dkb in
+                                    for t in 0..<n {
+                                        for h in 0..<H {
+                                            let p = min(max(f.pred[t * H + h], 1e-7), 1 - 1e-7), target = y[t * H + h]
+                                            loss -=
+                                                Double(target) * max(Foundation.log(Double(p)), -100) + Double(1 - target)
+                                                * max(Foundation.log(Double(1 - p)), -100)
+                                            let dSigma = (p - target) / (p * (1 - p)) / Float(n) / Float(G)
+                                            let kv = (t * H + h) * E
+                                            for g in 0..<G {
+                                                let i = (t * H + h) * G + g, qv = i * E
+                                                let sg = f.sigma[i], dLogit = dSigma * sg * sg * f.sums[i]
+                                                db[h * G + g] += dLogit
+                                                for e in 0..<E {
+                                                    dk[kv + e] += dLogit * q[qv + e] * scale
+                                                    dq[qv + e] += dLogit * k[kv + e] * scale
+                                                }
+                                                for s in 0..<S {
+                                                    let base = (h * S + s) * E
+                                                    let dBase = -dSigma * sg * sg * ex[i * S + s] * scale
+                                                    for e in 0..<E {
+                                                        dkb[base + e] += dBase * q[qv + e]
+                                                        dq[qv + e] += dBase * kb[base + e]
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
