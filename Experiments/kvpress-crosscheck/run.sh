@@ -40,6 +40,15 @@ mkdir -p results/kvcompose
 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept-kvcompose.jsonl \
   "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results/kvcompose 2>/dev/null
 cp results/kvcompose/agreement.csv kvcompose-agreement.csv
+# Fast KVzip with the gates KVKit trains for SmolLM2 (kvpress's press would download the authors', none for this model).
+"$kvkit" calibrate --policy fastkvzip > results/fastkvzip-calibrate.log
+"$kvkit" kept --probe niah --lengths 1024 --depths 0.1,0.3,0.5,0.7,0.9 --samples 2 --budget 0.25,0.5 --threads 2 \
+  --policy fastkvzip --out results/kept-fastkvzip.jsonl
+mkdir -p results/fastkvzip
+FASTKVZIP_GATES=$(ls "$KVKIT_HOME"/fastkvzip-b179c9523d0e6a0f-*-s12-t512-n600.json | head -1) \
+  HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error .venv/bin/python kept_kvpress.py results/kept-fastkvzip.jsonl \
+  "$KVKIT_HOME/SmolLM2-135M-Instruct.Q4_1.gguf" results/fastkvzip
+cp results/fastkvzip/agreement.csv fastkvzip-agreement.csv
 python3 side_by_side.py results > results/side_by_side.md
 cp results/agreement.csv agreement.csv
 cp results/accuracy.csv accuracy.csv
