@@ -35,7 +35,7 @@ import Testing
             (["run", "--policy", "h2o", "--suite", "ruler", "--probe", "niah"], "give --probe or --suite, not both"),
             (["run", "--policy", "h2o", "--suite", "rulers"], "--suite: unknown suite 'rulers'; accepted: ruler"),
             (["run", "--policy", "h2o", "--suite", "ruler", "--lengths", "512"], "--lengths 512: ruler-niah-single-1 needs at least 1024 tokens"),
-            (["calibrate", "--policy", "snapkv"], "snapkv has nothing to calibrate; the policies that do: qfilter, kvzap, duo"),
+            (["calibrate", "--policy", "snapkv"], "snapkv has nothing to calibrate; the policies that do: qfilter, kvzap, fastkvzip, duo"),
             (["calibrate", "--policy", "kvzap:samples=0"], "samples"),
             (["bench", "--kernels", "--kernel-rows", "3"], "--kernel-rows must be 9–65536"),
             (["bench", "--kernels", "--kernel-rounds", "0"], "--kernel-rounds 1–1000"),
