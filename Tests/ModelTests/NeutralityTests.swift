@@ -89,3 +89,23 @@ import Testing
         }
     }
 }
+
+/// `kvkit bench-quant` as a library session: every codec packs the real pages of a prefill, round-trips
+/// them through LZ4 and decodes on a fork stored with it; fp16 is the baseline of every ratio.
+@Suite struct CodecBenchTests {
+    @Test func everyCodecPacksDecodesAndReportsItsRatio() throws {
+        let m = try Real.model
+        var bench = CodecBench(model: m)
+        bench.decodeTokens = 2; bench.hotPages = 2
+        let codecs = try ["fp32", "fp16", "int8", "kivi2"].map {
+            try CodecRegistry.shared.make($0) ?? CacheCodec(name: "fp32", keys: FP32Codec(), values: FP32Codec())
+        }
+        let r = try bench.measure(prompt: PolicyBench.prompt(m, tokens: 128), codecs: codecs)
+        #expect(r.rows.map(\.codec) == ["fp32", "fp16", "int8", "kivi2"] && r.fullPages == m.config.layers * m.config.kvHeads * 8)
+        let ratio = Dictionary(uniqueKeysWithValues: r.rows.map { ($0.codec, $0.ratioVsFP16) })
+        #expect(ratio["fp32"] == 0.5 && ratio["fp16"] == 1 && ratio["int8"]! > 1.7 && ratio["kivi2"]! > 4)
+        for row in r.rows {
+            #expect(!row.sawNaN && row.decodeTokensPerSecond > 0 && row.coldDecodeTokensPerSecond > 0 && row.lz4Ratio > 0.9, "\(row.codec)")
+        }
+    }
+}
