@@ -44,6 +44,13 @@ public struct Observations: Sendable, Equatable {
     public var question: Int?
     /// Statistics of the layers' attention inputs that policies declared in their own files (`LayerInputTap`).
     public var inputTaps = LayerInputTaps()
+    /// Statistics of the attention probabilities that policies declared in their own files (`AttentionStatistic`).
+    public var statistics = AttentionStatistics()
+
+    /// Whether the kernel must recompute the probabilities of a pass over queries at `positions`.
+    public func observes(_ positions: [Int32]) -> Bool {
+        accumulate || maxima != nil || (windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) || statistics.observes(positions)
+    }
 
     /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
     /// probabilities over the attention sinks, the chunk of the prompt being re-read and the re-read tokens
@@ -95,6 +102,7 @@ public struct Observations: Sendable, Equatable {
             let i = layer * kvHeads + h
             if accumulate { accumulated[i] += repeatElement(0, count: n * group) }
             for w in windows.indices { windows[w].totals[i] += repeatElement(0, count: n * group) }
+            statistics.appended(stream: i, count: n, group: group)
         }
     }
 
@@ -110,6 +118,7 @@ public struct Observations: Sendable, Equatable {
         }
         accumulated[i] = pick(accumulated[i])
         for w in windows.indices { windows[w].totals[i] = pick(windows[w].totals[i]) }
+        statistics.keep(stream: i, pick: pick)
     }
 
     /// Replaces the windows with zeroed ones of the given sizes and starts (e.g. before observing a new
@@ -124,6 +133,7 @@ public struct Observations: Sendable, Equatable {
         for q in queryMoments.indices { queryMoments[q].clear() }
         chunked = []
         inputTaps = LayerInputTaps()
+        statistics.clear()
     }
 }
 

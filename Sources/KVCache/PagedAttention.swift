@@ -52,7 +52,7 @@ public enum PagedAttention {
         let qBox = UnsafeSendable(q), oBox = UnsafeSendable(out)
         // Per (token, query head): the softmax max and normaliser, kept for the observation pass.
         let observe =
-            cache.observations.map { o in o.accumulate || o.maxima != nil || (o.windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) } ?? false
+            cache.observations?.observes(positions) ?? false
         let stats = observe ? RowStats(count: T * nHeads) : nil
         defer { stats?.free() }
         if splits == 1 {
@@ -123,8 +123,7 @@ public enum PagedAttention {
             }
         }
         let observing = items.contains { it in
-            it.cache.observations.map { o in o.accumulate || o.maxima != nil || o.windowStart.map { ws in it.positions.contains { $0 >= ws } } ?? false }
-                ?? false
+            it.cache.observations?.observes(it.positions) ?? false
         }
         if !rowInvariant && (items.count == 1 || observing || blocks.count < 4 * Threads.count) {
             for it in items { attend(cache: it.cache, layer: layer, q: it.q, positions: it.positions, nHeads: nHeads, out: it.out, reads: it.reads) }
@@ -351,6 +350,13 @@ public enum PagedAttention {
     }
 }
 
+/// The number of elements of the ascending `a` that are ≤ `x`.
+@inline(__always) private func upperBound(_ a: [Int32], _ x: Int32) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi { let mid = (lo + hi) / 2; if a[mid] <= x { lo = mid + 1 } else { hi = mid } }
+    return lo
+}
+
 extension PagedAttention {
     /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
     /// them to the keys' totals (all rows → `accumulated`; rows at or after a window's start → that window's).
@@ -362,7 +368,7 @@ extension PagedAttention {
     ) {
         guard var obs = cache.observations else { return }
         if let keys = obs.maximaKeys, obs.maxima != nil {
-            precondition(!obs.accumulate && obs.windows.isEmpty, "restricted maxima (KVzip) are tapped alone")
+            precondition(!obs.accumulate && obs.windows.isEmpty && obs.statistics.isEmpty, "restricted maxima (KVzip) are tapped alone")
             restrictedMaxima(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, keys: keys)
             return
         }
@@ -371,7 +377,10 @@ extension PagedAttention {
         let scale = 1 / Float(hd).squareRoot()
         let ws = obs.windowStart ?? .max
         let starts = obs.windows.map(\.start)
-        let rows = positions.indices.filter { obs.accumulate || obs.maxima != nil || positions[$0] >= ws }
+        let custom = obs.statistics.entries.map(\.statistic)
+        // Per statistic, the query rows it folds (by index into `positions`).
+        let customRows = obs.statistics.entries.map { e in positions.map { e.observes($0) } }
+        let rows = positions.indices.filter { t in obs.accumulate || obs.maxima != nil || positions[t] >= ws || customRows.contains { $0[t] } }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
         func buffers(_ on: Bool, _ arrays: [[Float]], perSlot: Bool = true) -> [UnsafeMutablePointer<Float>?] {
@@ -390,8 +399,11 @@ extension PagedAttention {
         }
         let acc = buffers(obs.accumulate, obs.accumulated), win = obs.windows.map { buffers(true, $0.totals) }
         let mx = buffers(obs.maxima != nil, obs.maxima ?? [], perSlot: false), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
-        defer { for p in acc + mx + win.flatMap({ $0 }) { p?.deallocate() } }
-        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx)
+        let cst = obs.statistics.entries.map { buffers(true, $0.values) }
+        defer { for p in acc + mx + win.flatMap({ $0 }) + cst.flatMap({ $0 }) { p?.deallocate() } }
+        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
+        // Per KV head, the stream's key positions in order, for each query's count of visible keys.
+        let sortedPositions = custom.isEmpty ? [] : (0..<kvHeads).map { h in cache.slots(layer: layer, head: h).map(\.position).sorted() }
         let tileCap = max(keyTile / ps, 1) * ps
         let window = cache.windows[layer].map { Int32(clamping: $0) }
         Threads.parallelFor(kvHeads * G) { item in
@@ -445,12 +457,19 @@ extension PagedAttention {
                         for j in 0..<n { s[j] = Pt[j] <= qp && Pt[j] > oldest ? s[j] - m : -.infinity }
                         _ = expShiftSum(s, n, shift: 0)
                         let inv = 1 / l
-                        if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] * inv } }
+                        for j in 0..<n { s[j] *= inv }  // the probabilities
+                        if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] } }
                         if let x = mxBox.value[h] {
-                            for j in 0..<n where Pt[j] < maxPositions { let at = Int(Pt[j]) * G + g; x[at] = max(x[at], s[j] * inv) }
+                            for j in 0..<n where Pt[j] < maxPositions { let at = Int(Pt[j]) * G + g; x[at] = max(x[at], s[j]) }
                         }
                         for (wi, start) in starts.enumerated() where qp >= start {
-                            if let w = winBox.value[wi][h] { for j in 0..<n { w[(base + j) * G + g] += s[j] * inv } }
+                            if let w = winBox.value[wi][h] { for j in 0..<n { w[(base + j) * G + g] += s[j] } }
+                        }
+                        for (ci, st) in custom.enumerated() where customRows[ci][t] {
+                            guard let c = cstBox.value[ci][h] else { continue }
+                            let sp = sortedPositions[h]
+                            let visible = upperBound(sp, qp) - (window == nil ? 0 : upperBound(sp, oldest))
+                            st.fold(s, keys: Pt, count: n, row: AttentionRow(query: qp, oldest: oldest, visible: visible), into: c + (base * G + g), stride: G)
                         }
                     }
                 }
@@ -463,6 +482,11 @@ extension PagedAttention {
             if let x = mx[h] { obs.maxima![i] = Array(UnsafeBufferPointer(start: x, count: obs.maxima![i].count)) }
             for wi in win.indices {
                 if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }
+            }
+            for ci in cst.indices {
+                if let c = cst[ci][h] {
+                    obs.statistics.setValues(ci, stream: i, Array(UnsafeBufferPointer(start: c, count: obs.statistics.entries[ci].values[i].count)))
+                }
             }
         }
         cache.observations = obs

@@ -23,7 +23,7 @@ public enum Compressor {
     /// of its own when a policy asks for the question's attention.
     public static func prepare(_ cache: PagedKVCache, needs: ObservationNeeds, promptEnd: Int, rope: RoPEInfo? = nil, question: Int? = nil) {
         let group = cache.group
-        guard needs.accumulated || needs.window > 0 || !needs.queryStarts.isEmpty || !needs.chunks.isEmpty else { return }
+        guard needs.tapsAttention else { return }
         if cache.observations == nil {
             cache.observations = Observations(
                 layers: cache.layers, kvHeads: cache.kvHeads, group: group,
@@ -36,6 +36,7 @@ public enum Compressor {
             cache.observations!.accumulated = slots.map { [Float](repeating: 0, count: $0 * group) }
         }
         cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
+        for st in needs.statistics { cache.observations!.statistics.install(st, promptEnd: promptEnd, slots: slots, group: group) }
         let asked = needs.questionWindow ? question.flatMap { $0 > 0 && $0 <= promptEnd ? $0 : nil } : nil
         cache.observations!.question = asked
         let sizes = needs.windows.union(asked.map { [$0] } ?? [])

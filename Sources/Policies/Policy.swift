@@ -24,6 +24,9 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// turn, whose length the runner passes to `Compressor.prepare` (FINCH). Without a question (query-agnostic
     /// runs, `generate`) the policy reads its `windows` instead.
     public var questionWindow = false
+    /// Statistics of the attention probabilities declared in a policy's own file (`AttentionStatistic`), by
+    /// key: a policy reads its own with `StreamView.statistic(_:)`.
+    public var statistics: [any AttentionStatistic] = []
     public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
         self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
         self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []
@@ -35,7 +38,14 @@ public struct ObservationNeeds: Sendable, Equatable {
         u.queryStarts = queryStarts.union(o.queryStarts)
         u.chunks = chunks.union(o.chunks)
         u.questionWindow = questionWindow || o.questionWindow
+        u.statistics = statistics + o.statistics.filter { st in !statistics.contains { $0.key == st.key } }
         return u
+    }
+    /// Whether the prompt's pass must tap anything.
+    public var tapsAttention: Bool { accumulated || window > 0 || !queryStarts.isEmpty || !chunks.isEmpty || !statistics.isEmpty }
+    public static func == (a: ObservationNeeds, b: ObservationNeeds) -> Bool {
+        a.accumulated == b.accumulated && a.windows == b.windows && a.selfInformation == b.selfInformation && a.queryStarts == b.queryStarts
+            && a.chunks == b.chunks && a.questionWindow == b.questionWindow && a.statistics.map(\.key) == b.statistics.map(\.key)
     }
 }
 
@@ -140,6 +150,12 @@ public struct StreamView {
             }
         }
         return out
+    }
+
+    /// This stream's `[slot][group]` values of the attention statistic installed under `key`
+    /// (`ObservationNeeds.statistics`); nil when it was not tapped.
+    public func statistic(_ key: String) -> [Float]? {
+        cache.observations?.statistics[key]?[stream]
     }
 
     /// Per-slot scores from a `[slot][group]` statistic, combined over the group.

@@ -22,6 +22,7 @@ public enum PolicyConformance {
             for budget in [Budget.fraction(0.1), .fraction(0.25), .fraction(0.5), .tokens(7)] {
                 let cache = randomCache(seed: seed, group: 2)
                 tapChunks(cache, needs: policy.needs, seed: seed)
+                tapStatistics(cache, needs: policy.needs, seed: seed)
                 let context = try randomContext(cache, seed: seed, group: 2, passes: policy.passes)
                 let plan = try Compressor.plan(cache, policy: policy, budget: budget, seed: seed, context: context)
                 let tag = "\(policy.name) seed \(seed) budget \(budget)"
@@ -125,6 +126,38 @@ public enum PolicyConformance {
                 }
             }
             cache.observations!.chunked.append(c)
+        }
+    }
+
+    /// The policy's own attention statistics (`ObservationNeeds.statistics`), each folded by its real `fold`
+    /// from random attention-like rows (non-negative, each query's row summing to one over the keys it sees)
+    /// for every query it observes.
+    public static func tapStatistics(_ cache: PagedKVCache, needs: ObservationNeeds, seed: UInt64) {
+        guard !needs.statistics.isEmpty, cache.observations != nil else { return }
+        var rng = SplitMix64(seed: seed &+ 0x57A7)
+        let n = cache.nextPosition, G = cache.group
+        for st in needs.statistics {
+            let slots = (0..<cache.layers).flatMap { l in (0..<cache.kvHeads).map { cache.count(layer: l, head: $0) } }
+            cache.observations!.statistics.install(st, promptEnd: n, slots: slots, group: G)
+            for l in 0..<cache.layers {
+                for h in 0..<cache.kvHeads {
+                    let count = cache.count(layer: l, head: h)
+                    var values = [Float](repeating: 0, count: count * G)
+                    let positions = cache.slots(layer: l, head: h).map(\.position)
+                    for q in Int32(0)..<Int32(n) where st.observes(query: q, promptEnd: Int32(n)) {
+                        let row = AttentionRow(query: q, oldest: .min, visible: positions.filter { $0 <= q }.count)
+                        for g in 0..<G {
+                            var p = positions.map { row.sees($0) ? Float.random(in: 0...1, using: &rng) * Float.random(in: 0...1, using: &rng) : 0 }
+                            let z = max(p.reduce(0, +), .leastNormalMagnitude)
+                            for j in p.indices { p[j] /= z }
+                            values.withUnsafeMutableBufferPointer { c in
+                                st.fold(p, keys: positions, count: count, row: row, into: c.baseAddress! + g, stride: G)
+                            }
+                        }
+                    }
+                    cache.observations!.statistics.set(st.key, stream: l * cache.kvHeads + h, values)
+                }
+            }
         }
     }
 

@@ -137,6 +137,10 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         let H = 2, G = 3, nHeads = H * G, hd = 16
         let cache = PagedKVCache(layers: 1, kvHeads: H, headDim: hd, group: G, pageSize: pageSize)
         cache.observations = Observations(layers: 1, kvHeads: H, group: G, accumulate: true, windowStart: 30)
+        // Two statistics of the open kind, declared here as a plug-in would: the default fold (a sum, which must
+        // equal H2O's totals) and a count of the probabilities under the uniform share from position 30 on.
+        cache.observations!.statistics.install(SumOfProbabilities(), promptEnd: 0, slots: [0, 0], group: G)
+        cache.observations!.statistics.install(BelowUniform(), promptEnd: 0, slots: [0, 0], group: G)
         var allK: [Float] = [], allQ: [Float] = [], pos: [Int32] = []
         for T in [25, 1, 1, 7, 1] {  // prefill, decode steps, a chunk crossing the window start, decode
             let p = (0..<T).map { Int32(cache.nextPosition + $0) }
@@ -153,7 +157,7 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
             allK += k; allQ += q; pos += p
         }
         let N = pos.count
-        var acc = [Double](repeating: 0, count: N * H * G), win = acc
+        var acc = [Double](repeating: 0, count: N * H * G), win = acc, below = acc, belowLoose = acc
         for t in 0..<N {
             for head in 0..<nHeads {
                 let h = head / G, g = head % G
@@ -164,6 +168,9 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
                 for j in 0...t {
                     acc[(h * N + j) * G + g] += e[j] / z
                     if pos[t] >= 30 { win[(h * N + j) * G + g] += e[j] / z }
+                    // Float32 may round a probability within 1e-5 of 1/(t+1) either way: bounds, not one count.
+                    if pos[t] >= 30 && e[j] / z < 1 / Double(t + 1) - 1e-5 { below[(h * N + j) * G + g] += 1 }
+                    if pos[t] >= 30 && e[j] / z < 1 / Double(t + 1) + 1e-5 { belowLoose[(h * N + j) * G + g] += 1 }
                 }
             }
         }
@@ -175,10 +182,32 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
             }
         }
         #expect(worst < 1e-5, "max abs error \(worst)")
+        let sums = obs.statistics["sum"]!, counts = obs.statistics["below"]!
+        #expect(sums == obs.accumulated, "a sum statistic of the open kind is H2O's totals, bit for bit")
+        var outside = 0
+        for h in 0..<H {
+            for i in 0..<(N * G) where Double(counts[h][i]) < below[h * N * G + i] || Double(counts[h][i]) > belowLoose[h * N * G + i] { outside += 1 }
+        }
+        #expect(outside == 0 && belowLoose.reduce(0, +) > 0, "\(outside) counts outside the dense bounds")
         // Compaction keeps the statistics aligned with the slots they describe.
         cache.keep(layer: 0, head: 1, indices: [0, 3, 30])
         #expect(cache.observations!.accumulated[1].count == 3 * G)
         #expect(abs(Double(cache.observations!.accumulated[1][2 * G + 1]) - acc[(1 * N + 30) * G + 1]) < 1e-5)
+        #expect(cache.observations!.statistics["below"]![1] == Array(counts[1][0..<G] + counts[1][(3 * G)..<(4 * G)] + counts[1][(30 * G)..<(31 * G)]))
+    }
+}
+
+/// The default fold: probabilities summed over every query.
+private struct SumOfProbabilities: AttentionStatistic {
+    var key: String { "sum" }
+}
+
+/// How many queries at or after position 30 gave a key less than the uniform share of what they see.
+private struct BelowUniform: AttentionStatistic {
+    var key: String { "below" }
+    func observes(query position: Int32, promptEnd: Int32) -> Bool { position >= 30 }
+    func fold(_ p: UnsafePointer<Float>, keys: UnsafePointer<Int32>, count: Int, row: AttentionRow, into column: UnsafeMutablePointer<Float>, stride: Int) {
+        for j in 0..<count where row.sees(keys[j]) && p[j] < 1 / Float(row.visible) { column[j * stride] += 1 }
     }
 }
 
