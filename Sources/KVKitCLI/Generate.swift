@@ -72,8 +72,7 @@ struct Generate: ParsableCommand {
             guard n >= 1 else { throw fail("--truncate-prompt must be at least 1 (got \(n))", code: ExitCodes.usage) }
             ids = Array(ids.prefix(n))
         }
-        do { try session.check(promptTokens: ids.count, maxTokens: maxTokens) } catch let e as RunError { throw fail(e.description, code: e.exitCode) }
-        var pending: [UInt8] = []
+        var pending: [UInt8] = [], started = false
         let out = FileHandle.standardOutput
         var writeError: Error?
         func emit(_ bytes: [UInt8]) {
@@ -83,6 +82,7 @@ struct Generate: ParsableCommand {
         let outcome: GenerateSession.Outcome
         do {
             outcome = try session.generate(prompt: ids, maxTokens: maxTokens) { token in
+                started = true
                 if model.tokenizer.stopIds.contains(token) { return }
                 pending += model.tokenizer.bytes(of: token)
                 // Emit only complete UTF-8 sequences so multi-byte characters split across tokens print whole.
@@ -94,7 +94,9 @@ struct Generate: ParsableCommand {
         } catch let e as KVCacheError {
             emit(pending + [0x0A]); throw fail(e.description, code: ExitCodes.ioError)
         } catch let e as RunError {
-            emit(pending + [0x0A]); throw fail(e.description, code: e.exitCode)
+            // The session checks its settings first (`GenerateSession.check`): a usage error comes before any output.
+            if started { emit(pending + [0x0A]) }
+            throw fail(e.description, code: e.exitCode)
         }
         emit(pending + [0x0A])
         if let writeError {

@@ -37,18 +37,7 @@ public struct KVComposePolicy: EvictionPolicy, Configurable {
     /// the prompt's second reading gives the key at each prompt position (`cache`, holding the prompt, is
     /// left unchanged). `prompt` nil: the cache holds exactly the prompt, read back from its slots.
     public static func reread(model: any ModelPass, cache: PagedKVCache, prompt: [Int32]?) throws -> [[Float]] {
-        let tokens: [Int32]
-        if let prompt {
-            tokens = prompt
-        } else {
-            let slots = cache.slots(layer: 0, head: 0)
-            guard slots.count == cache.nextPosition, slots.enumerated().allSatisfy({ Int($0.element.position) == $0.offset }) else {
-                throw PolicyError.passUnavailable(
-                    policy: "kvcompose",
-                    reason: "it compresses once, right after the prompt (its score re-reads the whole prompt); drop --compress-every and --prefill-chunk")
-            }
-            tokens = slots.map(\.token)
-        }
+        let tokens = try prompt ?? KVzipPolicy.promptReadBack(from: cache, policy: "kvcompose")
         guard cache.nextPosition + tokens.count <= model.contextLength else {
             throw PolicyError.passUnavailable(
                 policy: "kvcompose",

@@ -43,13 +43,20 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
     /// The reconstruction scores for a cache that still holds its whole prompt (read back from its slots):
     /// what `kvkit generate --policy kvzip` compresses with, once, right after the prompt.
     public static func reconstruction(model: any ModelPass, cache: PagedKVCache) throws -> [[Float]] {
+        try reconstruction(model: model, cache: cache, prompt: promptReadBack(from: cache, policy: "kvzip"))
+    }
+
+    /// The prompt's tokens read back from a cache that still holds exactly its prompt (every position from 0 in
+    /// order, as after the prefill): what a policy re-reading the prompt (kvzip, kvcompose) scores when the
+    /// caller has no copy. Throws the one-line "compresses once" error otherwise.
+    public static func promptReadBack(from cache: PagedKVCache, policy: String) throws -> [Int32] {
         let slots = cache.slots(layer: 0, head: 0)
         guard slots.count == cache.nextPosition, slots.enumerated().allSatisfy({ Int($0.element.position) == $0.offset }) else {
             throw PolicyError.passUnavailable(
-                policy: "kvzip",
+                policy: policy,
                 reason: "it compresses once, right after the prompt (its score re-reads the whole prompt); drop --compress-every and --prefill-chunk")
         }
-        return try reconstruction(model: model, cache: cache, prompt: slots.map(\.token))
+        return slots.map(\.token)
     }
 
     /// KVzip's context-reconstruction pass (Kim et al. 2025), as kvpress 0.5.5's `KVzipPress` computes it:
