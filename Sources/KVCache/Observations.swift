@@ -13,10 +13,6 @@ public struct Observations: Sendable, Equatable {
     public let kvHeads: Int
     /// Query heads per KV head.
     public let group: Int
-    /// Whether every query's attention is added to `accumulated` (H2O's heavy-hitter statistic).
-    public var accumulate: Bool
-    /// [layer·kvHeads + head] → [slot][group]: attention summed over every query since the slot arrived.
-    public var accumulated: [[Float]]
     /// Observation windows (SnapKV's last 32 or 64 queries, TOVA's last one), each with its own totals:
     /// policies sharing one prefill each read the window of their own size, never a wider one.
     public var windows: [Window]
@@ -49,7 +45,7 @@ public struct Observations: Sendable, Equatable {
 
     /// Whether the kernel must recompute the probabilities of a pass over queries at `positions`.
     public func observes(_ positions: [Int32]) -> Bool {
-        accumulate || maxima != nil || (windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) || statistics.observes(positions)
+        maxima != nil || (windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) || statistics.observes(positions)
     }
 
     /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
@@ -75,10 +71,8 @@ public struct Observations: Sendable, Equatable {
         public var totals: [[Float]]
     }
 
-    public init(layers: Int, kvHeads: Int, group: Int, accumulate: Bool, windowStart: Int32?) {
+    public init(layers: Int, kvHeads: Int, group: Int, windowStart: Int32?) {
         self.layers = layers; self.kvHeads = kvHeads; self.group = group
-        self.accumulate = accumulate
-        accumulated = Array(repeating: [], count: layers * kvHeads)
         windows = windowStart.map { [Window(size: nil, start: $0, totals: Array(repeating: [], count: layers * kvHeads))] } ?? []
     }
 
@@ -100,7 +94,6 @@ public struct Observations: Sendable, Equatable {
     mutating func appended(layer: Int, count n: Int) {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
-            if accumulate { accumulated[i] += repeatElement(0, count: n * group) }
             for w in windows.indices { windows[w].totals[i] += repeatElement(0, count: n * group) }
             statistics.appended(stream: i, count: n, group: group)
         }
@@ -116,7 +109,6 @@ public struct Observations: Sendable, Equatable {
             for s in indices { out += a[(s * g)..<(s * g + g)] }
             return out
         }
-        accumulated[i] = pick(accumulated[i])
         for w in windows.indices { windows[w].totals[i] = pick(windows[w].totals[i]) }
         statistics.keep(stream: i, pick: pick)
     }
@@ -128,7 +120,6 @@ public struct Observations: Sendable, Equatable {
     }
 
     mutating func reset() {
-        for i in accumulated.indices { accumulated[i] = [] }
         for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
         for q in queryMoments.indices { queryMoments[q].clear() }
         chunked = []

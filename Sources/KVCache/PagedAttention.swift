@@ -359,7 +359,8 @@ public enum PagedAttention {
 
 extension PagedAttention {
     /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
-    /// them to the keys' totals (all rows → `accumulated`; rows at or after a window's start → that window's).
+    /// them to the keys' statistics (rows at or after a window's start → that window's totals; the rows each
+    /// `AttentionStatistic` observes → its fold; KVzip's maxima).
     /// Same tiling as the main pass (query chunks × gathered key tiles, sgemm for the scores); one worker
     /// per (KV head, query head of its group), so each worker writes only its own column of `[slot][group]`.
     static func observeLayer(
@@ -368,7 +369,7 @@ extension PagedAttention {
     ) {
         guard var obs = cache.observations else { return }
         if let keys = obs.maximaKeys, obs.maxima != nil {
-            precondition(!obs.accumulate && obs.windows.isEmpty && obs.statistics.isEmpty, "restricted maxima (KVzip) are tapped alone")
+            precondition(obs.windows.isEmpty && obs.statistics.isEmpty, "restricted maxima (KVzip) are tapped alone")
             restrictedMaxima(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, keys: keys)
             return
         }
@@ -380,7 +381,7 @@ extension PagedAttention {
         let custom = obs.statistics.entries.map(\.statistic)
         // Per statistic, the query rows it folds (by index into `positions`).
         let customRows = obs.statistics.entries.map { e in positions.map { e.observes($0) } }
-        let rows = positions.indices.filter { t in obs.accumulate || obs.maxima != nil || positions[t] >= ws || customRows.contains { $0[t] } }
+        let rows = positions.indices.filter { t in obs.maxima != nil || positions[t] >= ws || customRows.contains { $0[t] } }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
         func buffers(_ on: Bool, _ arrays: [[Float]], perSlot: Bool = true) -> [UnsafeMutablePointer<Float>?] {
@@ -397,11 +398,11 @@ extension PagedAttention {
                 return p
             }
         }
-        let acc = buffers(obs.accumulate, obs.accumulated), win = obs.windows.map { buffers(true, $0.totals) }
+        let win = obs.windows.map { buffers(true, $0.totals) }
         let mx = buffers(obs.maxima != nil, obs.maxima ?? [], perSlot: false), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
         let cst = obs.statistics.entries.map { buffers(true, $0.values) }
-        defer { for p in acc + mx + win.flatMap({ $0 }) + cst.flatMap({ $0 }) { p?.deallocate() } }
-        let accBox = UnsafeSendable(acc), winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
+        defer { for p in mx + win.flatMap({ $0 }) + cst.flatMap({ $0 }) { p?.deallocate() } }
+        let winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
         // Per KV head, the stream's key positions in order, for each query's count of visible keys.
         let sortedPositions = custom.isEmpty ? [] : (0..<kvHeads).map { h in cache.slots(layer: layer, head: h).map(\.position).sorted() }
         let tileCap = max(keyTile / ps, 1) * ps
@@ -458,7 +459,6 @@ extension PagedAttention {
                         _ = expShiftSum(s, n, shift: 0)
                         let inv = 1 / l
                         for j in 0..<n { s[j] *= inv }  // the probabilities
-                        if let a = accBox.value[h] { for j in 0..<n { a[(base + j) * G + g] += s[j] } }
                         if let x = mxBox.value[h] {
                             for j in 0..<n where Pt[j] < maxPositions { let at = Int(Pt[j]) * G + g; x[at] = max(x[at], s[j]) }
                         }
@@ -478,7 +478,6 @@ extension PagedAttention {
         }
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
-            if let a = acc[h] { obs.accumulated[i] = Array(UnsafeBufferPointer(start: a, count: obs.accumulated[i].count)) }
             if let x = mx[h] { obs.maxima![i] = Array(UnsafeBufferPointer(start: x, count: obs.maxima![i].count)) }
             for wi in win.indices {
                 if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }

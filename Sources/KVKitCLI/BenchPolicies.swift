@@ -62,7 +62,7 @@ struct BenchPolicies: ParsableCommand {
         print("prompt \(r.promptTokens) tokens, budget \(b), threads \(modelOptions.threads)")
         print(
             String(
-                format: "prefill %.3f s without observations, %.3f s with every policy's (H2O's accumulated attention, %d-query window)",
+                format: "prefill %.3f s without observations, %.3f s with every policy's (H2O's attention totals, %d-query window)",
                 r.plainPrefillSeconds, r.prefillSeconds, r.window))
         print(String(format: "fork of the whole cache (%@ in %d pages): %.3f ms", formatBytes(r.cacheBytes), r.cachePages, r.forkSeconds * 1000))
         print("policy           select+compact_ms  of_prefill  kept_slots  live_after  decode_tok/s  pages_read" + (hotPages > 0 ? "  with_lz4_tok/s" : ""))

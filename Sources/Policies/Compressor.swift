@@ -25,17 +25,11 @@ public enum Compressor {
         let group = cache.group
         guard needs.tapsAttention else { return }
         if cache.observations == nil {
-            cache.observations = Observations(
-                layers: cache.layers, kvHeads: cache.kvHeads, group: group,
-                accumulate: needs.accumulated, windowStart: nil)
+            cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group, windowStart: nil)
         }
         let slots = (0..<cache.layers).flatMap { l in (0..<cache.kvHeads).map { cache.count(layer: l, head: $0) } }
-        // Turned on over a cache that already holds tokens (a compression while decoding): their totals
-        // start at zero, one per slot, so the statistics stay aligned with the slots.
-        if needs.accumulated && !cache.observations!.accumulate {
-            cache.observations!.accumulated = slots.map { [Float](repeating: 0, count: $0 * group) }
-        }
-        cache.observations!.accumulate = cache.observations!.accumulate || needs.accumulated
+        // Turned on over a cache that already holds tokens (a compression while decoding): their statistics
+        // start at zero, one per slot, so they stay aligned with the slots.
         for st in needs.statistics { cache.observations!.statistics.install(st, promptEnd: promptEnd, slots: slots, group: group) }
         let asked = needs.questionWindow ? question.flatMap { $0 > 0 && $0 <= promptEnd ? $0 : nil } : nil
         cache.observations!.question = asked
@@ -143,7 +137,7 @@ public enum Compressor {
         var v = StreamView(
             layer: layer, head: head, layers: cache.layers, count: slots.count, group: group,
             headDim: cache.headDim, positions: slots.map(\.position), tokenIds: slots.map(\.token),
-            accumulated: obs.flatMap { $0.accumulate ? $0.accumulated[i] : nil }, window: nil,
+            window: nil,
             selfInformation: context.selfInformation.map { si in slots.map { Int($0.position) < si.count ? si[Int($0.position)] : 0 } },
             queries: nil, seed: seed &* 1_000_003 &+ UInt64(i), text: context.tokenText, cache: cache
         ).seen(by: needs)

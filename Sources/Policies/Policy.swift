@@ -2,8 +2,6 @@ import KVCache
 
 /// What the attention kernel must tap while the prompt runs, for a policy to score tokens.
 public struct ObservationNeeds: Sendable, Equatable {
-    /// Attention summed over every query (H2O).
-    public var accumulated = false
     /// Attention from the last `window` queries before compression (SnapKV: 32, TOVA: 1); 0 = none.
     /// The largest of `windows`.
     public var window: Int { windows.max() ?? 0 }
@@ -27,13 +25,13 @@ public struct ObservationNeeds: Sendable, Equatable {
     /// Statistics of the attention probabilities declared in a policy's own file (`AttentionStatistic`), by
     /// key: a policy reads its own with `StreamView.statistic(_:)`.
     public var statistics: [any AttentionStatistic] = []
-    public init(accumulated: Bool = false, window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
-        self.accumulated = accumulated; self.windows = window > 0 ? [window] : []
+    public init(window: Int = 0, selfInformation: Bool = false, queriesFrom: Int? = nil) {
+        self.windows = window > 0 ? [window] : []
         self.selfInformation = selfInformation; self.queryStarts = queriesFrom.map { [$0] } ?? []
     }
     public static let none = ObservationNeeds()
     public func union(_ o: ObservationNeeds) -> ObservationNeeds {
-        var u = ObservationNeeds(accumulated: accumulated || o.accumulated, selfInformation: selfInformation || o.selfInformation)
+        var u = ObservationNeeds(selfInformation: selfInformation || o.selfInformation)
         u.windows = windows.union(o.windows)
         u.queryStarts = queryStarts.union(o.queryStarts)
         u.chunks = chunks.union(o.chunks)
@@ -42,9 +40,9 @@ public struct ObservationNeeds: Sendable, Equatable {
         return u
     }
     /// Whether the prompt's pass must tap anything.
-    public var tapsAttention: Bool { accumulated || window > 0 || !queryStarts.isEmpty || !chunks.isEmpty || !statistics.isEmpty }
+    public var tapsAttention: Bool { window > 0 || !queryStarts.isEmpty || !chunks.isEmpty || !statistics.isEmpty }
     public static func == (a: ObservationNeeds, b: ObservationNeeds) -> Bool {
-        a.accumulated == b.accumulated && a.windows == b.windows && a.selfInformation == b.selfInformation && a.queryStarts == b.queryStarts
+        a.windows == b.windows && a.selfInformation == b.selfInformation && a.queryStarts == b.queryStarts
             && a.chunks == b.chunks && a.questionWindow == b.questionWindow && a.statistics.map(\.key) == b.statistics.map(\.key)
     }
 }
@@ -67,8 +65,6 @@ public struct StreamView {
     /// Original positions and token ids, in slot order.
     public let positions: [Int32]
     public let tokenIds: [Int32]
-    /// `[slot][group]` attention totals, when requested through `ObservationNeeds`.
-    public let accumulated: [Float]?
     public internal(set) var window: [Float]?
     /// The question's length in tokens when `window` is the question's (`ObservationNeeds.questionWindow` in
     /// a query-aware run); nil otherwise.

@@ -162,32 +162,31 @@ public enum PolicyConformance {
     }
 
     /// A cache of 3 layers × 2 KV heads with 40–90 tokens of random K/V per stream and random,
-    /// attention-like observations (non-negative; each query's row sums to one over visible keys).
+    /// attention-like window totals (non-negative; each query's row sums to one over visible keys);
+    /// a policy's own statistics are folded by `tapStatistics`.
     public static func randomCache(seed: UInt64, group: Int) -> PagedKVCache {
         var rng = SplitMix64(seed: seed &+ 0xC0FFEE)
         let layers = 3, heads = 2, hd = 8
         let cache = PagedKVCache(layers: layers, kvHeads: heads, headDim: hd, group: group, pageSize: 5)
         let n = Int.random(in: 40...90, using: &rng)
         let window = 16
-        cache.observations = Observations(layers: layers, kvHeads: heads, group: group, accumulate: true, windowStart: Int32(n - window))
+        cache.observations = Observations(layers: layers, kvHeads: heads, group: group, windowStart: Int32(n - window))
         let pos = (0..<n).map(Int32.init)
         for l in 0..<layers {
             let k = (0..<(n * heads * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
             let v = (0..<(n * heads * hd)).map { _ in Float.random(in: -1...1, using: &rng) }
             cache.append(layer: l, keys: k, values: v, positions: pos, tokens: pos)
             for h in 0..<heads {
-                var acc = [Float](repeating: 0, count: n * group), win = acc
+                var win = [Float](repeating: 0, count: n * group)
                 for q in 0..<n {
                     for g in 0..<group {
                         let w = (0...q).map { _ in Float.random(in: 0...1, using: &rng) * Float.random(in: 0...1, using: &rng) }
                         let z = w.reduce(0, +)
                         for j in 0...q {
-                            acc[j * group + g] += w[j] / z
                             if q >= n - window { win[j * group + g] += w[j] / z }
                         }
                     }
                 }
-                cache.observations!.accumulated[l * heads + h] = acc
                 cache.observations!.window[l * heads + h] = win
             }
         }

@@ -40,7 +40,7 @@ public struct PolicyPreparation {
             }
             if let tap = result as? any LayerInputTap {
                 if cache.observations == nil {
-                    cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: cache.group, accumulate: false, windowStart: nil)
+                    cache.observations = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: cache.group, windowStart: nil)
                 }
                 cache.observations!.inputTaps.install(tap)
             }

@@ -136,9 +136,9 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         var rng = SplitMix64(seed: UInt64(pageSize))
         let H = 2, G = 3, nHeads = H * G, hd = 16
         let cache = PagedKVCache(layers: 1, kvHeads: H, headDim: hd, group: G, pageSize: pageSize)
-        cache.observations = Observations(layers: 1, kvHeads: H, group: G, accumulate: true, windowStart: 30)
-        // Two statistics of the open kind, declared here as a plug-in would: the default fold (a sum, which must
-        // equal H2O's totals) and a count of the probabilities under the uniform share from position 30 on.
+        cache.observations = Observations(layers: 1, kvHeads: H, group: G, windowStart: 30)
+        // Two statistics of the open kind, declared here as a plug-in would: the default fold (a sum: H2O's
+        // totals) and a count of the probabilities under the uniform share from position 30 on.
         cache.observations!.statistics.install(SumOfProbabilities(), promptEnd: 0, slots: [0, 0], group: G)
         cache.observations!.statistics.install(BelowUniform(), promptEnd: 0, slots: [0, 0], group: G)
         var allK: [Float] = [], allQ: [Float] = [], pos: [Int32] = []
@@ -178,12 +178,11 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         var worst = 0.0
         for h in 0..<H {
             for i in 0..<(N * G) {
-                worst = max(worst, abs(Double(obs.accumulated[h][i]) - acc[h * N * G + i]), abs(Double(obs.window[h][i]) - win[h * N * G + i]))
+                worst = max(worst, abs(Double(obs.statistics["sum"]![h][i]) - acc[h * N * G + i]), abs(Double(obs.window[h][i]) - win[h * N * G + i]))
             }
         }
         #expect(worst < 1e-5, "max abs error \(worst)")
         let sums = obs.statistics["sum"]!, counts = obs.statistics["below"]!
-        #expect(sums == obs.accumulated, "a sum statistic of the open kind is H2O's totals, bit for bit")
         var outside = 0
         for h in 0..<H {
             for i in 0..<(N * G) where Double(counts[h][i]) < below[h * N * G + i] || Double(counts[h][i]) > belowLoose[h * N * G + i] { outside += 1 }
@@ -191,8 +190,9 @@ func audit(_ caches: [PagedKVCache], expected: [[[Int32]]], pool: PagePool) -> S
         #expect(outside == 0 && belowLoose.reduce(0, +) > 0, "\(outside) counts outside the dense bounds")
         // Compaction keeps the statistics aligned with the slots they describe.
         cache.keep(layer: 0, head: 1, indices: [0, 3, 30])
-        #expect(cache.observations!.accumulated[1].count == 3 * G)
-        #expect(abs(Double(cache.observations!.accumulated[1][2 * G + 1]) - acc[(1 * N + 30) * G + 1]) < 1e-5)
+        #expect(cache.observations!.statistics["sum"]![1].count == 3 * G)
+        #expect(abs(Double(cache.observations!.statistics["sum"]![1][2 * G + 1]) - acc[(1 * N + 30) * G + 1]) < 1e-5)
+        #expect(cache.observations!.statistics["sum"]![0] == sums[0], "the other stream is untouched")
         #expect(cache.observations!.statistics["below"]![1] == Array(counts[1][0..<G] + counts[1][(3 * G)..<(4 * G)] + counts[1][(30 * G)..<(31 * G)]))
     }
 }
@@ -228,7 +228,7 @@ private struct RowCounter: LayerInputTap {
     /// adding its own rows, as the other observations do.
     @Test func tapsAreInstalledOncePerKeyAndForkByValue() throws {
         let cache = PagedKVCache(layers: 2, kvHeads: 1, headDim: 2, pageSize: 4)
-        cache.observations = Observations(layers: 2, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        cache.observations = Observations(layers: 2, kvHeads: 1, group: 1, windowStart: nil)
         cache.observations!.inputTaps.install(RowCounter(key: "a"))
         cache.observations!.inputTaps.install(RowCounter(key: "b"))
         let rows: [Float] = [1, 0, 2, 0, 3, 0]

@@ -19,8 +19,11 @@ func handCache(
     let pos = (0..<n).map(Int32.init)
     cache.append(layer: 0, keys: k, values: k, positions: pos, tokens: pos)
     cache.nextPosition = n
-    var obs = Observations(layers: 1, kvHeads: heads, group: group, accumulate: accumulated != nil, windowStart: window != nil ? 0 : nil)
-    if let a = accumulated { obs.accumulated = a }
+    var obs = Observations(layers: 1, kvHeads: heads, group: group, windowStart: window != nil ? 0 : nil)
+    if let a = accumulated {
+        obs.statistics.install(H2OPolicy.Totals(), promptEnd: n, slots: a.map { $0.count / group }, group: group)
+        for (h, values) in a.enumerated() { obs.statistics.set(H2OPolicy.Totals().key, stream: h, values) }
+    }
     if let w = window { obs.window = w }
     if accumulated != nil || window != nil { cache.observations = obs }
     return cache
@@ -412,7 +415,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     /// last token) hold the given totals.
     static func kept(_ spec: String, n: Int, windows: [(size: Int, totals: [Float])], budget: Int) throws -> [Int32] {
         let cache = handCache(n: n)
-        var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        var obs = Observations(layers: 1, kvHeads: 1, group: 1, windowStart: nil)
         obs.restartWindows(windows.map { (size: $0.size, start: Int32(n - $0.size)) }, slots: [n])
         for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
         cache.observations = obs
@@ -726,7 +729,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         var m = QueryMoments(layers: 1, heads: 1, headDim: 2, from: 0, rope: RoPEInfo(frequencies: rope))
         let q = queries.flatMap { [$0.0, $0.1] }
         q.withUnsafeBufferPointer { m.add(layer: 0, q: $0.baseAddress!, positions: (0..<queries.count).map(Int32.init)) }
-        var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: nil)
+        var obs = Observations(layers: 1, kvHeads: 1, group: 1, windowStart: nil)
         obs.queries = m
         c.observations = obs
         return c
@@ -798,7 +801,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         keys[6][1] = 1; keys[7][2] = 2; keys[8][3] = 1; keys[9][4] = 1
         func cache(attention: [Float]) -> PagedKVCache {
             let c = rowCache(keys)
-            var obs = Observations(layers: 1, kvHeads: 1, group: 1, accumulate: false, windowStart: 0)
+            var obs = Observations(layers: 1, kvHeads: 1, group: 1, windowStart: 0)
             obs.window = [attention]
             c.observations = obs
             return c

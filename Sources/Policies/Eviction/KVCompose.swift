@@ -46,7 +46,7 @@ public struct KVComposePolicy: EvictionPolicy, Configurable {
             )
         }
         let fork = cache.fork()
-        var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: cache.group, accumulate: false, windowStart: nil)
+        var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: cache.group, windowStart: nil)
         obs.maxima = Array(repeating: [Float](repeating: 0, count: tokens.count * cache.group), count: cache.layers * cache.kvHeads)
         fork.observations = obs
         try model.forward(tokens, cache: fork)

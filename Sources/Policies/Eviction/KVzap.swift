@@ -138,7 +138,7 @@ public struct KVzapPolicy: EvictionPolicy, Configurable {
         let prompt = opening + text
         let cache = model.makeCache()
         let from = max(opening.count, Int(KVzipPolicy.sinks))
-        var obs = Observations(layers: L, kvHeads: H, group: G, accumulate: false, windowStart: nil)
+        var obs = Observations(layers: L, kvHeads: H, group: G, windowStart: nil)
         obs.inputTaps.install(HiddenRecorder(from: Int32(from), layers: L))
         cache.observations = obs
         try model.forward(prompt, cache: cache)

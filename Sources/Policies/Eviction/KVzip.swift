@@ -93,7 +93,7 @@ public struct KVzipPolicy: EvictionPolicy, Configurable {
             let end = min(body.count, start + min(chunk, room))
             let lead = start == 0 ? first : later + body[max(0, start - quoted)..<start]
             let fork = cache.fork()
-            var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group, accumulate: false, windowStart: nil)
+            var obs = Observations(layers: cache.layers, kvHeads: cache.kvHeads, group: group, windowStart: nil)
             obs.maxima = maxima
             obs.maximaKeys = .init(
                 sinks: Int32(min(Int(sinks), opening + start)), chunk: Int32(opening + start)..<Int32(opening + end),
