@@ -4,8 +4,8 @@
 /// hands each installed statistic the rows it `observes`; the statistic folds them into a `[slot][group]`
 /// column per (layer, KV head) stream that moves with the slots (eviction, forks), as H2O's totals do.
 ///
-/// A sum of probabilities needs only `key` (the default `fold` adds them); a statistic of its own (a
-/// count above a threshold, a maximum, a power) overrides `fold`. Installed through
+/// A sum of probabilities needs only `key` (the default `fold` adds them: SnapKV's `ObservationWindow`, H2O's
+/// totals); a statistic of its own (a count above a threshold, a maximum, a power) overrides `fold`. Installed through
 /// `ObservationNeeds.statistics`; read back with `StreamView.statistic(_:)`.
 public protocol AttentionStatistic: Sendable {
     /// Names the statistic: statistics with one key compute the same, so a cache holds one.
@@ -73,6 +73,13 @@ public struct AttentionStatistics: Sendable, Equatable {
     public func observes(_ positions: [Int32]) -> Bool {
         entries.contains { e in positions.contains { e.observes($0) } }
     }
+    /// Installs `statistic` with the given values (`[stream][slot·group]`), replacing one with its key.
+    public mutating func install(_ statistic: any AttentionStatistic, values: [[Float]], promptEnd: Int = 0) {
+        removeAll { $0.key == statistic.key }
+        entries.append(Entry(statistic: statistic, promptEnd: Int32(clamping: promptEnd), values: values))
+    }
+    /// Removes the statistics `matching` selects.
+    public mutating func removeAll(where matching: (any AttentionStatistic) -> Bool) { entries.removeAll { matching($0.statistic) } }
     /// Sets stream `i`'s values of the statistic under `key` (hand-built observations, the conformance kit).
     public mutating func set(_ key: String, stream i: Int, _ values: [Float]) {
         if let e = entries.firstIndex(where: { $0.statistic.key == key }) { entries[e].values[i] = values }

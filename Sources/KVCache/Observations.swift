@@ -13,9 +13,6 @@ public struct Observations: Sendable, Equatable {
     public let kvHeads: Int
     /// Query heads per KV head.
     public let group: Int
-    /// Observation windows (SnapKV's last 32 or 64 queries, TOVA's last one), each with its own totals:
-    /// policies sharing one prefill each read the window of their own size, never a wider one.
-    public var windows: [Window]
     /// Moments of the queries before RoPE (Expected Attention's query statistics), when requested: one
     /// set per first counted position, so that policies leaving out different sink rows each read their own.
     public var queryMoments: [QueryMoments] = []
@@ -40,12 +37,13 @@ public struct Observations: Sendable, Equatable {
     public var question: Int?
     /// Statistics of the layers' attention inputs that policies declared in their own files (`LayerInputTap`).
     public var inputTaps = LayerInputTaps()
-    /// Statistics of the attention probabilities that policies declared in their own files (`AttentionStatistic`).
+    /// Statistics of the attention probabilities (`AttentionStatistic`): the observation windows
+    /// (`ObservationWindow`) and those policies declare in their own files (H2O's totals, …).
     public var statistics = AttentionStatistics()
 
     /// Whether the kernel must recompute the probabilities of a pass over queries at `positions`.
     public func observes(_ positions: [Int32]) -> Bool {
-        maxima != nil || (windowStart.map { ws in positions.contains { $0 >= ws } } ?? false) || statistics.observes(positions)
+        maxima != nil || statistics.observes(positions)
     }
 
     /// KVzip's reconstruction softmax as kvpress's `KVzipPress` computes it: each re-read query's
@@ -62,39 +60,15 @@ public struct Observations: Sendable, Equatable {
         @inline(__always) func admits(_ p: Int32) -> Bool { p < sinks || chunk.contains(p) || p >= repeatFrom }
     }
 
-    /// Attention summed over the queries at or after `start`.
-    public struct Window: Sendable, Equatable {
-        /// The number of queries the window was asked for (nil: set by hand, read by any policy).
-        public var size: Int?
-        public var start: Int32
-        /// [layer·kvHeads + head] → [slot][group].
-        public var totals: [[Float]]
-    }
-
     public init(layers: Int, kvHeads: Int, group: Int, windowStart: Int32?) {
         self.layers = layers; self.kvHeads = kvHeads; self.group = group
-        windows = windowStart.map { [Window(size: nil, start: $0, totals: Array(repeating: [], count: layers * kvHeads))] } ?? []
-    }
-
-    /// The earliest window start: queries from here on are observed.
-    public var windowStart: Int32? { windows.map(\.start).min() }
-
-    /// The totals of the first window (hand-built observations hold one).
-    public var window: [[Float]] {
-        get { windows.first?.totals ?? Array(repeating: [], count: layers * kvHeads) }
-        set { if windows.isEmpty { windows = [Window(size: nil, start: 0, totals: newValue)] } else { windows[0].totals = newValue } }
-    }
-
-    /// The totals of the window of `size` queries; a window set by hand (size nil) serves any size.
-    public func window(size: Int) -> [[Float]]? {
-        (windows.first { $0.size == size } ?? windows.first { $0.size == nil && windows.count == 1 })?.totals
+        if let ws = windowStart { statistics.install(ObservationWindow(size: nil, start: ws), values: Array(repeating: [], count: layers * kvHeads)) }
     }
 
     /// New slots start with zero attention.
     mutating func appended(layer: Int, count n: Int) {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
-            for w in windows.indices { windows[w].totals[i] += repeatElement(0, count: n * group) }
             statistics.appended(stream: i, count: n, group: group)
         }
     }
@@ -109,18 +83,10 @@ public struct Observations: Sendable, Equatable {
             for s in indices { out += a[(s * g)..<(s * g + g)] }
             return out
         }
-        for w in windows.indices { windows[w].totals[i] = pick(windows[w].totals[i]) }
         statistics.keep(stream: i, pick: pick)
     }
 
-    /// Replaces the windows with zeroed ones of the given sizes and starts (e.g. before observing a new
-    /// question); `slots[i]` is stream i's current token count.
-    public mutating func restartWindows(_ specs: [(size: Int, start: Int32)], slots: [Int]) {
-        windows = specs.map { spec in Window(size: spec.size, start: spec.start, totals: slots.map { [Float](repeating: 0, count: $0 * group) }) }
-    }
-
     mutating func reset() {
-        for w in windows.indices { for i in windows[w].totals.indices { windows[w].totals[i] = [] } }
         for q in queryMoments.indices { queryMoments[q].clear() }
         chunked = []
         inputTaps = LayerInputTaps()

@@ -359,8 +359,8 @@ public enum PagedAttention {
 
 extension PagedAttention {
     /// The observation pass: recomputes each observed row's probabilities p = exp(q·k/√d − m)/l and adds
-    /// them to the keys' statistics (rows at or after a window's start → that window's totals; the rows each
-    /// `AttentionStatistic` observes → its fold; KVzip's maxima).
+    /// them to the keys' statistics (the rows each `AttentionStatistic` observes → its fold: an observation
+    /// window's totals, H2O's, a plug-in's; KVzip's maxima).
     /// Same tiling as the main pass (query chunks × gathered key tiles, sgemm for the scores); one worker
     /// per (KV head, query head of its group), so each worker writes only its own column of `[slot][group]`.
     static func observeLayer(
@@ -369,19 +369,17 @@ extension PagedAttention {
     ) {
         guard var obs = cache.observations else { return }
         if let keys = obs.maximaKeys, obs.maxima != nil {
-            precondition(obs.windows.isEmpty && obs.statistics.isEmpty, "restricted maxima (KVzip) are tapped alone")
+            precondition(obs.statistics.isEmpty, "restricted maxima (KVzip) are tapped alone")
             restrictedMaxima(cache: cache, layer: layer, q: q, positions: positions, nHeads: nHeads, keys: keys)
             return
         }
         let kvHeads = cache.kvHeads, G = nHeads / kvHeads, hd = cache.headDim
         let pool = cache.pool, ps = pool.pageSize
         let scale = 1 / Float(hd).squareRoot()
-        let ws = obs.windowStart ?? .max
-        let starts = obs.windows.map(\.start)
         let custom = obs.statistics.entries.map(\.statistic)
         // Per statistic, the query rows it folds (by index into `positions`).
         let customRows = obs.statistics.entries.map { e in positions.map { e.observes($0) } }
-        let rows = positions.indices.filter { t in obs.maxima != nil || positions[t] >= ws || customRows.contains { $0[t] } }
+        let rows = positions.indices.filter { t in obs.maxima != nil || customRows.contains { $0[t] } }
         guard !rows.isEmpty else { return }
         // Raw copies of this layer's statistics; written back after the parallel region.
         func buffers(_ on: Bool, _ arrays: [[Float]], perSlot: Bool = true) -> [UnsafeMutablePointer<Float>?] {
@@ -398,11 +396,10 @@ extension PagedAttention {
                 return p
             }
         }
-        let win = obs.windows.map { buffers(true, $0.totals) }
         let mx = buffers(obs.maxima != nil, obs.maxima ?? [], perSlot: false), maxPositions = Int32((obs.maxima?.first?.count ?? 0) / G)
         let cst = obs.statistics.entries.map { buffers(true, $0.values) }
-        defer { for p in mx + win.flatMap({ $0 }) + cst.flatMap({ $0 }) { p?.deallocate() } }
-        let winBox = UnsafeSendable(win), mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
+        defer { for p in mx + cst.flatMap({ $0 }) { p?.deallocate() } }
+        let mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
         // Per KV head, the stream's key positions in order, for each query's count of visible keys.
         let sortedPositions = custom.isEmpty ? [] : (0..<kvHeads).map { h in cache.slots(layer: layer, head: h).map(\.position).sorted() }
         let tileCap = max(keyTile / ps, 1) * ps
@@ -462,9 +459,6 @@ extension PagedAttention {
                         if let x = mxBox.value[h] {
                             for j in 0..<n where Pt[j] < maxPositions { let at = Int(Pt[j]) * G + g; x[at] = max(x[at], s[j]) }
                         }
-                        for (wi, start) in starts.enumerated() where qp >= start {
-                            if let w = winBox.value[wi][h] { for j in 0..<n { w[(base + j) * G + g] += s[j] } }
-                        }
                         for (ci, st) in custom.enumerated() where customRows[ci][t] {
                             guard let c = cstBox.value[ci][h] else { continue }
                             let sp = sortedPositions[h]
@@ -479,9 +473,6 @@ extension PagedAttention {
         for h in 0..<kvHeads {
             let i = layer * kvHeads + h
             if let x = mx[h] { obs.maxima![i] = Array(UnsafeBufferPointer(start: x, count: obs.maxima![i].count)) }
-            for wi in win.indices {
-                if let w = win[wi][h] { obs.windows[wi].totals[i] = Array(UnsafeBufferPointer(start: w, count: obs.windows[wi].totals[i].count)) }
-            }
             for ci in cst.indices {
                 if let c = cst[ci][h] {
                     obs.statistics.setValues(ci, stream: i, Array(UnsafeBufferPointer(start: c, count: obs.statistics.entries[ci].values[i].count)))

@@ -417,7 +417,7 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
         let cache = handCache(n: n)
         var obs = Observations(layers: 1, kvHeads: 1, group: 1, windowStart: nil)
         obs.restartWindows(windows.map { (size: $0.size, start: Int32(n - $0.size)) }, slots: [n])
-        for (i, w) in windows.enumerated() { obs.windows[i].totals[0] = w.totals }
+        for (i, w) in windows.enumerated() { obs.statistics.set(obs.windows[i].key, stream: 0, w.totals) }
         cache.observations = obs
         return PoliciesTests.kept(cache, try PolicyRegistry.shared.make(spec), .tokens(budget))
     }
