@@ -17,23 +17,41 @@ int kvkit_cpu_has_avx2(void) {
 #endif
 }
 
+// The model name, family and model, and the vector extensions that decide which kernels are fastest
+// ("AMD EPYC (family 26, model 2; avx2 avx512f avx512_vnni avx_vnni)"): virtual machines often report a
+// bare "AMD EPYC", which alone does not say whether llama.cpp's VNNI kernels or only AVX2 ones could run.
 void kvkit_cpu_name(char *buf, int size) {
     snprintf(buf, size, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *v = strchr(line, ':');
-            if (v) {
-                v += 1; while (*v == ' ' || *v == '\t') v++;
-                v[strcspn(v, "\n")] = 0;
-                snprintf(buf, size, "%s", v);
+    char line[8192], name[256] = "unknown", family[32] = "", model[32] = "", ext[128] = "";
+    int seenName = 0, seenFlags = 0;
+    while (fgets(line, sizeof line, f) && !(seenName && seenFlags)) {
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v += 1; while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = 0;
+        if (strncmp(line, "model name", 10) == 0 && !seenName) { snprintf(name, sizeof name, "%s", v); seenName = 1; }
+        else if (strncmp(line, "cpu family", 10) == 0 && !family[0]) snprintf(family, sizeof family, "%s", v);
+        else if (strncmp(line, "model\t", 6) == 0 && !model[0]) snprintf(model, sizeof model, "%s", v);
+        else if (strncmp(line, "flags", 5) == 0 && !seenFlags) {
+            static const char *wanted[] = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"};
+            for (unsigned i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+                size_t n = strlen(wanted[i]);
+                for (char *p = strstr(v, wanted[i]); p; p = strstr(p + 1, wanted[i])) {
+                    if ((p == v || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) {
+                        size_t used = strlen(ext);
+                        snprintf(ext + used, sizeof ext - used, "%s%s", used ? " " : "", wanted[i]);
+                        break;
+                    }
+                }
             }
-            break;
+            seenFlags = 1;
         }
     }
     fclose(f);
+    if (family[0]) snprintf(buf, size, "%s (family %s, model %s; %s)", name, family, model[0] ? model : "?", ext[0] ? ext : "no avx2");
+    else snprintf(buf, size, "%s", name);
 }
 
 #ifdef KVKIT_AVX2

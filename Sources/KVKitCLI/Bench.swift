@@ -56,7 +56,7 @@ struct Bench: ParsableCommand {
             }
         }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
-        print("cpu: \(KernelBuild.cpu); kernels: \(KernelBuild.description)")
+        print("cpu: \(KernelBuild.cpu); kernels: \(KernelBuild.description); OpenBLAS: \(BLAS.coreName)")
         if kernels {
             try benchKernels(model)
             return

@@ -44,8 +44,12 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// bytes). Compared when resuming: an input edited in place is a different experiment. nil: runs
     /// before 2026-12-06, which cannot be resumed into by this version.
     public var inputs: [String: String]?
-    /// The CPU that ran (its model name; not compared when resuming: `kernels` is what changes results).
+    /// The CPU that ran (its model name, family, model and vector extensions; not compared when resuming:
+    /// `kernels` and `blas` are what change results).
     public var cpu: String? = KernelBuild.cpu
+    /// OpenBLAS's kernel set (`BLAS.coreName`): the prefill's Float32 products sum in its order. Compared
+    /// when resuming if both runs recorded it (nil: runs before 2026-12-07).
+    public var blas: String? = BLAS.coreName
 
     public init(
         policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,
@@ -71,6 +75,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public func differences(from other: RunConfig) -> [String] {
         var a = self, b = other
         a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0; a.cpu = nil; b.cpu = nil
+        if a.blas == nil || b.blas == nil { a.blas = nil; b.blas = nil }
         // A run from before formats were recorded took the file's, as a run without --format still does.
         if (a.model.chatFormat == nil) != (b.model.chatFormat == nil), !(a.model.chatFormat ?? b.model.chatFormat!).hasSuffix("(--format)") {
             a.model.chatFormat = nil; b.model.chatFormat = nil

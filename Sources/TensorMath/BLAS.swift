@@ -3,6 +3,11 @@ import CBLAS
 /// Float32 matrix products over OpenBLAS. Matrices are row-major; a weight `W` is `[out][in]`
 /// (GGML order: `in` contiguous), so a linear layer is `Y[T][out] = X[T][in] · Wᵀ`.
 public enum BLAS {
+    /// The kernel set OpenBLAS runs on this machine ("Haswell", "SkylakeX", …; the environment's
+    /// `OPENBLAS_CORETYPE` overrides its choice). Different kernel sets sum in different orders, so runs
+    /// record it and a resume does not mix two (`RunConfig.blas`).
+    public static let coreName: String = String(cString: openblas_get_corename())
+
     /// `y[rows][out] = x[rows][inDim] · w[out][inDim]ᵀ` (overwrites y). One row uses sgemv:
     /// OpenBLAS sgemm with M = 1 is 5–10× slower than sgemv on this machine.
     public static func linear(

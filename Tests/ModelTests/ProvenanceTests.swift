@@ -1,5 +1,6 @@
 import Foundation
 import KVKitTestSupport
+import TensorMath
 import Testing
 @testable import Runs
 
@@ -25,6 +26,15 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         let config = try #require(try RunDirectory.config(in: dir + "/run"))
         #expect(config.inputs?["probe-file"]?.count == 64 && config.inputs?["cases"]?.count == 64)
+        // OpenBLAS's kernel set is recorded and compared (its Float32 sums differ in the last bits); a run from
+        // before it was recorded still resumes. The CPU is named with its family and vector extensions.
+        #expect(config.blas == BLAS.coreName && !BLAS.coreName.isEmpty)
+        #expect(config.cpu?.contains("family") == true || config.cpu == "unknown", "\(config.cpu ?? "nil")")
+        var other = config
+        other.blas = "AnotherCore"
+        #expect(config.differences(from: other) == ["blas"])
+        other.blas = nil
+        #expect(config.differences(from: other).isEmpty)
         let rows = try RunDirectory.readResults(in: dir + "/run").results
         #expect(rows.allSatisfy { $0.caseSHA256?.count == 64 })
         // The same file again resumes (nothing reruns); edited in place, it is refused with what changed.
