@@ -57,6 +57,7 @@ struct Bench: ParsableCommand {
         }
         print("model: \(modelOptions.modelPath) (weights \(model.storage.rawValue), \(formatBytes(model.weightBytes)) resident)")
         print("cpu: \(KernelBuild.cpu); kernels: \(KernelBuild.description); OpenBLAS: \(BLAS.coreName)")
+        if let note = BLAS.coreNote() { print(note) }
         if kernels {
             try benchKernels(model)
             return

@@ -8,6 +8,16 @@ public enum BLAS {
     /// record it and a resume does not mix two (`RunConfig.blas`).
     public static let coreName: String = String(cString: openblas_get_corename())
 
+    /// A note for speed figures when OpenBLAS runs AVX2 kernels (`core` "Haswell" or "Zen") on a CPU whose
+    /// extensions (`cpu`, as `KernelBuild.cpu` names them) include AVX-512, e.g. because the environment sets
+    /// `OPENBLAS_CORETYPE`: sgemm (the prefill of the non-K-quant layers) is then slower than the CPU allows.
+    /// KVKit leaves the setting alone; nil when there is nothing to say.
+    public static func coreNote(core: String = coreName, cpu: String = KernelBuild.cpu) -> String? {
+        guard ["haswell", "zen"].contains(core.lowercased()), cpu.contains("avx512f") else { return nil }
+        return
+            "note: OpenBLAS runs its \(core) (AVX2) kernels on this AVX-512 CPU (OPENBLAS_CORETYPE?); prefill figures are sgemm-bound below what the CPU allows (docs/speed.md)"
+    }
+
     /// `y[rows][out] = x[rows][inDim] · w[out][inDim]ᵀ` (overwrites y). One row uses sgemv:
     /// OpenBLAS sgemm with M = 1 is 5–10× slower than sgemv on this machine.
     public static func linear(

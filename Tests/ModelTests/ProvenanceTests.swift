@@ -35,6 +35,10 @@ import Testing
         #expect(config.differences(from: other) == ["blas"])
         other.blas = nil
         #expect(config.differences(from: other).isEmpty)
+        // kvkit bench says when OpenBLAS's AVX2 kernels run on an AVX-512 CPU, and only then.
+        #expect(BLAS.coreNote(core: "Haswell", cpu: "AMD EPYC (family 26, model 2; avx2 avx512f avx512_vnni)")?.contains("Haswell") == true)
+        #expect(BLAS.coreNote(core: "SkylakeX", cpu: "AMD EPYC (family 26, model 2; avx2 avx512f)") == nil)
+        #expect(BLAS.coreNote(core: "Haswell", cpu: "AMD EPYC (family 25, model 1; avx2)") == nil)
         let rows = try RunDirectory.readResults(in: dir + "/run").results
         #expect(rows.allSatisfy { $0.caseSHA256?.count == 64 })
         // The same file again resumes (nothing reruns); edited in place, it is refused with what changed.
