@@ -33,6 +33,9 @@ let package = Package(
         // The CPU's name, and the host build's load-time check that the CPU has the kernels' instructions (C,
         // compiled for the baseline CPU: exit 69 with one line instead of SIGILL mid-run).
         .target(name: "CPUCheck"),
+        // Kernels for CPU extensions the build was not made for (AVX-512 VNNI), chosen at run time by CPUID: C
+        // with clang's per-function `target` attribute, which Swift lacks.
+        .target(name: "CKernels"),
         // Float32 vector and matrix kernels over OpenBLAS, thread control.
         .target(name: "TensorMath", dependencies: ["CBLAS", "CPUCheck"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables, codec pages, LZ4 cold tier) and the attention kernel.
@@ -44,7 +47,7 @@ let package = Package(
         // Needle and multi-hop probe generators, haystacks, bring-your-own probe files.
         .target(name: "Probes", dependencies: ["ModelFile", "TensorMath", "PluginRegistry"]),
         // Decoder forward pass (every registered family) reading weights from a GGUF file and K/V through KVCache.
-        .target(name: "Models", dependencies: ["ModelFile", "TensorMath", "KVCache"]),
+        .target(name: "Models", dependencies: ["ModelFile", "TensorMath", "KVCache", "CKernels"]),
         // Runs probes against policies (one prefill per case, a fork per policy × budget) and reports results.
         .target(
             name: "Runs",

@@ -1,5 +1,6 @@
 #if KVKIT_AVX2
     import _Builtin_intrinsics.intel
+    import CKernels
     import ModelFile
 
     /// The integer decode kernels of a host build (`make` passes `-target-cpu haswell -DKVKIT_AVX2` where the
@@ -113,10 +114,30 @@
         @inline(__always) static func groupsK(
             _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, supers: Range<Int>
         ) {
+            if vnni512 { return groupsKVNNI(type, row, a, groups, acc, supers) }
             switch type {
             case .q4_K: groupsQ45K(five: false, row, a, groups, acc, supers)
             case .q5_K: groupsQ45K(five: true, row, a, groups, acc, supers)
             default: groupsQ6K(row, a, groups, acc, supers)
+            }
+        }
+
+        /// Whether `groupsK` takes its integer super-block sums from the AVX-512 VNNI kernels (`CKernels`, C
+        /// functions compiled for that extension and taken only where CPUID reports it: Swift has no
+        /// per-function target attribute). Their sums are exact integers, so results are bitwise the AVX2
+        /// kernels'; `KVKIT_KERNELS=avx2` (or setting this, as tests and `kvkit bench --kernels` do) keeps AVX2.
+        nonisolated(unsafe) static var vnni512 = kvkit_has_avx512vnni() != 0
+
+        /// `groupsK` on the AVX-512 VNNI kernels (sums, minimum terms and float steps in C).
+        @inline(__always) static func groupsKVNNI(
+            _ type: GGMLType, _ row: UnsafeRawPointer, _ a: ActivationsK, _ groups: Int, _ acc: UnsafeMutablePointer<SIMD4<Float>>, _ supers: Range<Int>
+        ) {
+            let accs = UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self)
+            if type == .q6_K {
+                kvkit_q6k_groups_avx512vnni(row, a.codes, a.scales, a.bsums, a.count, a.supers, groups, accs, supers.lowerBound, supers.upperBound)
+            } else {
+                kvkit_q45k_groups_avx512vnni(
+                    row, type == .q5_K ? 1 : 0, a.codes, a.scales, a.bsums, a.count, a.supers, groups, accs, supers.lowerBound, supers.upperBound)
             }
         }
 

@@ -1,0 +1,188 @@
+// The K-quant super-block sums of prefill on AVX-512 VNNI, chosen at run time by CPUID. Swift cannot compile
+// one function for another CPU than the rest of the module (no per-function target attribute), so these are
+// C functions with clang's `target` attribute: the binary stays an AVX2 (or baseline) build and takes these
+// only where `kvkit_has_avx512vnni()` says the CPU has the instructions (as llama.cpp's GGML_CPU_ALL_VARIANTS
+// picks a backend per CPU). Each (row, super-block) integer sum is exact and the float
+// float steps that follow are the portable kernel's, operation for operation, so results are bitwise what the
+// AVX2 and portable kernels give.
+//
+// Per 64 values and activation row: one `vpmaddubsw` (unsigned weight codes × signed activation codes, byte
+// pairs into Int16: at most 2 · 63 · 127, no saturation) and one `vpdpwssd` (× the sub-block scales, pairs
+// into the Int32 accumulator) on 512-bit lanes, against AVX2's `vpmaddubsw` + `vpmaddwd` + `vpaddd` per 32.
+#include "CKernels.h"
+// The float steps below are `rowK`'s, operation for operation: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int kvkit_has_avx512vnni(void) {
+    const char *force = getenv("KVKIT_KERNELS");
+    if (force && strcmp(force, "avx2") == 0) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni");
+}
+
+#define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline uint32_t load32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums as 8 + 8 bytes (llama.cpp's `get_scale_min_k4`).
+static inline void scales_mins(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
+    const uint32_t m1 = 0x3F3F3F3F, m2 = 0x0F0F0F0F, m3 = 0x03030303;
+    uint32_t u0 = load32(p), u1 = load32(p + 4), u2 = load32(p + 8);
+    *sc = (uint64_t)(u0 & m1) | (uint64_t)((u2 & m2) | (((u0 >> 6) & m3) << 4)) << 32;
+    *mn = (uint64_t)(u1 & m1) | (uint64_t)(((u2 >> 4) & m2) | (((u1 >> 6) & m3) << 4)) << 32;
+}
+
+/// Lane k of the result holds lane (base + k / per) of `words` (`vpermw`).
+VNNI512 static inline __m512i spread(__m512i words, int base, int per) {
+    int16_t idx[32];
+    for (int k = 0; k < 32; k++) idx[k] = (int16_t)(base + k / per);
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(idx), words);
+}
+
+VNNI512 static inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/// acc + Σ pairs of a · b (`vpdpwssd`). Inline assembly: LLVM splits the intrinsic back into `vpmaddwd` +
+/// `vpaddd` (measured: no `vpdpwssd` left in the kernel, and prefill 5–10 % slower).
+VNNI512 static inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
+/// Σ_k sv[k] · (codes[k] · x[64k …]) over a super-block's four 64-value vectors.
+VNNI512 static inline __m512i stationary(const __m512i c[4], const __m512i sv[4], const int8_t *x, __m512i acc) {
+    for (int k = 0; k < 4; k++) acc = dpwssd(acc, _mm512_maddubs_epi16(c[k], _mm512_load_si512(x + 64 * k)), sv[k]);
+    return acc;
+}
+
+/// Lane k = the sum of the lanes of vector k (four rows' totals: two rounds of interleave-and-add, then the
+/// 128-bit quarters added).
+VNNI512 static inline __m128i totals512(__m512i a, __m512i b, __m512i c, __m512i d) {
+    __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+    __m512i abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+VNNI512 static inline __m128i totals256(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+    __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+    __m256i abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+/// The four rows' Q8_K steps at super-block sb.
+static inline __m128 steps(const float *xs, long supers) { return _mm_setr_ps(xs[0], xs[supers], xs[2 * supers], xs[3 * supers]); }
+
+/// acc + Float(S) · (w · dx): `rowK`'s float step on four lanes, in the same order (no fused multiply-add).
+static inline __m128 step(__m128 acc, __m128i s, float w, __m128 dx) {
+    return _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(_mm_set1_ps(w), dx)));
+}
+
+VNNI512 static inline float half(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
+
+VNNI512 void kvkit_q45k_groups_avx512vnni(
+    const void *row, int five, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups,
+    float *acc, long sb0, long sb1) {
+    const long bytes = five ? 176 : 144;
+    const __m256i nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    for (long sb = sb0; sb < sb1; sb++) {
+        const uint8_t *p = (const uint8_t *)row + sb * bytes;
+        uint64_t sc, mn;
+        scales_mins(p + 4, &sc, &mn);
+        // Scales as Int16 words: vector k multiplies sub-block 2k (its low 256 bits) and 2k + 1.
+        const __m512i sw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+        // Minimums repeated per 16-value code sum: lane i holds min_{i/2}.
+        const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+        const __m256i mw = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        __m512i c[4], sv[4];
+        const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(p + (five ? 48 : 16) + 32 * k));
+            __m256i lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
+            if (five) {
+                __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * k))), b1 = _mm256_set1_epi8((char)(1 << (2 * k + 1)));
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), sixteen));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), sixteen));
+            }
+            c[k] = join(lo, hi);
+            sv[k] = spread(sw, 2 * k, 16);
+        }
+        const float dw = half(p), mwf = half(p + 2);
+        for (long g = 0; g < groups; g++) {
+            const long t = 4 * g;
+            const int8_t *x = codes + t * count + sb * 256;
+            const __m512i z = _mm512_setzero_si512();
+            __m128i s = totals512(
+                stationary(c, sv, x, z), stationary(c, sv, x + count, z), stationary(c, sv, x + 2 * count, z), stationary(c, sv, x + 3 * count, z));
+            const int16_t *b = bsums + (t * supers + sb) * 16;
+            const long bstride = supers * 16;
+            __m128i m = totals256(
+                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)b)),
+                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + bstride))),
+                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + 2 * bstride))),
+                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + 3 * bstride))));
+            const __m128 dx = steps(scales + t * supers + sb, supers);
+            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, dw, dx));
+            _mm_storeu_ps(acc + 4 * (groups + g), step(_mm_loadu_ps(acc + 4 * (groups + g)), m, mwf, dx));
+        }
+    }
+}
+
+VNNI512 void kvkit_q6k_groups_avx512vnni(
+    const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
+    long sb0, long sb1) {
+    const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
+    for (long sb = sb0; sb < sb1; sb++) {
+        const uint8_t *p = (const uint8_t *)row + sb * 210;
+        // The sixteen int8 scales (one per 16 values) as Int16 words.
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
+        const __m512i sw = _mm512_zextsi256_si512(s16);
+        __m512i c[4], sv[4];
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *ql = p + 64 * n, *qh = p + 128 + 32 * n;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
+                    h = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i c0 = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high));
+            __m256i c1 = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high));
+            __m256i c2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high));
+            __m256i c3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high));
+            c[2 * n] = join(c0, c1);      // values 128n …< 128n + 64
+            c[2 * n + 1] = join(c2, c3);  // values 128n + 64 …< 128n + 128
+        }
+        for (int k = 0; k < 4; k++) sv[k] = spread(sw, 4 * k, 8);
+        const float d = half(p + 208);
+        for (long g = 0; g < groups; g++) {
+            const long t = 4 * g;
+            const int8_t *x = codes + t * count + sb * 256;
+            const int16_t *b = bsums + (t * supers + sb) * 16;
+            const long bstride = supers * 16;
+            // The codes' −32 through the 16-value code sums: −32 · Σ_i scale_i · Σ x-code, as each row's start.
+            __m512i o[4];
+            for (int k = 0; k < 4; k++) {
+                __m256i m = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)(b + k * bstride)));
+                o[k] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(m, 5)));
+            }
+            __m128i s = totals512(
+                stationary(c, sv, x, o[0]), stationary(c, sv, x + count, o[1]), stationary(c, sv, x + 2 * count, o[2]),
+                stationary(c, sv, x + 3 * count, o[3]));
+            const __m128 dx = steps(scales + t * supers + sb, supers);
+            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, d, dx));
+        }
+    }
+}
+
+#else
+int kvkit_has_avx512vnni(void) { return 0; }
+void kvkit_q45k_groups_avx512vnni(
+    const void *row, int five, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups,
+    float *acc, long sb0, long sb1) { abort(); }
+void kvkit_q6k_groups_avx512vnni(
+    const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
+    long sb0, long sb1) { abort(); }
+#endif

@@ -1,0 +1,22 @@
+#ifndef KVKIT_CKERNELS_H
+#define KVKIT_CKERNELS_H
+#include <stdint.h>
+
+/// 1 when the CPU runs the AVX-512 VNNI kernels below (AVX-512 F, BW, VL and VNNI), else 0 (any other CPU or
+/// architecture; KVKIT_KERNELS=avx2 in the environment also gives 0, to time or test the AVX2 kernels alone).
+int kvkit_has_avx512vnni(void);
+
+/// One Q4_K (five = 0) or Q5_K (five = 1) weight row against rows 0 ..< 4 · groups of Q8_K activations,
+/// super-blocks sb0 ..< sb1, added to the accumulators of `IntKernels.groupsK`: acc[4g + k] += Float(S) · (d · dx)
+/// and acc[4 (groups + g) + k] += Float(M) · (dmin · dx) for row 4g + k, with S and M the super-block's exact
+/// integer sum and minimum term and dx the row's Q8_K step. Row t's codes start at codes + t · count, its steps at
+/// scales + t · supers, its 16-value code sums at bsums + t · supers · 16.
+void kvkit_q45k_groups_avx512vnni(
+    const void *row, int five, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups,
+    float *acc, long sb0, long sb1);
+
+/// The same for a Q6_K row (S: Σ_i scale_i · Σ (code − 32) · x-code over its sixteen 16-value halves; no minimum terms).
+void kvkit_q6k_groups_avx512vnni(
+    const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
+    long sb0, long sb1);
+#endif
