@@ -37,7 +37,7 @@ let package = Package(
         // with clang's per-function `target` attribute, which Swift lacks.
         .target(name: "CKernels"),
         // Float32 vector and matrix kernels over OpenBLAS, thread control.
-        .target(name: "TensorMath", dependencies: ["CBLAS", "CPUCheck"]),
+        .target(name: "TensorMath", dependencies: ["CBLAS", "CPUCheck", "CKernels"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables, codec pages, LZ4 cold tier) and the attention kernel.
         .target(name: "KVCache", dependencies: ["TensorMath", "CLZ4"]),
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.

@@ -14,6 +14,9 @@ public protocol AttentionStatistic: Sendable {
     /// latest `Compressor.prepare`'s; a statistic of the last w queries observes `position ≥ promptEnd − w`).
     /// Default: every query row the model runs.
     func observes(query position: Int32, promptEnd: Int32) -> Bool
+    /// Whether `fold` reads `AttentionRow.visible` (two binary searches per row over the stream's positions,
+    /// so the kernel counts only for statistics that ask). Default: false.
+    var needsVisibleCount: Bool { get }
     /// Folds one query's probabilities over `count` keys of its stream (`probabilities[j]` for the key at
     /// position `keys[j]`; 0 for a key the query cannot see) into those keys' entries `column[j · stride]`.
     func fold(
@@ -22,6 +25,7 @@ public protocol AttentionStatistic: Sendable {
 
 extension AttentionStatistic {
     public func observes(query position: Int32, promptEnd: Int32) -> Bool { true }
+    public var needsVisibleCount: Bool { false }
     public func fold(
         _ probabilities: UnsafePointer<Float>, keys: UnsafePointer<Int32>, count: Int, row: AttentionRow, into column: UnsafeMutablePointer<Float>, stride: Int
     ) {
@@ -35,10 +39,15 @@ public struct AttentionRow: Sendable {
     public let query: Int32
     /// Keys at or before this position are outside the layer's sliding window (`.min` for a global layer).
     public let oldest: Int32
+    private let visibleCount: Int
     /// The number of keys of the stream the query sees (causal, within the window): for statistics relative
-    /// to the uniform 1 / visible.
-    public let visible: Int
-    public init(query: Int32, oldest: Int32, visible: Int) { self.query = query; self.oldest = oldest; self.visible = visible }
+    /// to the uniform 1 / visible. Counted only for a statistic that declares `needsVisibleCount`.
+    public var visible: Int {
+        precondition(visibleCount >= 0, "AttentionRow.visible is counted only for statistics that declare needsVisibleCount = true")
+        return visibleCount
+    }
+    /// `visible`: −1 where it was not counted.
+    public init(query: Int32, oldest: Int32, visible: Int) { self.query = query; self.oldest = oldest; visibleCount = visible }
     /// Whether the query sees the key at `position`.
     @inline(__always) public func sees(_ position: Int32) -> Bool { position <= query && position > oldest }
 }
@@ -80,7 +89,8 @@ public struct AttentionStatistics: Sendable, Equatable {
     }
     /// Removes the statistics `matching` selects.
     public mutating func removeAll(where matching: (any AttentionStatistic) -> Bool) { entries.removeAll { matching($0.statistic) } }
-    /// Sets stream `i`'s values of the statistic under `key` (hand-built observations, the conformance kit).
+    /// Sets stream `i`'s values of the statistic under `key` (the kernel's pass; hand-built observations, the
+    /// conformance kit).
     public mutating func set(_ key: String, stream i: Int, _ values: [Float]) {
         if let e = entries.firstIndex(where: { $0.statistic.key == key }) { entries[e].values[i] = values }
     }
@@ -94,7 +104,6 @@ public struct AttentionStatistics: Sendable, Equatable {
     mutating func clear() {
         for e in entries.indices { for i in entries[e].values.indices { entries[e].values[i] = [] } }
     }
-    mutating func setValues(_ index: Int, stream i: Int, _ values: [Float]) { entries[index].values[i] = values }
     public static func == (a: AttentionStatistics, b: AttentionStatistics) -> Bool {
         a.entries.count == b.entries.count
             && zip(a.entries, b.entries).allSatisfy { $0.statistic.key == $1.statistic.key && $0.values == $1.values }

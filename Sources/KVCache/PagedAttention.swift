@@ -400,8 +400,15 @@ extension PagedAttention {
         let cst = obs.statistics.entries.map { buffers(true, $0.values) }
         defer { for p in mx + cst.flatMap({ $0 }) { p?.deallocate() } }
         let mxBox = UnsafeSendable(mx), cstBox = UnsafeSendable(cst)
-        // Per KV head, the stream's key positions in order, for each query's count of visible keys.
-        let sortedPositions = custom.isEmpty ? [] : (0..<kvHeads).map { h in cache.slots(layer: layer, head: h).map(\.position).sorted() }
+        // Per KV head, the stream's key positions in order, for each query's count of visible keys: only when a
+        // statistic reads it (slots are normally already in position order; sorted only if not).
+        let counting = custom.contains { $0.needsVisibleCount }
+        let sortedPositions: [[Int32]] =
+            counting
+            ? (0..<kvHeads).map { h in
+                let p = cache.slots(layer: layer, head: h).map(\.position)
+                return zip(p, p.dropFirst()).allSatisfy { $0 <= $1 } ? p : p.sorted()
+            } : []
         let tileCap = max(keyTile / ps, 1) * ps
         let window = cache.windows[layer].map { Int32(clamping: $0) }
         Threads.parallelFor(kvHeads * G) { item in
@@ -422,6 +429,12 @@ extension PagedAttention {
                     let row = t * nHeads + h * G + g
                     for d in 0..<hd { Qb[r * hd + d] = q[row * hd + d] * scale }
                     maxQ = max(maxQ, positions[t])
+                }
+                // Each row's visible-key count, once per row (−1: no statistic reads it).
+                let visible: [Int] = chunk.map { t in
+                    guard counting else { return -1 }
+                    let sp = sortedPositions[h], qp = positions[t]
+                    return upperBound(sp, qp) - (window == nil ? 0 : upperBound(sp, qp &- window!))
                 }
                 var pi = 0
                 while pi < table.pages.count {
@@ -461,9 +474,8 @@ extension PagedAttention {
                         }
                         for (ci, st) in custom.enumerated() where customRows[ci][t] {
                             guard let c = cstBox.value[ci][h] else { continue }
-                            let sp = sortedPositions[h]
-                            let visible = upperBound(sp, qp) - (window == nil ? 0 : upperBound(sp, oldest))
-                            st.fold(s, keys: Pt, count: n, row: AttentionRow(query: qp, oldest: oldest, visible: visible), into: c + (base * G + g), stride: G)
+                            st.fold(
+                                s, keys: Pt, count: n, row: AttentionRow(query: qp, oldest: oldest, visible: visible[r]), into: c + (base * G + g), stride: G)
                         }
                     }
                 }
@@ -475,7 +487,8 @@ extension PagedAttention {
             if let x = mx[h] { obs.maxima![i] = Array(UnsafeBufferPointer(start: x, count: obs.maxima![i].count)) }
             for ci in cst.indices {
                 if let c = cst[ci][h] {
-                    obs.statistics.setValues(ci, stream: i, Array(UnsafeBufferPointer(start: c, count: obs.statistics.entries[ci].values[i].count)))
+                    let e = obs.statistics.entries[ci]
+                    obs.statistics.set(e.statistic.key, stream: i, Array(UnsafeBufferPointer(start: c, count: e.values[i].count)))
                 }
             }
         }

@@ -2,6 +2,7 @@
     import _Builtin_intrinsics.intel
     import CKernels
     import ModelFile
+    import TensorMath
 
     /// The integer decode kernels of a host build (`make` passes `-target-cpu haswell -DKVKIT_AVX2` where the
     /// CPU has AVX2, FMA and F16C; `scripts/host-flags.sh`): the same arithmetic as the portable SSE2 kernels
@@ -122,11 +123,11 @@
             }
         }
 
-        /// Whether `groupsK` takes its integer super-block sums from the AVX-512 VNNI kernels (`CKernels`, C
-        /// functions compiled for that extension and taken only where CPUID reports it: Swift has no
-        /// per-function target attribute). Their sums are exact integers, so results are bitwise the AVX2
-        /// kernels'; `KVKIT_KERNELS=avx2` (or setting this, as tests and `kvkit bench --kernels` do) keeps AVX2.
-        nonisolated(unsafe) static var vnni512 = kvkit_has_avx512vnni() != 0
+        /// Whether `groupsK` runs on the AVX-512 VNNI kernels (`CKernels`; `KernelBuild.vnni512`, chosen by CPUID).
+        @inline(__always) static var vnni512: Bool {
+            get { KernelBuild.vnni512 }
+            set { KernelBuild.vnni512 = newValue }
+        }
 
         /// `groupsK` on the AVX-512 VNNI kernels (sums, minimum terms and float steps in C).
         @inline(__always) static func groupsKVNNI(

@@ -47,6 +47,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// The CPU that ran (its model name, family, model and vector extensions; not compared when resuming:
     /// `kernels` and `blas` are what change results).
     public var cpu: String? = KernelBuild.cpu
+    /// Kernels chosen at run time by CPUID (`KernelBuild.runtime`: "avx512-vnni"); not compared when resuming:
+    /// their results are bitwise those of `kernels` (tested).
+    public var runtimeKernels: String? = KernelBuild.runtime
     /// OpenBLAS's kernel set (`BLAS.coreName`): the prefill's Float32 products sum in its order. Compared
     /// when resuming if both runs recorded it (nil: runs before 2026-12-07).
     public var blas: String? = BLAS.coreName
@@ -74,7 +77,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// the code version and threads are not compared), for messages that name what changed.
     public func differences(from other: RunConfig) -> [String] {
         var a = self, b = other
-        a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0; a.cpu = nil; b.cpu = nil
+        a.codeVersion = ""; b.codeVersion = ""; a.threads = 0; b.threads = 0; a.cpu = nil; b.cpu = nil; a.runtimeKernels = nil; b.runtimeKernels = nil
         if a.blas == nil || b.blas == nil { a.blas = nil; b.blas = nil }
         // A run from before formats were recorded took the file's, as a run without --format still does.
         if (a.model.chatFormat == nil) != (b.model.chatFormat == nil), !(a.model.chatFormat ?? b.model.chatFormat!).hasSuffix("(--format)") {

@@ -1,3 +1,4 @@
+import CKernels
 import CPUCheck
 import Dispatch
 import Foundation
@@ -119,8 +120,21 @@ public enum KernelBuild {
     #else
         public static let name: String? = nil
     #endif
+    /// Whether the host build's K-quant products take the AVX-512 VNNI kernels (C functions compiled for that
+    /// extension, chosen here by CPUID; `KVKIT_KERNELS=avx2` declines them). Their results are bitwise the AVX2
+    /// kernels', so runs record them (`runtime`) without comparing them on resume. Settable for tests and
+    /// `kvkit bench --kernels`.
+    #if KVKIT_AVX2
+        nonisolated(unsafe) public static var vnni512 = kvkit_has_avx512vnni() != 0
+    #else
+        public static let vnni512 = false
+    #endif
+    /// The kernels chosen at run time ("avx512-vnni"), nil where none is.
+    public static var runtime: String? { vnni512 ? "avx512-vnni" : nil }
     /// The kernels in words, for benchmarks and run configs.
-    public static var description: String { name.map { "\($0) (host build)" } ?? "portable" }
+    public static var description: String {
+        (name.map { "\($0) (host build)" } ?? "portable") + (runtime.map { " + \($0) K-quant products (chosen by CPUID)" } ?? "")
+    }
     /// The CPU's model name (/proc/cpuinfo), as every speed figure and run config names it. A host build
     /// on a CPU without AVX2/FMA/F16C never gets here: `CPUCheck` stops it at load with exit 69.
     public static let cpu: String = {

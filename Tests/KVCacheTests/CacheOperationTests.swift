@@ -205,6 +205,7 @@ private struct SumOfProbabilities: AttentionStatistic {
 /// How many queries at or after position 30 gave a key less than the uniform share of what they see.
 private struct BelowUniform: AttentionStatistic {
     var key: String { "below" }
+    var needsVisibleCount: Bool { true }
     func observes(query position: Int32, promptEnd: Int32) -> Bool { position >= 30 }
     func fold(_ p: UnsafePointer<Float>, keys: UnsafePointer<Int32>, count: Int, row: AttentionRow, into column: UnsafeMutablePointer<Float>, stride: Int) {
         for j in 0..<count where row.sees(keys[j]) && p[j] < 1 / Float(row.visible) { column[j * stride] += 1 }

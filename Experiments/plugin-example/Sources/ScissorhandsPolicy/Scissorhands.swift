@@ -26,6 +26,8 @@ public struct ScissorhandsPolicy: EvictionPolicy, Configurable {
         public init(history: Int) { self.history = history }
         public var key: String { "scissorhands.low:\(history)" }
         public func observes(query position: Int32, promptEnd: Int32) -> Bool { position >= promptEnd - Int32(history) }
+        /// `fold` compares with 1 / (keys the query sees): the kernel counts them for this statistic.
+        public var needsVisibleCount: Bool { true }
         public func fold(
             _ p: UnsafePointer<Float>, keys: UnsafePointer<Int32>, count: Int, row: AttentionRow, into column: UnsafeMutablePointer<Float>, stride: Int
         ) {
