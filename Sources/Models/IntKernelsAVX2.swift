@@ -372,6 +372,15 @@
         /// three `vphaddd` and the float steps on four lanes — per lane `rowK`'s steps, so each result is
         /// bitwise the one-row kernel's.
         @inline(__always) static func rowsK(_ type: GGMLType, _ row: UnsafeRawPointer, rowBytes: Int, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {
+            if vnni512 {
+                var out = SIMD4<Float>()
+                withUnsafeMutableBytes(of: &out) {
+                    kvkit_k_rows4_avx512vnni(
+                        type == .q6_K ? 2 : type == .q5_K ? 1 : 0, row, rowBytes, a.codes + t &* a.count, a.scales + t &* a.supers,
+                        a.bsums + t &* a.supers &* 16, a.supers, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+                }
+                return out
+            }
             let nsb = a.supers, q6 = type == .q6_K, five = type == .q5_K, bytes = q6 ? 210 : five ? 176 : 144
             let xr = UnsafeRawPointer(a.codes + t &* a.count), xs = a.scales + t &* nsb, bs = UnsafeRawPointer(a.bsums + t &* nsb &* 16)
             return withUnsafeTemporaryAllocation(of: __m256i.self, capacity: 4 &* nsb) { sumsBuf in

@@ -19,4 +19,10 @@ void kvkit_q45k_groups_avx512vnni(
 void kvkit_q6k_groups_avx512vnni(
     const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
     long sb0, long sb1);
+/// Decode: four consecutive weight rows (row, row + rowBytes, …) of type 0 (Q4_K), 1 (Q5_K) or 2 (Q6_K) against one
+/// row of Q8_K activations (codes x, steps xscales, code sums bsums), every super-block: out[r] as
+/// `IntKernels.rowsK` computes it (per super-block the four rows' exact sums, then its float steps).
+void kvkit_k_rows4_avx512vnni(
+    int type, const void *row, long rowBytes, const int8_t *x, const float *xscales, const int16_t *bsums, long supers,
+    float *out);
 #endif
