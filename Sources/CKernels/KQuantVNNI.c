@@ -228,6 +228,9 @@ VNNI512 static inline __m128 halves4(const uint8_t *const p[4], int at) {
     return _mm_setr_ps(half(p[0] + at), half(p[1] + at), half(p[2] + at), half(p[3] + at));
 }
 
+// Software prefetch 4 KiB ahead of the weight stream: Qwen 1.5B decode at 16 tokens 33–37 → 36–43 tok/s (4
+// alternating rounds, 96 steps; 1 KiB: no gain, 8 KiB: as 4 KiB).
+#define PREFETCH 4096
 VNNI512 void kvkit_k_rows4_avx512vnni(
     int type, const void *row, long rowBytes, const int8_t *x, const float *xscales, const int16_t *bsums, long supers, float *out) {
     const int q6 = type == 2, five = type == 1;
@@ -240,6 +243,7 @@ VNNI512 void kvkit_k_rows4_avx512vnni(
     for (int r = 0; r < 4; r++) {
         for (long sb = 0; sb < supers; sb++) {
             const uint8_t *p = (const uint8_t *)row + r * rowBytes + sb * bytes;
+            for (int k = 0; k < 4; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
             const int8_t *xs = x + sb * 256;
             const __m256i b = _mm256_loadu_si256((const __m256i *)(bsums + sb * 16));
             __m512i c[4], sv[4], acc32;
