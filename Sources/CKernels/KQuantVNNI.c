@@ -1,9 +1,8 @@
-// The K-quant super-block sums of prefill on AVX-512 VNNI, chosen at run time by CPUID. Swift cannot compile
+// The K-quant products of prefill and decode on AVX-512 VNNI, chosen at run time by CPUID. Swift cannot compile
 // one function for another CPU than the rest of the module (no per-function target attribute), so these are
 // C functions with clang's `target` attribute: the binary stays an AVX2 (or baseline) build and takes these
 // only where `kvkit_has_avx512vnni()` says the CPU has the instructions (as llama.cpp's GGML_CPU_ALL_VARIANTS
-// picks a backend per CPU). Each (row, super-block) integer sum is exact and the float
-// float steps that follow are the portable kernel's, operation for operation, so results are bitwise what the
+// picks a backend per CPU). Each (row, super-block) integer sum is exact and the float steps that follow are the portable kernel's, operation for operation, so results are bitwise what the
 // AVX2 and portable kernels give.
 //
 // Per 64 values and activation row: one `vpmaddubsw` (unsigned weight codes × signed activation codes, byte
@@ -94,102 +93,9 @@ VNNI512 static inline __m128i totals256(__m256i a, __m256i b, __m256i c, __m256i
 static inline __m128 steps(const float *xs, long supers) { return _mm_setr_ps(xs[0], xs[supers], xs[2 * supers], xs[3 * supers]); }
 
 /// acc + Float(S) · (w · dx): `rowK`'s float step on four lanes, in the same order (no fused multiply-add).
-static inline __m128 step(__m128 acc, __m128i s, float w, __m128 dx) {
-    return _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(_mm_set1_ps(w), dx)));
-}
+static inline __m128 step(__m128 acc, __m128i s, __m128 w, __m128 dx) { return _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(w, dx))); }
 
 VNNI512 static inline float half(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
-
-VNNI512 void kvkit_q45k_groups_avx512vnni(
-    const void *row, int five, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups,
-    float *acc, long sb0, long sb1) {
-    const long bytes = five ? 176 : 144;
-    const __m256i nibble = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
-    for (long sb = sb0; sb < sb1; sb++) {
-        const uint8_t *p = (const uint8_t *)row + sb * bytes;
-        uint64_t sc, mn;
-        scales_mins(p + 4, &sc, &mn);
-        // Scales as Int16 words: vector k multiplies sub-block 2k (its low 256 bits) and 2k + 1.
-        const __m512i sw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-        // Minimums repeated per 16-value code sum: lane i holds min_{i/2}.
-        const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
-        const __m256i mw = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-        __m512i c[4], sv[4];
-        const __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_setzero_si256();
-        for (int k = 0; k < 4; k++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(p + (five ? 48 : 16) + 32 * k));
-            __m256i lo = _mm256_and_si256(q, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
-            if (five) {
-                __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * k))), b1 = _mm256_set1_epi8((char)(1 << (2 * k + 1)));
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), sixteen));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), sixteen));
-            }
-            c[k] = join(lo, hi);
-            sv[k] = spread(sw, spread45, k);
-        }
-        const float dw = half(p), mwf = half(p + 2);
-        for (long g = 0; g < groups; g++) {
-            const long t = 4 * g;
-            const int8_t *x = codes + t * count + sb * 256;
-            const __m512i z = _mm512_setzero_si512();
-            __m128i s = totals512(
-                stationary(c, sv, x, z), stationary(c, sv, x + count, z), stationary(c, sv, x + 2 * count, z), stationary(c, sv, x + 3 * count, z));
-            const int16_t *b = bsums + (t * supers + sb) * 16;
-            const long bstride = supers * 16;
-            __m128i m = totals256(
-                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)b)),
-                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + bstride))),
-                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + 2 * bstride))),
-                _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)(b + 3 * bstride))));
-            const __m128 dx = steps(scales + t * supers + sb, supers);
-            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, dw, dx));
-            _mm_storeu_ps(acc + 4 * (groups + g), step(_mm_loadu_ps(acc + 4 * (groups + g)), m, mwf, dx));
-        }
-    }
-}
-
-VNNI512 void kvkit_q6k_groups_avx512vnni(
-    const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
-    long sb0, long sb1) {
-    const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
-    for (long sb = sb0; sb < sb1; sb++) {
-        const uint8_t *p = (const uint8_t *)row + sb * 210;
-        // The sixteen int8 scales (one per 16 values) as Int16 words.
-        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
-        const __m512i sw = _mm512_zextsi256_si512(s16);
-        __m512i c[4], sv[4];
-        for (int n = 0; n < 2; n++) {
-            const uint8_t *ql = p + 64 * n, *qh = p + 128 + 32 * n;
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32)),
-                    h = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i c0 = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), high));
-            __m256i c1 = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), high));
-            __m256i c2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high));
-            __m256i c3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high));
-            c[2 * n] = join(c0, c1);      // values 128n …< 128n + 64
-            c[2 * n + 1] = join(c2, c3);  // values 128n + 64 …< 128n + 128
-        }
-        for (int k = 0; k < 4; k++) sv[k] = spread(sw, spread6, k);
-        const float d = half(p + 208);
-        for (long g = 0; g < groups; g++) {
-            const long t = 4 * g;
-            const int8_t *x = codes + t * count + sb * 256;
-            const int16_t *b = bsums + (t * supers + sb) * 16;
-            const long bstride = supers * 16;
-            // The codes' −32 through the 16-value code sums: −32 · Σ_i scale_i · Σ x-code, as each row's start.
-            __m512i o[4];
-            for (int k = 0; k < 4; k++) {
-                __m256i m = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)(b + k * bstride)));
-                o[k] = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(m, 5)));
-            }
-            __m128i s = totals512(
-                stationary(c, sv, x, o[0]), stationary(c, sv, x + count, o[1]), stationary(c, sv, x + 2 * count, o[2]),
-                stationary(c, sv, x + 3 * count, o[3]));
-            const __m128 dx = steps(scales + t * supers + sb, supers);
-            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, d, dx));
-        }
-    }
-}
 
 /// The codes of a Q4_K / Q5_K super-block at p as four 64-value vectors (sub-blocks 2k and 2k + 1 in vector k).
 VNNI512 static inline void codes45k(const uint8_t *p, int five, __m512i c[4]) {
@@ -207,6 +113,17 @@ VNNI512 static inline void codes45k(const uint8_t *p, int five, __m512i c[4]) {
     }
 }
 
+/// A Q4_K / Q5_K super-block's scales as vectors of Int16 words (vector k: sub-block 2k's scale in its low 256
+/// bits, 2k + 1's in the high), and its minimums repeated per 16-value code sum (lane i: min_{i/2}).
+VNNI512 static inline __m256i scales45k(const uint8_t *p, __m512i sv[4]) {
+    uint64_t sc, mn;
+    scales_mins(p + 4, &sc, &mn);
+    const __m512i sw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    for (int k = 0; k < 4; k++) sv[k] = spread(sw, spread45, k);
+    const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+}
+
 /// The codes of a Q6_K super-block at p as four 64-value vectors (values 64k …< 64k + 64 in vector k).
 VNNI512 static inline void codes6k(const uint8_t *p, __m512i c[4]) {
     const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
@@ -220,6 +137,70 @@ VNNI512 static inline void codes6k(const uint8_t *p, __m512i c[4]) {
         c[2 * n + 1] = join(
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, high)),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), high)));
+    }
+}
+
+/// A Q6_K super-block's sixteen int8 scales (one per 16 values) as Int16 words, and spread per vector (vector k:
+/// the scales of values 64k …< 64k + 64).
+VNNI512 static inline __m256i scales6k(const uint8_t *p, __m512i sv[4]) {
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
+    for (int k = 0; k < 4; k++) sv[k] = spread(_mm512_zextsi256_si512(s16), spread6, k);
+    return s16;
+}
+
+/// The codes' −32 through the 16-value code sums b: −32 · Σ_i scale_i · Σ x-code, a Q6_K row's starting sum.
+VNNI512 static inline __m512i offset6k(__m256i s16, const int16_t *b) {
+    const __m256i m = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)b));
+    return _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(m, 5)));
+}
+
+/// Σ_j min_j · Σ x-code over sub-block j, in 8 Int32 lanes, for the 16-value code sums b.
+VNNI512 static inline __m256i mins45k(__m256i mw, const int16_t *b) { return _mm256_madd_epi16(mw, _mm256_loadu_si256((const __m256i *)b)); }
+
+VNNI512 void kvkit_q45k_groups_avx512vnni(
+    const void *row, int five, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups,
+    float *acc, long sb0, long sb1) {
+    const long bytes = five ? 176 : 144, bstride = supers * 16;
+    for (long sb = sb0; sb < sb1; sb++) {
+        const uint8_t *p = (const uint8_t *)row + sb * bytes;
+        __m512i c[4], sv[4];
+        codes45k(p, five, c);
+        const __m256i mw = scales45k(p, sv);
+        const __m128 dw = _mm_set1_ps(half(p)), mwf = _mm_set1_ps(half(p + 2));
+        for (long g = 0; g < groups; g++) {
+            const long t = 4 * g;
+            const int8_t *x = codes + t * count + sb * 256;
+            const int16_t *b = bsums + (t * supers + sb) * 16;
+            const __m512i z = _mm512_setzero_si512();
+            const __m128i s = totals512(
+                stationary(c, sv, x, z), stationary(c, sv, x + count, z), stationary(c, sv, x + 2 * count, z), stationary(c, sv, x + 3 * count, z));
+            const __m128i m = totals256(mins45k(mw, b), mins45k(mw, b + bstride), mins45k(mw, b + 2 * bstride), mins45k(mw, b + 3 * bstride));
+            const __m128 dx = steps(scales + t * supers + sb, supers);
+            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, dw, dx));
+            _mm_storeu_ps(acc + 4 * (groups + g), step(_mm_loadu_ps(acc + 4 * (groups + g)), m, mwf, dx));
+        }
+    }
+}
+
+VNNI512 void kvkit_q6k_groups_avx512vnni(
+    const void *row, const int8_t *codes, const float *scales, const int16_t *bsums, long count, long supers, long groups, float *acc,
+    long sb0, long sb1) {
+    const long bstride = supers * 16;
+    for (long sb = sb0; sb < sb1; sb++) {
+        const uint8_t *p = (const uint8_t *)row + sb * 210;
+        __m512i c[4], sv[4];
+        codes6k(p, c);
+        const __m256i s16 = scales6k(p, sv);
+        const __m128 d = _mm_set1_ps(half(p + 208));
+        for (long g = 0; g < groups; g++) {
+            const long t = 4 * g;
+            const int8_t *x = codes + t * count + sb * 256;
+            const int16_t *b = bsums + (t * supers + sb) * 16;
+            const __m128i s = totals512(
+                stationary(c, sv, x, offset6k(s16, b)), stationary(c, sv, x + count, offset6k(s16, b + bstride)),
+                stationary(c, sv, x + 2 * count, offset6k(s16, b + 2 * bstride)), stationary(c, sv, x + 3 * count, offset6k(s16, b + 3 * bstride)));
+            _mm_storeu_ps(acc + 4 * g, step(_mm_loadu_ps(acc + 4 * g), s, d, steps(scales + t * supers + sb, supers)));
+        }
     }
 }
 
@@ -244,26 +225,16 @@ VNNI512 void kvkit_k_rows4_avx512vnni(
         for (long sb = 0; sb < supers; sb++) {
             const uint8_t *p = (const uint8_t *)row + r * rowBytes + sb * bytes;
             for (int k = 0; k < 4; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
-            const int8_t *xs = x + sb * 256;
-            const __m256i b = _mm256_loadu_si256((const __m256i *)(bsums + sb * 16));
-            __m512i c[4], sv[4], acc32;
+            const int16_t *b = bsums + sb * 16;
+            __m512i c[4], sv[4];
             if (q6) {
                 codes6k(p, c);
-                const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
-                const __m512i sw = _mm512_zextsi256_si512(s16);
-                for (int k = 0; k < 4; k++) sv[k] = spread(sw, spread6, k);
-                acc32 = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(s16, b), 5)));
+                sums[r * supers + sb] = stationary(c, sv, x + sb * 256, offset6k(scales6k(p, sv), b));
             } else {
                 codes45k(p, five, c);
-                uint64_t sc, mn;
-                scales_mins(p + 4, &sc, &mn);
-                const __m512i sw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-                for (int k = 0; k < 4; k++) sv[k] = spread(sw, spread45, k);
-                const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
-                mins[r * supers + sb] = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)), b);
-                acc32 = _mm512_setzero_si512();
+                mins[r * supers + sb] = mins45k(scales45k(p, sv), b);
+                sums[r * supers + sb] = stationary(c, sv, x + sb * 256, _mm512_setzero_si512());
             }
-            sums[r * supers + sb] = stationary(c, sv, xs, acc32);
         }
     }
     __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
@@ -271,12 +242,8 @@ VNNI512 void kvkit_k_rows4_avx512vnni(
         const uint8_t *p[4];
         for (int r = 0; r < 4; r++) p[r] = (const uint8_t *)row + r * rowBytes + sb * bytes;
         const __m128 dx = _mm_set1_ps(xscales[sb]);
-        __m128i s = totals512(sums[sb], sums[supers + sb], sums[2 * supers + sb], sums[3 * supers + sb]);
-        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(halves4(p, q6 ? 208 : 0), dx)));
-        if (!q6) {
-            __m128i m = totals256(mins[sb], mins[supers + sb], mins[2 * supers + sb], mins[3 * supers + sb]);
-            accm = _mm_add_ps(accm, _mm_mul_ps(_mm_cvtepi32_ps(m), _mm_mul_ps(halves4(p, 2), dx)));
-        }
+        acc = step(acc, totals512(sums[sb], sums[supers + sb], sums[2 * supers + sb], sums[3 * supers + sb]), halves4(p, q6 ? 208 : 0), dx);
+        if (!q6) accm = step(accm, totals256(mins[sb], mins[supers + sb], mins[2 * supers + sb], mins[3 * supers + sb]), halves4(p, 2), dx);
     }
     _mm_storeu_ps(out, _mm_sub_ps(acc, accm));
 }
