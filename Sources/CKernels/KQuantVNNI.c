@@ -248,6 +248,107 @@ VNNI512 void kvkit_k_rows4_avx512vnni(
     _mm_storeu_ps(out, _mm_sub_ps(acc, accm));
 }
 
+/// 32-value blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0; type 0–4) of 16 consecutive weight rows (fewer at the end
+/// of the matrix: the rest zero) repacked for `kvkit_block_gemm_avx512vnni`: per block 16 vectors, vector k
+/// holding in lane r row r's values 2k and 2k + 1 as two Int16 (a type's offset −8 / −16 applied), and the
+/// rows' steps d (and minimums m for Q4_1 / Q5_1) per block as 16 floats.
+VNNI512 void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, long blocks, int16_t *panel, float *d, float *m) {
+    static const int bytes[5] = {18, 20, 22, 24, 34};
+    const int bb = bytes[type], hasMin = type == 1 || type == 3, five = type == 2 || type == 3;
+    const int bias = type == 0 ? 8 : type == 2 ? 16 : 0;
+    memset(panel, 0, (size_t)blocks * 16 * 32 * sizeof(int16_t));
+    memset(d, 0, (size_t)blocks * 16 * sizeof(float));
+    if (m) memset(m, 0, (size_t)blocks * 16 * sizeof(float));
+    for (long r = 0; r < nrows; r++) {
+        for (long b = 0; b < blocks; b++) {
+            const uint8_t *q = (const uint8_t *)rows + r * rowBytes + b * bb;
+            uint16_t h;
+            memcpy(&h, q, 2);
+            d[b * 16 + r] = _cvtsh_ss(h);
+            if (hasMin && m) { memcpy(&h, q + 2, 2); m[b * 16 + r] = _cvtsh_ss(h); }
+            int16_t v[32];
+            if (type == 4) {
+                for (int j = 0; j < 32; j++) v[j] = (int8_t)q[2 + j];
+            } else {
+                const uint8_t *qs = q + (hasMin ? 4 : 2) + (five ? 4 : 0);
+                uint32_t qh = 0;
+                if (five) memcpy(&qh, q + (hasMin ? 4 : 2), 4);
+                for (int j = 0; j < 16; j++) {
+                    int lo = qs[j] & 0x0F, hi = qs[j] >> 4;
+                    if (five) { lo |= ((qh >> j) & 1) << 4; hi |= ((qh >> (j + 16)) & 1) << 4; }
+                    v[j] = (int16_t)(lo - bias);
+                    v[j + 16] = (int16_t)(hi - bias);
+                }
+            }
+            int16_t *dst = panel + b * 16 * 32;
+            for (int k = 0; k < 16; k++) { dst[k * 32 + 2 * r] = v[2 * k]; dst[k * 32 + 2 * r + 1] = v[2 * k + 1]; }
+        }
+    }
+}
+
+/// acc + Σ pairs of w · (the Int16 pair at x, broadcast): `vpdpwssd` with a broadcast memory operand.
+VNNI512 static inline __m512i dpwssd_bcast(__m512i acc, __m512i w, const int16_t *x) {
+    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)x));
+    return acc;
+}
+
+/// y[t · ystride + r] for t < rows and r < valid: a 16-row panel against activation rows of 16-bit codes (row t's
+/// codes at x + t · count, its per-block steps at xscales + t · blocks and float sums at xsums + t · blocks): per
+/// block the exact Int32 sums of the 16 weight rows in 16 lanes (`vpdpwssd`, no reduction), then
+/// acc += Float(S) · (d · dx) (and + m · Σx for a type with minimums), blocks in order. Each activation row is
+/// computed on its own (four at a time share the weight loads), so a row's result does not depend on the others.
+VNNI512 void kvkit_block_gemm_avx512vnni(
+    const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
+    long blocks, long rows, float *y, long ystride, long valid) {
+    const __mmask16 keep = (__mmask16)((1u << valid) - 1);
+    long t = 0;
+    for (; t + 4 <= rows; t += 4) {
+        __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+        const int16_t *x0 = x + t * count, *x1 = x0 + count, *x2 = x1 + count, *x3 = x2 + count;
+        for (long b = 0; b < blocks; b++) {
+            const int16_t *w = panel + b * 512;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            for (int k = 0; k < 16; k++) {
+                const __m512i wk = _mm512_load_si512(w + 32 * k);
+                a0 = dpwssd_bcast(a0, wk, x0 + 32 * b + 2 * k);
+                a1 = dpwssd_bcast(a1, wk, x1 + 32 * b + 2 * k);
+                a2 = dpwssd_bcast(a2, wk, x2 + 32 * b + 2 * k);
+                a3 = dpwssd_bcast(a3, wk, x3 + 32 * b + 2 * k);
+            }
+            const __m512 db = _mm512_loadu_ps(d + 16 * b);
+            const float *xs = xscales + t * blocks + b;
+            f0 = _mm512_add_ps(f0, _mm512_mul_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(db, _mm512_set1_ps(xs[0]))));
+            f1 = _mm512_add_ps(f1, _mm512_mul_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(db, _mm512_set1_ps(xs[blocks]))));
+            f2 = _mm512_add_ps(f2, _mm512_mul_ps(_mm512_cvtepi32_ps(a2), _mm512_mul_ps(db, _mm512_set1_ps(xs[2 * blocks]))));
+            f3 = _mm512_add_ps(f3, _mm512_mul_ps(_mm512_cvtepi32_ps(a3), _mm512_mul_ps(db, _mm512_set1_ps(xs[3 * blocks]))));
+            if (m) {
+                const __m512 mb = _mm512_loadu_ps(m + 16 * b);
+                const float *sx = xsums + t * blocks + b;
+                f0 = _mm512_add_ps(f0, _mm512_mul_ps(mb, _mm512_set1_ps(sx[0])));
+                f1 = _mm512_add_ps(f1, _mm512_mul_ps(mb, _mm512_set1_ps(sx[blocks])));
+                f2 = _mm512_add_ps(f2, _mm512_mul_ps(mb, _mm512_set1_ps(sx[2 * blocks])));
+                f3 = _mm512_add_ps(f3, _mm512_mul_ps(mb, _mm512_set1_ps(sx[3 * blocks])));
+            }
+        }
+        _mm512_mask_storeu_ps(y + t * ystride, keep, f0);
+        _mm512_mask_storeu_ps(y + (t + 1) * ystride, keep, f1);
+        _mm512_mask_storeu_ps(y + (t + 2) * ystride, keep, f2);
+        _mm512_mask_storeu_ps(y + (t + 3) * ystride, keep, f3);
+    }
+    for (; t < rows; t++) {  // the same steps, one row
+        __m512 f = _mm512_setzero_ps();
+        const int16_t *xr = x + t * count;
+        for (long b = 0; b < blocks; b++) {
+            const int16_t *w = panel + b * 512;
+            __m512i a = _mm512_setzero_si512();
+            for (int k = 0; k < 16; k++) a = dpwssd_bcast(a, _mm512_load_si512(w + 32 * k), xr + 32 * b + 2 * k);
+            f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(d + 16 * b), _mm512_set1_ps(xscales[t * blocks + b]))));
+            if (m) f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_loadu_ps(m + 16 * b), _mm512_set1_ps(xsums[t * blocks + b])));
+        }
+        _mm512_mask_storeu_ps(y + t * ystride, keep, f);
+    }
+}
+
 #else
 int kvkit_has_avx512vnni(void) { return 0; }
 void kvkit_q45k_groups_avx512vnni(
@@ -259,4 +360,8 @@ void kvkit_q6k_groups_avx512vnni(
 void kvkit_k_rows4_avx512vnni(
     int type, const void *row, long rowBytes, const int8_t *x, const float *xscales, const int16_t *bsums, long supers,
     float *out) { abort(); }
+void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, long blocks, int16_t *panel, float *d, float *m) { abort(); }
+void kvkit_block_gemm_avx512vnni(
+    const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
+    long blocks, long rows, float *y, long ystride, long valid) { abort(); }
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ModelFile
 import TensorMath
@@ -72,7 +73,10 @@ final class Weights: @unchecked Sendable {
     /// `kvkit bench --kernels` sets each in turn on the same matrix to time them.
     var manyRows: ManyRows
     /// Whether many rows can take the integer kernel: K-quant codes in the AVX2 build.
-    var hasIntegerManyRows: Bool { integerDecode && IntKernels.superBlock(type) && IntKernels.integerPrefillK }
+    var hasIntegerManyRows: Bool {
+        guard integerDecode else { return false }
+        return IntKernels.superBlock(type) ? IntKernels.integerPrefillK : IntKernels.blockPrefill
+    }
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
         self.type = type; self.out = out; self.inDim = inDim
@@ -111,8 +115,11 @@ final class Weights: @unchecked Sendable {
         init(_ x: UnsafePointer<Float>, rows: Int, inDim: Int) { self.x = x; self.rows = rows; self.inDim = inDim }
         deinit { roundedRows?.deallocate(); roundedRowsK?.deallocate() }
         private(set) lazy var codes: IntKernels.Activations = {
-            let a = IntKernels.Activations(rows: rows, count: inDim)
-            for t in 0..<rows { a.quantize(row: t, x + t * inDim) }
+            let a = IntKernels.Activations(rows: rows, count: inDim), T = rows, inDim = inDim
+            let x = UnsafeSendable(x)
+            Threads.parallelFor((T + 15) / 16) { task in
+                for t in (task * 16)..<min(T, task * 16 + 16) { a.quantize(row: t, x.value + t * inDim) }
+            }
             return a
         }()
         /// The Q8_K codes of the K-quant matrices (q, k and v of one file may mix Q4_K, Q6_K and Q5_0).
@@ -194,9 +201,15 @@ final class Weights: @unchecked Sendable {
             }
             return
         }
-        if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax {
-            let codes = input.codesK
-            integerGemm(T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range), y)
+        // The block types' VNNI kernel is not decode's arithmetic: never where rows must equal decode's (row-invariant).
+        if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax && (IntKernels.superBlock(type) || !rowInvariant) {
+            if IntKernels.superBlock(type) {
+                let codes = input.codesK
+                integerGemm(T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range), y)
+            } else {
+                let codes = input.codes
+                blockGemm(T == input.rows ? codes : IntKernels.Activations(codes, rows: range), y)
+            }
         } else if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
                 let rows = (r0 + t0)..<(r0 + min(T, t0 + Self.integerRowsMax))
@@ -287,6 +300,27 @@ final class Weights: @unchecked Sendable {
             let masks = IntKernels.Masks()
             for o in 0..<out { IntKernels.dotK(type, blocks! + o * rowBytes, acts, masks, into: y + o, stride: out) }
         #endif
+    }
+
+    /// Many rows (prefill) of a Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 matrix on the AVX-512 VNNI kernel
+    /// (`IntKernels.blockPrefill`): per task 16 weight rows repacked so that one `vpdpwssd` adds a value pair of
+    /// all 16 rows, then every input row against them (16-bit activation codes, as decode; each block's exact
+    /// sums, then Float32 steps in block order). Each input row is computed on its own: its result does not depend
+    /// on the rows sharing the call (it is not decode's bitwise, as sgemm's is not).
+    private func blockGemm(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
+        precondition(IntKernels.blockPrefill, "blockGemm needs the host build's AVX-512 VNNI kernel")
+        let P = 16, tasks = (out + P - 1) / P, nb = inDim / 32, rowBytes = rowBytes, out = out
+        let code: Int32 = [GGMLType.q4_0: 0, .q4_1: 1, .q5_0: 2, .q5_1: 3, .q8_0: 4][type]!, hasMin = IntKernels.hasMin(type)
+        let src = UnsafeSendable((y, blocks!, acts))
+        Threads.parallelFor(tasks) { task in
+            let (y, blocks, acts) = src.value
+            let o0 = task * P, n = min(P, out - o0)
+            let panel = UnsafeMutableRawPointer.allocate(byteCount: nb * 512 * 2, alignment: 64).bindMemory(to: Int16.self, capacity: nb * 512)
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: nb * 16), m = UnsafeMutablePointer<Float>.allocate(capacity: nb * 16)
+            defer { panel.deallocate(); d.deallocate(); m.deallocate() }
+            kvkit_block_panel(code, blocks + o0 * rowBytes, rowBytes, n, nb, panel, d, hasMin ? m : nil)
+            kvkit_block_gemm_avx512vnni(panel, d, hasMin ? m : nil, acts.codes, acts.count, acts.scales, acts.sums, nb, acts.rows, y + o0, out, n)
+        }
     }
 
     /// `body(y, o, weight row o, acts)` for every output row, split across threads in contiguous runs.

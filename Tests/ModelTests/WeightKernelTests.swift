@@ -276,6 +276,45 @@ import Testing
         #endif
     }
 
+    /// Prefill of the 32-value block types on the AVX-512 VNNI kernel (`Weights.blockGemm`): 75 input rows
+    /// against 37 weight rows (two full 16-row panels and a partial one; groups of four input rows and single
+    /// ones) agree with panels + sgemm on the same 16-bit codes to Float32 summation order, and rows 10 ..< 30
+    /// multiplied alone give bitwise what they give among all 75. Skips, saying so, on a CPU without VNNI.
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+    func vnniBlockPrefillAgreesWithSgemm(type: GGMLType) {
+        guard IntKernels.blockPrefill else {
+            print("skipped: no AVX-512 VNNI block kernel in this build or on this CPU (\(KernelBuild.cpu))")
+            return
+        }
+        let out = 37, cols = 640, T = 75
+        let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 31)
+        var rng = SplitMix64(seed: 32)
+        let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
+        m.withUnsafeBytes { p in
+            let w = Weights(type: type, out: out, inDim: cols, bytes: p.baseAddress!, storage: .native)
+            #expect(w.manyRows == .integer)
+            Threads.with(2) {
+                x.withUnsafeBufferPointer { xp in
+                    var many = [Float](repeating: .nan, count: T * out), panels = many, part = [Float](repeating: .nan, count: 20 * out)
+                    many.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    part.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress! + 10 * cols, rows: 20, $0.baseAddress!) }
+                    w.manyRows = .sgemm
+                    panels.withUnsafeMutableBufferPointer { w.linear(xp.baseAddress!, rows: T, $0.baseAddress!) }
+                    w.manyRows = .integer
+                    #expect(part == Array(many[(10 * out)..<(30 * out)]), "\(type): rows 10..<30 alone differ from in company")
+                    // Q4_1 / Q5_1's minimum term takes the inputs' exact float sums (as decode does), sgemm their
+                    // 16-bit roundings: up to ~2e-5 of the row's largest apart.
+                    let tolerance: Float = IntKernels.hasMin(type) ? 5e-5 : 1e-5
+                    for t in 0..<T {
+                        let row = many[(t * out)..<((t + 1) * out)], scale = row.map(abs).max()!
+                        let worst = zip(row, panels[(t * out)..<((t + 1) * out)]).map { abs($0 - $1) }.max()!
+                        #expect(worst <= scale * tolerance, "\(type): row \(t), VNNI vs sgemm \(worst) of \(scale)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func aRowIsTheSameAloneAndInCompany(type: GGMLType) {
         let out = 40, cols = 768

@@ -25,4 +25,11 @@ void kvkit_q6k_groups_avx512vnni(
 void kvkit_k_rows4_avx512vnni(
     int type, const void *row, long rowBytes, const int8_t *x, const float *xscales, const int16_t *bsums, long supers,
     float *out);
+/// Prefill of the 32-value block types (type 0–4: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): `kvkit_block_panel` repacks 16
+/// weight rows (panel: blocks · 512 Int16, 64-byte aligned; d, m: blocks · 16 floats; m may be NULL), then
+/// `kvkit_block_gemm_avx512vnni` multiplies it by `rows` rows of 16-bit activation codes into y (see KQuantVNNI.c).
+void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, long blocks, int16_t *panel, float *d, float *m);
+void kvkit_block_gemm_avx512vnni(
+    const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
+    long blocks, long rows, float *y, long ystride, long valid);
 #endif
