@@ -192,7 +192,10 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     public var weightsRecord: String? {
         let all = layers.flatMap(\.matrices) + [output]
         let k8 = all.contains { $0.integerDecode && IntKernels.superBlock($0.type) }
-        return storage.recordedName.map { k8 ? $0 + "-q8k2" : $0 }
+        // Prefill of Q4_0 … Q8_0 matrices on the AVX-512 VNNI kernel sums in another order than sgemm (the K-quant
+        // VNNI kernels are bitwise the AVX2 ones and change nothing): recorded, so a resume never mixes the two.
+        let vnni = all.contains { $0.manyRows == .integer && $0.hasIntegerManyRows && !IntKernels.superBlock($0.type) }
+        return storage.recordedName.map { ($0 + (k8 ? "-q8k2" : "")) + (vnni ? "-vnni" : "") }
     }
 
     public func outputProjection(layer: Int) -> [Float] {

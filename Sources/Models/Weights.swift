@@ -14,7 +14,8 @@ public enum WeightStorage: String, CaseIterable, Sendable {
     /// by the Float32 activations (no activation rounding; the reference for `native`'s activation codes).
     case exact
 
-    /// How a run's `config.json` records the storage (nil: f32). `native` became integer decode with
+    /// How a run's `config.json` records the storage (nil: f32; `DecoderModel.weightsRecord` adds the kernels that
+    /// change the arithmetic: `-q8k2`, `-vnni`). `native` became integer decode with
     /// 16-bit activations on 2026-12-06 and is recorded as `native-q16`; runs before then wrote `native` for
     /// what is now `exact`, so a resumed old run refuses to mix the two. Since the K-quant kernels take
     /// Q8_K activations (2026-12-06, evening) a model with K-quant matrices records `native-q16-q8k`, and

@@ -48,7 +48,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// `kernels` and `blas` are what change results).
     public var cpu: String? = KernelBuild.cpu
     /// Kernels chosen at run time by CPUID (`KernelBuild.runtime`: "avx512-vnni"); not compared when resuming:
-    /// their results are bitwise those of `kernels` (tested).
+    /// the K-quant VNNI kernels give bitwise what `kernels` gives (tested), and the VNNI prefill of the other
+    /// block types, which does not, is in `weights` (`-vnni`).
     public var runtimeKernels: String? = KernelBuild.runtime
     /// OpenBLAS's kernel set (`BLAS.coreName`): the prefill's Float32 products sum in its order. Compared
     /// when resuming if both runs recorded it (nil: runs before 2026-12-07).
