@@ -349,6 +349,148 @@ VNNI512 void kvkit_block_gemm_avx512vnni(
     }
 }
 
+/// Q4_K / Q5_K / Q6_K (type 0–2) rows repacked for `kvkit_kquant_gemm_avx512vnni`, 16 rows per panel (fewer at
+/// the end: the rest zero). Per super-block: 64 vectors of codes (vector g, lane r: row r's values 4g … 4g + 3 as
+/// unsigned bytes), the integer scales as Int32 per row (8 per super-block for Q4_K / Q5_K, one per 32 values; 16
+/// for Q6_K, one per 16), the minimums (Q4_K / Q5_K) or the scales again (Q6_K, for its −32) as Int16 pairs per
+/// row (4 or 8 vectors: lane r holds row r's terms 2i and 2i + 1), and d and dmin per row as floats.
+/// Sizes per super-block: codes 4,096 bytes, scales 16 · 4 · (8 | 16), pairs 64 · (4 | 8) bytes, d and dmin 2 · 64.
+VNNI512 void kvkit_kquant_panel(
+    int type, const void *rows, long rowBytes, long nrows, long supers, uint8_t *codes, int32_t *scales, int16_t *pairs, float *d, float *dmin) {
+    const int q6 = type == 2, five = type == 1, ns = q6 ? 16 : 8;
+    const long bytes = q6 ? 210 : five ? 176 : 144;
+    memset(codes, 0, (size_t)supers * 4096);
+    memset(scales, 0, (size_t)supers * ns * 16 * 4);
+    memset(pairs, 0, (size_t)supers * (ns / 2) * 32 * 2);
+    memset(d, 0, (size_t)supers * 16 * 4);
+    memset(dmin, 0, (size_t)supers * 16 * 4);
+    for (long r = 0; r < nrows; r++) {
+        for (long sb = 0; sb < supers; sb++) {
+            const uint8_t *p = (const uint8_t *)rows + r * rowBytes + sb * bytes;
+            uint8_t v[256];
+            int sc[16], mn[16];
+            if (q6) {
+                for (int n = 0; n < 2; n++) {
+                    const uint8_t *ql = p + 64 * n, *qh = p + 128 + 32 * n;
+                    for (int i = 0; i < 32; i++) {
+                        v[128 * n + i] = (uint8_t)((ql[i] & 0x0F) | ((qh[i] & 3) << 4));
+                        v[128 * n + 32 + i] = (uint8_t)((ql[32 + i] & 0x0F) | (((qh[i] >> 2) & 3) << 4));
+                        v[128 * n + 64 + i] = (uint8_t)((ql[i] >> 4) | (((qh[i] >> 4) & 3) << 4));
+                        v[128 * n + 96 + i] = (uint8_t)((ql[32 + i] >> 4) | (((qh[i] >> 6) & 3) << 4));
+                    }
+                }
+                for (int i = 0; i < 16; i++) sc[i] = mn[i] = (int8_t)p[192 + i];
+                d[sb * 16 + r] = half(p + 208);
+            } else {
+                uint64_t s8, m8;
+                scales_mins(p + 4, &s8, &m8);
+                for (int j = 0; j < 8; j++) { sc[j] = (int)((s8 >> (8 * j)) & 0xFF); mn[j] = (int)((m8 >> (8 * j)) & 0xFF); }
+                const uint8_t *qs = p + (five ? 48 : 16), *qh = p + 16;
+                for (int j = 0; j < 8; j++) {
+                    for (int i = 0; i < 32; i++) {
+                        int q = (j & 1) ? qs[32 * (j / 2) + i] >> 4 : qs[32 * (j / 2) + i] & 0x0F;
+                        if (five) q |= ((qh[i] >> j) & 1) << 4;
+                        v[32 * j + i] = (uint8_t)q;
+                    }
+                }
+                d[sb * 16 + r] = half(p);
+                dmin[sb * 16 + r] = half(p + 2);
+            }
+            uint8_t *c = codes + sb * 4096;
+            for (int g = 0; g < 64; g++) memcpy(c + g * 64 + 4 * r, v + 4 * g, 4);
+            for (int i = 0; i < ns; i++) scales[(sb * ns + i) * 16 + r] = sc[i];
+            for (int i = 0; i < ns / 2; i++) {
+                pairs[((sb * (ns / 2) + i) * 16 + r) * 2] = (int16_t)mn[2 * i];
+                pairs[((sb * (ns / 2) + i) * 16 + r) * 2 + 1] = (int16_t)mn[2 * i + 1];
+            }
+        }
+    }
+}
+
+/// acc + Σ quads of unsigned w bytes · (the four signed bytes at x, broadcast) (`vpdpbusd`, inline assembly as
+/// `dpwssd` above).
+VNNI512 static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t *x) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)x));
+    return acc;
+}
+
+/// A K-quant panel (`kvkit_kquant_panel`) against `rows` rows of Q8_K activations (codes at x + t · count, steps at
+/// xscales + t · supers, 16-value code sums at bsums + t · supers · 16) into y[t · ystride + r], r < valid: lanes are
+/// the 16 weight rows, so no horizontal sums. Per sub-block the exact `vpdpbusd` sums times the row's integer
+/// scale (`vpmulld`), per super-block the minimum (Q6_K: −32) terms as `vpdpwssd` of the panel's pairs with the
+/// activations' code sums; then per super-block acc += Float(S) · (d · dx) − Float(M) · (dmin · dx). Exact
+/// integers per super-block as decode, but the float steps on the 16 rows' lanes in another order than decode's:
+/// results agree with decode to Float32 rounding, not bit for bit. Each activation row is computed on its own.
+/// The activation code sums the minimum (Q6_K: −32) terms multiply, as Int32 pairs ready to broadcast: Q4_K /
+/// Q5_K the 8 sums of each 32-value sub-block (pairs of 16-value sums added), Q6_K the 16 sums of 16 values.
+VNNI512 static inline __m256i termSums(const int16_t *b, int q6) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)b);
+    if (q6) return v;
+    // Adjacent 16-value sums added: 8 words in the low 128 bits.
+    const __m256i h = _mm256_hadd_epi16(v, v);
+    return _mm256_permute4x64_epi64(h, 0x08);
+}
+
+/// Int32 lane i of v broadcast (`vpermd` with a constant index).
+VNNI512 static inline __m512i lane(__m256i v, int i) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(i), _mm512_castsi256_si512(v)); }
+
+/// Rows t … t + R − 1 (R ≤ 8) of the activations against the panel: the weight vectors loaded once for the R rows.
+VNNI512 static inline void kquantRows(
+    int q6, int R, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
+    long count, const float *xscales, const int16_t *bsums, long supers, long t, float *y, long ystride, __mmask16 keep) {
+    const int ns = q6 ? 16 : 8, per = 256 / ns;
+    __m512 acc[8], accm[8];
+    for (int k = 0; k < 8; k++) acc[k] = accm[k] = _mm512_setzero_ps();
+    for (long sb = 0; sb < supers; sb++) {
+        const uint8_t *c = codes + sb * 4096;
+        __m512i isum[8];
+        for (int k = 0; k < 8; k++) isum[k] = _mm512_setzero_si512();
+        for (int i = 0; i < ns; i++) {
+            __m512i sub[8];
+            for (int k = 0; k < 8; k++) sub[k] = _mm512_setzero_si512();
+            for (int g = 0; g < per / 4; g++) {
+                const __m512i w = _mm512_load_si512(c + (i * (per / 4) + g) * 64);
+                for (int k = 0; k < R; k++) sub[k] = dpbusd_bcast(sub[k], w, x + (t + k) * count + sb * 256 + i * per + 4 * g);
+            }
+            const __m512i scale = _mm512_load_si512(scales + (sb * ns + i) * 16);
+            for (int k = 0; k < R; k++) isum[k] = _mm512_add_epi32(isum[k], _mm512_mullo_epi32(sub[k], scale));
+        }
+        const __m512 dv = _mm512_loadu_ps(d + sb * 16), mv = _mm512_loadu_ps(dmin + sb * 16);
+        for (int k = 0; k < R; k++) {
+            // Σ_i term_i · (code sum of the values term i covers): pairs of terms against pairs of code sums.
+            const __m256i sums = termSums(bsums + ((t + k) * supers + sb) * 16, q6);
+            __m512i msum = _mm512_setzero_si512();
+            for (int i = 0; i < ns / 2; i++) msum = dpwssd(msum, _mm512_load_si512(pairs + (sb * (ns / 2) + i) * 32), lane(sums, i));
+            const __m512 dx = _mm512_set1_ps(xscales[(t + k) * supers + sb]);
+            if (q6) {
+                acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[k], _mm512_slli_epi32(msum, 5))), _mm512_mul_ps(dv, dx)));
+            } else {
+                acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(dv, dx)));
+                accm[k] = _mm512_add_ps(accm[k], _mm512_mul_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(mv, dx)));
+            }
+        }
+    }
+    for (int k = 0; k < R; k++) _mm512_mask_storeu_ps(y + (t + k) * ystride, keep, _mm512_sub_ps(acc[k], accm[k]));
+}
+
+/// A K-quant panel (`kvkit_kquant_panel`) against `rows` rows of Q8_K activations (codes at x + t · count, steps at
+/// xscales + t · supers, 16-value code sums at bsums + t · supers · 16) into y[t · ystride + r], r < valid: lanes are
+/// the 16 weight rows, so no horizontal sums. Per sub-block the exact `vpdpbusd` sums times the row's integer
+/// scale (`vpmulld`), per super-block the minimum (Q6_K: −32) terms as `vpdpwssd` of the panel's pairs with the
+/// activations' code sums; then per super-block acc += Float(S) · (d · dx) and accm += Float(M) · (dmin · dx), and
+/// acc − accm at the end: the exact integers and the float steps of decode's `rowK`, lane for lane, so each
+/// result is bitwise decode's (tested). Each activation row is computed on its own (eight at a time share the
+/// weight loads, with the same steps as one alone).
+VNNI512 void kvkit_kquant_gemm_avx512vnni(
+    int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
+    long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid) {
+    const int q6 = type == 2;
+    const __mmask16 keep = (__mmask16)((1u << valid) - 1);
+    long t = 0;
+    for (; t + 8 <= rows; t += 8) kquantRows(q6, 8, codes, scales, pairs, d, dmin, x, count, xscales, bsums, supers, t, y, ystride, keep);
+    for (; t < rows; t++) kquantRows(q6, 1, codes, scales, pairs, d, dmin, x, count, xscales, bsums, supers, t, y, ystride, keep);
+}
+
 #else
 int kvkit_has_avx512vnni(void) { return 0; }
 void kvkit_q45k_groups_avx512vnni(
@@ -361,6 +503,11 @@ void kvkit_k_rows4_avx512vnni(
     int type, const void *row, long rowBytes, const int8_t *x, const float *xscales, const int16_t *bsums, long supers,
     float *out) { abort(); }
 void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, long blocks, int16_t *panel, float *d, float *m) { abort(); }
+void kvkit_kquant_panel(
+    int type, const void *rows, long rowBytes, long nrows, long supers, uint8_t *codes, int32_t *scales, int16_t *pairs, float *d, float *dmin) { abort(); }
+void kvkit_kquant_gemm_avx512vnni(
+    int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
+    long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid) { abort(); }
 void kvkit_block_gemm_avx512vnni(
     const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
     long blocks, long rows, float *y, long ystride, long valid) { abort(); }

@@ -205,8 +205,9 @@ final class Weights: @unchecked Sendable {
         // The block types' VNNI kernel is not decode's arithmetic: never where rows must equal decode's (row-invariant).
         if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax && (IntKernels.superBlock(type) || !rowInvariant) {
             if IntKernels.superBlock(type) {
-                let codes = input.codesK
-                integerGemm(T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range), y)
+                let codes = input.codesK, acts = T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range)
+                // Both are decode's bits: the VNNI panel kernel (lanes = weight rows) where the CPU has it.
+                if IntKernels.blockPrefill { kquantGemm(acts, y) } else { integerGemm(acts, y) }
             } else {
                 let codes = input.codes
                 blockGemm(T == input.rows ? codes : IntKernels.Activations(codes, rows: range), y)
@@ -321,6 +322,35 @@ final class Weights: @unchecked Sendable {
             defer { panel.deallocate(); d.deallocate(); m.deallocate() }
             kvkit_block_panel(code, blocks + o0 * rowBytes, rowBytes, n, nb, panel, d, hasMin ? m : nil)
             kvkit_block_gemm_avx512vnni(panel, d, hasMin ? m : nil, acts.codes, acts.count, acts.scales, acts.sums, nb, acts.rows, y + o0, out, n)
+        }
+    }
+
+    /// Many rows of a K-quant matrix on the AVX-512 VNNI panel kernel (`kvkit_kquant_gemm_avx512vnni`): per task
+    /// 16 weight rows repacked so that one `vpdpbusd` adds four values of all 16 rows against four broadcast
+    /// activation codes, no horizontal sums; exact integer super-block sums and decode's float steps on the rows'
+    /// lanes: bitwise what decode computes, row by row (so it serves row-invariant calls too).
+    private func kquantGemm(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
+        precondition(IntKernels.blockPrefill, "kquantGemm needs the host build's AVX-512 VNNI kernel")
+        let P = 16, tasks = (out + P - 1) / P, nsb = inDim / 256, rowBytes = rowBytes, out = out
+        let code: Int32 = type == .q6_K ? 2 : type == .q5_K ? 1 : 0, ns = type == .q6_K ? 16 : 8
+        let src = UnsafeSendable((y, blocks!, acts))
+        Threads.parallelFor(tasks) { task in
+            let (y, blocks, acts) = src.value
+            let o0 = task * P, n = min(P, out - o0)
+            func aligned<T>(_ count: Int, _: T.Type) -> UnsafeMutablePointer<T> {
+                UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64).bindMemory(to: T.self, capacity: count)
+            }
+            let codes = aligned(nsb * 4096, UInt8.self), scales = aligned(nsb * ns * 16, Int32.self), pairs = aligned(nsb * ns * 16, Int16.self)
+            let d = aligned(nsb * 16, Float.self), dmin = aligned(nsb * 16, Float.self)
+            defer {
+                for p in [
+                    UnsafeMutableRawPointer(codes), UnsafeMutableRawPointer(scales), UnsafeMutableRawPointer(pairs), UnsafeMutableRawPointer(d),
+                    UnsafeMutableRawPointer(dmin),
+                ] { p.deallocate() }
+            }
+            kvkit_kquant_panel(code, blocks + o0 * rowBytes, rowBytes, n, nsb, codes, scales, pairs, d, dmin)
+            kvkit_kquant_gemm_avx512vnni(
+                code, codes, scales, pairs, d, dmin, acts.codes, acts.count, acts.scales, acts.bsums, nsb, acts.rows, y + o0, out, n)
         }
     }
 

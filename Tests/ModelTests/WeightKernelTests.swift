@@ -202,10 +202,11 @@ import Testing
         }
     }
 
-    /// Prefill of a K-quant matrix in the AVX2 build (`Weights.integerGemm`): 75 rows (two full 32-row blocks,
-    /// a partial one, groups of four and single rows), the super-blocks in several passes, without the row-invariant flag give every row bitwise
-    /// what that row gives alone (decode), and agree with the panels + sgemm path on the same rounded
-    /// activations to Float32 summation order.
+    /// Prefill of a K-quant matrix in the AVX2 build (`Weights.integerGemm`; `kquantGemm` on a VNNI CPU): 75 rows (two full 32-row blocks,
+    /// a partial one, groups of four and single rows), the super-blocks in several passes (on a VNNI CPU the panel
+    /// kernel: 16-row panels, groups of eight input rows and single ones) give every row bitwise what that row
+    /// gives alone (decode), and agree with the panels + sgemm path on the same rounded activations to Float32
+    /// summation order.
     @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
     func integerPrefillIsDecodeRowByRow(type: GGMLType) {
         let out = 70, cols = 2048, T = 75  // 8 super-blocks: passes of 3, 3 and 2 (`Weights.gemmSupers`)
@@ -276,17 +277,17 @@ import Testing
         #endif
     }
 
-    /// Prefill of the 32-value block types on the AVX-512 VNNI kernel (`Weights.blockGemm`): 75 input rows
-    /// against 37 weight rows (two full 16-row panels and a partial one; groups of four input rows and single
-    /// ones) agree with panels + sgemm on the same 16-bit codes to Float32 summation order, and rows 10 ..< 30
+    /// Prefill on the AVX-512 VNNI panel kernels (`Weights.blockGemm`, `Weights.kquantGemm`): 75 input rows
+    /// against 37 weight rows (two full 16-row panels and a partial one; groups of input rows and single ones)
+    /// agree with panels + sgemm on the same activation codes to Float32 summation order, and rows 10 ..< 30
     /// multiplied alone give bitwise what they give among all 75. Skips, saying so, on a CPU without VNNI.
-    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func vnniBlockPrefillAgreesWithSgemm(type: GGMLType) {
         guard IntKernels.blockPrefill else {
             print("skipped: no AVX-512 VNNI block kernel in this build or on this CPU (\(KernelBuild.cpu))")
             return
         }
-        let out = 37, cols = 640, T = 75
+        let out = 37, cols = 768, T = 75
         let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 31)
         var rng = SplitMix64(seed: 32)
         let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }

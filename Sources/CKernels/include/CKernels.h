@@ -32,4 +32,12 @@ void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, lo
 void kvkit_block_gemm_avx512vnni(
     const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
     long blocks, long rows, float *y, long ystride, long valid);
+/// Prefill of K-quant matrices (type 0–2: Q4_K, Q5_K, Q6_K) where rows need not equal decode's bit for bit:
+/// `kvkit_kquant_panel` repacks 16 weight rows (see KQuantVNNI.c for the buffer sizes), then
+/// `kvkit_kquant_gemm_avx512vnni` multiplies them by `rows` rows of Q8_K activations into y.
+void kvkit_kquant_panel(
+    int type, const void *rows, long rowBytes, long nrows, long supers, uint8_t *codes, int32_t *scales, int16_t *pairs, float *d, float *dmin);
+void kvkit_kquant_gemm_avx512vnni(
+    int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
+    long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid);
 #endif
