@@ -206,8 +206,9 @@ final class Weights: @unchecked Sendable {
         if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax && (IntKernels.superBlock(type) || !rowInvariant) {
             if IntKernels.superBlock(type) {
                 let codes = input.codesK, acts = T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range)
-                // Both are decode's bits: the VNNI panel kernel (lanes = weight rows) where the CPU has it.
-                if IntKernels.blockPrefill { kquantGemm(acts, y) } else { integerGemm(acts, y) }
+                // Both are decode's bits: the VNNI panel kernel (lanes = weight rows) where the CPU has it and the
+                // rows repay repacking the weights.
+                if IntKernels.blockPrefill && T >= Self.kquantPanelRowsMin { kquantGemm(acts, y) } else { integerGemm(acts, y) }
             } else {
                 let codes = input.codes
                 blockGemm(T == input.rows ? codes : IntKernels.Activations(codes, rows: range), y)
@@ -264,6 +265,13 @@ final class Weights: @unchecked Sendable {
             for o in o..<end { IntKernels.dotK(type, blocks + o * rowBytes, acts, masks, into: y + o, stride: out) }
         }
     }
+
+    /// Input rows from which the K-quant VNNI panel kernel (`kquantGemm`) repays repacking 16 weight rows per
+    /// task (a scalar pass over the weights), against `integerGemm` on the VNNI group kernel. Measured on Qwen
+    /// 1.5B (`kvkit bench`, 2 alternating rounds, tok/s at 16 / 32 / 64 / 128 prompt tokens): panel 61 / 97 /
+    /// 148 / 194, groups 87 / 124 / 144 / 157. The block types' panel kernel wins from 9 rows (Qwen 0.5B: 211 /
+    /// 344 / 457 / 559 against sgemm's 155 / 205 / 255 / 286), so it has no threshold of its own.
+    static let kquantPanelRowsMin = 64
 
     /// Output rows per task, input rows per block, and super-blocks per pass of `integerGemm`: a pass's
     /// activations (32 rows × 3 × 256 bytes) stay in L1 while the task's 32 weight rows run over them.
