@@ -42,8 +42,11 @@ public enum WeightStorage: String, CaseIterable, Sendable {
 /// `exact` does the latter for every type ("dequantize and FMA": exact up to Float32 summation order).
 /// Many rows (prefill) of a K-quant matrix run the decode kernel's arithmetic in a cache-blocked loop in the AVX2
 /// build (`integerGemm`: 8-bit products, 1.0–1.3× sgemm's speed on the Qwen 1.5B matrices, and bitwise
-/// what decode computes); other types dequantize panels of output rows into a per-thread Float32 scratch
-/// and hand them to sgemm, so prefill keeps BLAS's speed. `f32` holds a dequantized copy and calls BLAS directly (the reference).
+/// what decode computes), or, on a CPU with AVX-512 VNNI and from 64 rows, a panel kernel with the same bits
+/// (`kquantGemm`, ~4× sgemm); Q4_0 … Q8_0 matrices on such a CPU take a panel kernel on decode's 16-bit codes
+/// (`blockGemm`, 2–3× sgemm; not decode's bits, so never in a row-invariant call); other types and CPUs
+/// dequantize panels of output rows into a per-thread Float32 scratch and hand them to sgemm. `f32` holds a
+/// dequantized copy and calls BLAS directly (the reference).
 final class Weights: @unchecked Sendable {
     let type: GGMLType
     let out: Int, inDim: Int
