@@ -324,8 +324,8 @@ enum IntKernels {
 
         /// The portable K-quant kernel is slower than sgemm for many rows: prefill stays on panels + sgemm.
         static let integerPrefillK = false
-        /// The AVX-512 VNNI block kernel is the host build's (it reads natural-order activation codes).
-        static let blockPrefill = false
+        /// The AVX-512 VNNI panel kernels are the host build's (they read natural-order activation codes).
+        static let vnniPanels = false
 
         /// Four consecutive weight rows against row `t` of `a` (the AVX2 build batches their float steps).
         static func rowsK(_ type: GGMLType, _ row: UnsafeRawPointer, rowBytes: Int, _ a: ActivationsK, _ t: Int) -> SIMD4<Float> {

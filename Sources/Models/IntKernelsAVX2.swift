@@ -221,9 +221,9 @@
 
         /// The AVX2 K-quant kernels serve every row count (prefill too): see `Weights.integerGemm`.
         static let integerPrefillK = true
-        /// Whether prefill of the 32-value block types takes the AVX-512 VNNI kernel (`Weights.blockGemm`) instead
-        /// of panels + sgemm: where the CPU has it.
-        static var blockPrefill: Bool { vnni512 }
+        /// Whether prefill takes the AVX-512 VNNI panel kernels (`Weights.blockGemm` for the 32-value block types,
+        /// `Weights.kquantGemm` for the K-quants): where the CPU has them.
+        static var vnniPanels: Bool { vnni512 }
 
         /// Q4_K / Q5_K's twelve packed bytes of 6-bit scales and minimums (llama.cpp's `get_scale_min_k4`
         /// layout) as 8 scale bytes and 8 minimum bytes, unpacked with four 32-bit word operations (as

@@ -76,10 +76,11 @@ final class Weights: @unchecked Sendable {
     /// `integer` where the build has the kernel for this type (`hasIntegerManyRows`), else `sgemm`;
     /// `kvkit bench --kernels` sets each in turn on the same matrix to time them.
     var manyRows: ManyRows
-    /// Whether many rows can take the integer kernel: K-quant codes in the AVX2 build.
+    /// Whether many rows can take an integer kernel: K-quant codes in the AVX2 build, the block types' 16-bit
+    /// codes where the CPU has the AVX-512 VNNI panel kernel.
     var hasIntegerManyRows: Bool {
         guard integerDecode else { return false }
-        return IntKernels.superBlock(type) ? IntKernels.integerPrefillK : IntKernels.blockPrefill
+        return IntKernels.superBlock(type) ? IntKernels.integerPrefillK : IntKernels.vnniPanels
     }
 
     init(type: GGMLType, out: Int, inDim: Int, bytes: UnsafeRawPointer, storage: WeightStorage) {
@@ -211,7 +212,7 @@ final class Weights: @unchecked Sendable {
                 let codes = input.codesK, acts = T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range)
                 // Both are decode's bits: the VNNI panel kernel (lanes = weight rows) where the CPU has it and the
                 // rows repay repacking the weights.
-                if IntKernels.blockPrefill && T >= Self.kquantPanelRowsMin { kquantGemm(acts, y) } else { integerGemm(acts, y) }
+                if IntKernels.vnniPanels && T >= Self.kquantPanelRowsMin { kquantGemm(acts, y) } else { integerGemm(acts, y) }
             } else {
                 let codes = input.codes
                 blockGemm(T == input.rows ? codes : IntKernels.Activations(codes, rows: range), y)
@@ -315,21 +316,25 @@ final class Weights: @unchecked Sendable {
         #endif
     }
 
+    /// `count` values of `T` at a 64-byte boundary (the panel kernels load whole 512-bit vectors aligned).
+    private static func aligned<T>(_ count: Int, _: T.Type) -> UnsafeMutablePointer<T> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64).bindMemory(to: T.self, capacity: count)
+    }
+
     /// Many rows (prefill) of a Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 matrix on the AVX-512 VNNI kernel
-    /// (`IntKernels.blockPrefill`): per task 16 weight rows repacked so that one `vpdpwssd` adds a value pair of
+    /// (`IntKernels.vnniPanels`): per task 16 weight rows repacked so that one `vpdpwssd` adds a value pair of
     /// all 16 rows, then every input row against them (16-bit activation codes, as decode; each block's exact
     /// sums, then Float32 steps in block order). Each input row is computed on its own: its result does not depend
     /// on the rows sharing the call (it is not decode's bitwise, as sgemm's is not).
     private func blockGemm(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
-        precondition(IntKernels.blockPrefill, "blockGemm needs the host build's AVX-512 VNNI kernel")
+        precondition(IntKernels.vnniPanels, "blockGemm needs the host build's AVX-512 VNNI kernel")
         let P = 16, tasks = (out + P - 1) / P, nb = inDim / 32, rowBytes = rowBytes, out = out
         let code: Int32 = [GGMLType.q4_0: 0, .q4_1: 1, .q5_0: 2, .q5_1: 3, .q8_0: 4][type]!, hasMin = IntKernels.hasMin(type)
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
             let o0 = task * P, n = min(P, out - o0)
-            let panel = UnsafeMutableRawPointer.allocate(byteCount: nb * 512 * 2, alignment: 64).bindMemory(to: Int16.self, capacity: nb * 512)
-            let d = UnsafeMutablePointer<Float>.allocate(capacity: nb * 16), m = UnsafeMutablePointer<Float>.allocate(capacity: nb * 16)
+            let panel = Self.aligned(nb * 512, Int16.self), d = Self.aligned(nb * 16, Float.self), m = Self.aligned(nb * 16, Float.self)
             defer { panel.deallocate(); d.deallocate(); m.deallocate() }
             kvkit_block_panel(code, blocks + o0 * rowBytes, rowBytes, n, nb, panel, d, hasMin ? m : nil)
             kvkit_block_gemm_avx512vnni(panel, d, hasMin ? m : nil, acts.codes, acts.count, acts.scales, acts.sums, nb, acts.rows, y + o0, out, n)
@@ -341,24 +346,16 @@ final class Weights: @unchecked Sendable {
     /// activation codes, no horizontal sums; exact integer super-block sums and decode's float steps on the rows'
     /// lanes: bitwise what decode computes, row by row (so it serves row-invariant calls too).
     private func kquantGemm(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
-        precondition(IntKernels.blockPrefill, "kquantGemm needs the host build's AVX-512 VNNI kernel")
+        precondition(IntKernels.vnniPanels, "kquantGemm needs the host build's AVX-512 VNNI kernel")
         let P = 16, tasks = (out + P - 1) / P, nsb = inDim / 256, rowBytes = rowBytes, out = out
         let code: Int32 = type == .q6_K ? 2 : type == .q5_K ? 1 : 0, ns = type == .q6_K ? 16 : 8
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
             let o0 = task * P, n = min(P, out - o0)
-            func aligned<T>(_ count: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-                UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64).bindMemory(to: T.self, capacity: count)
-            }
-            let codes = aligned(nsb * 4096, UInt8.self), scales = aligned(nsb * ns * 16, Int32.self), pairs = aligned(nsb * ns * 16, Int16.self)
-            let d = aligned(nsb * 16, Float.self), dmin = aligned(nsb * 16, Float.self)
-            defer {
-                for p in [
-                    UnsafeMutableRawPointer(codes), UnsafeMutableRawPointer(scales), UnsafeMutableRawPointer(pairs), UnsafeMutableRawPointer(d),
-                    UnsafeMutableRawPointer(dmin),
-                ] { p.deallocate() }
-            }
+            let codes = Self.aligned(nsb * 4096, UInt8.self), scales = Self.aligned(nsb * ns * 16, Int32.self)
+            let pairs = Self.aligned(nsb * ns * 16, Int16.self), d = Self.aligned(nsb * 16, Float.self), dmin = Self.aligned(nsb * 16, Float.self)
+            defer { codes.deallocate(); scales.deallocate(); pairs.deallocate(); d.deallocate(); dmin.deallocate() }
             kvkit_kquant_panel(code, blocks + o0 * rowBytes, rowBytes, n, nsb, codes, scales, pairs, d, dmin)
             kvkit_kquant_gemm_avx512vnni(
                 code, codes, scales, pairs, d, dmin, acts.codes, acts.count, acts.scales, acts.bsums, nsb, acts.rows, y + o0, out, n)

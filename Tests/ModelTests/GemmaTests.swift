@@ -63,7 +63,7 @@ import Testing
         #expect(m.output === m.tokenEmbedding)  // tied head
         #expect(m.rope.halves && m.rope.layerFrequencies != nil)
         // Its K-quant layers take Q8_K activation codes, and runs say so (a resume never mixes the codings).
-        #expect(m.weightsRecord == "native-q16-q8k2" + (IntKernels.blockPrefill ? "-vnni" : ""))
+        #expect(m.weightsRecord == "native-q16-q8k2" + (IntKernels.vnniPanels ? "-vnni" : ""))
     }
 
     @Test(arguments: prompts)

@@ -94,7 +94,7 @@ enum Real {
         #expect(native.storage == .native)
         // SmolLM2 (Q4_1, a Q8_0 head) has no K-quant matrix: its runs record the 16-bit coding alone, and the
         // AVX-512 VNNI prefill where the CPU takes it (its sums run in another order than sgemm's).
-        #expect(native.weightsRecord == "native-q16" + (IntKernels.blockPrefill ? "-vnni" : "") && dense.weightsRecord == nil)
+        #expect(native.weightsRecord == "native-q16" + (IntKernels.vnniPanels ? "-vnni" : "") && dense.weightsRecord == nil)
         let a = try #require(try Self.llama["passkey300"]).token_ids!
         let gn = try native.generate(prompt: a, cache: native.makeCache(), maxTokens: 8, stopAtEOS: false, keepLogits: true)
         let gd = try dense.generate(prompt: a, cache: dense.makeCache(), maxTokens: 8, stopAtEOS: false, keepLogits: true)

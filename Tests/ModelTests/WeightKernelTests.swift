@@ -283,7 +283,7 @@ import Testing
     /// multiplied alone give bitwise what they give among all 75. Skips, saying so, on a CPU without VNNI.
     @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func vnniBlockPrefillAgreesWithSgemm(type: GGMLType) {
-        guard IntKernels.blockPrefill else {
+        guard IntKernels.vnniPanels else {
             print("skipped: no AVX-512 VNNI block kernel in this build or on this CPU (\(KernelBuild.cpu))")
             return
         }
