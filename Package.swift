@@ -33,13 +33,13 @@ let package = Package(
         // The CPU's name, and the host build's load-time check that the CPU has the kernels' instructions (C,
         // compiled for the baseline CPU: exit 69 with one line instead of SIGILL mid-run).
         .target(name: "CPUCheck"),
-        // Kernels for CPU extensions the build was not made for (AVX-512 VNNI), chosen at run time by CPUID: C
+        // Kernels for CPU extensions the build was not made for (AVX-512 VNNI, AVX-512 F attention), chosen at run time by CPUID: C
         // with clang's per-function `target` attribute, which Swift lacks.
         .target(name: "CKernels"),
         // Float32 vector and matrix kernels over OpenBLAS, thread control.
         .target(name: "TensorMath", dependencies: ["CBLAS", "CPUCheck", "CKernels"]),
         // Paged K/V storage (page pool, per-(layer, KV head) page tables, codec pages, LZ4 cold tier) and the attention kernel.
-        .target(name: "KVCache", dependencies: ["TensorMath", "CLZ4"]),
+        .target(name: "KVCache", dependencies: ["TensorMath", "CLZ4", "CKernels"]),
         // Compression policies (eviction now; quantization and retention later), their registry and the compressor.
         .target(name: "Policies", dependencies: ["KVCache", "TensorMath", "PluginRegistry"]),
         // The conformance kit policy authors' tests call (budget, pinned slots, determinism, fork safety).

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import TensorMath
 
@@ -24,6 +25,23 @@ public enum PagedAttention {
     public static let gemmMinRows = 16
     /// A split of one stream's pages across workers covers at least this many pages.
     public static let minPagesPerSplit = 8
+
+    /// Whether the many-row products (scores and P·V of a gathered tile, the observation passes' scores) take
+    /// the AVX-512 F kernels (`CKernels/Attention512.c`, chosen at run time with the VNNI set; `KVKIT_KERNELS=avx2`
+    /// declines them) instead of OpenBLAS sgemm: 1.7–2× faster here, and each row's result depends on that row
+    /// alone. Their sums run in another order than sgemm's, so runs record them (`record`, compared on resume).
+    public static func wide(headDim: Int) -> Bool { KernelBuild.vnni512 && headDim % 64 == 0 }
+    /// How a run records the prefill attention's products: "avx512" where `wide`, nil where sgemm.
+    public static func record(headDim: Int) -> String? { wide(headDim: headDim) ? "avx512" : nil }
+
+    /// `K` [n][hd] transposed into `KT` [hd][ldk] at column `at`.
+    @inline(__always) static func transpose(_ K: UnsafePointer<Float>, keys n: Int, headDim hd: Int, into KT: UnsafeMutablePointer<Float>, ldk: Int, at j0: Int)
+    {
+        for j in 0..<n {
+            let k = K + j * hd, col = KT + j0 + j
+            for d in 0..<hd { col[d * ldk] = k[d] }
+        }
+    }
 
     /// - Parameters:
     ///   - q: `[T][nHeads][headDim]` queries (RoPE applied).
@@ -225,6 +243,7 @@ public enum PagedAttention {
         var pages = Array(pageRange ?? 0..<table.pages.count)
         let scale = 1 / Float(hd).squareRoot()
         let useGemm = R >= gemmMinRows
+        let wide = useGemm && Self.wide(headDim: hd)  // K tiles gathered transposed for the AVX-512 kernels
         let tileCap = useGemm ? max(keyTile / ps, 1) * ps : ps
         let O = state.O, m = state.m, l = state.l
 
@@ -273,7 +292,9 @@ public enum PagedAttention {
             for j in 0..<n { minK = min(minK, kpos[j]); maxK = max(maxK, kpos[j]) }
             if minK > maxQPos { return }  // every key is in the future of every query here
             if let w = window, Int(maxK) <= Int(minQPos) - Int(w) { return }  // every key is outside every query's window
-            if useGemm {
+            if wide {
+                kvkit_attn_scores_avx512(Qb, R, hd, K, tileCap, n, S, tileCap)
+            } else if useGemm {
                 BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, K, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
             } else if fast {
                 #if KVKIT_AVX2
@@ -290,11 +311,9 @@ public enum PagedAttention {
                 let oldest = window.map { qp &- $0 } ?? .min  // keys at or before this are outside the window
                 var mx = -Float.infinity
                 if maxK <= qp && minK > oldest {
-                    for j in 0..<n { mx = max(mx, s[j]) }
+                    mx = simdMax(s, n)
                 } else {
-                    for j in 0..<n {
-                        if kpos[j] > qp || kpos[j] <= oldest { s[j] = -.infinity } else { mx = max(mx, s[j]) }
-                    }
+                    mx = maskAndMax(s, keys: kpos, n, query: qp, oldest: oldest)
                 }
                 if mx == -.infinity {  // no visible key in this block for this row
                     for j in 0..<n { s[j] = 0 }
@@ -318,7 +337,9 @@ public enum PagedAttention {
                     AttentionAVX2.accumulate(O, rows: R, headDim: hd, alpha: alphas, S, ldP: tileCap, V, keys: n)
                 #endif
             }
-            if useGemm {
+            if wide {
+                kvkit_attn_pv_avx512(S, tileCap, R, n, V, hd, O)
+            } else if useGemm {
                 BLAS.gemm(m: R, n: hd, k: n, S, lda: tileCap, V, ldb: hd, transB: false, beta: 1, O, ldc: hd)
             }
         }
@@ -333,7 +354,11 @@ public enum PagedAttention {
                     let page = table.pages[pi], c = min(ps, table.count - pi * ps)
                     i += 1
                     guard let r = pool.read(page, scratch()) else { continue }  // corrupt cold page: recorded, not used
-                    (Kt + n * hd).update(from: r.keys, count: c * hd)
+                    if wide {
+                        transpose(r.keys, keys: c, headDim: hd, into: Kt, ldk: tileCap, at: n)
+                    } else {
+                        (Kt + n * hd).update(from: r.keys, count: c * hd)
+                    }
                     (Vt + n * hd).update(from: r.values, count: c * hd)
                     (Pt + n).update(from: pool.positions(page), count: c)
                     n += c
@@ -411,6 +436,7 @@ extension PagedAttention {
             } : []
         let tileCap = max(keyTile / ps, 1) * ps
         let window = cache.windows[layer].map { Int32(clamping: $0) }
+        let wide = Self.wide(headDim: hd)
         Threads.parallelFor(kvHeads * G) { item in
             let h = item / G, g = item % G
             let table = cache.table(layer: layer, head: h)
@@ -443,8 +469,14 @@ extension PagedAttention {
                     while pi < table.pages.count && (n + ps <= tileCap || n == 0) {
                         let page = table.pages[pi], c = min(ps, table.count - pi * ps)
                         if let r = pool.read(page, scratch, values: false) {
-                            (Kt + n * hd).update(from: r.keys, count: c * hd)
-                        } else {  // corrupt cold page: recorded; its keys get no probability mass here
+                            if wide {
+                                transpose(r.keys, keys: c, headDim: hd, into: Kt, ldk: tileCap, at: n)
+                            } else {
+                                (Kt + n * hd).update(from: r.keys, count: c * hd)
+                            }
+                        } else if wide {  // corrupt cold page: recorded; its keys get no probability mass here
+                            for d in 0..<hd { (Kt + d * tileCap + n).update(repeating: 0, count: c) }
+                        } else {
                             (Kt + n * hd).update(repeating: 0, count: c * hd)
                         }
                         (Pt + n).update(from: pool.positions(page), count: c)
@@ -454,7 +486,9 @@ extension PagedAttention {
                     var minK = Int32.max
                     for j in 0..<n { minK = min(minK, Pt[j]) }
                     if minK > maxQ { continue }
-                    if R >= gemmMinRows {
+                    if wide {
+                        kvkit_attn_scores_avx512(Qb, R, hd, Kt, tileCap, n, S, tileCap)
+                    } else if R >= gemmMinRows {
                         BLAS.gemm(m: R, n: n, k: hd, Qb, lda: hd, Kt, ldb: hd, transB: true, beta: 0, S, ldc: tileCap)
                     } else {
                         for r in 0..<R { for j in 0..<n { S[r * tileCap + j] = simdDot(Qb + r * hd, Kt + j * hd, hd) } }
@@ -536,6 +570,14 @@ extension PagedAttention {
             guard n > 0 else { out.value[item] = col; return }
             let Qc = min(queryChunk, T)
             var Qb = [Float](repeating: 0, count: Qc * hd), S = [Float](repeating: 0, count: Qc * n)
+            let wide = Self.wide(headDim: hd)
+            if wide {  // [hd][n] for the AVX-512 kernel
+                var KT = [Float](repeating: 0, count: hd * n)
+                K.withUnsafeBufferPointer { k in
+                    KT.withUnsafeMutableBufferPointer { transpose(k.baseAddress!, keys: n, headDim: hd, into: $0.baseAddress!, ldk: n, at: 0) }
+                }
+                K = KT
+            }
             var t0 = 0
             while t0 < T {
                 let R = min(Qc, T - t0)
@@ -543,19 +585,26 @@ extension PagedAttention {
                 Qb.withUnsafeBufferPointer { qb in
                     K.withUnsafeBufferPointer { k in
                         S.withUnsafeMutableBufferPointer { s in
-                            BLAS.gemm(m: R, n: n, k: hd, qb.baseAddress!, lda: hd, k.baseAddress!, ldb: hd, transB: true, beta: 0, s.baseAddress!, ldc: n)
+                            if wide {
+                                kvkit_attn_scores_avx512(qb.baseAddress!, R, hd, k.baseAddress!, n, n, s.baseAddress!, n)
+                            } else {
+                                BLAS.gemm(m: R, n: n, k: hd, qb.baseAddress!, lda: hd, k.baseAddress!, ldb: hd, transB: true, beta: 0, s.baseAddress!, ldc: n)
+                            }
                         }
                     }
                 }
                 S.withUnsafeMutableBufferPointer { sb in
-                    for r in 0..<R {
-                        let qp = positions[t0 + r], oldest = window.map { qp &- $0 } ?? .min
-                        let row = sb.baseAddress! + r * n
-                        var m = -Float.infinity
-                        for j in 0..<n { if P[j] <= qp && P[j] > oldest { m = max(m, row[j]) } else { row[j] = -.infinity } }
-                        guard m > -.infinity else { continue }
-                        let inv = 1 / expShiftSum(row, n, shift: m)
-                        for j in chunkSlots { let p = Int(P[j]); col[p] = max(col[p], row[j] * inv) }
+                    P.withUnsafeBufferPointer { pb in
+                        col.withUnsafeMutableBufferPointer { cb in
+                            for r in 0..<R {
+                                let qp = positions[t0 + r], oldest = window.map { qp &- $0 } ?? .min
+                                let row = sb.baseAddress! + r * n
+                                let m = maskAndMax(row, keys: pb.baseAddress!, n, query: qp, oldest: oldest)
+                                guard m > -.infinity else { continue }
+                                let inv = 1 / expShiftSum(row, n, shift: m)
+                                for j in chunkSlots { let p = Int(pb[j]); cb[p] = max(cb[p], row[j] * inv) }
+                            }
+                        }
                     }
                 }
                 t0 += R
@@ -600,6 +649,43 @@ extension PagedAttention {
         i += 8
     }
     while i < n { y[i] += alpha * x[i]; i += 1 }
+}
+
+/// The largest of s[0 ..< n] (−∞ for none). Exact, so the vector order gives what a scalar loop gives.
+@inline(__always) func simdMax(_ s: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    var j = 0
+    let raw = UnsafeRawPointer(s)
+    while j + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)  // (pointwiseMax is not inlined: a call per vector)
+        j += 8
+    }
+    var m = acc.max()
+    while j < n { m = max(m, s[j]); j += 1 }
+    return m
+}
+
+/// Sets s[j] = −∞ for the keys a query at `qp` cannot see (keys[j] > qp or ≤ oldest) and returns the largest
+/// visible score (−∞ for none).
+@inline(__always) func maskAndMax(_ s: UnsafeMutablePointer<Float>, keys: UnsafePointer<Int32>, _ n: Int, query qp: Int32, oldest: Int32) -> Float {
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    let q = SIMD8<Int32>(repeating: qp), o = SIMD8<Int32>(repeating: oldest), none = SIMD8<Float>(repeating: -.infinity)
+    var j = 0
+    let raw = UnsafeMutableRawPointer(s), kr = UnsafeRawPointer(keys)
+    while j + 8 <= n {
+        let k = kr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Int32>.self)
+        let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self).replacing(with: none, where: (k .> q) .| (k .<= o))
+        raw.storeBytes(of: v, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)
+        j += 8
+    }
+    var m = acc.max()
+    while j < n {
+        if keys[j] > qp || keys[j] <= oldest { s[j] = -.infinity } else { m = max(m, s[j]) }
+        j += 1
+    }
+    return m
 }
 
 /// `y *= alpha`

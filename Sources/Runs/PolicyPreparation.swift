@@ -111,6 +111,7 @@ public final class LanguageModelPass: ModelPass, @unchecked Sendable {
     public lazy var identity: (file: String, arithmetic: String) = (
         ModelIdentity.sha256(of: model),
         (model.weightsRecord.map { "-" + $0 } ?? "-f32") + (KernelBuild.name.map { "-" + $0 } ?? "")
+            + (PagedAttention.record(headDim: model.config.headDim).map { "-attn-" + $0 } ?? "")
     )
     public var home: String? { ModelLocation.kvkitHome }
     public func encode(_ text: String, addBOS: Bool) -> [Int32] { model.tokenizer.encode(text, addBOS: addBOS) }

@@ -54,6 +54,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// OpenBLAS's kernel set (`BLAS.coreName`): the prefill's Float32 products sum in its order. Compared
     /// when resuming if both runs recorded it (nil: runs before 2026-12-07).
     public var blas: String? = BLAS.coreName
+    /// The prefill attention's many-row products (`PagedAttention.record`): "avx512" for the AVX-512 F kernels
+    /// chosen at run time, nil for OpenBLAS sgemm (and every run before 2026-12-07, evening). They sum in
+    /// another order, so compared when resuming (`KVKIT_KERNELS=avx2` gives sgemm's).
+    public var attention: String?
 
     public init(
         policies: [String], budgets: [String], probes: [String], lengths: [Int], depths: [Double], hops: [Int], wording: String, samples: Int,

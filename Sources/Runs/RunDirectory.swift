@@ -71,10 +71,11 @@ public final class RunDirectory {
         guard let old = try Self.config(in: dir, required: false) else { return false }
         let changed = old.differences(from: config)
         guard changed.isEmpty else {
-            let vnni = (old.weights?.hasSuffix("-vnni") ?? false) != (config.weights?.hasSuffix("-vnni") ?? false)
+            let vnni =
+                (old.weights?.hasSuffix("-vnni") ?? false) != (config.weights?.hasSuffix("-vnni") ?? false) || old.attention != config.attention
             throw RunError.usage(
                 "\(dir) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')"
-                    + (vnni ? ", or resume it with the arithmetic it was made with (KVKIT_KERNELS=avx2 declines the AVX-512 VNNI prefill)" : "")
+                    + (vnni ? ", or resume it with the arithmetic it was made with (KVKIT_KERNELS=avx2 declines the AVX-512 prefill kernels)" : "")
             )
         }
         return true

@@ -277,6 +277,7 @@ public struct RunSession {
             shard: plan.shard?.description, weights: model.weightsRecord,
             compressEvery: plan.compressEvery, compressBetweenTurns: plan.compressBetweenTurns ? true : nil)
         config.inputs = try inputs(all)
+        config.attention = PagedAttention.record(headDim: model.config.headDim)
         var cases = all
         if let s = plan.shard { cases = cases.enumerated().filter { $0.offset % s.count == s.index - 1 }.map(\.element) }
         return Prepared(config: config, all: all, cases: cases, variants: variants, runner: runner, skipped: skipped)

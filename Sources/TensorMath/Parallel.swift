@@ -133,7 +133,7 @@ public enum KernelBuild {
     public static var runtime: String? { vnni512 ? "avx512-vnni" : nil }
     /// The kernels in words, for benchmarks and run configs.
     public static var description: String {
-        (name.map { "\($0) (host build)" } ?? "portable") + (runtime.map { " + \($0) K-quant products (chosen by CPUID)" } ?? "")
+        (name.map { "\($0) (host build)" } ?? "portable") + (runtime.map { " + \($0) integer products and AVX-512 attention (chosen by CPUID)" } ?? "")
     }
     /// The CPU's model name (/proc/cpuinfo), as every speed figure and run config names it. A host build
     /// on a CPU without AVX2/FMA/F16C never gets here: `CPUCheck` stops it at load with exit 69.

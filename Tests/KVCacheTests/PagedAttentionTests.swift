@@ -252,3 +252,108 @@ final class FixedPages: PageSelector, @unchecked Sendable {
         #expect(worst <= 1e-5, "max abs err \(worst)")
     }
 }
+
+/// The AVX-512 products of the prefill path (`PagedAttention.wide`, chosen at run time): against the dense
+/// oracle and sgemm's path, rows independent of the rows beside them, and KVzip's restricted maxima against a
+/// Float64 reference. Runs where the CPU has AVX-512 (the portable and AVX2 paths are the tests above).
+@Suite(.enabled(if: PagedAttention.wide(headDim: 64), "the CPU has no AVX-512 (the sgemm path is tested above)"))
+struct WideAttentionTests {
+    /// Runs `body` with the wide kernels on or off.
+    func with<T>(wide: Bool, _ body: () -> T) -> T {
+        let saved = KernelBuild.vnni512
+        KernelBuild.vnni512 = wide
+        defer { KernelBuild.vnni512 = saved }
+        return body()
+    }
+
+    func attend(_ cache: PagedKVCache, _ q: [Float], _ pos: [Int32], heads: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: q.count)
+        q.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer {
+                PagedAttention.attend(cache: cache, layer: 0, q: qp.baseAddress!, positions: pos, nHeads: heads, out: $0.baseAddress!)
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [64, 128, 256])
+    func agreesWithDenseAndSgemmRowByRow(headDim hd: Int) {
+        var rng = SplitMix64(seed: UInt64(hd))
+        // Qwen 0.5B's grouping (14 query heads on 2 KV heads): 7 × 64 rows a block, tails of every size (every
+        // block ≥ 16 rows: below that a block takes the few-row kernel, as decode does).
+        for (heads, kvHeads, T) in [(14, 2, 333), (4, 1, 150), (3, 3, 90)] {
+            let cache = PagedKVCache(layers: 1, kvHeads: kvHeads, headDim: hd, pageSize: 16)
+            let pos = (0..<T).map(Int32.init)
+            let k = randomFloats(T * kvHeads * hd, &rng, scale: 2), v = randomFloats(T * kvHeads * hd, &rng)
+            let q = randomFloats(T * heads * hd, &rng, scale: 2)
+            cache.append(layer: 0, keys: k, values: v, positions: pos, tokens: pos)
+            cache.nextPosition = T
+            let wide = with(wide: true) { attend(cache, q, pos, heads: heads) }
+            let sgemm = with(wide: false) { attend(cache, q, pos, heads: heads) }
+            let dense = DenseAttention.attend(
+                q: q, queryPositions: pos, k: k, v: v, keyPositions: pos, nHeads: heads, kvHeads: kvHeads, headDim: hd, window: nil)
+            let errDense = zip(wide, dense).map { abs($0 - $1) }.max()!, errSgemm = zip(wide, sgemm).map { abs($0 - $1) }.max()!
+            #expect(errDense <= 1e-5 && errSgemm <= 1e-5, "hd \(hd) heads \(heads)/\(kvHeads) T \(T): dense \(errDense), sgemm \(errSgemm)")
+            #expect(wide != sgemm, "the switch takes another path (equal bits: it did nothing)")
+            // The last 40 queries alone (another block split, fewer rows a call) get the same bits.
+            let tail = T - 40, d = heads * hd
+            let alone = with(wide: true) { attend(cache, Array(q[(tail * d)...]), Array(pos[tail...]), heads: heads) }
+            let same = Array(wide[(tail * d)...]), moved = zip(alone, same).filter { $0 != $1 }.count
+            #expect(
+                moved == 0,
+                "hd \(hd) heads \(heads)/\(kvHeads): \(moved) of \(same.count) outputs depend on the rows beside them (max \(zip(alone, same).map { abs($0 - $1) }.max()!))"
+            )
+        }
+    }
+
+    /// KVzip's scores: each re-read query's softmax over the admitted keys (sinks, the chunk, the re-read
+    /// tokens), the chunk keys' maxima, against Float64; the wide and sgemm paths within 1e-6.
+    @Test func restrictedMaximaAgreeWithFloat64() {
+        var rng = SplitMix64(seed: 7)
+        let H = 2, G = 3, heads = H * G, hd = 64, prompt = 120, reread = 90
+        let keys = Observations.MaximaKeys(sinks: 4, chunk: 40..<80, repeatFrom: Int32(prompt))
+        let T = prompt + reread, pos = (0..<T).map(Int32.init)
+        let k = randomFloats(T * H * hd, &rng, scale: 2), v = randomFloats(T * H * hd, &rng)
+        let q = randomFloats(reread * heads * hd, &rng, scale: 2)
+        func run(wide: Bool) -> [[Float]] {
+            with(wide: wide) {
+                let cache = PagedKVCache(layers: 1, kvHeads: H, headDim: hd, group: G, pageSize: 16)
+                cache.append(
+                    layer: 0, keys: Array(k[..<(prompt * H * hd)]), values: Array(v[..<(prompt * H * hd)]), positions: Array(pos[..<prompt]),
+                    tokens: Array(pos[..<prompt]))
+                cache.nextPosition = prompt
+                var obs = Observations(layers: 1, kvHeads: H, group: G, windowStart: nil)
+                obs.maxima = Array(repeating: [Float](repeating: 0, count: prompt * G), count: H)
+                obs.maximaKeys = keys
+                cache.observations = obs
+                let rp = Array(pos[prompt...])
+                cache.append(layer: 0, keys: Array(k[(prompt * H * hd)...]), values: Array(v[(prompt * H * hd)...]), positions: rp, tokens: rp)
+                cache.nextPosition = T
+                _ = attend(cache, q, rp, heads: heads)
+                return cache.observations!.maxima!
+            }
+        }
+        let wide = run(wide: true), sgemm = run(wide: false)
+        var worst = 0.0, worstPaths: Float = 0
+        for h in 0..<H {
+            for g in 0..<G {
+                var ref = [Double](repeating: 0, count: prompt)
+                for t in 0..<reread {
+                    let qp = prompt + t, head = h * G + g
+                    let admitted = (0...qp).filter { keys.admits(Int32($0)) }
+                    let s = admitted.map { j in
+                        (0..<hd).reduce(0.0) { $0 + Double(q[(t * heads + head) * hd + $1]) * Double(k[(j * H + h) * hd + $1]) } / Double(hd).squareRoot()
+                    }
+                    let m = s.max()!, e = s.map { exp($0 - m) }, z = e.reduce(0, +)
+                    for (i, j) in admitted.enumerated() where keys.chunk.contains(Int32(j)) { ref[j] = max(ref[j], e[i] / z) }
+                }
+                for p in 0..<prompt {
+                    worst = max(worst, abs(Double(wide[h][p * G + g]) - ref[p]))
+                    worstPaths = max(worstPaths, abs(wide[h][p * G + g] - sgemm[h][p * G + g]))
+                }
+            }
+        }
+        #expect(worst < 1e-5 && worstPaths < 1e-6, "max abs error \(worst) against Float64, \(worstPaths) between the paths")
+        #expect(wide[0][39 * G] == 0 && wide[0][40 * G] > 0, "only the chunk's keys are scored")
+    }
+}

@@ -40,4 +40,9 @@ void kvkit_kquant_panel(
 void kvkit_kquant_gemm_avx512vnni(
     int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
     long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid);
+/// Attention's prefill products on AVX-512 F (Attention512.c; taken where `kvkit_has_avx512vnni()` is 1): scores
+/// S[r · ldS + j] = Σ_d Q[r · hd + d] · KT[d · ldk + j] (keys transposed), and O[r · hd + c] += Σ_j P[r · ldP + j] ·
+/// V[j · hd + c] (hd a multiple of 64). Each row's result depends on that row alone (fixed order of summation).
+void kvkit_attn_scores_avx512(const float *Q, long R, long hd, const float *KT, long ldk, long n, float *S, long ldS);
+void kvkit_attn_pv_avx512(const float *P, long ldP, long R, long n, const float *V, long hd, float *O);
 #endif
