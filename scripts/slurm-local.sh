@@ -24,12 +24,24 @@ stop() {
 trap stop EXIT
 trap 'exit 1' INT TERM   # an EXIT trap alone does not run on SIGTERM
 
+# Two free ports (Slurm's 6817 / 6818 unless taken, e.g. by a study's cluster on the same machine: CI's own test
+# cluster then starts beside it instead of failing with "the node never became idle").
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ports=()
+for p in $(seq 6817 6917); do
+  in_use "$p" || ports+=("$p")
+  [ ${#ports[@]} -eq 2 ] && break
+done
+[ ${#ports[@]} -eq 2 ] || { echo "slurm-local: no two free ports in 6817-6917; stop the other Slurm daemons on this machine" >&2; exit 1; }
+
 cpus=$(nproc)
 mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 mkdir -p "$tmp/state" "$tmp/spool"
 cat > "$tmp/slurm.conf" <<EOF
 ClusterName=kvkit-test
 SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=${ports[0]}
+SlurmdPort=${ports[1]}
 AuthType=auth/none
 CredType=cred/none
 SlurmUser=root
