@@ -3,7 +3,7 @@
 # kvpress's settings): both tools answer exactly the token ids `kvkit kept` writes, after the same
 # compression ratio; side_by_side.py pairs the answers case by case. Reuses Experiments/kvpress-crosscheck's
 # virtualenv and scripts (PyTorch CPU from PyPI). Not part of `make test`.
-# Usage: Experiments/ruler/kvpress_side.sh [SAMPLES (default 1 per task)] [BUDGETS (default 0.5)]
+# Usage: [KVKIT=path/to/kvkit] Experiments/ruler/kvpress_side.sh [SAMPLES (default 1 per task)] [BUDGETS (default 0.5)]
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -16,8 +16,8 @@ if [ ! -x "$cross/.venv/bin/python" ] || ! cmp -s "$cross/requirements.txt" "$cr
   "$cross/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$cross/requirements.txt"
   cp "$cross/requirements.txt" "$cross/.venv/requirements.txt"
 fi
-make -s -C "$root" build
-kvkit="$root/.build/release/kvkit"
+# KVKIT: a kvkit binary already built (e.g. the one a running study uses); default: make's build of this tree.
+if [ -n "${KVKIT:-}" ]; then kvkit="$KVKIT"; else make -s -C "$root" build; kvkit="$root/.build/release/kvkit"; fi
 out=results/kvpress-side
 mkdir -p "$out"
 grid=(--suite ruler --lengths 4096 --samples "$samples" --budget "$budgets" --threads 2 --model "$KVKIT_HOME/$model"
