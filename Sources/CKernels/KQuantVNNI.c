@@ -491,6 +491,147 @@ VNNI512 void kvkit_kquant_gemm_avx512vnni(
     for (; t < rows; t++) kquantRows(q6, 1, codes, scales, pairs, d, dmin, x, count, xscales, bsums, supers, t, y, ystride, keep);
 }
 
+
+/// Decode of one Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 weight row (type 0–4) against `rows` rows of 16-bit activation
+/// codes (row t: codes x + t · count, steps and sums at t · nb): the AVX2 `IntKernels.dot` / `dot1`, two blocks per
+/// 512-bit step, each block's codes unpacked once for every row. Those sum even blocks into one 8-lane accumulator
+/// and odd blocks into another; here the low half of one register is the first and the high half the second, so
+/// every lane takes the same exact Int32 sum and the same fused multiply-add in the same order (bitwise), and a
+/// row's result does not depend on the rows beside it. The caller finishes as `dot1` does: acc8[8t ..] = acc.0 +
+/// acc.1 (its `.sum()` stays Swift's), off2[2t ..] = (off.0, off.1).
+VNNI512 static inline __attribute__((always_inline)) void block_codes2(
+    int type, int at, int five, const uint8_t *q0, const uint8_t *q1, __m512i *c0, __m512i *c1) {
+    if (type == 4) {
+        *c0 = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_loadu_si128((const __m128i *)(q1 + 2)), _mm_loadu_si128((const __m128i *)(q0 + 2))));
+        *c1 = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_loadu_si128((const __m128i *)(q1 + 18)), _mm_loadu_si128((const __m128i *)(q0 + 18))));
+        return;
+    }
+    __m512i w = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_loadu_si128((const __m128i *)(q1 + at)), _mm_loadu_si128((const __m128i *)(q0 + at))));
+    *c0 = _mm512_and_si512(w, _mm512_set1_epi16(0x0F));
+    *c1 = _mm512_srli_epi16(w, 4);
+    if (five) {
+        const __m512i sixteen = _mm512_set1_epi16(16);
+        uint32_t h0 = load32(q0 + at - 4), h1 = load32(q1 + at - 4);
+        *c0 = _mm512_or_si512(*c0, _mm512_maskz_mov_epi16((h0 & 0xFFFF) | (h1 << 16), sixteen));
+        *c1 = _mm512_or_si512(*c1, _mm512_maskz_mov_epi16((h0 >> 16) | (h1 & 0xFFFF0000u), sixteen));
+    }
+}
+
+VNNI512 static inline __attribute__((always_inline)) void block_codes1(int type, int at, int five, const uint8_t *q, __m256i *c0, __m256i *c1) {
+    if (type == 4) {
+        *c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 2)));
+        *c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 18)));
+        return;
+    }
+    __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(q + at)));
+    *c0 = _mm256_and_si256(w, _mm256_set1_epi16(0x0F));
+    *c1 = _mm256_srli_epi16(w, 4);
+    if (five) {
+        uint32_t h = load32(q + at - 4);
+        *c0 = _mm256_or_si256(*c0, _mm256_maskz_mov_epi16((__mmask16)(h & 0xFFFF), _mm256_set1_epi16(16)));
+        *c1 = _mm256_or_si256(*c1, _mm256_maskz_mov_epi16((__mmask16)(h >> 16), _mm256_set1_epi16(16)));
+    }
+}
+
+VNNI512 void kvkit_block_dot_avx512(
+    int type, const void *row, long nb, long rows, const int16_t *x, long count, const float *scales, const float *sums,
+    const int32_t *codeSums, float *acc8, float *off2) {
+    static const int bytes[5] = {18, 20, 22, 24, 34};
+    const int bb = bytes[type], hasMin = type == 1 || type == 3, five = type == 2 || type == 3;
+    const int at = (hasMin ? 4 : 2) + (five ? 4 : 0);
+    const float bias = type == 0 ? 8.0f : type == 2 ? 16.0f : 0.0f;
+    const uint8_t *r = (const uint8_t *)row;
+    if (rows == 1) {  // decode: the accumulators in registers (through memory, each step waited on a store)
+        __m512 acc = _mm512_setzero_ps();
+        float off0 = 0, off1 = 0;
+        long b = 0;
+        for (; b + 1 < nb; b += 2) {
+            const uint8_t *q0 = r + b * bb, *q1 = q0 + bb;
+            __m512i c0, c1;
+            block_codes2(type, at, five, q0, q1, &c0, &c1);
+            const int16_t *x0 = x + b * 32, *x1 = x0 + 32;
+            __m512i a0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)x0)), _mm256_load_si256((const __m256i *)x1), 1);
+            __m512i a1 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(x0 + 16))), _mm256_load_si256((const __m256i *)(x1 + 16)), 1);
+            __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(c0, a0), _mm512_madd_epi16(c1, a1)));
+            const float d0 = half(q0) * scales[b], d1 = half(q1) * scales[b + 1];
+            acc = _mm512_fmadd_ps(sum, _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1)), acc);
+            if (hasMin) {
+                off0 += half(q0 + 2) * sums[b];
+                off1 += half(q1 + 2) * sums[b + 1];
+            } else if (bias != 0) {
+                off0 -= bias * d0 * (float)codeSums[b];
+                off1 -= bias * d1 * (float)codeSums[b + 1];
+            }
+        }
+        __m256 a0 = _mm512_castps512_ps256(acc), a1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+        if (b < nb) {
+            const uint8_t *q = r + b * bb;
+            __m256i c0, c1;
+            block_codes1(type, at, five, q, &c0, &c1);
+            const int16_t *xb = x + b * 32;
+            __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                _mm256_madd_epi16(c0, _mm256_load_si256((const __m256i *)xb)), _mm256_madd_epi16(c1, _mm256_load_si256((const __m256i *)(xb + 16)))));
+            const float d = half(q) * scales[b];
+            a0 = _mm256_fmadd_ps(sum, _mm256_set1_ps(d), a0);
+            if (hasMin) off0 += half(q + 2) * sums[b];
+            else if (bias != 0) off0 -= bias * d * (float)codeSums[b];
+        }
+        _mm256_storeu_ps(acc8, _mm256_add_ps(a0, a1));
+        off2[0] = off0;
+        off2[1] = off1;
+        return;
+    }
+    for (long t = 0; t < rows; t++) {
+        _mm512_storeu_ps(acc8 + 16 * t, _mm512_setzero_ps());  // [acc.0 | acc.1] per row while summing
+        off2[2 * t] = 0;
+        off2[2 * t + 1] = 0;
+    }
+    long b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const uint8_t *q0 = r + b * bb, *q1 = q0 + bb;
+        __m512i c0, c1;
+        block_codes2(type, at, five, q0, q1, &c0, &c1);
+        const float dw0 = half(q0), dw1 = half(q1), mw0 = hasMin ? half(q0 + 2) : 0, mw1 = hasMin ? half(q1 + 2) : 0;
+        for (long t = 0; t < rows; t++) {
+            const int16_t *x0 = x + t * count + b * 32, *x1 = x0 + 32;
+            __m512i a0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)x0)), _mm256_load_si256((const __m256i *)x1), 1);
+            __m512i a1 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(x0 + 16))), _mm256_load_si256((const __m256i *)(x1 + 16)), 1);
+            __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(c0, a0), _mm512_madd_epi16(c1, a1)));
+            const long i = t * nb + b;
+            const float d0 = dw0 * scales[i], d1 = dw1 * scales[i + 1];
+            __m512 dd = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
+            _mm512_storeu_ps(acc8 + 16 * t, _mm512_fmadd_ps(sum, dd, _mm512_loadu_ps(acc8 + 16 * t)));
+            if (hasMin) {
+                off2[2 * t] += mw0 * sums[i];
+                off2[2 * t + 1] += mw1 * sums[i + 1];
+            } else if (bias != 0) {
+                off2[2 * t] -= bias * d0 * (float)codeSums[i];
+                off2[2 * t + 1] -= bias * d1 * (float)codeSums[i + 1];
+            }
+        }
+    }
+    const uint8_t *q = r + b * bb;
+    __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+    const int tail = b < nb;  // the last, even block: into the first accumulator alone
+    if (tail) block_codes1(type, at, five, q, &c0, &c1);
+    for (long t = 0; t < rows; t++) {
+        __m256 a0 = _mm256_loadu_ps(acc8 + 16 * t), a1 = _mm256_loadu_ps(acc8 + 16 * t + 8);
+        if (tail) {
+            const int16_t *xb = x + t * count + b * 32;
+            __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(
+                _mm256_madd_epi16(c0, _mm256_load_si256((const __m256i *)xb)), _mm256_madd_epi16(c1, _mm256_load_si256((const __m256i *)(xb + 16)))));
+            const long i = t * nb + b;
+            const float d = half(q) * scales[i];
+            a0 = _mm256_fmadd_ps(sum, _mm256_set1_ps(d), a0);
+            if (hasMin) off2[2 * t] += half(q + 2) * sums[i];
+            else if (bias != 0) off2[2 * t] -= bias * d * (float)codeSums[i];
+        }
+        _mm256_storeu_ps(acc8 + 8 * t, _mm256_add_ps(a0, a1));  // rows in order: 8t + 8 ≤ 16t read already
+    }
+}
+
 #else
 int kvkit_has_avx512vnni(void) { return 0; }
 void kvkit_q45k_groups_avx512vnni(
@@ -511,4 +652,10 @@ void kvkit_kquant_gemm_avx512vnni(
 void kvkit_block_gemm_avx512vnni(
     const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
     long blocks, long rows, float *y, long ystride, long valid) { abort(); }
+void kvkit_block_dot_avx512(
+    int type, const void *row, long nb, long rows, const int16_t *x, long count, const float *scales, const float *sums,
+    const int32_t *codeSums, float *acc8, float *off2) {
+    (void)type; (void)row; (void)nb; (void)rows; (void)x; (void)count; (void)scales; (void)sums; (void)codeSums; (void)acc8; (void)off2;
+    __builtin_trap();
+}
 #endif

@@ -234,6 +234,9 @@ enum IntKernels {
         _ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, _ m: Masks,
         into y: UnsafeMutablePointer<Float>, stride: Int
     ) {
+        #if KVKIT_AVX2
+            if vnni512 && dotWide(type, row, a, into: y, stride: stride) { return }
+        #endif
         if a.rows == 1 {
             switch type {
             case .q4_1: y[0] = dot1(.q4_1, row, a, m)

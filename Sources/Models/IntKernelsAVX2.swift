@@ -19,6 +19,33 @@
     extension IntKernels {
         @inline(__always) static func lane(_ j: Int) -> Int { j }
 
+        /// `dot` (and `dot1`) on the AVX-512 kernel (two blocks a step; each row's two accumulators as the halves of
+        /// one register): the same exact sums and fused multiply-adds lane for lane, each row finished here as
+        /// `dot1` finishes. False for a type it does not cover.
+        @inline(__always) static func dotWide(
+            _ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, into y: UnsafeMutablePointer<Float>, stride: Int
+        ) -> Bool {
+            let code: Int32
+            switch type {
+            case .q4_0: code = 0
+            case .q4_1: code = 1
+            case .q5_0: code = 2
+            case .q5_1: code = 3
+            case .q8_0: code = 4
+            default: return false
+            }
+            withUnsafeTemporaryAllocation(of: __m256.self, capacity: 2 &* a.rows) { accBuf in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 &* a.rows) { off in
+                    let acc = accBuf.baseAddress!
+                    kvkit_block_dot_avx512(
+                        code, row, a.blocks, a.rows, a.codes, a.count, a.scales, a.sums, a.codeSums,
+                        UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self), off.baseAddress!)
+                    for t in 0..<a.rows { y[t &* stride] = acc[t].sum() + (off[2 &* t] + off[2 &* t &+ 1]) }
+                }
+            }
+            return true
+        }
+
         /// One block's 32 activation codes in natural order, and their sum: `code`'s multiply and add on eight
         /// lanes (separate instructions, as the scalar steps: the same bits), the exact integers converted and
         /// packed to Int16 (|code| ≤ 32,767). The scalar loop's checked conversions were a tenth of prefill.

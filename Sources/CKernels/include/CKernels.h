@@ -40,6 +40,12 @@ void kvkit_kquant_panel(
 void kvkit_kquant_gemm_avx512vnni(
     int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
     long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid);
+/// Decode of one Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 row (type 0–4) against `rows` rows of 16-bit activation codes,
+/// bitwise `IntKernels.dot` / `dot1` of the AVX2 build: per row its two accumulators' sum (8 floats at acc8 + 8t;
+/// acc8 holds 16 · rows floats) and its two offsets (off2 + 2t).
+void kvkit_block_dot_avx512(
+    int type, const void *row, long nb, long rows, const int16_t *x, long count, const float *scales, const float *sums,
+    const int32_t *codeSums, float *acc8, float *off2);
 /// Attention's prefill products on AVX-512 F (Attention512.c; taken where `kvkit_has_avx512vnni()` is 1): scores
 /// S[r · ldS + j] = Σ_d Q[r · hd + d] · KT[d · ldk + j] (keys transposed), and O[r · hd + c] += Σ_j P[r · ldP + j] ·
 /// V[j · hd + c] (hd a multiple of 64). Each row's result depends on that row alone (fixed order of summation).
