@@ -533,6 +533,26 @@ VNNI512 static inline __attribute__((always_inline)) void block_codes1(int type,
     }
 }
 
+/// The exact Int32 sums of blocks b (low half) and b + 1 (high half) against one activation row (x0: block b's
+/// 32 codes, block b + 1's after them), as floats; `one_sum` the same for one block on 256 bits.
+VNNI512 static inline __attribute__((always_inline)) __m512 pair_sum(__m512i c0, __m512i c1, const int16_t *x0) {
+    const int16_t *x1 = x0 + 32;
+    __m512i a0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)x0)), _mm256_load_si256((const __m256i *)x1), 1);
+    __m512i a1 =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(x0 + 16))), _mm256_load_si256((const __m256i *)(x1 + 16)), 1);
+    return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(c0, a0), _mm512_madd_epi16(c1, a1)));
+}
+
+VNNI512 static inline __attribute__((always_inline)) __m256 one_sum(__m256i c0, __m256i c1, const int16_t *xb) {
+    return _mm256_cvtepi32_ps(
+        _mm256_add_epi32(_mm256_madd_epi16(c0, _mm256_load_si256((const __m256i *)xb)), _mm256_madd_epi16(c1, _mm256_load_si256((const __m256i *)(xb + 16)))));
+}
+
+/// d0 in the low eight lanes, d1 in the high eight.
+VNNI512 static inline __attribute__((always_inline)) __m512 pair_scale(float d0, float d1) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
+}
+
 VNNI512 void kvkit_block_dot_avx512(
     int type, const void *row, long nb, long rows, const int16_t *x, long count, const float *scales, const float *sums,
     const int32_t *codeSums, float *acc8, float *off2) {
@@ -549,13 +569,8 @@ VNNI512 void kvkit_block_dot_avx512(
             const uint8_t *q0 = r + b * bb, *q1 = q0 + bb;
             __m512i c0, c1;
             block_codes2(type, at, five, q0, q1, &c0, &c1);
-            const int16_t *x0 = x + b * 32, *x1 = x0 + 32;
-            __m512i a0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)x0)), _mm256_load_si256((const __m256i *)x1), 1);
-            __m512i a1 = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(x0 + 16))), _mm256_load_si256((const __m256i *)(x1 + 16)), 1);
-            __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(c0, a0), _mm512_madd_epi16(c1, a1)));
             const float d0 = half(q0) * scales[b], d1 = half(q1) * scales[b + 1];
-            acc = _mm512_fmadd_ps(sum, _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1)), acc);
+            acc = _mm512_fmadd_ps(pair_sum(c0, c1, x + b * 32), pair_scale(d0, d1), acc);
             if (hasMin) {
                 off0 += half(q0 + 2) * sums[b];
                 off1 += half(q1 + 2) * sums[b + 1];
@@ -569,11 +584,8 @@ VNNI512 void kvkit_block_dot_avx512(
             const uint8_t *q = r + b * bb;
             __m256i c0, c1;
             block_codes1(type, at, five, q, &c0, &c1);
-            const int16_t *xb = x + b * 32;
-            __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(
-                _mm256_madd_epi16(c0, _mm256_load_si256((const __m256i *)xb)), _mm256_madd_epi16(c1, _mm256_load_si256((const __m256i *)(xb + 16)))));
             const float d = half(q) * scales[b];
-            a0 = _mm256_fmadd_ps(sum, _mm256_set1_ps(d), a0);
+            a0 = _mm256_fmadd_ps(one_sum(c0, c1, x + b * 32), _mm256_set1_ps(d), a0);
             if (hasMin) off0 += half(q + 2) * sums[b];
             else if (bias != 0) off0 -= bias * d * (float)codeSums[b];
         }
@@ -594,15 +606,9 @@ VNNI512 void kvkit_block_dot_avx512(
         block_codes2(type, at, five, q0, q1, &c0, &c1);
         const float dw0 = half(q0), dw1 = half(q1), mw0 = hasMin ? half(q0 + 2) : 0, mw1 = hasMin ? half(q1 + 2) : 0;
         for (long t = 0; t < rows; t++) {
-            const int16_t *x0 = x + t * count + b * 32, *x1 = x0 + 32;
-            __m512i a0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)x0)), _mm256_load_si256((const __m256i *)x1), 1);
-            __m512i a1 = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(x0 + 16))), _mm256_load_si256((const __m256i *)(x1 + 16)), 1);
-            __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_madd_epi16(c0, a0), _mm512_madd_epi16(c1, a1)));
             const long i = t * nb + b;
             const float d0 = dw0 * scales[i], d1 = dw1 * scales[i + 1];
-            __m512 dd = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)), _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
-            _mm512_storeu_ps(acc8 + 16 * t, _mm512_fmadd_ps(sum, dd, _mm512_loadu_ps(acc8 + 16 * t)));
+            _mm512_storeu_ps(acc8 + 16 * t, _mm512_fmadd_ps(pair_sum(c0, c1, x + t * count + b * 32), pair_scale(d0, d1), _mm512_loadu_ps(acc8 + 16 * t)));
             if (hasMin) {
                 off2[2 * t] += mw0 * sums[i];
                 off2[2 * t + 1] += mw1 * sums[i + 1];
@@ -619,12 +625,9 @@ VNNI512 void kvkit_block_dot_avx512(
     for (long t = 0; t < rows; t++) {
         __m256 a0 = _mm256_loadu_ps(acc8 + 16 * t), a1 = _mm256_loadu_ps(acc8 + 16 * t + 8);
         if (tail) {
-            const int16_t *xb = x + t * count + b * 32;
-            __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(
-                _mm256_madd_epi16(c0, _mm256_load_si256((const __m256i *)xb)), _mm256_madd_epi16(c1, _mm256_load_si256((const __m256i *)(xb + 16)))));
             const long i = t * nb + b;
             const float d = half(q) * scales[i];
-            a0 = _mm256_fmadd_ps(sum, _mm256_set1_ps(d), a0);
+            a0 = _mm256_fmadd_ps(one_sum(c0, c1, x + t * count + b * 32), _mm256_set1_ps(d), a0);
             if (hasMin) off2[2 * t] += half(q + 2) * sums[i];
             else if (bias != 0) off2[2 * t] -= bias * d * (float)codeSums[i];
         }
