@@ -237,6 +237,7 @@ def main():
         score = None if text is None else sum(fold(a) in fold(text) for a in r["answers"]) / max(1, len(r["answers"]))
         answers.write(json.dumps({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "score": score, "answer": text,
                                   "seconds": seconds, "kept_per_layer": [len(captured[l][0]) for l in sorted(captured)]}) + "\n")
+        answers.flush()  # each answer on disk as it comes: progress shows, a stopped run keeps what it finished
         if fixture is not None:
             fixture["cases"].append({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "tokens": r["tokens"],
                                      "kept": {str(l): captured[l] for l in fixture["layers"]}})
