@@ -71,14 +71,23 @@ public final class RunDirectory {
         guard let old = try Self.config(in: dir, required: false) else { return false }
         let changed = old.differences(from: config)
         guard changed.isEmpty else {
-            let vnni =
-                (old.weights?.hasSuffix("-vnni") ?? false) != (config.weights?.hasSuffix("-vnni") ?? false) || old.attention != config.attention
             throw RunError.usage(
                 "\(dir) holds results of a different run (changed: \(changed.joined(separator: ", "))); delete it, or write the results elsewhere (--out, or a sweep config's 'results')"
-                    + (vnni ? ", or resume it with the arithmetic it was made with (KVKIT_KERNELS=avx2 declines the AVX-512 prefill kernels)" : "")
-            )
+                    + kernelHint(old: old, new: config))
         }
         return true
+    }
+
+    /// How to resume a run whose only difference may be the kernels chosen at run time: "" when they did not change.
+    static func kernelHint(old: RunConfig, new: RunConfig) -> String {
+        let oldVNNI = old.weights?.hasSuffix("-vnni") ?? false, newVNNI = new.weights?.hasSuffix("-vnni") ?? false
+        guard oldVNNI != newVNNI || old.attention != new.attention else { return "" }
+        if old.attention == nil && oldVNNI {  // made between the two kernels' arrival (2026-12-07, afternoon)
+            return "; no setting of this version repeats its arithmetic (AVX-512 VNNI weight products with sgemm attention)"
+        }
+        return old.attention == nil
+            ? ", or resume it with the arithmetic it was made with (KVKIT_KERNELS=avx2 declines the AVX-512 kernels)"
+            : ", or resume it on a CPU with AVX-512 VNNI without KVKIT_KERNELS=avx2 (the kernels it was made with)"
     }
 
     /// The run config in `dir` (nil when absent and not `required`).

@@ -39,6 +39,17 @@ import Testing
         #expect(config.runtimeKernels == KernelBuild.runtime)
         other.runtimeKernels = config.runtimeKernels == nil ? "avx512-vnni" : nil
         #expect(config.differences(from: other).isEmpty)
+        // The prefill attention's products (AVX-512 or sgemm) are compared, and the refusal says which setting
+        // repeats the old arithmetic, or that none does.
+        var sgemm = config, wide = config
+        sgemm.attention = nil; wide.attention = "avx512"
+        sgemm.weights = "native-q16"; wide.weights = "native-q16-vnni"  // the AVX2 kernels alone; the AVX-512 ones
+        #expect(wide.differences(from: sgemm) == ["attention", "weights"] && RunDirectory.kernelHint(old: wide, new: wide).isEmpty)
+        #expect(RunDirectory.kernelHint(old: sgemm, new: wide).contains("KVKIT_KERNELS=avx2"))
+        #expect(RunDirectory.kernelHint(old: wide, new: sgemm).contains("without KVKIT_KERNELS=avx2"))
+        var mixed = sgemm
+        mixed.weights = "native-q16-vnni"
+        #expect(RunDirectory.kernelHint(old: mixed, new: wide).contains("no setting of this version"))
         // kvkit bench says when OpenBLAS's AVX2 kernels run on an AVX-512 CPU, and only then.
         #expect(BLAS.coreNote(core: "Haswell", cpu: "AMD EPYC (family 26, model 2; avx2 avx512f avx512_vnni)")?.contains("Haswell") == true)
         #expect(BLAS.coreNote(core: "SkylakeX", cpu: "AMD EPYC (family 26, model 2; avx2 avx512f)") == nil)
