@@ -31,6 +31,17 @@ enum IntKernels {
     @inline(__always) static func bias(_ type: GGMLType) -> Float { type == .q4_0 ? 8 : type == .q5_0 ? 16 : 0 }
     /// Whether the block has a Float16 minimum after its scale (Q4_1, Q5_1), applied through the float sums.
     @inline(__always) static func hasMin(_ type: GGMLType) -> Bool { type == .q4_1 || type == .q5_1 }
+    /// The C kernels' number for a 32-value block type (`CKernels.h`: 0–4 = Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); nil for others.
+    @inline(__always) static func blockCode(_ type: GGMLType) -> Int32? {
+        switch type {
+        case .q4_0: return 0
+        case .q4_1: return 1
+        case .q5_0: return 2
+        case .q5_1: return 3
+        case .q8_0: return 4
+        default: return nil
+        }
+    }
 
     /// The quantized activations of a few rows, with each block's scale, float sum (Q4_1's offset term)
     /// and code sum (Q4_0's −8 term). Codes are 64-byte aligned: each block's four 16-byte groups load aligned.

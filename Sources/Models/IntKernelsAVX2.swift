@@ -25,15 +25,7 @@
         @inline(__always) static func dotWide(
             _ type: GGMLType, _ row: UnsafeRawPointer, _ a: Activations, into y: UnsafeMutablePointer<Float>, stride: Int
         ) -> Bool {
-            let code: Int32
-            switch type {
-            case .q4_0: code = 0
-            case .q4_1: code = 1
-            case .q5_0: code = 2
-            case .q5_1: code = 3
-            case .q8_0: code = 4
-            default: return false
-            }
+            guard let code = blockCode(type) else { return false }
             withUnsafeTemporaryAllocation(of: __m256.self, capacity: 2 &* a.rows) { accBuf in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 &* a.rows) { off in
                     let acc = accBuf.baseAddress!

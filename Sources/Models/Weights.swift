@@ -329,7 +329,7 @@ final class Weights: @unchecked Sendable {
     private func blockGemm(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
         precondition(IntKernels.vnniPanels, "blockGemm needs the host build's AVX-512 VNNI kernel")
         let P = 16, tasks = (out + P - 1) / P, nb = inDim / 32, rowBytes = rowBytes, out = out
-        let code: Int32 = [GGMLType.q4_0: 0, .q4_1: 1, .q5_0: 2, .q5_1: 3, .q8_0: 4][type]!, hasMin = IntKernels.hasMin(type)
+        let code = IntKernels.blockCode(type)!, hasMin = IntKernels.hasMin(type)
         let src = UnsafeSendable((y, blocks!, acts))
         Threads.parallelFor(tasks) { task in
             let (y, blocks, acts) = src.value
