@@ -1,3 +1,4 @@
+import CKernels
 import ModelFile
 
 /// Integer decode kernels (`WeightStorage.native`): activations quantized per 32-value block to 16 bits
@@ -127,6 +128,18 @@ enum IntKernels {
         deinit { if owner == nil { UnsafeMutableRawPointer(codes).deallocate(); scales.deallocate(); bsums.deallocate() } }
 
         func quantize(row t: Int, _ x: UnsafePointer<Float>) {
+            #if KVKIT_AVX2 && arch(x86_64)
+                // The same steps on 16 lanes (C: Swift cannot compile one function for AVX-512); tested bitwise.
+                if IntKernels.vnni512 {
+                    kvkit_q8k_quantize_avx512(x, supers, codes + t * count, scales + t * supers, bsums + t * supers * 16)
+                    return
+                }
+            #endif
+            quantizePortable(row: t, x)
+        }
+
+        /// `quantize` in Swift: the reference the AVX-512 version is tested against, and the path of other CPUs.
+        func quantizePortable(row t: Int, _ x: UnsafePointer<Float>) {
             for s in 0..<supers {
                 let src = x + s * 256, dst = codes + t * count + s * 256, sums = bsums + (t * supers + s) * 16
                 let (d, inv) = IntKernels.scaleK(src)

@@ -118,7 +118,10 @@ final class Weights: @unchecked Sendable {
     final class Input {
         let x: UnsafePointer<Float>, rows: Int, inDim: Int
         init(_ x: UnsafePointer<Float>, rows: Int, inDim: Int) { self.x = x; self.rows = rows; self.inDim = inDim }
-        deinit { roundedRows?.deallocate(); roundedRowsK?.deallocate() }
+        deinit {
+            roundedRows?.deallocate(); roundedRowsK?.deallocate(); interleaved?.deallocate()
+            if let k = interleavedK { k.xi.deallocate(); k.sums32.deallocate() }
+        }
         private(set) lazy var codes: IntKernels.Activations = {
             let a = IntKernels.Activations(rows: rows, count: inDim), T = rows, inDim = inDim
             let x = UnsafeSendable(x)
@@ -136,6 +139,23 @@ final class Weights: @unchecked Sendable {
             }
             return a
         }()
+        private var interleaved: UnsafeMutablePointer<Int32>?
+        private var interleavedK: (xi: UnsafeMutablePointer<Int32>, sums32: UnsafeMutablePointer<Int16>)?
+        /// `codes` of each 8 rows interleaved for the AVX-512 VNNI block kernel (`Weights.interleave`), made once
+        /// for every matrix sharing this input.
+        func codesInterleaved() -> UnsafeMutablePointer<Int32> {
+            if let interleaved { return interleaved }
+            let xi = Weights.interleave(codes)
+            interleaved = xi
+            return xi
+        }
+        /// `codesK` of each 8 rows interleaved, and their 32-value code sums, for the VNNI K-quant kernel.
+        func codesKInterleaved() -> (xi: UnsafeMutablePointer<Int32>, sums32: UnsafeMutablePointer<Int16>) {
+            if let interleavedK { return interleavedK }
+            let k = Weights.interleave(codesK)
+            interleavedK = k
+            return k
+        }
         private var roundedRows: UnsafeMutablePointer<Float>?, roundedRowsK: UnsafeMutablePointer<Float>?
         /// `x` rounded to the codes the integer kernels of `type` multiply (16-bit per 32 values, or Q8_K
         /// for the K-quants: q · d), rows split across threads.
@@ -208,14 +228,33 @@ final class Weights: @unchecked Sendable {
         }
         // The block types' VNNI kernel is not decode's arithmetic: never where rows must equal decode's (row-invariant).
         if manyRows == .integer && hasIntegerManyRows && T > Self.integerRowsMax && (IntKernels.superBlock(type) || !rowInvariant) {
+            // The panel kernels read each 8 rows' codes interleaved: the input's (made once for the matrices sharing
+            // it) where the rows start a group of 8 in it, else made for this call.
             if IntKernels.superBlock(type) {
                 let codes = input.codesK, acts = T == input.rows ? codes : IntKernels.ActivationsK(codes, rows: range)
                 // Both are decode's bits: the VNNI panel kernel (lanes = weight rows) where the CPU has it and the
                 // rows repay repacking the weights.
-                if IntKernels.vnniPanels && T >= Self.kquantPanelRowsMin { kquantGemm(acts, y) } else { integerGemm(acts, y) }
+                if IntKernels.vnniPanels && T >= Self.kquantPanelRowsMin {
+                    if r0 % 8 == 0 {
+                        let k = input.codesKInterleaved()
+                        kquantGemm(acts, k.xi + r0 * inDim / 4, k.sums32 + r0 * (inDim / 256) * 8, y)
+                    } else {
+                        let k = Self.interleave(acts)
+                        defer { k.xi.deallocate(); k.sums32.deallocate() }
+                        kquantGemm(acts, k.xi, k.sums32, y)
+                    }
+                } else {
+                    integerGemm(acts, y)
+                }
             } else {
-                let codes = input.codes
-                blockGemm(T == input.rows ? codes : IntKernels.Activations(codes, rows: range), y)
+                let codes = input.codes, acts = T == input.rows ? codes : IntKernels.Activations(codes, rows: range)
+                if r0 % 8 == 0 {
+                    blockGemm(acts, input.codesInterleaved() + r0 * inDim / 2, y)
+                } else {
+                    let xi = Self.interleave(acts)
+                    defer { xi.deallocate() }
+                    blockGemm(acts, xi, y)
+                }
             }
         } else if integerDecode && (T <= Self.integerRowsMax || rowInvariant) {
             for t0 in stride(from: 0, to: T, by: Self.integerRowsMax) {
@@ -321,23 +360,50 @@ final class Weights: @unchecked Sendable {
         UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64).bindMemory(to: T.self, capacity: count)
     }
 
+    /// The 16-bit codes of each 8 rows interleaved for `kvkit_block_gemm_avx512vnni` (`kvkit_codes_interleave`:
+    /// group G at G · 4 · count Int32), groups split across threads; the caller deallocates.
+    static func interleave(_ a: IntKernels.Activations) -> UnsafeMutablePointer<Int32> {
+        let groups = a.rows / 8, xi = aligned(Swift.max(1, groups * 4 * a.count), Int32.self)
+        let src = UnsafeSendable((a, xi))
+        Threads.parallelFor((groups + 7) / 8) { task in
+            let (a, xi) = src.value, g0 = task * 8, n = Swift.min(groups, g0 + 8) - g0
+            kvkit_codes_interleave(a.codes + g0 * 8 * a.count, a.count, n * 8, xi + g0 * 4 * a.count)
+        }
+        return xi
+    }
+
+    /// The Q8_K codes of each 8 rows interleaved for `kvkit_kquant_gemm_avx512vnni` (group G at G · 2 · count
+    /// Int32), and every row's 32-value code sums (row t at t · supers · 8), groups split across threads.
+    static func interleave(_ a: IntKernels.ActivationsK) -> (xi: UnsafeMutablePointer<Int32>, sums32: UnsafeMutablePointer<Int16>) {
+        let groups = (a.rows + 7) / 8, full = a.rows / 8
+        let xi = aligned(Swift.max(1, full * 2 * a.count), Int32.self), sums32 = aligned(Swift.max(1, a.rows * a.supers * 8), Int16.self)
+        let src = UnsafeSendable((a, xi, sums32))
+        Threads.parallelFor((groups + 7) / 8) { task in
+            let (a, xi, sums32) = src.value, t0 = task * 64, n = Swift.min(a.rows, t0 + 64) - t0
+            kvkit_q8k_interleave(
+                a.codes + t0 * a.count, a.count, a.bsums + t0 * a.supers * 16, a.supers, n, xi + t0 / 8 * 2 * a.count, sums32 + t0 * a.supers * 8)
+        }
+        return (xi, sums32)
+    }
+
     /// Many rows (prefill) of a Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 matrix on the AVX-512 VNNI kernel
     /// (`IntKernels.vnniPanels`): per task 16 weight rows repacked so that one `vpdpwssd` adds a value pair of
     /// all 16 rows, then every input row against them (16-bit activation codes, as decode; each block's exact
     /// sums, then Float32 steps in block order). Each input row is computed on its own: its result does not depend
     /// on the rows sharing the call (it is not decode's bitwise, as sgemm's is not).
-    private func blockGemm(_ acts: IntKernels.Activations, _ y: UnsafeMutablePointer<Float>) {
+    private func blockGemm(_ acts: IntKernels.Activations, _ xi: UnsafeMutablePointer<Int32>, _ y: UnsafeMutablePointer<Float>) {
         precondition(IntKernels.vnniPanels, "blockGemm needs the host build's AVX-512 VNNI kernel")
         let P = 16, tasks = (out + P - 1) / P, nb = inDim / 32, rowBytes = rowBytes, out = out
         let code = IntKernels.blockCode(type)!, hasMin = IntKernels.hasMin(type)
-        let src = UnsafeSendable((y, blocks!, acts))
+        let src = UnsafeSendable((y, blocks!, acts, xi))
         Threads.parallelFor(tasks) { task in
-            let (y, blocks, acts) = src.value
+            let (y, blocks, acts, xi) = src.value
             let o0 = task * P, n = min(P, out - o0)
             let panel = Self.aligned(nb * 512, Int16.self), d = Self.aligned(nb * 16, Float.self), m = Self.aligned(nb * 16, Float.self)
             defer { panel.deallocate(); d.deallocate(); m.deallocate() }
             kvkit_block_panel(code, blocks + o0 * rowBytes, rowBytes, n, nb, panel, d, hasMin ? m : nil)
-            kvkit_block_gemm_avx512vnni(panel, d, hasMin ? m : nil, acts.codes, acts.count, acts.scales, acts.sums, nb, acts.rows, y + o0, out, n)
+            kvkit_block_gemm_avx512vnni(
+                panel, d, hasMin ? m : nil, acts.codes, xi, acts.count, acts.scales, acts.sums, nb, acts.rows, y + o0, out, n)
         }
     }
 
@@ -345,20 +411,23 @@ final class Weights: @unchecked Sendable {
     /// 16 weight rows repacked so that one `vpdpbusd` adds four values of all 16 rows against four broadcast
     /// activation codes, no horizontal sums; exact integer super-block sums and decode's float steps on the rows'
     /// lanes: bitwise what decode computes, row by row (so it serves row-invariant calls too).
-    private func kquantGemm(_ acts: IntKernels.ActivationsK, _ y: UnsafeMutablePointer<Float>) {
+    private func kquantGemm(
+        _ acts: IntKernels.ActivationsK, _ xi: UnsafeMutablePointer<Int32>, _ sums32: UnsafeMutablePointer<Int16>, _ y: UnsafeMutablePointer<Float>
+    ) {
         precondition(IntKernels.vnniPanels, "kquantGemm needs the host build's AVX-512 VNNI kernel")
         let P = 16, tasks = (out + P - 1) / P, nsb = inDim / 256, rowBytes = rowBytes, out = out
         let code: Int32 = type == .q6_K ? 2 : type == .q5_K ? 1 : 0, ns = type == .q6_K ? 16 : 8
-        let src = UnsafeSendable((y, blocks!, acts))
+        let src = UnsafeSendable((y, blocks!, acts, xi, sums32))
         Threads.parallelFor(tasks) { task in
-            let (y, blocks, acts) = src.value
+            let (y, blocks, acts, xi, sums32) = src.value
             let o0 = task * P, n = min(P, out - o0)
             let codes = Self.aligned(nsb * 4096, UInt8.self), scales = Self.aligned(nsb * ns * 16, Int32.self)
             let pairs = Self.aligned(nsb * ns * 16, Int16.self), d = Self.aligned(nsb * 16, Float.self), dmin = Self.aligned(nsb * 16, Float.self)
             defer { codes.deallocate(); scales.deallocate(); pairs.deallocate(); d.deallocate(); dmin.deallocate() }
             kvkit_kquant_panel(code, blocks + o0 * rowBytes, rowBytes, n, nsb, codes, scales, pairs, d, dmin)
             kvkit_kquant_gemm_avx512vnni(
-                code, codes, scales, pairs, d, dmin, acts.codes, acts.count, acts.scales, acts.bsums, nsb, acts.rows, y + o0, out, n)
+                code, codes, scales, pairs, d, dmin, acts.codes, xi, sums32, acts.count, acts.scales, acts.bsums, nsb, acts.rows, y + o0, out,
+                n)
         }
     }
 

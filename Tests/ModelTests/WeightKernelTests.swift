@@ -111,6 +111,44 @@ import Testing
 /// so the results are bitwise equal, on rows whose every code pattern occurs and activations with zero
 /// blocks, one dominant value and ordinary values; `rowK` itself within 2⁻²⁰ of Σ|terms| of the float64 sum.
 @Suite struct KQuantKernelTests {
+    /// The AVX-512 Q8_K coder (`kvkit_q8k_quantize_avx512`, taken on a VNNI CPU) gives bitwise the Swift coder's
+    /// codes, steps and 16-value sums: ordinary values, an all-zero super-block, a negative maximum, a maximum
+    /// magnitude met first positive then negative (and the reverse: the first one sets the sign), one tiny
+    /// value, a NaN (never the maximum). Skips, saying so, without the AVX-512 kernels.
+    @Test func avx512CoderIsTheSwiftOne() {
+        #if KVKIT_AVX2
+            guard IntKernels.vnni512 else {
+                print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512 VNNI, or KVKIT_KERNELS=avx2 is set")
+                return
+            }
+            let cols = 2048, rows = 5
+            var rng = SplitMix64(seed: 41)
+            var x = (0..<(rows * cols)).map { _ in Float.random(in: -3...3, using: &rng) }
+            for j in 256..<512 { x[j] = 0 }
+            x[600] = -9
+            x[cols + 10] = 7; x[cols + 200] = -7
+            x[cols + 300] = -7; x[cols + 400] = 7
+            for j in (2 * cols + 512)..<(2 * cols + 768) { x[j] = 0 }
+            x[2 * cols + 700] = 1e-30
+            x[3 * cols + 5] = .nan
+            let fast = IntKernels.ActivationsK(rows: rows, count: cols), slow = IntKernels.ActivationsK(rows: rows, count: cols)
+            x.withUnsafeBufferPointer { xp in
+                for t in 0..<rows {
+                    fast.quantize(row: t, xp.baseAddress! + t * cols)
+                    slow.quantizePortable(row: t, xp.baseAddress! + t * cols)
+                }
+            }
+            let n = rows * cols, s = rows * (cols / 256)
+            let codes = (0..<n).filter { fast.codes[$0] != slow.codes[$0] }.count
+            let steps = (0..<s).filter { fast.scales[$0].bitPattern != slow.scales[$0].bitPattern }.count
+            let sums = (0..<(16 * s)).filter { fast.bsums[$0] != slow.bsums[$0] }.count
+            #expect(codes == 0 && steps == 0 && sums == 0, "\(codes) codes, \(steps) steps, \(sums) sums differ")
+            #expect(fast.scales[cols / 256 + 0] < 0 && fast.scales[cols / 256 + 1] > 0, "the first maximum's sign sets the step's")
+        #else
+            print("skipped: the portable build has no AVX-512 coder")
+        #endif
+    }
+
     @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K])
     func fastKernelMatchesThePortableOne(type: GGMLType) {
         let out = 24, cols = 1024

@@ -27,19 +27,28 @@ void kvkit_k_rows4_avx512vnni(
     float *out);
 /// Prefill of the 32-value block types (type 0–4: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): `kvkit_block_panel` repacks 16
 /// weight rows (panel: blocks · 512 Int16, 64-byte aligned; d, m: blocks · 16 floats; m may be NULL), then
-/// `kvkit_block_gemm_avx512vnni` multiplies it by `rows` rows of 16-bit activation codes into y (see KQuantVNNI.c).
+/// `kvkit_block_gemm_avx512vnni` multiplies it by `rows` rows of 16-bit activation codes into y (see KQuantVNNI.c),
+/// groups of 8 rows from the codes `kvkit_codes_interleave` wrote once per call (xi: (rows / 8) · 8 · count / 2
+/// Int32, 64-byte aligned), the rest from x.
 void kvkit_block_panel(int type, const void *rows, long rowBytes, long nrows, long blocks, int16_t *panel, float *d, float *m);
+void kvkit_codes_interleave(const int16_t *x, long count, long rows, int32_t *xi);
 void kvkit_block_gemm_avx512vnni(
-    const int16_t *panel, const float *d, const float *m, const int16_t *x, long count, const float *xscales, const float *xsums,
-    long blocks, long rows, float *y, long ystride, long valid);
+    const int16_t *panel, const float *d, const float *m, const int16_t *x, const int32_t *xi, long count, const float *xscales,
+    const float *xsums, long blocks, long rows, float *y, long ystride, long valid);
 /// Prefill of K-quant matrices (type 0–2: Q4_K, Q5_K, Q6_K) where rows need not equal decode's bit for bit:
 /// `kvkit_kquant_panel` repacks 16 weight rows (see KQuantVNNI.c for the buffer sizes), then
 /// `kvkit_kquant_gemm_avx512vnni` multiplies them by `rows` rows of Q8_K activations into y.
 void kvkit_kquant_panel(
     int type, const void *rows, long rowBytes, long nrows, long supers, uint8_t *codes, int32_t *scales, int16_t *pairs, float *d, float *dmin);
+/// Groups of 8 rows read `kvkit_q8k_interleave`'s codes (xi: (rows / 8) · 8 · count / 4 Int32, 64-byte aligned)
+/// and 32-value code sums (sums32: rows · supers · 8 Int16), written once per call; the rest read x.
+/// One row of Q8_K activation codes on AVX-512: bitwise `IntKernels.ActivationsK.quantize`'s portable steps.
+void kvkit_q8k_quantize_avx512(const float *x, long supers, int8_t *codes, float *scales, int16_t *bsums);
+void kvkit_q8k_interleave(const int8_t *x, long count, const int16_t *bsums, long supers, long rows, int32_t *xi, int16_t *sums32);
 void kvkit_kquant_gemm_avx512vnni(
     int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
-    long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y, long ystride, long valid);
+    const int32_t *xi, const int16_t *sums32, long count, const float *xscales, const int16_t *bsums, long supers, long rows, float *y,
+    long ystride, long valid);
 /// Decode of one Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 row (type 0–4) against `rows` rows of 16-bit activation codes,
 /// bitwise `IntKernels.dot` / `dot1` of the AVX2 build: per row its two accumulators' sum (8 floats at acc8 + 8t;
 /// acc8 holds 16 · rows floats) and its two offsets (off2 + 2t).
