@@ -4,6 +4,9 @@
 // Both are register-blocked broadcast-FMA kernels with a fixed order of summation: every row's result depends on
 // that row's inputs alone, never on how many rows share the call (sgemm's blocking does).
 #include "CKernels.h"
+// `exp16` must be `simdExp`'s operations exactly: no contraction into fused multiply-adds (the tile products
+// call _mm512_fmadd_ps explicitly, which the pragma does not touch).
+#pragma clang fp contract(off)
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -32,6 +35,48 @@ AVX512 INLINE void scores_block(
         _mm512_mask_storeu_ps(s, m0, a[r][0]);
         _mm512_mask_storeu_ps(s + 16, m1, a[r][1]);
     }
+}
+
+/// `simdExp` (Vector.swift) on 16 lanes, operation for operation (no contraction: see the pragma above the caller).
+AVX512 INLINE __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f), magic = _mm512_set1_ps(12582912.0f);
+    __m512 v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), x, lo);
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
+    const __m512 t = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    const __m512 r = _mm512_add_ps(_mm512_sub_ps(v, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f))), _mm512_mul_ps(n, _mm512_set1_ps(2.1219444e-4f)));
+    const __m512 z = _mm512_mul_ps(r, r);
+    __m512 y = _mm512_set1_ps(1.98756915e-4f);
+    y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(1.39819995e-3f));
+    y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(8.3334519e-3f));
+    y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(4.16657959e-2f));
+    y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(1.66666655e-1f));
+    y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(5.00000012e-1f));
+    y = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(y, z), r), _mm512_set1_ps(1.0f));
+    const __m512i nb = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000));
+    const __m512 pow2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(nb, _mm512_set1_epi32(127)), 23));
+    const __m512 e = _mm512_mul_ps(y, pow2);
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ), e);  // 0 where x < −87 (or NaN)
+}
+
+AVX512 long kvkit_exp_shift_sum_avx512(float *s, long n, float shift, float *acc8) {
+    const __m512 sh = _mm512_set1_ps(shift);
+    __m256 acc = _mm256_loadu_ps(acc8);
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), sh));
+        _mm512_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));  // the 8-lane chunks in order, as the Swift loop adds them
+        acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    if (j + 8 <= n) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(0x00FF, s + j), sh));
+        _mm512_mask_storeu_ps(s + j, 0x00FF, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+        j += 8;
+    }
+    _mm256_storeu_ps(acc8, acc);
+    return j;
 }
 
 AVX512 void kvkit_attn_scores_avx512(const float *Q, long R, long hd, const float *KT, long ldk, long n, float *S, long ldS) {
@@ -94,6 +139,10 @@ void kvkit_attn_scores_avx512(const float *Q, long R, long hd, const float *KT, 
 }
 void kvkit_attn_pv_avx512(const float *P, long ldP, long R, long n, const float *V, long hd, float *O) {
     (void)P; (void)ldP; (void)R; (void)n; (void)V; (void)hd; (void)O;
+    __builtin_trap();
+}
+long kvkit_exp_shift_sum_avx512(float *s, long n, float shift, float *acc8) {
+    (void)s; (void)n; (void)shift; (void)acc8;
     __builtin_trap();
 }
 #endif

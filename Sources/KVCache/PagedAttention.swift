@@ -697,6 +697,18 @@ extension PagedAttention {
 @inline(__always) func expShiftSum(_ s: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
     var acc = SIMD8<Float>()
     var j = 0
+    // The same steps on 16 lanes where the CPU has AVX-512 (C: Swift cannot compile one function for it).
+    if KernelBuild.vnni512 {
+        j = withUnsafeMutablePointer(to: &acc) { kvkit_exp_shift_sum_avx512(s, n, shift, UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self)) }
+    }
+    return expShiftSumRest(s, n, shift: shift, from: j, acc)
+}
+
+/// `expShiftSum` in Swift from value `j` on, the 8 lanes `acc` carrying the sums of the chunks before it: the
+/// reference the AVX-512 version is tested against (`expShiftSumPortable`), and the path of other CPUs.
+@inline(__always) func expShiftSumRest(_ s: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, from j0: Int, _ acc0: SIMD8<Float>) -> Float {
+    var acc = acc0
+    var j = j0
     let raw = UnsafeMutableRawPointer(s)
     let sh = SIMD8<Float>(repeating: shift)
     while j + 8 <= n {

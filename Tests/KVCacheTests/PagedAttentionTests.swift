@@ -266,6 +266,27 @@ struct WideAttentionTests {
         return body()
     }
 
+    /// The softmax step on AVX-512 (`kvkit_exp_shift_sum_avx512`) gives bitwise the Swift loop's values and sum:
+    /// lengths 0 … 70 (16-lane steps, an 8-lane step, a scalar tail), scores far below the shift (exp underflows to
+    /// exactly 0 below −87), masked keys (−∞), values clamped at 88, and ordinary ones.
+    @Test func expShiftSumIsTheSwiftLoop() {
+        guard KernelBuild.vnni512 else {
+            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
+            return
+        }
+        var rng = SplitMix64(seed: 51)
+        for n in 0...70 {
+            var x = (0..<n).map { _ in Float.random(in: -30...4, using: &rng) }
+            if n > 3 { x[1] = -.infinity; x[2] = -200; x[3] = 95 }
+            let shift = Float.random(in: -2...2, using: &rng)
+            var fast = x, slow = x
+            let a = fast.withUnsafeMutableBufferPointer { expShiftSum($0.baseAddress!, n, shift: shift) }
+            let b = slow.withUnsafeMutableBufferPointer { expShiftSumRest($0.baseAddress!, n, shift: shift, from: 0, SIMD8()) }
+            #expect(a.bitPattern == b.bitPattern, "n \(n): sum \(a) vs \(b)")
+            #expect(zip(fast, slow).allSatisfy { $0.bitPattern == $1.bitPattern }, "n \(n): values differ")
+        }
+    }
+
     func attend(_ cache: PagedKVCache, _ q: [Float], _ pos: [Int32], heads: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: q.count)
         q.withUnsafeBufferPointer { qp in

@@ -60,4 +60,8 @@ void kvkit_block_dot_avx512(
 /// V[j · hd + c] (hd a multiple of 64). Each row's result depends on that row alone (fixed order of summation).
 void kvkit_attn_scores_avx512(const float *Q, long R, long hd, const float *KT, long ldk, long n, float *S, long ldS);
 void kvkit_attn_pv_avx512(const float *P, long ldP, long R, long n, const float *V, long hd, float *O);
+/// The softmax step of `expShiftSum` (PagedAttention.swift) on 16 lanes: s[j] = simdExp(s[j] − shift) for the
+/// largest multiple of 8 of n, each 8-value chunk added in order to the 8 lanes at acc8; returns how many were done.
+/// Bitwise the Swift loop (`simdExp`'s operations, no fused multiply-adds).
+long kvkit_exp_shift_sum_avx512(float *s, long n, float shift, float *acc8);
 #endif
