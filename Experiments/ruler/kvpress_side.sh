@@ -26,6 +26,6 @@ start=$(date +%s%N)
 "$kvkit" run "${grid[@]}" --out "$out/kvkit-run" > "$out/kvkit-run.log"
 echo "{\"kvkit_run_seconds\": $(( ($(date +%s%N) - start) / 1000000 )).0e-3}" > "$out/kvkit-time.json"
 "$kvkit" kept "${grid[@]}" --out "$out/kept.jsonl"
-HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error "$cross/.venv/bin/python" "$cross/kept_kvpress.py" \
+KVPRESS_ATTN=sdpa HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error "$cross/.venv/bin/python" "$cross/kept_kvpress.py" \
   "$out/kept.jsonl" "$KVKIT_HOME/$model" "$out"
 python3 "$cross/side_by_side.py" "$out" | tee "$out/side_by_side.md"

@@ -903,6 +903,86 @@ func rowCache(_ keys: [[Float]], values: [[Float]]? = nil) -> PagedKVCache {
     /// Centred, the keys are (1, −.2), (−1, −.2), (2, −.2), (−2, −.2), (0, .8); XᵀX + 0.01·I = diag(10.01, 0.81), so the
     /// leverages are x²/10.01 + y²/0.81: 0.149, 0.149, 0.449, 0.449 and 0.790 for the one key off the line;
     /// the same whatever rotation RoPE applied (the keys are read before it).
+    /// `LeveragePolicy.leverage` as it was written first, on Swift arrays: the plain reference its pointer version
+    /// must equal bit for bit.
+    static func leverageReference(_ s: StreamView, slots: Range<Int>, rope: RoPEInfo, sketch: Int) -> [Float] {
+        let ridge = LeveragePolicy.ridge, gaussian = LeveragePolicy.gaussian
+        let r = rope.layer(s.layer), d = s.headDim, n = slots.count
+        guard n > 0 else { return [] }
+        var x = [Double](repeating: 0, count: n * d)
+        for (i, slot) in slots.enumerated() {
+            let k = r.unrotate(s.key(slot), position: s.positions[slot])
+            for j in 0..<d { x[i * d + j] = Double(k[j]) }
+        }
+        // Centre over the sequence (kvpress: key_states − mean over the tokens).
+        for j in 0..<d {
+            var m = 0.0
+            for i in 0..<n { m += x[i * d + j] }
+            m /= Double(n)
+            for i in 0..<n { x[i * d + j] -= m }
+        }
+        var k = d
+        if sketch > 0 {
+            // X · Φ with Φ [d][sketch] Gaussian / √sketch, seeded per stream.
+            var rng = SplitMix64(seed: s.seed)
+            let phi = (0..<(d * sketch)).map { _ in gaussian(&rng) / Double(sketch).squareRoot() }
+            var y = [Double](repeating: 0, count: n * sketch)
+            for i in 0..<n {
+                for a in 0..<d where x[i * d + a] != 0 {
+                    let v = x[i * d + a]
+                    for b in 0..<sketch { y[i * sketch + b] += v * phi[a * sketch + b] }
+                }
+            }
+            x = y
+            k = sketch
+        }
+        // G = XᵀX + λI, its Cholesky factor L; score_i = ‖L⁻¹ xᵢ‖².
+        var g = [Double](repeating: 0, count: k * k)
+        for i in 0..<n {
+            for a in 0..<k where x[i * k + a] != 0 {
+                let v = x[i * k + a]
+                for b in 0...a { g[a * k + b] += v * x[i * k + b] }
+            }
+        }
+        for a in 0..<k { g[a * k + a] += ridge }
+        var l = [Double](repeating: 0, count: k * k)
+        for a in 0..<k {
+            for b in 0...a {
+                var sum = g[a * k + b]
+                for c in 0..<b { sum -= l[a * k + c] * l[b * k + c] }
+                l[a * k + b] = a == b ? Swift.max(sum, 1e-12).squareRoot() : sum / l[b * k + b]
+            }
+        }
+        return (0..<n).map { i in
+            var y = [Double](repeating: 0, count: k), total = 0.0
+            for a in 0..<k {
+                var sum = x[i * k + a]
+                for c in 0..<a { sum -= l[a * k + c] * y[c] }
+                y[a] = sum / l[a * k + a]
+                total += y[a] * y[a]
+            }
+            return Float(total)
+        }
+    }
+
+    /// The pointer version equals the array version bit for bit on random keys (64 dimensions, 300 tokens, two
+    /// RoPE frequencies), exact and sketched, and on a sub-range of slots (Compactor's chunks).
+    @Test func leverageEqualsItsArrayVersion() {
+        var rng = SplitMix64(seed: 61)
+        let d = 64, n = 300
+        let cache = PagedKVCache(layers: 1, kvHeads: 1, headDim: d, pageSize: 16)
+        let keys = (0..<(n * d)).map { _ in Float.random(in: -2...2, using: &rng) }
+        cache.append(layer: 0, keys: keys, values: keys, positions: (0..<n).map { Int32($0) }, tokens: (0..<n).map { Int32($0) })
+        cache.nextPosition = n
+        let rope = RoPEInfo(frequencies: (0..<(d / 2)).map { pow(10_000, -2 * Double($0) / Double(d)) })
+        let v = Compressor.view(cache, layer: 0, head: 0, seed: 3, context: CompressionContext(prepared: [PolicyPass.rope.key: rope]))
+        for (slots, sketch) in [(0..<n, 0), (0..<n, 48), (40..<200, 0)] {
+            let fast = LeveragePolicy.leverage(v, slots: slots, rope: rope, sketch: sketch)
+            let slow = Self.leverageReference(v, slots: slots, rope: rope, sketch: sketch)
+            #expect(fast.count == slow.count && zip(fast, slow).allSatisfy { $0.bitPattern == $1.bitPattern }, "slots \(slots), sketch \(sketch)")
+        }
+    }
+
     @Test func leverageIsTheHatMatrixDiagonalOfTheKeysBeforeRoPE() throws {
         let expected: [Float] = [0.1493, 0.1493, 0.4490, 0.4490, 0.7901]
         for f in [0.0, 0.7] {
