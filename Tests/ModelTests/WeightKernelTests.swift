@@ -213,10 +213,21 @@ import Testing
     /// the same as when that segment is the call's only one, and close to the plain product.
     @Test(arguments: [(GGMLType.q8_0, WeightStorage.native), (.q4_K, .native), (.q6_K, .native), (.q4_0, .exact), (.q8_0, .f32)])
     func aSegmentIsTheSameAloneAndInCompany(type: GGMLType, storage: WeightStorage) {
+        segmentsAloneAndInCompany(type: type, storage: storage, segments: [0..<2, 2..<14, 14..<15, 15..<16, 16..<29])
+    }
+
+    /// The same with K-quant segments long enough for the VNNI panel kernel (≥ 64 rows): one starting at a row that
+    /// is not a multiple of 8 (its codes interleaved for that call) and one that is (read at an offset into the
+    /// codes interleaved once for the whole input).
+    @Test(arguments: [GGMLType.q4_K, .q6_K])
+    func longKQuantSegmentsAreTheSameAloneAndInCompany(type: GGMLType) {
+        segmentsAloneAndInCompany(type: type, storage: .native, segments: [0..<3, 3..<75, 75..<80, 80..<150])
+    }
+
+    func segmentsAloneAndInCompany(type: GGMLType, storage: WeightStorage, segments: [Range<Int>]) {
         let out = 40, cols = 768
         let m = WeightKernelTests.randomMatrix(type, rows: out, cols: cols, seed: 7)
         var rng = SplitMix64(seed: 8)
-        let segments = [0..<2, 2..<14, 14..<15, 15..<16, 16..<29]
         let T = segments.last!.upperBound
         let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
         m.withUnsafeBytes { p in
