@@ -313,7 +313,7 @@ VNNI512 void kvkit_block_panel(int type, const void *rows, long rowBytes, long n
 }
 
 /// acc + Σ pairs of w · (the Int16 pair at x, broadcast): `vpdpwssd` with a broadcast memory operand.
-VNNI512 static inline __m512i dpwssd_bcast(__m512i acc, __m512i w, const int16_t *x) {
+VNNI512 static inline __m512i dpwssd_bcast(__m512i acc, __m512i w, const void *x) {
     __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)x));
     return acc;
 }
@@ -376,12 +376,6 @@ VNNI512 static void blockRows(
     }
 }
 
-/// acc + Σ pairs of w · (the Int16 pair at x, broadcast): `dpwssd_bcast` for an address of any type.
-VNNI512 static inline __m512i dpwssd_at(__m512i acc, __m512i w, const void *x) {
-    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)x));
-    return acc;
-}
-
 VNNI512 void kvkit_codes_interleave(const int16_t *x, long count, long rows, int32_t *xi) {
     const long groups = rows / 8, pairs = count / 2;
     for (long G = 0; G < groups; G++) {
@@ -415,7 +409,7 @@ VNNI512 void kvkit_block_gemm_avx512vnni(
             for (int p = 0; p < 16; p++) {
                 const __m512i wk = _mm512_load_si512(w + 32 * p);
 #pragma clang loop unroll(full)
-                for (int k = 0; k < 8; k++) a[k] = dpwssd_at(a[k], wk, xb + p * 8 + k);
+                for (int k = 0; k < 8; k++) a[k] = dpwssd_bcast(a[k], wk, xb + p * 8 + k);
             }
             const __m512 db = _mm512_loadu_ps(d + 16 * b);
 #pragma clang loop unroll(full)
@@ -519,23 +513,20 @@ VNNI512 static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int8_t 
     return acc;
 }
 
-/// The activation code sums the minimum (Q6_K: −32) terms multiply, as Int32 pairs ready to broadcast: Q4_K /
-/// Q5_K the 8 sums of each 32-value sub-block (pairs of 16-value sums added), Q6_K the 16 sums of 16 values.
-VNNI512 static inline __m256i termSums(const int16_t *b, int q6) {
-    const __m256i v = _mm256_loadu_si256((const __m256i *)b);
-    if (q6) return v;
-    // Adjacent 16-value sums added: 8 words in the low 128 bits.
-    const __m256i h = _mm256_hadd_epi16(v, v);
-    return _mm256_permute4x64_epi64(h, 0x08);
+/// A super-block's minimum (Q6_K: −32) terms of one activation row: Σ_i term_i · (code sum of the values term i
+/// covers), the panel's Int16 term pairs against broadcast pairs of code sums — Q4_K / Q5_K the 8 sums of 32 values
+/// (`kvkit_q8k_interleave`'s sums32 row, 4 pairs), Q6_K the 16 sums of 16 values (bsums' row, 8 pairs). Exact.
+VNNI512 static inline __attribute__((always_inline)) __m512i minTerms(int q6, const int16_t *pairs, long sb, const int16_t *sums) {
+    const int np = q6 ? 8 : 4;
+    __m512i msum = _mm512_setzero_si512();
+    for (int i = 0; i < np; i++) msum = dpwssd_bcast(msum, _mm512_load_si512(pairs + (sb * np + i) * 32), sums + 2 * i);
+    return msum;
 }
-
-/// Int32 lane i of v broadcast (`vpermd` with a constant index).
-VNNI512 static inline __m512i lane(__m256i v, int i) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(i), _mm512_castsi256_si512(v)); }
 
 /// One row t of the activations against the panel (the rows after the last group of 8): `kquant8`'s steps.
 VNNI512 static void kquantRow(
     int q6, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
-    long count, const float *xscales, const int16_t *bsums, long supers, long t, float *y, long ystride, __mmask16 keep) {
+    long count, const float *xscales, const int16_t *bsums, const int16_t *sums32, long supers, long t, float *y, long ystride, __mmask16 keep) {
     const int ns = q6 ? 16 : 8, per = 256 / ns;
     __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     for (long sb = 0; sb < supers; sb++) {
@@ -548,10 +539,7 @@ VNNI512 static void kquantRow(
             isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(sub, _mm512_load_si512(scales + (sb * ns + i) * 16)));
         }
         const __m512 dv = _mm512_loadu_ps(d + sb * 16), mv = _mm512_loadu_ps(dmin + sb * 16);
-        // Σ_i term_i · (code sum of the values term i covers): pairs of terms against pairs of code sums.
-        const __m256i sums = termSums(bsums + (t * supers + sb) * 16, q6);
-        __m512i msum = _mm512_setzero_si512();
-        for (int i = 0; i < ns / 2; i++) msum = dpwssd(msum, _mm512_load_si512(pairs + (sb * (ns / 2) + i) * 32), lane(sums, i));
+        const __m512i msum = minTerms(q6, pairs, sb, q6 ? bsums + (t * supers + sb) * 16 : sums32 + (t * supers + sb) * 8);
         const __m512 dx = _mm512_set1_ps(xscales[t * supers + sb]);
         if (q6) {
             acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_slli_epi32(msum, 5))), _mm512_mul_ps(dv, dx)));
@@ -656,10 +644,7 @@ VNNI512 static inline __attribute__((always_inline)) void kquant8(
         for (int k = 0; k < 8; k++) {
             const __m512 dx = _mm512_set1_ps(xscales[(t + k) * supers + sb]);
             if (q6) {
-                const int16_t *terms = bsums + ((t + k) * supers + sb) * 16;
-                __m512i msum = _mm512_setzero_si512();
-#pragma clang loop unroll(full)
-                for (int i = 0; i < 8; i++) msum = dpwssd_at(msum, _mm512_load_si512(pairs + (sb * 8 + i) * 32), terms + 2 * i);
+                const __m512i msum = minTerms(1, pairs, sb, bsums + ((t + k) * supers + sb) * 16);
                 acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[k], _mm512_slli_epi32(msum, 5))), _mm512_mul_ps(dv, dx)));
             } else {
                 acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(dv, dx)));
@@ -673,10 +658,7 @@ VNNI512 static inline __attribute__((always_inline)) void kquant8(
             const __m512 mv = _mm512_loadu_ps(dmin + sb * 16);
 #pragma clang loop unroll(full)
             for (int k = 0; k < 8; k++) {
-                const int16_t *terms = sums32 + ((t + k) * supers + sb) * 8;
-                __m512i msum = _mm512_setzero_si512();
-#pragma clang loop unroll(full)
-                for (int i = 0; i < 4; i++) msum = dpwssd_at(msum, _mm512_load_si512(pairs + (sb * 4 + i) * 32), terms + 2 * i);
+                const __m512i msum = minTerms(0, pairs, sb, sums32 + ((t + k) * supers + sb) * 8);
                 const __m512 dx = _mm512_set1_ps(xscales[(t + k) * supers + sb]);
                 accm[k] = _mm512_add_ps(accm[k], _mm512_mul_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(mv, dx)));
             }
@@ -699,12 +681,12 @@ VNNI512 void kvkit_kquant_gemm_avx512vnni(
     const int q6 = type == 2;
     const __mmask16 keep = (__mmask16)((1u << valid) - 1);
     long t = 0;
-    if (q6) {
+    if (q6) {  // q6 a constant in each call, so each inlined copy of `kquant8` is specialised
         for (; t + 8 <= rows; t += 8) kquant8(1, codes, scales, pairs, d, dmin, xi + (t / 8) * supers * 512, xscales, bsums, sums32, supers, t, y, ystride, keep);
     } else {
         for (; t + 8 <= rows; t += 8) kquant8(0, codes, scales, pairs, d, dmin, xi + (t / 8) * supers * 512, xscales, bsums, sums32, supers, t, y, ystride, keep);
     }
-    for (; t < rows; t++) kquantRow(q6, codes, scales, pairs, d, dmin, x, count, xscales, bsums, supers, t, y, ystride, keep);
+    for (; t < rows; t++) kquantRow(q6, codes, scales, pairs, d, dmin, x, count, xscales, bsums, sums32, supers, t, y, ystride, keep);
 }
 
 /// Decode of one Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 weight row (type 0–4) against `rows` rows of 16-bit activation

@@ -705,7 +705,8 @@ extension PagedAttention {
 }
 
 /// `expShiftSum` in Swift from value `j` on, the 8 lanes `acc` carrying the sums of the chunks before it: the
-/// reference the AVX-512 version is tested against (`expShiftSumPortable`), and the path of other CPUs.
+/// reference the AVX-512 version is tested against (from 0: `expShiftSumIsTheSwiftLoop`), and the path of other
+/// CPUs.
 @inline(__always) func expShiftSumRest(_ s: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, from j0: Int, _ acc0: SIMD8<Float>) -> Float {
     var acc = acc0
     var j = j0

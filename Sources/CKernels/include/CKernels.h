@@ -40,10 +40,10 @@ void kvkit_block_gemm_avx512vnni(
 /// `kvkit_kquant_gemm_avx512vnni` multiplies them by `rows` rows of Q8_K activations into y.
 void kvkit_kquant_panel(
     int type, const void *rows, long rowBytes, long nrows, long supers, uint8_t *codes, int32_t *scales, int16_t *pairs, float *d, float *dmin);
-/// Groups of 8 rows read `kvkit_q8k_interleave`'s codes (xi: (rows / 8) · 8 · count / 4 Int32, 64-byte aligned)
-/// and 32-value code sums (sums32: rows · supers · 8 Int16), written once per call; the rest read x.
 /// One row of Q8_K activation codes on AVX-512: bitwise `IntKernels.ActivationsK.quantize`'s portable steps.
 void kvkit_q8k_quantize_avx512(const float *x, long supers, int8_t *codes, float *scales, int16_t *bsums);
+/// Groups of 8 rows read `kvkit_q8k_interleave`'s codes (xi: (rows / 8) · 8 · count / 4 Int32, 64-byte aligned),
+/// the rest read x; every row's minimum terms read its 32-value code sums (sums32: rows · supers · 8 Int16).
 void kvkit_q8k_interleave(const int8_t *x, long count, const int16_t *bsums, long supers, long rows, int32_t *xi, int16_t *sums32);
 void kvkit_kquant_gemm_avx512vnni(
     int type, const uint8_t *codes, const int32_t *scales, const int16_t *pairs, const float *d, const float *dmin, const int8_t *x,
