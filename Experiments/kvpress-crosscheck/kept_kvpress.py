@@ -73,6 +73,8 @@ PRESSES = {
 # KVPRESS_ATTN=sdpa for long contexts (RULER at 4,096 tokens), where eager materialises every head's n × n
 # weights on the CPU. The presses' scores do not read the weights, so only float rounding differs.
 ATTN = os.environ.get("KVPRESS_ATTN", "eager")
+if ATTN not in ("eager", "sdpa"):
+    sys.exit(f"KVPRESS_ATTN={ATTN!r}: use eager or sdpa")
 MASKING = {"kvzip:gqa=max,scope=global", "fastkvzip:samples=12,scope=global,steps=600,tokens=512"}
 
 captured = {}
