@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element-wise kernels on Float32 rows. Written as plain loops over unsafe pointers so the
@@ -14,7 +15,8 @@ public enum Vector {
     /// `gate = silu(gate) * up`, silu(g) = g / (1 + e^-g), 8 lanes at a time (`simdExp`; libm's scalar
     /// `expf` was 1–2 % of a prefill).
     public static func siluMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count n: Int) {
-        lanes(gate, up, n) { g, u in g * u / (1 + simdExp(-g)) }
+        let done = KernelBuild.vnni512 ? kvkit_silu_mul_avx512(gate, up, n) : 0  // 16 lanes, the same bits
+        lanes(gate + done, up + done, n - done) { g, u in g * u / (1 + simdExp(-g)) }
     }
 
     /// `gate = gelu(gate) * up` with GELU's tanh form, 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))) (Gemma's
@@ -22,7 +24,8 @@ public enum Vector {
     /// 2 / (1 + e^(−2a))), 8 lanes at a time: libm's scalar `tanhf` took 18 % of a Gemma 3 prefill.
     public static func geluTanhMul(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count n: Int) {
         let c: Float = -2 * 0.797_884_56  // −2·√(2/π)
-        lanes(gate, up, n) { g, u in g * u / (1 + simdExp(c * (g + 0.044715 * g * g * g))) }
+        let done = KernelBuild.vnni512 ? kvkit_gelu_tanh_mul_avx512(gate, up, n, c) : 0  // 16 lanes, the same bits
+        lanes(gate + done, up + done, n - done) { g, u in g * u / (1 + simdExp(c * (g + 0.044715 * g * g * g))) }
     }
 
     /// `gate[i] = f(gate[i], up[i])` 8 lanes at a time; the tail through one zero-padded vector, so every

@@ -287,6 +287,70 @@ struct WideAttentionTests {
         }
     }
 
+    /// The gated activations on AVX-512 (`kvkit_silu_mul_avx512`, `kvkit_gelu_tanh_mul_avx512`) give bitwise the
+    /// 8-lane Swift loop's values: lengths 0 … 70 (16-lane steps, then the Swift loop's 8-lane step and padded tail),
+    /// ordinary values, ±0, values whose exponent clamps (±90, ±200) and infinities.
+    @Test func gatedActivationsAreTheSwiftLoop() {
+        guard KernelBuild.vnni512 else {
+            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
+            return
+        }
+        var rng = SplitMix64(seed: 53)
+        let special: [Float] = [0, -0.0, 90, -90, 200, -200, .infinity, -.infinity, 1e-30, -1e-30]
+        for n in 0...70 {
+            var gate = (0..<n).map { _ in Float.random(in: -12...12, using: &rng) }
+            for i in 0..<min(n, special.count) { gate[(i * 7) % n] = special[i] }
+            let up = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
+            for gelu in [false, true] {
+                func run(_ wide: Bool) -> [Float] {
+                    with(wide: wide) {
+                        var g = gate
+                        g.withUnsafeMutableBufferPointer { gp in
+                            up.withUnsafeBufferPointer {
+                                if gelu {
+                                    Vector.geluTanhMul(gp.baseAddress!, $0.baseAddress!, count: n)
+                                } else {
+                                    Vector.siluMul(gp.baseAddress!, $0.baseAddress!, count: n)
+                                }
+                            }
+                        }
+                        return g
+                    }
+                }
+                let fast = run(true), slow = run(false)
+                #expect(zip(fast, slow).allSatisfy { $0.bitPattern == $1.bitPattern }, "n \(n) gelu \(gelu)")
+            }
+        }
+    }
+
+    /// The AVX-512 key transpose writes exactly the scalar loop's cells and no others: key counts 0 … 40 (whole and
+    /// partial 16-key steps), head sizes that are and are not multiples of 16, columns at an offset in a wider tile.
+    @Test func keyTransposeIsTheScalarOne() {
+        guard KernelBuild.vnni512 else {
+            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
+            return
+        }
+        var rng = SplitMix64(seed: 52)
+        for hd in [8, 16, 40, 64, 128] {
+            for n in 0...40 {
+                for at in [0, 5, 16] {
+                    let ldk = at + n + 3
+                    let K = (0..<(n * hd)).map { _ in Float.random(in: -4...4, using: &rng) }
+                    var fast = (0..<(hd * ldk)).map { Float(-$0 - 1) }, slow = fast
+                    K.withUnsafeBufferPointer { k in
+                        fast.withUnsafeMutableBufferPointer {
+                            PagedAttention.transpose(k.baseAddress!, keys: n, headDim: hd, into: $0.baseAddress!, ldk: ldk, at: at)
+                        }
+                        slow.withUnsafeMutableBufferPointer {
+                            PagedAttention.transposeReference(k.baseAddress!, keys: n, headDim: hd, into: $0.baseAddress!, ldk: ldk, at: at)
+                        }
+                    }
+                    #expect(zip(fast, slow).allSatisfy { $0.bitPattern == $1.bitPattern }, "hd \(hd) n \(n) at \(at)")
+                }
+            }
+        }
+    }
+
     func attend(_ cache: PagedKVCache, _ q: [Float], _ pos: [Int32], heads: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: q.count)
         q.withUnsafeBufferPointer { qp in

@@ -64,4 +64,10 @@ void kvkit_attn_pv_avx512(const float *P, long ldP, long R, long n, const float 
 /// largest multiple of 8 of n, each 8-value chunk added in order to the 8 lanes at acc8; returns how many were done.
 /// Bitwise the Swift loop (`simdExp`'s operations, no fused multiply-adds).
 long kvkit_exp_shift_sum_avx512(float *s, long n, float shift, float *acc8);
+/// `Vector.siluMul` / `Vector.geluTanhMul` (c: −2·√(2/π)) on 16 lanes for the largest multiple of 16 of n; returns how
+/// many were done (the Swift loop does the rest). Bitwise the Swift expressions.
+long kvkit_silu_mul_avx512(float *gate, const float *up, long n);
+long kvkit_gelu_tanh_mul_avx512(float *gate, const float *up, long n, float c);
+/// K [n][hd] transposed into KT [hd][ldk] at column `at` (KT[d · ldk + at + j] = K[j · hd + d]), 16 × 16 at a time.
+void kvkit_transpose_keys_avx512(const float *K, long n, long hd, float *KT, long ldk, long at);
 #endif
