@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/jupyter ] || ! cmp -s requirements.txt .venv/requirements.tx
 fi
 # Each notebook runs where the files it reads are here: per-case results.jsonl (in git for the jobs
 # whose runs were kept; run.sh remakes the others) or summary.csv files (always in git).
-for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction needle-vs-budget-later multihop-turns; do
+for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x-eviction needle-vs-budget-later multihop-turns ruler; do
   case $study in
     needle-vs-budget) need="../Experiments/needle-vs-budget/results/qwen0.5b/results.jsonl" ;;
     multihop-vs-budget) need="../Experiments/multihop-vs-budget/results/qwen0.5b/summary.csv" ;;
@@ -20,6 +20,7 @@ for study in needle-vs-budget multihop-vs-budget query-aware-vs-agnostic quant-x
     quant-x-eviction) need="../Experiments/quant-x-eviction/results/aware/summary.csv" ;;
     needle-vs-budget-later) need="../Experiments/needle-vs-budget/results/rkv/summary.csv" ;;
     multihop-turns) need="../Experiments/multihop-vs-budget/results/turns-every-8/summary.csv" ;;
+    ruler) need="../Experiments/ruler/results/qwen0.5b/ruler.csv" ;;
   esac
   # shellcheck disable=SC2086
   if ! ls $need >/dev/null 2>&1; then

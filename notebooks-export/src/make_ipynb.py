@@ -108,6 +108,23 @@ STUDIES = {
          ("md", "How much of the model's own first answer (its 7-digit number's tokens) stays cached for the second question:"),
          ("code", 't[t["probe"] == "multihop-recall"].pivot_table(index="name", columns="schedule", values="own_answer_survival")[list(sched.values())].round(2)'),
          ]),
+    "ruler": notebook(
+        "RULER at 4,096 tokens: average score against compression ratio (Qwen2.5-Coder-0.5B-Instruct)",
+        "Mirrors kvpress's leaderboard: RULER's synthetic tasks (Hsieh et al. 2024) at 4,096 tokens, the question kept "
+        "out of compression, scored by RULER's string_match_all, the average over tasks against the compression ratio, one "
+        "line per method. Eleven methods at keep 0.75 / 0.5 / 0.25 / 0.125 / 0.1 and the full cache, 25 cases per task "
+        "(275 in all), on Qwen2.5-Coder-0.5B-Instruct (the leaderboard's models are 8B). Job `qwen0.5b` of "
+        "`Experiments/ruler/config.json`, run through Slurm; read from its ruler.csv and summary.csv (in git). Intervals "
+        "are 95 % Wilson intervals (a task's over its 25 cases; the average's over all 275).",
+        [("code", 'lb = pd.read_csv(ROOT / "Experiments/ruler/results/qwen0.5b/ruler.csv")\nlb["name"] = lb["policy"].str.split(":").str[0].where(~lb["policy"].str.startswith("criticalkv"), "criticalkv")\nlb["average (95% CI)"] = lb.apply(lambda r: f"{r.average:.1f} [{r.ci_low:.1f}–{r.ci_high:.1f}]", axis=1)\nlb.pivot_table(index="name", columns="budget", values="average (95% CI)", aggfunc="first").iloc[:, ::-1]'),
+         ("md", "## The leaderboard's figure: average score against compression ratio"),
+         ("code", 'fig, ax = plt.subplots(figsize=(9, 5.5))\nfull = lb[lb["name"] == "full"]\nfor name, g in lb[lb["name"] != "full"].groupby("name"):\n    g = g.sort_values("compression_ratio")\n    ax.errorbar(g["compression_ratio"], g["average"], yerr=[g["average"] - g["ci_low"], g["ci_high"] - g["average"]], marker="o", capsize=2, label=name)\nax.axhline(full["average"].iloc[0], color="black", linestyle="--", label="full cache")\nax.axhspan(full["ci_low"].iloc[0], full["ci_high"].iloc[0], color="black", alpha=0.06)\nax.set_xlabel("compression ratio (fraction of the cache removed)"); ax.set_ylabel("RULER average score (%), 95% Wilson intervals")\nax.legend(fontsize=7, ncol=2); plt.tight_layout(); plt.show()'),
+         ("md", "## Per task: score (%) at each fraction of the cache kept"),
+         ("code", 'tasks = [c for c in lb.columns if c.startswith("ruler-")]\nlong = lb.melt(id_vars=["name", "budget"], value_vars=tasks, var_name="task", value_name="score")\nlong["task"] = long["task"].str.removeprefix("ruler-")\nlong.pivot_table(index=["task", "name"], columns="budget", values="score").iloc[:, ::-1].round(0)'),
+         ("code", 'fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharey=True)\nfor ax, task in zip(axes.flat, tasks):\n    g = long[long["task"] == task.removeprefix("ruler-")]\n    full = g[g["name"] == "full"]["score"].iloc[0]\n    for name, h in g[g["name"] != "full"].groupby("name"):\n        h = h.sort_values("budget")\n        ax.plot(h["budget"], h["score"], marker="o", label=name)\n    ax.axhline(full, color="black", linestyle="--"); budget_axis(ax, g[g["name"] != "full"]["budget"]); ax.set_title(task.removeprefix("ruler-"), fontsize=9)\naxes.flat[-1].axis("off"); axes.flat[0].legend(fontsize=6, ncol=2)\nfig.supxlabel("fraction of the cache kept"); fig.supylabel("score (%); dashed: full cache"); plt.tight_layout(); plt.show()'),
+         ("md", "## Each task's 95% interval at keep 0.25 (from summary.csv)"),
+         ("code", 's = summary("ruler", "qwen0.5b")\ns["name"] = s["policy"].str.split(":").str[0].where(~s["policy"].str.startswith("criticalkv"), "criticalkv")\ns["score (95% CI)"] = s.apply(lambda r: f"{r.accuracy * 100:.0f} [{r.ci_low * 100:.0f}–{r.ci_high * 100:.0f}]", axis=1)\ns[(s["budget"] == 0.25) | (s["name"] == "full")].pivot_table(index="name", columns="probe", values="score (95% CI)", aggfunc="first")'),
+         ]),
 }
 
 def strip(name):
