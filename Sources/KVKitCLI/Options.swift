@@ -14,7 +14,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp(RunPlan.help("format")))
     var format: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(RunPlan.help("threads", default: false)))  // the parser shows the default
     var threads: Int = 2
 
     @Option(name: .customLong("page-size"), parsing: .unconditional, help: ArgumentHelp(RunPlan.help("page-size")))

@@ -294,7 +294,9 @@ public struct RunPlan: Equatable, Sendable {
     }
 
     /// The help text of an option with its default (for the command line's declarations).
-    public static func help(_ name: String) -> String { (option(name)?.help ?? "") + (defaults[name].map { " (default: \($0))" } ?? "") }
+    public static func help(_ name: String, default withDefault: Bool = true) -> String {
+        (option(name)?.help ?? "") + (withDefault ? defaults[name].map { " (default: \($0))" } ?? "" : "")
+    }
 
     /// A plan from options in order (later ones win); unknown names and values of the wrong kind are
     /// one-line usage errors naming the option.

@@ -258,6 +258,12 @@ final class FixedPages: PageSelector, @unchecked Sendable {
 /// Float64 reference. Runs where the CPU has AVX-512 (the portable and AVX2 paths are the tests above).
 @Suite(.enabled(if: PagedAttention.wide(headDim: 64), "the CPU has no AVX-512 (the sgemm path is tested above)"))
 struct WideAttentionTests {
+    /// Whether this CPU runs the AVX-512 kernels (says so when it does not: the test is then skipped).
+    func wideKernelsHere() -> Bool {
+        if !KernelBuild.vnni512 { print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set") }
+        return KernelBuild.vnni512
+    }
+
     /// Runs `body` with the wide kernels on or off.
     func with<T>(wide: Bool, _ body: () -> T) -> T {
         let saved = KernelBuild.vnni512
@@ -270,10 +276,7 @@ struct WideAttentionTests {
     /// lengths 0 … 70 (16-lane steps, an 8-lane step, a scalar tail), scores far below the shift (exp underflows to
     /// exactly 0 below −87), masked keys (−∞), values clamped at 88, and ordinary ones.
     @Test func expShiftSumIsTheSwiftLoop() {
-        guard KernelBuild.vnni512 else {
-            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
-            return
-        }
+        guard wideKernelsHere() else { return }
         var rng = SplitMix64(seed: 51)
         for n in 0...70 {
             var x = (0..<n).map { _ in Float.random(in: -30...4, using: &rng) }
@@ -291,10 +294,7 @@ struct WideAttentionTests {
     /// 8-lane Swift loop's values: lengths 0 … 70 (16-lane steps, then the Swift loop's 8-lane step and padded tail),
     /// ordinary values, ±0, values whose exponent clamps (±90, ±200) and infinities.
     @Test func gatedActivationsAreTheSwiftLoop() {
-        guard KernelBuild.vnni512 else {
-            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
-            return
-        }
+        guard wideKernelsHere() else { return }
         var rng = SplitMix64(seed: 53)
         let special: [Float] = [0, -0.0, 90, -90, 200, -200, .infinity, -.infinity, 1e-30, -1e-30]
         for n in 0...70 {
@@ -326,10 +326,7 @@ struct WideAttentionTests {
     /// The AVX-512 key transpose writes exactly the scalar loop's cells and no others: key counts 0 … 40 (whole and
     /// partial 16-key steps), head sizes that are and are not multiples of 16, columns at an offset in a wider tile.
     @Test func keyTransposeIsTheScalarOne() {
-        guard KernelBuild.vnni512 else {
-            print("skipped: this CPU (\(KernelBuild.cpu)) lacks AVX-512, or KVKIT_KERNELS=avx2 is set")
-            return
-        }
+        guard wideKernelsHere() else { return }
         var rng = SplitMix64(seed: 52)
         for hd in [8, 16, 40, 64, 128] {
             for n in 0...40 {
