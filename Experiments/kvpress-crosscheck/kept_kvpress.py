@@ -20,6 +20,8 @@ With FIXTURE_JSON, also writes kvpress's kept sets at layers 0, 15 and 29 with t
 fixture `make test` checks KVKit against, Tests/Fixtures/kvpress-kept.json).
 """
 import csv
+import hashlib
+import importlib.metadata
 import json, os
 import sys
 import time
@@ -187,6 +189,14 @@ def masked_kept(model, n):
     return kept
 
 
+def sha256(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def main():
     kept_path, gguf, out = sys.argv[1:4]
     fixture = {"layers": [0, 15, 29], "cases": []} if len(sys.argv) > 4 else None
@@ -198,6 +208,9 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
                                                  attn_implementation="eager")
     model.eval()
+    if getattr(model.config, "head_dim", None) is None:
+        # A GGUF-loaded Qwen2 config has no head_dim; kvpress's CriticalKVPress reads it (hidden / heads, as Qwen2 uses).
+        model.config.head_dim = model.config.hidden_size // model.config.num_attention_heads
     # KVzipPress loads its tokenizer by the model's name, which a GGUF-loaded model does not have: hand it the
     # GGUF tokenizer (its chat template gives the prefix KVzip does not re-read).
     from kvpress.presses import kvzip_press
@@ -205,11 +218,30 @@ def main():
     per_method = defaultdict(list)
     per_layer = defaultdict(lambda: defaultdict(list))
     finch_delimiter = None
-    answers = open(out / "kvpress_answers.jsonl", "w")
+    # A stopped run resumes: rows already answered (same case, method and budget) are kept and skipped, but only when
+    # the inputs are the same (the kept file's and the model's SHA-256, the attention, kvpress's and torch's versions,
+    # recorded beside the answers); anything else starts afresh. Each row's kept-set agreement is stored with its
+    # answer, so agreement.csv covers every answered row.
+    path, source = out / "kvpress_answers.jsonl", out / "kvpress_answers.source.json"
+    inputs = {"kept_sha256": sha256(Path(kept_path)), "model_sha256": sha256(gguf), "attention": ATTN,
+              "kvpress": importlib.metadata.version("kvpress"), "torch": torch.__version__}
+    if path.exists() and (not source.exists() or json.loads(source.read_text()) != inputs):
+        print(f"{path}: made from other inputs (or unrecorded): starting afresh", file=sys.stderr)
+        path.unlink()
+    source.write_text(json.dumps(inputs, indent=1) + "\n")
+    done = set()
+    if path.exists():
+        for line in open(path):
+            if line.strip():
+                a = json.loads(line)
+                done.add((a["id"], a["policy"], a["budget"]))
+        if done:
+            print(f"resuming: {len(done)} rows already answered in {path}", file=sys.stderr)
+    answers = open(path, "a")
     for line in open(kept_path):
         r = json.loads(line)
         make = PRESSES.get(r["policy"])
-        if make is None:
+        if make is None or (r["id"], r["policy"], r["budget"]) in done:
             continue
         ratio = 1 - float(r["budget"])
         captured.clear()
@@ -241,9 +273,6 @@ def main():
         # RULER's cases (ids "ruler-…") are scored as RULER does, case ignored; the others as KVKit's probes.
         fold = (lambda t: t.lower()) if r["id"].startswith("ruler-") else (lambda t: t)
         score = None if text is None else sum(fold(a) in fold(text) for a in r["answers"]) / max(1, len(r["answers"]))
-        answers.write(json.dumps({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "score": score, "answer": text,
-                                  "seconds": seconds, "kept_per_layer": [len(captured[l][0]) for l in sorted(captured)]}) + "\n")
-        answers.flush()  # each answer on disk as it comes: progress shows, a stopped run keeps what it finished
         if fixture is not None:
             fixture["cases"].append({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "tokens": r["tokens"],
                                      "kept": {str(l): captured[l] for l in fixture["layers"]}})
@@ -261,13 +290,28 @@ def main():
                     j = len(ours & theirs) / max(1, len(ours | theirs))
                     per_method[key + " (summed attention, no press)"].append(j)
                     per_layer[key + " (summed attention, no press)"][layer].append(j)
+        by_layer = []
         for layer, heads in enumerate(r["kept"]):
+            js = []
             for head, mine in enumerate(heads):
                 theirs, ours = set(captured[layer][head]), set(mine)
-                j = len(ours & theirs) / max(1, len(ours | theirs))
-                per_method[key].append(j)
-                per_layer[key][layer].append(j)
+                js.append(len(ours & theirs) / max(1, len(ours | theirs)))
+            by_layer.append(js)
+        answers.write(json.dumps({"id": r["id"], "policy": r["policy"], "budget": r["budget"], "score": score, "answer": text,
+                                  "seconds": seconds, "kept_per_layer": [len(captured[l][0]) for l in sorted(captured)],
+                                  "jaccard": by_layer}) + "\n")
+        answers.flush()  # each answer on disk as it comes: progress shows, a stopped run keeps what it finished
     answers.close()
+    # Agreement over every answered row of the file (this run's and a resumed run's; rows written before the
+    # per-row agreement was stored count as not compared).
+    for line in open(path):
+        if not line.strip():
+            continue
+        a = json.loads(line)
+        key = f'{a["policy"]} @ {a["budget"]}'
+        for layer, js in enumerate(a.get("jaccard") or []):
+            per_method[key].extend(js)
+            per_layer[key][layer].extend(js)
     with open(out / "agreement.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "streams", "mean_jaccard", "min_jaccard", "mean_jaccard_by_layer"])
