@@ -15,7 +15,7 @@ struct Compare: ParsableCommand {
     @Argument(help: "Variant A: POLICY[@BUDGET].") var a: String
     @Argument(help: "Variant B: POLICY[@BUDGET].") var b: String
     @Option(help: "Only cases of this probe (default: every probe).") var probe: String?
-    @Option(help: "The codec both variants ran with (default: fp32).") var quant = "fp32"
+    @Option(help: "The codec both variants ran with.") var quant = "fp32"
     @Option(help: "Read B from this run folder instead (another run of the same cases, e.g. a study's query-aware job); cases pair by id.") var bRun: String?
     @Flag(help: ArgumentHelp(RunDirectory.dropBadRowsHelp)) var dropBadRows = false
 
