@@ -197,7 +197,33 @@ def sha256(p):
     return h.hexdigest()
 
 
+def write_agreement(path, out, per_method=None, per_layer=None):
+    """agreement.csv over every answered row of `path` (this run's and a resumed run's; rows written before the
+    per-row agreement was stored count as not compared), plus H2O's extra statistic of this run if any.
+    `kept_kvpress.py --agreement OUT` writes it from a stopped run's answers."""
+    per_method = per_method if per_method is not None else defaultdict(list)
+    per_layer = per_layer if per_layer is not None else defaultdict(lambda: defaultdict(list))
+    for line in open(path):
+        if not line.strip():
+            continue
+        a = json.loads(line)
+        key = f'{a["policy"]} @ {a["budget"]}'
+        for layer, js in enumerate(a.get("jaccard") or []):
+            per_method[key].extend(js)
+            per_layer[key][layer].extend(js)
+    with open(out / "agreement.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "streams", "mean_jaccard", "min_jaccard", "mean_jaccard_by_layer"])
+        for m, js in sorted(per_method.items()):
+            layers = ";".join(f"{sum(v) / len(v):.3f}" for _, v in sorted(per_layer[m].items()))
+            w.writerow([m, len(js), f"{sum(js) / len(js):.4f}", f"{min(js):.4f}", layers])
+    print(open(out / "agreement.csv").read())
+
+
 def main():
+    if sys.argv[1:2] == ["--agreement"]:
+        out = Path(sys.argv[2])
+        return write_agreement(out / "kvpress_answers.jsonl", out)
     kept_path, gguf, out = sys.argv[1:4]
     fixture = {"layers": [0, 15, 29], "cases": []} if len(sys.argv) > 4 else None
     out = Path(out)
@@ -302,23 +328,7 @@ def main():
                                   "jaccard": by_layer}) + "\n")
         answers.flush()  # each answer on disk as it comes: progress shows, a stopped run keeps what it finished
     answers.close()
-    # Agreement over every answered row of the file (this run's and a resumed run's; rows written before the
-    # per-row agreement was stored count as not compared).
-    for line in open(path):
-        if not line.strip():
-            continue
-        a = json.loads(line)
-        key = f'{a["policy"]} @ {a["budget"]}'
-        for layer, js in enumerate(a.get("jaccard") or []):
-            per_method[key].extend(js)
-            per_layer[key][layer].extend(js)
-    with open(out / "agreement.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["method", "streams", "mean_jaccard", "min_jaccard", "mean_jaccard_by_layer"])
-        for m, js in sorted(per_method.items()):
-            layers = ";".join(f"{sum(v) / len(v):.3f}" for _, v in sorted(per_layer[m].items()))
-            w.writerow([m, len(js), f"{sum(js) / len(js):.4f}", f"{min(js):.4f}", layers])
-    print(open(out / "agreement.csv").read())
+    write_agreement(path, out, per_method, per_layer)
     if fixture is not None:
         Path(sys.argv[4]).write_text(json.dumps(fixture, separators=(",", ":")) + "\n")
 
